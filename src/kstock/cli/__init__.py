@@ -1,0 +1,121 @@
+"""The ``kstock`` command line: thin commands over the service layer.
+
+Each command module registers its subcommands with :func:`register`; the handler gets the parsed
+arguments and a :class:`Context` (settings, lazily opened store) and returns an exit status. Errors a
+user can act on (:class:`kstock.errors.KstockError`) become one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kstock.config import Settings
+from kstock.errors import KstockError
+
+if TYPE_CHECKING:
+    from kstock.market.store import MarketStore
+
+Handler = Callable[[argparse.Namespace, "Context"], int]
+
+
+@dataclass
+class Context:
+    """What every command needs: validated settings and the store (opened on first use)."""
+
+    settings: Settings
+    _store: MarketStore | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> MarketStore:
+        """Opened on first use, so `kstock --help` and bad arguments never touch the file."""
+        if self._store is None:
+            from kstock.market.store import MarketStore
+
+            self._store = MarketStore(self.settings.db_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Options every subcommand takes."""
+    parser.add_argument("--db", type=Path, default=None, help="store file (default: KSTOCK_DB or data/kstock.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kstock.cli import data_cmds, model_cmds
+
+    parser = argparse.ArgumentParser(
+        prog="kstock",
+        description="kstock — KOSPI/KOSDAQ signals from tree, LSTM and sector models (not investment advice).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (data_cmds, model_cmds, *_optional_command_modules()):
+        module.register(sub)
+    return parser
+
+
+def _optional_command_modules() -> list:
+    """Command groups that live beside the core (bot, deep models); each registers itself."""
+    import importlib
+
+    modules = []
+    for name in ("kstock.cli.bot_cmds", "kstock.cli.deep_cmds"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    ctx: Context | None = None
+    try:
+        settings = Settings.from_env()
+        if getattr(args, "db", None) is not None:
+            settings = settings.with_overrides(db_path=args.db)
+        ctx = Context(settings)
+        return int(args.handler(args, ctx) or 0)
+    except KstockError as exc:
+        print(f"kstock: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kstock: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if ctx is not None:
+            ctx.close()
+
+
+def command(sub: argparse._SubParsersAction, name: str, handler: Handler, help_text: str,
+            description: str | None = None) -> argparse.ArgumentParser:
+    """Add a subcommand with the common options and its handler."""
+    parser = sub.add_parser(name, help=help_text, description=description or help_text)
+    add_common(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def print_json(obj: object) -> None:
+    import json
+
+    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

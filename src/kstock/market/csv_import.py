@@ -1,0 +1,260 @@
+"""CSV import: one file per ticker in the pykrx or FinanceDataReader dialect, a tickers file, index files.
+
+Users arrive with folders of files from pykrx (``날짜,시가,고가,저가,종가,거래량[,등락률]``) or
+FinanceDataReader (``Date,Open,High,Low,Close,Volume[,Change]``). The dialect is detected from the
+header (BOM-tolerant). A bad file is reported with its name and reason and skipped; everything that
+passes is written in one transaction, so nothing already stored is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kstock.errors import KstockError
+from kstock.market.sectors import assign_sector, load_sector_file
+from kstock.market.store import MarketStore
+from kstock.market.types import MarketData, Ticker
+from kstock.market.universe import classify_instrument
+
+DIALECTS: dict[str, dict[str, str]] = {
+    "pykrx": {"날짜": "date", "시가": "open", "고가": "high", "저가": "low", "종가": "close", "거래량": "volume"},
+    "fdr": {"Date": "date", "Open": "open", "High": "high", "Low": "low", "Close": "close", "Volume": "volume"},
+}
+_INDEX_DIALECTS = {
+    "pykrx": {"날짜": "date", "시가": "open", "고가": "high", "저가": "low", "종가": "close"},
+    "fdr": {"Date": "date", "Open": "open", "High": "high", "Low": "low", "Close": "close"},
+}
+
+
+class CsvImportError(KstockError, ValueError):
+    """The import as a whole cannot proceed (nothing was written); the message says why."""
+
+
+class BadFile(ValueError):
+    """One file is unusable; the import reports it and carries on with the others."""
+
+
+@dataclass
+class ImportReport:
+    files_ok: int = 0
+    bad_files: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
+    rows_read: int = 0
+    rows_changed: int = 0
+    tickers: int = 0
+    index_rows: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def detect_dialect(columns: Iterable[str], dialects: dict[str, dict[str, str]] = DIALECTS) -> str:
+    """Name of the dialect whose columns the header has; BadFile naming what is missing otherwise."""
+    cols = {c.strip().lstrip("\ufeff") for c in columns}
+    best, missing = None, None
+    for name, mapping in dialects.items():
+        lacking = [c for c in mapping if c not in cols]
+        if not lacking:
+            return name
+        if len(lacking) < len(mapping) and (missing is None or len(lacking) < len(missing)):
+            best, missing = name, lacking
+    if best is not None and missing is not None:
+        raise BadFile(f"missing columns {', '.join(missing)} for the {best} dialect")
+    raise BadFile(
+        "unknown CSV dialect: expected pykrx columns 날짜,시가,고가,저가,종가,거래량 or "
+        "FinanceDataReader columns Date,Open,High,Low,Close,Volume"
+    )
+
+
+def read_price_file(path: Path) -> pd.DataFrame:
+    """Read and validate one ticker file → frame (code, date, open, high, low, close, volume).
+
+    The common case (clean numeric columns) takes pandas' fast C parser; only a file whose columns
+    do not parse as numbers is re-read as text to say which row is wrong.
+    """
+    code = path.stem.strip()
+    if not (len(code) == 6 and code.isalnum()):
+        raise BadFile("the file name must be the six-character ticker code, e.g. 005930.csv")
+    try:
+        raw = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise BadFile(f"cannot be read as CSV ({str(exc).splitlines()[0]})") from None
+    raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
+    mapping = DIALECTS[detect_dialect(raw.columns)]
+    frame = raw[list(mapping)].rename(columns=mapping)
+    if frame.empty:
+        raise BadFile("has a header but no rows")
+    return _validate_prices(code, frame)
+
+
+def _parse_dates(values: pd.Series) -> np.ndarray:
+    """ISO dates → datetime64[D] via numpy (fast); other spellings through pandas; NaT where unparseable."""
+    text = values.astype(str).str.strip().to_numpy()
+    try:
+        return np.array(text, dtype="datetime64[D]")
+    except ValueError:
+        parsed = pd.to_datetime(pd.Series(text), errors="coerce", format="mixed")
+        return parsed.to_numpy().astype("datetime64[D]")
+
+
+def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
+    values = frame[col]
+    if not pd.api.types.is_numeric_dtype(values):
+        values = pd.to_numeric(values.astype(str).str.replace(",", "", regex=False).str.strip(), errors="coerce")
+    array = values.to_numpy(dtype=float)
+    if np.isnan(array).any():
+        bad = int(np.isnan(array).argmax())
+        raise BadFile(f"row {bad + 2}: {col} {frame[col].iloc[bad]!r} is not a number")
+    if (array < 0).any():
+        bad = int((array < 0).argmax())
+        raise BadFile(f"row {bad + 2}: negative {col} {array[bad]:g}")
+    return array
+
+
+def _validate_prices(code: str, frame: pd.DataFrame) -> pd.DataFrame:
+    dates = _parse_dates(frame["date"])
+    if np.isnat(dates).any():
+        bad = int(np.isnat(dates).argmax())
+        raise BadFile(f"row {bad + 2}: date {frame['date'].iloc[bad]!r} is not a date")
+    cols = {col: _numeric(frame, col) for col in ("open", "high", "low", "close", "volume")}
+    inverted = (cols["volume"] > 0) & (cols["high"] < cols["low"])
+    if inverted.any():
+        bad = int(inverted.argmax())
+        raise BadFile(f"row {bad + 2}: high {cols['high'][bad]:g} is below low {cols['low'][bad]:g}")
+    if (cols["close"] <= 0).any():
+        raise BadFile(f"row {int((cols['close'] <= 0).argmax()) + 2}: close must be positive")
+    order = np.argsort(dates, kind="stable")
+    dates = dates[order]
+    dup = dates[1:] == dates[:-1]
+    if dup.any():
+        raise BadFile(f"duplicate date {dates[int(dup.argmax()) + 1]}")
+    data = {"code": np.full(len(dates), code), "date": dates.astype("datetime64[ns]")}
+    data.update({col: values[order] for col, values in cols.items()})
+    return pd.DataFrame(data)
+
+
+def read_tickers_file(path: Path, sectors_file: Path | None = None) -> tuple[list[Ticker], dict[str, str]]:
+    """Tickers file shaped like ``tickers.csv`` (code, name, market, …) → tickers and 업종명 by code.
+
+    Sector ids come from the KRX 업종명 in ``sectors_file`` when given, then from the file's own
+    KSIC / WICS columns. Duplicate codes abort the import: which row is right cannot be guessed.
+    """
+    frame = _read_table(path, "tickers file")
+    missing = [c for c in ("code", "name", "market") if c not in frame.columns]
+    if missing:
+        raise CsvImportError(f"{path.name}: missing columns {', '.join(missing)} (expected code,name,market,…)")
+    frame["code"] = frame["code"].str.strip().str.zfill(6)
+    dups = frame["code"][frame["code"].duplicated()].unique()
+    if len(dups):
+        raise CsvImportError(
+            f"{path.name}: duplicate codes {', '.join(dups[:5])}; keep one row per code and retry "
+            "(nothing was imported)"
+        )
+    industries = load_sector_file(sectors_file) if sectors_file else {}
+    names = set(frame["name"].str.strip())
+    tickers = [_ticker_from_row(row, industries, names) for row in frame.fillna("").to_dict("records")]
+    return tickers, industries
+
+
+def _ticker_from_row(row: dict, industries: dict[str, str], names: set[str]) -> Ticker:
+    code, name = row["code"], row["name"].strip()
+    market = row["market"].strip().upper()
+    market = "KOSDAQ" if market.startswith("KOSDAQ") else market
+    hints = {"kosdaq_dept": row.get("kosdaq_dept", ""), "names": names}
+    sector = assign_sector(
+        krx_industry=industries.get(code) or None, ksic=row.get("ksic_industry") or None,
+        wics_large=row.get("wics_large") or None, wics_medium=row.get("wics_medium") or None,
+        wics_small=row.get("wics_small") or None,
+    )
+    return Ticker(
+        code=code, name=name, market=market, kind=classify_instrument(code, name, market, hints),
+        sector_id=sector, listing_date=row.get("listing_date") or None,
+        delisting_date=row.get("delisting_date") or None, name_en=row.get("name_en") or None,
+    )
+
+
+def read_index_file(path: Path) -> pd.DataFrame:
+    """An index series (FinanceDataReader or pykrx dialect) → frame (date, open, high, low, close)."""
+    frame = _read_table(path, "index file")
+    if "Date" in frame.columns and "Close" in frame.columns:
+        mapping = _INDEX_DIALECTS["fdr"]
+    elif "날짜" in frame.columns and "종가" in frame.columns:
+        mapping = _INDEX_DIALECTS["pykrx"]
+    else:
+        raise CsvImportError(f"{path.name}: an index file needs Date,Close (or 날짜,종가) columns")
+    frame = frame[[c for c in mapping if c in frame.columns]].rename(columns=mapping)
+    out = pd.DataFrame({"date": pd.to_datetime(frame["date"], errors="coerce")})
+    for col in ("open", "high", "low", "close"):
+        out[col] = pd.to_numeric(frame[col], errors="coerce") if col in frame else np.nan
+    bad = out["date"].isna() | out["close"].isna() | (out["close"] <= 0)
+    if bad.all():
+        raise CsvImportError(f"{path.name}: no usable index rows")
+    return out[~bad].drop_duplicates("date", keep="last")
+
+
+def _read_table(path: Path, what: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise CsvImportError(f"{what} {path} does not exist")
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CsvImportError(f"{path.name}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    return frame
+
+
+def import_directory(
+    store: MarketStore,
+    directory: Path,
+    *,
+    tickers_file: Path | None = None,
+    sectors_file: Path | None = None,
+    index_files: dict[str, Path] | None = None,
+    progress: bool = True,
+) -> ImportReport:
+    """Import every ``*.csv`` in ``directory``; all checks happen before the one write transaction."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CsvImportError(f"{directory} is not a directory; give the folder holding one CSV file per ticker")
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv")
+    if not files:
+        raise CsvImportError(f"{directory} has no .csv files; expected one file per ticker such as 005930.csv")
+    tickers, industries = read_tickers_file(tickers_file, sectors_file) if tickers_file else ([], {})
+    indices = {name.upper(): read_index_file(p) for name, p in (index_files or {}).items()}
+    report = ImportReport()
+    frames = _read_all(files, report, progress)
+    known = {t.code for t in tickers} | {t.code for t in store.tickers()}
+    tickers += _placeholder_tickers([f["code"].iloc[0] for f in frames if f["code"].iloc[0] not in known], report)
+    prices = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    report.rows_read = len(prices)
+    report.tickers = len(tickers)
+    report.rows_changed = store.ingest(
+        MarketData(tickers=tickers, prices=prices, indices=indices), source=f"csv:{directory.name}",
+        industries=industries,
+    )
+    report.index_rows = {name: len(frame) for name, frame in indices.items()}
+    return report
+
+
+def _read_all(files: list[Path], report: ImportReport, progress: bool) -> list[pd.DataFrame]:
+    from tqdm import tqdm
+
+    frames = []
+    for path in tqdm(files, desc="import", unit="file", disable=not progress, leave=False):
+        try:
+            frames.append(read_price_file(path))
+            report.files_ok += 1
+        except BadFile as exc:
+            report.bad_files.append((path.name, str(exc)))
+    return frames
+
+
+def _placeholder_tickers(codes: list[str], report: ImportReport) -> list[Ticker]:
+    if codes:
+        report.warnings.append(
+            f"{len(codes)} codes have prices but no tickers-file row (e.g. {codes[0]}); stored with the code as "
+            "name — pass --tickers to name them"
+        )
+    return [Ticker(code=c, name=c, market="UNKNOWN", kind=classify_instrument(c, c, None, None)) for c in codes]

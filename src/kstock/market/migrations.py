@@ -1,0 +1,112 @@
+"""The store's versioned schema. Append a migration to change it; never edit a released one.
+
+``PRAGMA user_version`` holds the version a file is at; opening a store applies the missing steps in
+one transaction each, so a file from any earlier kstock opens with the current code.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE tickers (
+            code TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            name_en TEXT,
+            market TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            sector_id INTEGER,
+            industry TEXT,
+            listing_date TEXT,
+            delisting_date TEXT
+        );
+        CREATE INDEX tickers_name ON tickers(name);
+        -- date is yyyymmdd; halt rows keep the carried close with open/high/low NULL and halted = 1
+        CREATE TABLE prices (
+            code TEXT NOT NULL,
+            date INTEGER NOT NULL,
+            open REAL,
+            high REAL,
+            low REAL,
+            close REAL NOT NULL,
+            volume REAL NOT NULL,
+            halted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (code, date)
+        ) WITHOUT ROWID;
+        CREATE TABLE index_prices (
+            name TEXT NOT NULL,
+            date INTEGER NOT NULL,
+            open REAL,
+            high REAL,
+            low REAL,
+            close REAL NOT NULL,
+            PRIMARY KEY (name, date)
+        ) WITHOUT ROWID;
+        CREATE TABLE data_updates (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            rows_changed INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            message TEXT
+        );
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        """,
+    ),
+    (
+        2,
+        """
+        CREATE TABLE predictions (
+            date INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            model TEXT NOT NULL,
+            model_version TEXT,
+            probability REAL,
+            score REAL,
+            label TEXT,
+            details TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (date, code, model)
+        );
+        CREATE TABLE signals (
+            date INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            label TEXT NOT NULL,
+            probability REAL,
+            score REAL,
+            rank INTEGER,
+            details TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (date, code)
+        );
+        CREATE TABLE subscriptions (
+            chat_id INTEGER PRIMARY KEY,
+            user_id INTEGER,
+            subscribed_at TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            reason TEXT
+        );
+        CREATE TABLE push_log (
+            date INTEGER NOT NULL,
+            chat_id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (date, chat_id, kind)
+        );
+        CREATE TABLE job_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,
+            metrics TEXT,
+            error TEXT
+        );
+        CREATE INDEX job_runs_job ON job_runs(job, started_at);
+        """,
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,346 @@
+"""The market store: one SQLite file (WAL) holding tickers, daily prices, index series and app state.
+
+Everything else reads market data through here. Writes are idempotent upserts (importing the same
+data twice changes nothing; overlapping ranges merge), each batch in one transaction so a failure
+leaves the store as it was. :meth:`MarketStore.load_panel` is the fast path that turns the prices
+table into dense numpy arrays for the models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kstock.errors import KstockError
+from kstock.market.dates import from_yyyymmdd, iso, to_yyyymmdd
+from kstock.market.migrations import LATEST_VERSION, MIGRATIONS
+from kstock.market.types import InstrumentKind, MarketData, Panel, Ticker
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+class StoreError(KstockError, RuntimeError):
+    """The store cannot be opened or written; the message says what to do."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class MarketStore:
+    """SQLite-backed market store. Open with a path; the schema is migrated on open."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        _check_is_sqlite(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> MarketStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > LATEST_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer kstock (schema {current} > {LATEST_VERSION}); upgrade kstock"
+            )
+        for version, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            # executescript runs the whole step (comments and all) atomically inside our BEGIN/COMMIT
+            self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error (so a failed batch changes nothing)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- writes ----------------------------------------------------------------------------------
+    def upsert_tickers(self, tickers: Iterable[Ticker], industries: dict[str, str] | None = None) -> int:
+        """Insert or update tickers; returns how many rows actually changed."""
+        industries = industries or {}
+        rows = [
+            (t.code, t.name, t.name_en, t.market, str(t.kind), t.sector_id, industries.get(t.code),
+             t.listing_date, t.delisting_date)
+            for t in tickers
+        ]
+        sql = """
+            INSERT INTO tickers (code, name, name_en, market, kind, sector_id, industry, listing_date, delisting_date)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(code) DO UPDATE SET name = excluded.name, name_en = COALESCE(excluded.name_en, name_en),
+                market = excluded.market, kind = excluded.kind, sector_id = excluded.sector_id,
+                industry = COALESCE(excluded.industry, industry), listing_date = excluded.listing_date,
+                delisting_date = excluded.delisting_date
+            WHERE (name, name_en, market, kind, sector_id, industry, listing_date, delisting_date)
+                IS NOT (excluded.name, COALESCE(excluded.name_en, name_en), excluded.market, excluded.kind,
+                        excluded.sector_id, COALESCE(excluded.industry, industry), excluded.listing_date,
+                        excluded.delisting_date)
+        """
+        return self._write_many(sql, rows)
+
+    def upsert_prices(self, prices: pd.DataFrame) -> int:
+        """Upsert long-format prices (code, date, open, high, low, close, volume); returns rows changed.
+
+        Halt rows (open = high = low = 0 and volume = 0, as KRX writes them) are stored with the
+        carried close, NULL open/high/low and ``halted = 1``.
+        """
+        if prices.empty:
+            return 0
+        rows = _price_rows(prices)
+        sql = """
+            INSERT INTO prices (code, date, open, high, low, close, volume, halted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(code, date) DO UPDATE SET open = excluded.open, high = excluded.high, low = excluded.low,
+                close = excluded.close, volume = excluded.volume, halted = excluded.halted
+            WHERE (open, high, low, close, volume, halted)
+                IS NOT (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.halted)
+        """
+        return self._write_many(sql, rows)
+
+    def upsert_index(self, name: str, frame: pd.DataFrame) -> int:
+        """Upsert an index series (date, close and optionally open/high/low)."""
+        if frame.empty:
+            return 0
+        dates = to_yyyymmdd(frame["date"])
+        cols = [frame[c].astype(float).where(frame[c].notna(), None) if c in frame else [None] * len(frame)
+                for c in ("open", "high", "low")]
+        rows = list(zip(itertools.repeat(name.upper()), dates.tolist(), *[list(c) for c in cols],
+                        frame["close"].astype(float).tolist(), strict=True))
+        sql = """
+            INSERT INTO index_prices (name, date, open, high, low, close) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(name, date) DO UPDATE SET open = excluded.open, high = excluded.high, low = excluded.low,
+                close = excluded.close
+            WHERE (open, high, low, close) IS NOT (excluded.open, excluded.high, excluded.low, excluded.close)
+        """
+        return self._write_many(sql, rows)
+
+    def ingest(self, data: MarketData, *, source: str, industries: dict[str, str] | None = None) -> int:
+        """Store a whole batch from a source in one transaction and log the update."""
+        with self.transaction():
+            changed = self.upsert_tickers(data.tickers, industries)
+            changed += self.upsert_prices(data.prices)
+            for name, frame in data.indices.items():
+                changed += self.upsert_index(name, frame)
+            self._log_update_in_tx(source, changed, "ok", None)
+        return changed
+
+    def log_update(self, source: str, rows_changed: int, status: str, message: str | None = None) -> None:
+        """Record a data update attempt (successful or not) so `data status` can show its age."""
+        with self.transaction():
+            self._log_update_in_tx(source, rows_changed, status, message)
+
+    def _log_update_in_tx(self, source: str, rows_changed: int, status: str, message: str | None) -> None:
+        self.conn.execute(
+            "INSERT INTO data_updates (source, finished_at, rows_changed, status, message) VALUES (?, ?, ?, ?, ?)",
+            (source, _now(), rows_changed, status, message),
+        )
+
+    def _write_many(self, sql: str, rows: Sequence[tuple]) -> int:
+        before = self.conn.total_changes
+        try:
+            if self.conn.in_transaction:
+                self.conn.executemany(sql, rows)
+            else:
+                with self.transaction():
+                    self.conn.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+        return self.conn.total_changes - before
+
+    # -- reads -----------------------------------------------------------------------------------
+    def tickers(self, kinds: Sequence[InstrumentKind | str] | None = None) -> list[Ticker]:
+        """All tickers (optionally only some instrument kinds), ordered by code."""
+        rows = self.conn.execute(
+            "SELECT code, name, market, kind, sector_id, listing_date, delisting_date, name_en "
+            "FROM tickers ORDER BY code"
+        ).fetchall()
+        out = [
+            Ticker(code=r[0], name=r[1], market=r[2], kind=InstrumentKind(r[3]), sector_id=r[4],
+                   listing_date=r[5], delisting_date=r[6], name_en=r[7])
+            for r in rows
+        ]
+        if kinds is not None:
+            wanted = {InstrumentKind(k) for k in kinds}
+            out = [t for t in out if t.kind in wanted]
+        return out
+
+    def get_ticker(self, code: str) -> Ticker | None:
+        return next((t for t in self.tickers() if t.code == code), None)
+
+    def trading_days(self) -> np.ndarray:
+        """Every day with at least one stored price or index row (datetime64[D], ascending)."""
+        rows = self.conn.execute("SELECT DISTINCT date FROM prices UNION SELECT date FROM index_prices").fetchall()
+        return np.sort(from_yyyymmdd([r[0] for r in rows]))
+
+    def load_panel(
+        self,
+        codes: Sequence[str] | None = None,
+        start: str | np.datetime64 | None = None,
+        end: str | np.datetime64 | None = None,
+    ) -> Panel:
+        """Prices as dense arrays (tickers × days × OHLCV); halts and gaps are NaN.
+
+        The fast path: one ordered scan of the prices table's primary key streamed into numpy
+        with ``np.fromiter`` (no per-row Python objects kept).
+        """
+        lo = int(to_yyyymmdd([np.datetime64(start, "D")])[0]) if start is not None else 0
+        hi = int(to_yyyymmdd([np.datetime64(end, "D")])[0]) if end is not None else 99991231
+        counts = self.conn.execute(
+            "SELECT code, COUNT(*) FROM prices WHERE date BETWEEN ? AND ? GROUP BY code ORDER BY code", (lo, hi)
+        ).fetchall()
+        if codes is not None:
+            wanted = set(codes)
+            counts = [c for c in counts if c[0] in wanted]
+        all_codes = [c for c, _ in counts]
+        n_rows = sum(n for _, n in counts)
+        where, params = "date BETWEEN ? AND ?", [lo, hi]
+        if codes is not None:
+            where += f" AND code IN ({','.join('?' * len(all_codes))})"
+            params += all_codes
+        cursor = self.conn.execute(
+            # a halt row has open NULL (see upsert_prices): -1 marks it without a seventh column
+            "SELECT date, COALESCE(open, -1), high, low, close, volume "
+            f"FROM prices WHERE {where} ORDER BY code, date",
+            params,
+        )
+        flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64, count=n_rows * 6)
+        return _to_panel(all_codes, [n for _, n in counts], flat.reshape(n_rows, 6), self._sector_ids(all_codes))
+
+    def _sector_ids(self, codes: Sequence[str]) -> np.ndarray:
+        lookup = dict(self.conn.execute("SELECT code, sector_id FROM tickers").fetchall())
+        return np.array([-1 if lookup.get(c) is None else lookup[c] for c in codes], dtype=np.int64)
+
+    def load_index(self, name: str = "KOSPI") -> pd.DataFrame:
+        """An index series as a frame indexed by date (open, high, low, close); empty when absent."""
+        rows = self.conn.execute(
+            "SELECT date, open, high, low, close FROM index_prices WHERE name = ? ORDER BY date", (name.upper(),)
+        ).fetchall()
+        frame = pd.DataFrame(rows, columns=["date", "open", "high", "low", "close"])
+        frame.index = pd.DatetimeIndex(from_yyyymmdd(frame.pop("date").to_numpy()), name="date")
+        return frame.astype(float)
+
+    def index_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT name FROM index_prices ORDER BY name")]
+
+    def last_update(self) -> dict | None:
+        row = self.conn.execute(
+            "SELECT source, finished_at, rows_changed, status, message FROM data_updates ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else dict(zip(("source", "finished_at", "rows_changed", "status", "message"), row,
+                                                   strict=True))
+
+    def last_good_update(self) -> dict | None:
+        row = self.conn.execute(
+            "SELECT source, finished_at, rows_changed FROM data_updates WHERE status = 'ok' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else dict(zip(("source", "finished_at", "rows_changed"), row, strict=True))
+
+    def summary(self) -> dict:
+        """What the store holds, for `kstock data status` and the bot's /status."""
+        from kstock.market.sectors import sector_name
+
+        q = self.conn.execute
+        rows, first, last, halts = q(
+            "SELECT COUNT(*), MIN(date), MAX(date), COALESCE(SUM(halted), 0) FROM prices"
+        ).fetchone()
+        by_sector_rows = q(
+            "SELECT sector_id, COUNT(*) FROM tickers WHERE kind = 'common' GROUP BY sector_id ORDER BY sector_id"
+        ).fetchall()
+        index_rows = q("SELECT name, COUNT(*), MIN(date), MAX(date) FROM index_prices GROUP BY name").fetchall()
+        return {
+            "db": str(self.path),
+            "schema_version": self.schema_version,
+            "tickers": q("SELECT COUNT(*) FROM tickers").fetchone()[0],
+            "by_market": dict(q("SELECT market, COUNT(*) FROM tickers GROUP BY market ORDER BY market").fetchall()),
+            "by_kind": dict(q("SELECT kind, COUNT(*) FROM tickers GROUP BY kind ORDER BY kind").fetchall()),
+            "by_sector": {sector_name(sid): n for sid, n in by_sector_rows},
+            "rows": rows,
+            "first_date": iso(first) if first else None,
+            "last_date": iso(last) if last else None,
+            "halt_days": int(halts),
+            "indices": {n: {"rows": c, "first_date": iso(a), "last_date": iso(b)} for n, c, a, b in index_rows},
+            "last_update": self.last_update(),
+        }
+
+
+def _price_rows(prices: pd.DataFrame) -> list[tuple]:
+    """Long frame → DB rows, marking KRX halt rows."""
+    o, h, lo = (prices[c].to_numpy(dtype=float) for c in ("open", "high", "low"))
+    close = prices["close"].to_numpy(dtype=float)
+    vol = prices["volume"].to_numpy(dtype=float)
+    halted = (o == 0) & (h == 0) & (lo == 0) & (vol == 0)
+    obj = lambda a: np.where(halted, None, a).tolist()  # noqa: E731 - NULL out non-prices on halt rows
+    return list(zip(prices["code"].astype(str).tolist(), to_yyyymmdd(prices["date"]).tolist(), obj(o), obj(h),
+                    obj(lo), close.tolist(), vol.tolist(), halted.astype(int).tolist(), strict=True))
+
+
+def _to_panel(codes: list[str], counts: list[int], data: np.ndarray, sector_ids: np.ndarray) -> Panel:
+    dates_int = data[:, 0].astype(np.int64)
+    uniq = np.unique(dates_int)
+    day_pos = np.searchsorted(uniq, dates_int)
+    tick_pos = np.repeat(np.arange(len(codes)), counts)
+    ohlcv = np.full((len(codes), len(uniq), 5), np.nan)
+    ohlcv[tick_pos, day_pos] = data[:, 1:6]
+    halted = np.zeros((len(codes), len(uniq)), dtype=bool)
+    halted[tick_pos, day_pos] = data[:, 1] < 0
+    ohlcv[halted] = np.nan
+    return Panel(codes=codes, dates=from_yyyymmdd(uniq), ohlcv=ohlcv, halted=halted, sector_ids=sector_ids)
+
+
+def _check_is_sqlite(path: Path) -> None:
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory; give KSTOCK_DB / --db a file path such as data/kstock.db")
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as fh:
+            if fh.read(16) != SQLITE_MAGIC:
+                raise StoreError(
+                    f"{path} is not a kstock store (not an SQLite file); point --db / KSTOCK_DB at a new or "
+                    "existing store file"
+                )
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"{path} is locked by another writer (another kstock process?); try again when it has finished"
+    if "not a database" in text or "malformed" in text:
+        return f"{path} is not a usable kstock store ({text}); restore it or point --db at a new file"
+    if "disk" in text or "full" in text:
+        return f"cannot write {path}: {text}; free some disk space and retry"
+    return f"store {path}: {text}"
