@@ -77,8 +77,8 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_synth(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.market.synthetic import generate_market
 
-    if not 5 <= args.tickers <= 5000:
-        raise KstockError("--tickers must be between 5 and 5000")
+    if not 25 <= args.tickers <= 5000:
+        raise KstockError("--tickers must be between 25 and 5000")
     if not 0.5 <= args.years <= 30:
         raise KstockError("--years must be between 0.5 and 30")
     market = generate_market(n_tickers=args.tickers, years=args.years, seed=args.seed)

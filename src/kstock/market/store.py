@@ -137,11 +137,15 @@ class MarketStore:
         """Upsert an index series (date, close and optionally open/high/low)."""
         if frame.empty:
             return 0
-        dates = to_yyyymmdd(frame["date"])
-        cols = [frame[c].astype(float).where(frame[c].notna(), None) if c in frame else [None] * len(frame)
-                for c in ("open", "high", "low")]
-        rows = list(zip(itertools.repeat(name.upper()), dates.tolist(), *[list(c) for c in cols],
-                        frame["close"].astype(float).tolist(), strict=True))
+        dates = to_yyyymmdd(frame["date"]).tolist()
+        def column(c: str) -> list:
+            if c not in frame:
+                return [None] * len(frame)
+            values = frame[c].astype(float)
+            return values.where(values.notna(), None).tolist()
+
+        rows = [(name.upper(), *row) for row in zip(dates, column("open"), column("high"), column("low"),
+                                                     frame["close"].astype(float).tolist(), strict=True)]
         sql = """
             INSERT INTO index_prices (name, date, open, high, low, close) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT(name, date) DO UPDATE SET open = excluded.open, high = excluded.high, low = excluded.low,

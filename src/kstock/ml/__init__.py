@@ -1,0 +1,1 @@
+"""Models: trees, attention LSTM, sector-aware CNN-transformer, the ensemble, the registry and evaluation."""

@@ -1,0 +1,81 @@
+"""Everything a model sees, prepared once: panel, features, labels, universe, market index.
+
+Models, the evaluator, scoring and ``analyze`` all take a :class:`ModelData`, so the features and
+labels are computed in exactly one place and every model is scored on identical samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kstock.config import Settings
+from kstock.errors import KstockError
+from kstock.features.labels import Labels, build_labels
+from kstock.features.tabular import FeatureCube, build_features
+from kstock.market.store import MarketStore
+from kstock.market.types import InstrumentKind, Panel, Ticker
+
+
+class NoDataError(KstockError):
+    """The store holds no usable prices for what was asked."""
+
+
+@dataclass
+class ModelData:
+    panel: Panel
+    features: FeatureCube
+    labels: Labels
+    universe: np.ndarray  # bool per ticker: common stocks (the only ones scored)
+    market_close: np.ndarray | None  # KOSPI aligned to panel.dates (None when not stored)
+    tickers: dict[str, Ticker]
+
+    @property
+    def dates(self) -> np.ndarray:
+        return self.panel.dates
+
+    def day_mask(self, start: str | np.datetime64 | None = None, end: str | np.datetime64 | None = None) -> np.ndarray:
+        mask = np.ones(len(self.dates), dtype=bool)
+        if start is not None:
+            mask &= self.dates >= np.datetime64(start, "D")
+        if end is not None:
+            mask &= self.dates <= np.datetime64(end, "D")
+        return mask
+
+    def sample_mask(self, days: np.ndarray, need_label: bool = True) -> np.ndarray:
+        """(tickers × days) samples usable for training/evaluation: common, traded, labelled, in ``days``."""
+        mask = self.universe[:, None] & days[None, :] & self.panel.traded
+        mask &= np.isfinite(self.features.values).sum(axis=2) >= len(self.features.names) // 2
+        if need_label:
+            mask &= self.labels.valid
+        return mask
+
+
+def prepare_model_data(
+    store: MarketStore,
+    settings: Settings,
+    start: str | None = None,
+    end: str | None = None,
+    codes: list[str] | None = None,
+) -> ModelData:
+    """Load the panel, compute features and labels for the whole universe (vectorised, once)."""
+    panel = store.load_panel(codes=codes, start=start, end=end)
+    if not panel.codes or len(panel.dates) < 30:
+        raise NoDataError("the store has too little price data; run `kstock data synth` or `kstock data import`")
+    tickers = {t.code: t for t in store.tickers()}
+    universe = np.array([tickers.get(c) is not None and tickers[c].kind == InstrumentKind.COMMON
+                         for c in panel.codes])
+    market_close = _aligned_index(store, panel.dates)
+    features = build_features(panel, market_close)
+    labels = build_labels(panel, settings.label_horizon, settings.target_return, settings.buy_threshold,
+                          settings.sell_threshold, universe=universe)
+    return ModelData(panel, features, labels, universe, market_close, tickers)
+
+
+def _aligned_index(store: MarketStore, dates: np.ndarray) -> np.ndarray | None:
+    index = store.load_index("KOSPI")
+    if index.empty:
+        return None
+    aligned = index["close"].reindex(index.index.union(dates)).ffill().reindex(dates)
+    return aligned.to_numpy(dtype=float)

@@ -1,0 +1,153 @@
+"""The walk-forward evaluator: every model and every baseline scored on the same folds and samples.
+
+For each fold a fresh model is trained on the past (up to the embargo) and predicts the test block.
+The out-of-sample predictions of all folds are then scored together and per fold: AUC and accuracy
+of ``probability``; IC, Rank IC (also against the return a subscriber can still capture, from t+1),
+top-decile hit rate and a top-k backtest of ``score``; beside simple rankings, KOSPI buy-and-hold and
+the equal-weighted universe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kstock.config import Settings
+from kstock.features.tabular import FEATURE_NAMES
+from kstock.ml.data import ModelData
+from kstock.ml.evaluation import backtest as bt
+from kstock.ml.evaluation import metrics as mt
+from kstock.ml.evaluation.folds import Fold
+from kstock.ml.predictor import MemberOutput
+
+BASELINE_RANKINGS: dict[str, tuple[str, float]] = {
+    "momentum20": ("ret_20d", 1.0),
+    "reversal5": ("ret_5d", -1.0),
+    "lowvol20": ("vol_20d", -1.0),
+}
+
+
+@dataclass
+class OutOfSample:
+    """A model's out-of-sample predictions over the whole panel (NaN outside the test blocks)."""
+
+    probability: np.ndarray
+    score: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def run_folds(
+    make_model: Callable[[], Any],
+    data: ModelData,
+    folds: list[Fold],
+    on_fold: Callable[[int, Fold], None] | None = None,
+) -> OutOfSample:
+    """Train a fresh model per fold and stitch its test-block predictions together."""
+    shape = data.panel.close.shape
+    oos = OutOfSample(np.full(shape, np.nan), np.full(shape, np.nan))
+    for i, fold in enumerate(folds):
+        if on_fold:
+            on_fold(i, fold)
+        model = make_model()
+        model.fit(data, fold.train_mask(len(data.dates)))
+        days = fold.test_days()
+        out: MemberOutput = model.predict_days(data, days)
+        oos.probability[:, days] = out.probability
+        oos.score[:, days] = out.score
+        for key, values in out.extras.items():
+            oos.extras.setdefault(key, np.full(values.shape[:1] + shape[1:] + values.shape[2:], np.nan))
+            oos.extras[key][:, days] = values
+    return oos
+
+
+def score_predictions(
+    oos: OutOfSample, data: ModelData, folds: list[Fold], settings: Settings, with_probability: bool = True
+) -> dict[str, Any]:
+    """All metrics over the folds together, plus a per-fold breakdown."""
+    overall = _metrics(oos, data, _days_of(folds, len(data.dates)), settings, with_probability)
+    overall["folds"] = [
+        {**fold.describe(data.dates),
+         **_metrics(oos, data, _days_of([fold], len(data.dates)), settings, with_probability, backtest=True)}
+        for fold in folds
+    ]
+    return overall
+
+
+def _days_of(folds: list[Fold], n_days: int) -> np.ndarray:
+    mask = np.zeros(n_days, dtype=bool)
+    for fold in folds:
+        mask[fold.test_start : fold.test_end + 1] = True
+    return mask
+
+
+def _metrics(
+    oos: OutOfSample, data: ModelData, days: np.ndarray, settings: Settings, with_probability: bool,
+    backtest: bool = True,
+) -> dict[str, Any]:
+    samples = data.sample_mask(days)
+    score = np.where(samples, oos.score, np.nan)
+    fwd = np.where(samples, data.labels.forward_return, np.nan)
+    tradeable = np.where(samples, data.labels.tradeable_return, np.nan)
+    rank_ic = mt.ic_summary(mt.daily_rank_ic(score[:, days], fwd[:, days]))
+    ic = mt.ic_summary(mt.daily_ic(score[:, days], fwd[:, days]))
+    out: dict[str, Any] = {
+        "rank_ic_mean": rank_ic["mean"], "rank_ic_ir": rank_ic["ir"], "ic_mean": ic["mean"], "ic_ir": ic["ir"],
+        "rank_ic_tradeable_mean": mt.ic_summary(mt.daily_rank_ic(score[:, days], tradeable[:, days]))["mean"],
+        "top_decile_hit": mt.top_decile_hit_rate(score[:, days], fwd[:, days]),
+        "samples": int(samples.sum()), "days": int(days.sum()),
+    }
+    if with_probability:
+        binary = mt.binary_metrics(np.where(samples, oos.probability, np.nan)[:, days], data.labels.up[:, days])
+        out.update(auc=binary["auc"], accuracy=binary["accuracy"], positive_rate=binary["positive_rate"])
+    if backtest:
+        out["backtest"] = _backtest(np.where(data.universe[:, None], oos.score, np.nan), data, days, settings)
+    return out
+
+
+def _backtest(score: np.ndarray, data: ModelData, days: np.ndarray, settings: Settings) -> dict[str, float]:
+    idx = np.flatnonzero(days)
+    result = bt.backtest_top_k(score, data.panel, k=settings.top_k, min_traded_value=settings.min_traded_value,
+                               start=int(idx[0]), end=int(idx[-1]))
+    return result.as_dict()
+
+
+def baseline_report(data: ModelData, folds: list[Fold], settings: Settings) -> dict[str, Any]:
+    """Simple rankings scored exactly like the models, KOSPI buy-and-hold and the equal-weighted universe."""
+    days = _days_of(folds, len(data.dates))
+    idx = np.flatnonzero(days)
+    out: dict[str, Any] = {}
+    for name, (feature, sign) in BASELINE_RANKINGS.items():
+        values = sign * data.features.values[:, :, FEATURE_NAMES.index(feature)]
+        oos = OutOfSample(np.full(values.shape, np.nan), np.asarray(values, dtype=float))
+        out[name] = _metrics(oos, data, days, settings, with_probability=False)
+    if data.market_close is not None:
+        kospi = bt.buy_and_hold(data.market_close[idx[0] : idx[-1] + 2], data.dates[idx[0] : idx[-1] + 2])
+        out["kospi"] = {"backtest": kospi.as_dict()}
+    ew = bt.equal_weight_universe(data.panel, data.universe, min_traded_value=settings.min_traded_value,
+                                  start=int(idx[0]), end=int(idx[-1]))
+    out["equal_weight"] = {"backtest": ew.as_dict()}
+    return out
+
+
+def shuffled_label_check(make_model: Callable[[], Any], data: ModelData, folds: list[Fold],
+                         seed: int = 0) -> float:
+    """Rank IC of a model trained on labels shuffled within each day: should be ≈ 0 (a leak detector)."""
+    rng = np.random.default_rng(seed)
+    original = (data.labels.up, data.labels.rank)
+    up, rank = data.labels.up.copy(), data.labels.rank.copy()
+    for t in range(up.shape[1]):
+        rows = np.flatnonzero(~np.isnan(up[:, t]))
+        perm = rng.permutation(rows)
+        up[rows, t], rank[rows, t] = up[perm, t], rank[perm, t]
+    data.labels.up, data.labels.rank = up, rank
+    try:
+        oos = run_folds(make_model, data, folds)
+    finally:
+        data.labels.up, data.labels.rank = original
+    days = _days_of(folds, len(data.dates))
+    samples = data.sample_mask(days)
+    score = np.where(samples, oos.score, np.nan)[:, days]
+    return mt.ic_summary(mt.daily_rank_ic(score, data.labels.forward_return[:, days]))["mean"]

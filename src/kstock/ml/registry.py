@@ -1,0 +1,177 @@
+"""Versioned model artifacts with a promotion gate and an atomic swap.
+
+Layout under ``KSTOCK_MODEL_DIR``::
+
+    <model>/<version>/        one folder per trained version (the model's own files + meta.json)
+    <model>/CURRENT           the serving version's name, replaced atomically (write tmp, os.replace)
+
+A version folder is written under a temporary name and renamed into place, so a crash mid-save never
+leaves a half-written version visible. Older versions stay on disk (the last ``keep`` of them). A
+missing or corrupt artifact makes the model "unavailable" with a reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kstock.errors import KstockError
+
+META_FILE = "meta.json"
+CURRENT_FILE = "CURRENT"
+
+
+class RegistryError(KstockError):
+    """A model could not be saved; the serving model is untouched."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def trained_at(self) -> str | None:
+        return self.meta.get("trained_at")
+
+    def age_days(self, now: dt.datetime | None = None) -> float | None:
+        if not self.trained_at:
+            return None
+        now = now or dt.datetime.now(dt.UTC)
+        return (now - dt.datetime.fromisoformat(self.trained_at)).total_seconds() / 86400
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reason: str
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose formats the artifacts depend on (recorded in meta.json)."""
+    import importlib.metadata as md
+
+    out = {}
+    for lib in ("numpy", "lightgbm", "xgboost", "torch", "kstock"):
+        try:
+            out[lib] = md.version(lib)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+class ModelRegistry:
+    def __init__(self, root: str | Path, keep: int = 5) -> None:
+        self.root = Path(root)
+        self.keep = keep
+
+    def save(self, name: str, write: Callable[[Path], None], meta: dict[str, Any]) -> ModelVersion:
+        """Write a new version (not yet serving): ``write(folder)`` puts the model files in ``folder``."""
+        version = _now().strftime("%Y%m%dT%H%M%S%f")
+        base = self.root / name
+        tmp = base / f".tmp-{version}"
+        final = base / version
+        meta = {"name": name, "version": version, "trained_at": _now().isoformat(timespec="seconds"),
+                "libraries": library_versions(), **meta}
+        try:
+            tmp.mkdir(parents=True, exist_ok=False)
+            write(tmp)
+            (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=_json_default))
+            _fsync_dir(tmp)
+            os.replace(tmp, final)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RegistryError(
+                f"could not save {name} model ({exc.strerror or exc}); the serving model is kept"
+            ) from exc
+        return ModelVersion(name, version, final, meta)
+
+    def promote(self, version: ModelVersion) -> None:
+        """Make ``version`` the serving one: one atomic rename of the CURRENT pointer."""
+        pointer = self.root / version.name / CURRENT_FILE
+        tmp = pointer.with_suffix(".tmp")
+        tmp.write_text(version.version)
+        os.replace(tmp, pointer)
+        self._prune(version.name)
+
+    def current(self, name: str) -> ModelVersion | None:
+        """The serving version, or None when there is none (or its folder/meta is unreadable)."""
+        pointer = self.root / name / CURRENT_FILE
+        try:
+            version = pointer.read_text().strip()
+            return self.get(name, version)
+        except (OSError, ValueError):
+            return None
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        path = self.root / name / version
+        meta = json.loads((path / META_FILE).read_text())
+        return ModelVersion(name, version, path, meta)
+
+    def versions(self, name: str) -> list[str]:
+        base = self.root / name
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def gate(
+        self, name: str, candidate: dict[str, float], serving: dict[str, float] | None, metric: str,
+        tolerance: float = 0.005,
+    ) -> GateDecision:
+        """Promote when there is no serving model, or the candidate is no worse than serving − tolerance.
+
+        Both metrics must come from the same validation window (the caller scores the serving model on
+        the candidate's validation days), so the comparison is like for like.
+        """
+        value = candidate.get(metric)
+        if value is None or value != value:  # None or NaN
+            return GateDecision(False, f"candidate has no valid {metric}; kept the serving model")
+        if not serving or serving.get(metric) is None or serving[metric] != serving[metric]:
+            return GateDecision(True, f"no comparable serving model; promoted ({metric} {value:.4f})")
+        old = serving[metric]
+        if value >= old - tolerance:
+            return GateDecision(True, f"{metric} {value:.4f} vs serving {old:.4f} (tolerance {tolerance}); promoted")
+        return GateDecision(False, f"{metric} {value:.4f} is worse than serving {old:.4f} by more than {tolerance}; "
+                                   "kept the serving model")
+
+    def _prune(self, name: str) -> None:
+        current = self.current(name)
+        stale = [v for v in self.versions(name) if current is None or v != current.version]
+        for version in stale[: max(0, len(stale) - (self.keep - 1))]:
+            shutil.rmtree(self.root / name / version, ignore_errors=True)
+        for tmp in (self.root / name).glob(".tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed mid-save
+
+
+def _fsync_dir(path: Path) -> None:
+    for f in path.iterdir():
+        if f.is_file():
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def _json_default(obj: object) -> object:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)

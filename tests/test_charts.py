@@ -1,0 +1,95 @@
+"""The /analyze chart picture: a real PNG, robust to halts, short histories and missing fonts."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kstock import charts
+from kstock.charts import render_analysis_chart, save_analysis_chart
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def ohlcv_frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 50_000 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+    open_ = close * np.exp(rng.normal(0, 0.01, n))
+    high = np.maximum(open_, close) * 1.01
+    low = np.minimum(open_, close) * 0.99
+    index = pd.bdate_range("2024-01-02", periods=n)
+    volume = rng.lognormal(13, 0.5, n)
+    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index)
+
+
+def decode(png: bytes) -> np.ndarray:
+    import matplotlib.image
+
+    assert png[:8] == PNG_MAGIC
+    return matplotlib.image.imread(io.BytesIO(png), format="png")
+
+
+def has_color(img: np.ndarray, hex_color: str, tol: float = 0.08) -> bool:
+    target = np.array([int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    return bool((np.abs(img[..., :3] - target).max(axis=-1) < tol).any())
+
+
+def test_returns_a_png_of_the_expected_size_with_red_and_blue_candles():
+    img = decode(render_analysis_chart(ohlcv_frame(), title="삼성전자 (005930)", signal="BUY"))
+    assert abs(img.shape[0] - 600) <= 20 and abs(img.shape[1] - 900) <= 20
+    assert img[..., :3].std() > 0.05  # not a single colour
+    assert has_color(img, charts.UP_COLOR) and has_color(img, charts.DOWN_COLOR)
+
+
+def test_halt_rows_and_short_histories_render():
+    frame = ohlcv_frame(150)
+    frame.iloc[100:104] = np.nan  # halts as the panel gives them
+    frame.iloc[120, :] = [0, 0, 0, frame["close"].iloc[119], 0]  # a raw KRX halt row
+    for data in (frame, frame.iloc[:7], frame.iloc[-3:]):
+        img = decode(render_analysis_chart(data, title="005930", signal="SELL", signal_date=data.index[-2]))
+        assert img[..., :3].std() > 0.05
+
+
+def test_every_signal_and_dates_outside_the_chart():
+    frame = ohlcv_frame(130)
+    for signal in ("BUY", "sell", "HOLD", None):
+        assert decode(render_analysis_chart(frame, title="x", signal=signal)).size
+    halted = frame.index[51]
+    frame.loc[halted] = np.nan  # a signal on a halt day lands on the last traded day before it
+    for day in ("2020-01-01", halted, "2030-01-01"):  # before, inside, after the chart
+        assert decode(render_analysis_chart(frame, title="x", signal="BUY", signal_date=day)).size
+    traded = frame.dropna()
+    assert charts._signal_position(traded, "2020-01-01") is None
+    assert charts._signal_position(traded, halted) == 50
+    assert charts._signal_position(traded, "2030-01-01") == len(traded) - 1
+
+
+def test_bad_input_gets_a_clear_error():
+    frame = ohlcv_frame(30)
+    with pytest.raises(ValueError, match="signal"):
+        render_analysis_chart(frame, title="x", signal="STRONG BUY")
+    with pytest.raises(ValueError, match="no traded day"):
+        render_analysis_chart(frame * np.nan, title="x")
+    with pytest.raises(ValueError, match="volume"):
+        render_analysis_chart(frame.drop(columns="volume"), title="x")
+
+
+def test_hangul_title_renders_without_warnings_with_or_without_a_font(monkeypatch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        render_analysis_chart(ohlcv_frame(60), title="삼성전자 (005930)", signal="HOLD")
+    monkeypatch.setattr(charts, "hangul_font", lambda: None)
+    assert charts.displayable("삼성전자 (005930)") == "(005930)"
+    assert charts.displayable("삼성전자") == "chart"
+    assert charts.displayable("▲ BUY 삼성전자 005930") == "▲ BUY 005930"
+    monkeypatch.setattr(charts, "hangul_font", lambda: "NanumGothic")
+    assert charts.displayable("삼성전자 (005930)") == "삼성전자 (005930)"
+
+
+def test_save_analysis_chart_writes_the_png(tmp_path):
+    path = save_analysis_chart(tmp_path / "out" / "chart.png", ohlcv_frame(40), title="005930")
+    assert path.read_bytes()[:8] == PNG_MAGIC
