@@ -1,9 +1,220 @@
-"""`kstock train|tune|evaluate|analyze|models|score`: the model commands (filled in by the ML issues)."""
+"""`kstock train|tune|evaluate|analyze|models|score|signals`: thin wrappers over the service layer."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+from kstock.cli import Context, command, print_json
+from kstock.errors import KstockError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Model commands register here as they land."""
+    p = command(sub, "train", cmd_train, "train a model on all stored data and swap it in if it validates",
+                "Train on data up to the last stored trading day (the last 60 days held out for validation), "
+                "then promote through the registry gate: a worse model never replaces the serving one.")
+    p.add_argument("model", help="trees, lstm, sector or all")
+    p.add_argument("--epochs", type=int, help="deep models: maximum epochs")
+    p.add_argument("--phase", choices=["1", "2", "3", "all"], help="sector model: which training phase(s)")
+    p.add_argument("--resume", action="store_true", help="sector model: continue from the last checkpoint")
+
+    p = command(sub, "tune", cmd_tune, "tune tree hyperparameters with Optuna inside the training period",
+                "Optuna study in an RDB storage (SQLite by default) so runs resume and workers can share it.")
+    p.add_argument("model", choices=["trees"], help="the model to tune")
+    p.add_argument("--trials", type=int, default=20, help="trials to add to the study (default 20)")
+    p.add_argument("--end", help="last day the tuning may see (set it to your evaluation --start)")
+    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///<model dir>/optuna.db)")
+    p.add_argument("--study", default="kstock-trees", help="study name (default kstock-trees)")
+
+    p = command(sub, "evaluate", cmd_evaluate, "walk-forward evaluation against simple baselines",
+                "Walk-forward folds by date with an embargo; AUC, accuracy, IC, Rank IC, top-decile hit rate and "
+                "a top-k backtest net of KRX costs beside momentum, reversal, low-volatility, KOSPI and the "
+                "equal-weighted universe.")
+    p.add_argument("--model", default="trees", help="trees, lstm, sector, ensemble or all (comma-separated ok)")
+    p.add_argument("--start", help="first test day (YYYY-MM-DD)")
+    p.add_argument("--end", help="last test day")
+    p.add_argument("--folds", type=int, default=4, help="number of walk-forward folds (default 4)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
+    p.add_argument("--shuffle-check", action="store_true", help="also train on shuffled labels (expect ≈ 0)")
+    p.add_argument("--epochs", type=int, help="deep models: epochs per fold")
+
+    p = command(sub, "analyze", cmd_analyze, "one ticker's BUY/HOLD/SELL call with reasons",
+                "The call, probability, reasons, model versions and data date for a code or name.")
+    p.add_argument("query", help="code (005930) or name (삼성전자)")
+    p.add_argument("--date", help="analyse as of this stored trading day (default: the last)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--chart", type=Path, metavar="FILE", help="write the chart PNG the bot sends")
+
+    p = command(sub, "models", cmd_models, "list the serving models, their age and validation metrics")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = command(sub, "score", cmd_score, "score the whole market on a day and store the signals")
+    p.add_argument("--date", help="stored trading day (default: the last)")
+
+    p = command(sub, "signals", cmd_signals, "show the stored BUY/SELL signals of a day")
+    p.add_argument("--date", help="scored day (default: the last)")
+    p.add_argument("--top", type=int, default=5, help="how many of each (default 5)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _services(ctx: Context):
+    from kstock.service import runs
+    from kstock.service.context import Services
+
+    services = Services(ctx.settings, ctx.store)
+    runs.mark_interrupted(ctx.store)
+    return services
+
+
+def _model_options(args: argparse.Namespace) -> dict:
+    options = {}
+    if getattr(args, "epochs", None):
+        options["epochs"] = args.epochs
+    if getattr(args, "phase", None):
+        options["phase"] = args.phase
+    if getattr(args, "resume", False):
+        options["resume"] = True
+    return options
+
+
+def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.ml.models import known_kinds
+    from kstock.service.retrain import retrain
+
+    services = _services(ctx)
+    names = known_kinds() if args.model == "all" else [args.model]
+    failed = False
+    for name in names:
+        result = retrain(services, name, progress=lambda msg: print(msg, file=sys.stderr), **_model_options(args))
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
+        print(f"{name}: {result.status} — {result.reason}" + (f" [{metrics}]" if metrics else ""))
+        failed |= result.status == "failed"
+    return 1 if failed else 0
+
+
+def cmd_tune(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.ml.tuning import tune_trees
+
+    services = _services(ctx)
+    if args.trials < 1:
+        raise KstockError("--trials must be at least 1")
+    storage = args.storage or f"sqlite:///{Path(ctx.settings.model_dir).resolve() / 'optuna.db'}"
+    Path(ctx.settings.model_dir).mkdir(parents=True, exist_ok=True)
+    out = tune_trees(services.model_data(), trials=args.trials, end=args.end, storage=storage,
+                     study_name=args.study, model_dir=ctx.settings.model_dir, embargo=ctx.settings.label_horizon,
+                     progress=lambda m: print(m, file=sys.stderr))
+    print(f"best rank IC {out['rank_ic']:.4f} after {out['trials']} trials → {out['params']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.service.evaluate import evaluate
+
+    services = _services(ctx)
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    options = {m: _model_options(args) for m in ("lstm", "sector")}
+    report = evaluate(services, models, start=args.start, end=args.end, n_folds=args.folds,
+                      shuffle_check=args.shuffle_check, progress=lambda m: print(m, file=sys.stderr),
+                      options=options)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=_jsonable))
+    print(evaluation_table(report))
+    return 0
+
+
+def _jsonable(obj: object) -> object:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def evaluation_table(report: dict) -> str:
+    """Markdown table of the headline numbers (models, then baselines)."""
+    head = ("| | AUC | Rank IC | Rank IC (t+1) | ICIR | top-decile hit | CAGR | Sharpe | MDD | turnover |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
+    rows = [head]
+    entries = [(name, m) for name, m in report["models"].items()] + \
+              [(f"baseline: {name}", m) for name, m in report.get("baselines", {}).items()]
+    for name, m in entries:
+        bt = m.get("backtest", {})
+        rows.append("| " + " | ".join([
+            name, _fmt(m.get("auc")), _fmt(m.get("rank_ic_mean"), 4), _fmt(m.get("rank_ic_tradeable_mean"), 4),
+            _fmt(m.get("rank_ic_ir"), 2), _fmt(m.get("top_decile_hit")), _pct(bt.get("cagr")),
+            _fmt(bt.get("sharpe"), 2), _pct(bt.get("max_drawdown")), _fmt(bt.get("turnover")),
+        ]) + " |")
+    folds = report.get("folds", [])
+    if folds:
+        rows.append(f"\nfolds: {len(folds)}, test {folds[0]['test_start']} … {folds[-1]['test_end']}")
+    for name, why in report.get("unavailable", {}).items():
+        rows.append(f"{name}: {why}")
+    if "checks" in report:
+        rows.append(f"shuffled-label Rank IC: {report['checks']['shuffled_label_rank_ic']:.4f} (should be ≈ 0)")
+    return "\n".join(rows)
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) and value == value else "-"
+
+
+def _pct(value: object) -> str:
+    return f"{value * 100:.1f}%" if isinstance(value, int | float) and value == value else "-"
+
+
+def cmd_analyze(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.service.analyze import analyze
+    from kstock.service.presenters import format_analysis
+
+    services = _services(ctx)
+    analysis = analyze(services, args.query, date=args.date, chart=args.chart is not None)
+    if args.chart is not None:
+        args.chart.parent.mkdir(parents=True, exist_ok=True)
+        args.chart.write_bytes(analysis.chart_png or b"")
+    if args.json:
+        print_json({"code": analysis.ticker.code, "name": analysis.ticker.name, "close": analysis.close,
+                    **analysis.result.as_dict(), "chart": str(args.chart) if args.chart else None})
+    else:
+        print(format_analysis(analysis))
+        if args.chart:
+            print(f"차트: {args.chart}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.service.presenters import format_models
+    from kstock.service.status import models_status
+
+    rows = models_status(_services(ctx))
+    if args.json:
+        print_json(rows)
+    else:
+        print(format_models(rows))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.service.presenters import format_signals
+    from kstock.service.scoring import score_market
+
+    report = score_market(_services(ctx), args.date)
+    print(f"scored {report.scored} stocks on {report.date} with {', '.join(report.versions)}")
+    print(format_signals(report.date, report.buys[:5], report.sells[:5]))
+    return 0
+
+
+def cmd_signals(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.service.presenters import format_signals
+    from kstock.service.scoring import last_scored_date, stored_signals
+
+    services = _services(ctx)
+    buys, sells = stored_signals(services, args.date, args.top)
+    date = args.date or last_scored_date(services)
+    if args.json:
+        print_json({"date": date, "buy": [s.__dict__ for s in buys], "sell": [s.__dict__ for s in sells]})
+    else:
+        print(format_signals(date, buys, sells))
+    return 0

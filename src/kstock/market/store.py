@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,7 @@ class MarketStore:
 
     def __init__(self, path: str | Path, *, timeout: float = 10.0) -> None:
         self.path = Path(path)
+        self.lock = threading.RLock()  # one transaction at a time on the shared connection (bot threads)
         _check_is_sqlite(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -80,17 +82,18 @@ class MarketStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error (so a failed batch changes nothing)."""
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+        with self.lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(_explain(self.path, exc)) from exc
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
 
     # -- writes ----------------------------------------------------------------------------------
     def upsert_tickers(self, tickers: Iterable[Ticker], industries: dict[str, str] | None = None) -> int:
@@ -176,16 +179,18 @@ class MarketStore:
         )
 
     def _write_many(self, sql: str, rows: Sequence[tuple]) -> int:
-        before = self.conn.total_changes
-        try:
-            if self.conn.in_transaction:
-                self.conn.executemany(sql, rows)
-            else:
-                with self.transaction():
+        """executemany inside the caller's transaction, or a new one; returns rows changed."""
+        with self.lock:  # reentrant: a thread already inside transaction() holds it
+            before = self.conn.total_changes
+            try:
+                if self.conn.in_transaction:
                     self.conn.executemany(sql, rows)
-        except sqlite3.OperationalError as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
-        return self.conn.total_changes - before
+                else:
+                    with self.transaction():
+                        self.conn.executemany(sql, rows)
+            except sqlite3.OperationalError as exc:
+                raise StoreError(_explain(self.path, exc)) from exc
+            return self.conn.total_changes - before
 
     # -- reads -----------------------------------------------------------------------------------
     def tickers(self, kinds: Sequence[InstrumentKind | str] | None = None) -> list[Ticker]:

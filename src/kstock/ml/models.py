@@ -26,7 +26,10 @@ def torch_available() -> bool:
 
 def _trees(settings: Settings, **kwargs: Any) -> Any:
     from kstock.ml.predictor import TreePredictor
+    from kstock.ml.tuning import load_tuned_params
 
+    if "params" not in kwargs:
+        kwargs["params"] = load_tuned_params(settings.model_dir)  # None → defaults
     return TreePredictor(**kwargs)
 
 

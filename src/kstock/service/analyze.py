@@ -1,0 +1,200 @@
+"""`analyze(query)`: one ticker's call with its probability, reasons, key days and chart.
+
+Every bad input becomes a :class:`KstockError` subclass with a message a person can act on; the bot
+and the CLI show that message as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kstock.errors import KstockError
+from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
+from kstock.market.sectors import sector_name
+from kstock.market.types import InstrumentKind, Ticker
+from kstock.ml.predictor import PredictionResult, Reason
+from kstock.service.context import Services
+from kstock.service.predict import DayPrediction, predict_day
+
+KIND_KO = {InstrumentKind.ETF: "ETF", InstrumentKind.ETN: "ETN", InstrumentKind.PREFERRED: "우선주",
+           InstrumentKind.SPAC: "스팩", InstrumentKind.REIT: "리츠"}
+MIN_HISTORY_DAYS = 60
+
+
+class UnknownTickerError(KstockError):
+    def __init__(self, message: str, suggestions: list[Ticker]) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions
+
+
+class AmbiguousTickerError(KstockError):
+    def __init__(self, message: str, candidates: list[Ticker]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class NotScorableError(KstockError):
+    """An ETF, preferred share, SPAC, REIT or delisted stock: kstock scores listed common stocks."""
+
+
+class NoPriceDataError(KstockError):
+    """The ticker or the date has no usable price data."""
+
+
+@dataclass
+class Analysis:
+    ticker: Ticker
+    result: PredictionResult
+    close: float
+    change_1d: float | None
+    chart_png: bytes | None = None
+    model_ages: dict[str, float | None] = field(default_factory=dict)
+
+
+def resolve(services: Services, query: str) -> Ticker:
+    """A query → one ticker, or a clear error with suggestions/candidates."""
+    result = services.ticker_index().resolve(query)
+    if result.match is not None:
+        return result.match
+    if result.candidates:
+        names = ", ".join(f"{t.name}({t.code})" for t in result.candidates[:5])
+        raise AmbiguousTickerError(f"'{query.strip()}'에 해당하는 종목이 여러 개입니다: {names}", result.candidates)
+    raise UnknownTickerError(result.error or f"'{query}': 종목을 찾을 수 없습니다.", result.suggestions)
+
+
+def analyze(services: Services, query: str, date: str | None = None, chart: bool = False) -> Analysis:
+    ticker = resolve(services, query)
+    _check_scorable(ticker)
+    data = services.model_data()
+    if ticker.code not in data.panel.codes:
+        raise NoPriceDataError(
+            f"{ticker.name}({ticker.code}): 저장된 가격 데이터가 없습니다 — `kstock data update`로 받아 오세요."
+        )
+    i = data.panel.index_of(ticker.code)
+    day = _pick_day(data.dates, data.panel.traded[i], ticker, date)
+    history = int(data.panel.traded[i, : day + 1].sum())
+    if history < MIN_HISTORY_DAYS:
+        raise NoPriceDataError(f"{ticker.name}({ticker.code}): 거래일이 {history}일뿐이라 분석할 수 없습니다 "
+                               f"(최소 {MIN_HISTORY_DAYS}일 필요).")
+    prediction = predict_day(services, day)
+    result = _result_for(services, prediction, ticker, i)
+    close = float(data.panel.close[i, day])
+    prev = data.panel.close[i, :day][np.isfinite(data.panel.close[i, :day])]
+    analysis = Analysis(ticker, result, close, float(close / prev[-1] - 1) if prev.size else None)
+    analysis.model_ages = {name: v.age_days() for name, v in
+                           ((n, services.registry.current(n)) for n in prediction.versions) if v}
+    if chart:
+        analysis.chart_png = render_chart(services, ticker, day, result.label)
+    return analysis
+
+
+def _check_scorable(ticker: Ticker) -> None:
+    if ticker.kind != InstrumentKind.COMMON:
+        kind = KIND_KO.get(ticker.kind, str(ticker.kind))
+        raise NotScorableError(f"{ticker.name}({ticker.code})은(는) {kind}입니다. kstock은 보통주만 분석합니다.")
+    if ticker.delisting_date:
+        raise NotScorableError(f"{ticker.name}({ticker.code})은(는) {ticker.delisting_date}에 상장폐지되었습니다.")
+
+
+def _pick_day(dates: np.ndarray, traded: np.ndarray, ticker: Ticker, date: str | None) -> int:
+    label = f"{ticker.name}({ticker.code})"
+    if date is None:
+        day = len(dates) - 1
+    else:
+        try:
+            d = np.datetime64(date, "D")
+        except ValueError:
+            raise NoPriceDataError(f"날짜 '{date}'를 읽을 수 없습니다 (YYYY-MM-DD).") from None
+        day = int(np.searchsorted(dates, d))
+        if day >= len(dates) or dates[day] != d:
+            raise NoPriceDataError(f"{date}: 저장된 거래일이 아닙니다 (데이터 {dates[0]} ~ {dates[-1]}).")
+    if not traded[day]:
+        last = np.flatnonzero(traded[: day + 1])
+        since = f"; 마지막 거래일 {dates[last[-1]]}" if last.size else ""
+        raise NoPriceDataError(f"{label}: {dates[day]}에 거래되지 않았습니다 (거래정지 등{since}).")
+    return day
+
+
+def _result_for(services: Services, pred: DayPrediction, ticker: Ticker, i: int) -> PredictionResult:
+    data = services.model_data()
+    prob = pred.ensemble.probability[i, 0]
+    score = pred.ensemble.score[i, 0]
+    members = {name: None if out is None else
+               {"probability": _num(out.probability[i, 0]), "score": _num(out.score[i, 0])}
+               for name, out in pred.members.items()}
+    result = PredictionResult(
+        code=ticker.code, name=ticker.name, date=str(data.dates[pred.day]), probability=_num(prob),
+        score=_num(score), label=str(pred.labels[i]) or "HOLD", model_versions=dict(pred.versions),
+        members=members, unavailable=dict(pred.unavailable),
+    )
+    result.shap_top3 = shap_reasons(services, pred, i)
+    lstm = pred.members.get("lstm")
+    if lstm is not None and "attention" in lstm.extras:
+        result.lstm_key_days = _key_days(lstm.extras["attention"][i, 0], data.dates, pred.day)
+    sector = pred.members.get("sector")
+    if sector is not None and "head" in sector.extras:
+        head = int(sector.extras["head"][i, 0])
+        result.sector_head = f"{sector_name(head)} 헤드" if head >= 0 else "공통 헤드"
+    result.extras["weights"] = pred.weights
+    return result
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _key_days(attention: np.ndarray, dates: np.ndarray, day: int, top: int = 3) -> list[tuple[str, float]]:
+    window = dates[max(0, day - len(attention) + 1) : day + 1]
+    weights = attention[-len(window):]
+    order = np.argsort(weights)[::-1][:top]
+    return [(str(window[j]), float(weights[j])) for j in sorted(order)]
+
+
+def shap_reasons(services: Services, pred: DayPrediction, i: int) -> list[Reason]:
+    """Top three TreeSHAP contributions to the tree score, in words with the day's percentile."""
+    trees = services.serving("trees").model
+    if trees is None:
+        return []
+    values = services.model_data().features.values[:, pred.day, :]
+    contrib = trees.contributions(values[i])
+    reasons = []
+    for j in np.argsort(np.abs(contrib))[::-1][:3]:
+        name = FEATURE_NAMES[j]
+        column = values[:, j][np.isfinite(values[:, j])]
+        pct = float((column > values[i, j]).mean()) if column.size and np.isfinite(values[i, j]) else None
+        reasons.append(Reason(name, float(values[i, j]), float(contrib[j]),
+                              describe_feature(name, float(values[i, j]), pct, float(contrib[j]))))
+    return reasons
+
+
+def describe_feature(name: str, value: float, top_share: float | None, contribution: float) -> str:
+    """e.g. '20일 수익률 +12.0% (상위 5%) ↑' — the arrow says which way it pushed the score."""
+    label, kind = FEATURE_LABELS[name]
+    if not np.isfinite(value):
+        shown = "정보 없음"
+    elif kind == "pct":
+        shown = f"{value * 100:+.1f}%"
+    elif kind == "level":  # a size, not a direction: no sign
+        shown = f"{value * 100:.1f}%"
+    elif kind == "ratio":
+        shown = f"{value:.2f}배"
+    elif kind == "won":
+        shown = f"{np.expm1(value) / 1e8:,.0f}억원"
+    else:
+        shown = f"{value:.2f}"
+    where = ""
+    if top_share is not None:
+        where = f" (상위 {max(1, round(top_share * 100))}%)" if top_share <= 0.5 else \
+            f" (하위 {max(1, round((1 - top_share) * 100))}%)"
+    return f"{label} {shown}{where} {'↑' if contribution >= 0 else '↓'}"
+
+
+def render_chart(services: Services, ticker: Ticker, day: int, label: str) -> bytes:
+    from kstock.charts import render_analysis_chart
+
+    data = services.model_data()
+    frame = data.panel.frame(ticker.code).iloc[: day + 1]
+    return render_analysis_chart(frame, title=f"{ticker.name} ({ticker.code})", signal=label,
+                                 signal_date=frame.index[-1])

@@ -1,0 +1,145 @@
+"""`evaluate(models)`: the walk-forward report every model is judged by (README schema).
+
+All models and baselines share the folds, the samples and the backtest rules. ``ensemble`` evaluates
+each available member once and combines their out-of-sample predictions with weights chosen on
+earlier folds only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from kstock.errors import KstockError
+from kstock.ml.evaluation import metrics as mt
+from kstock.ml.evaluation.folds import walk_forward_folds
+from kstock.ml.evaluation.walkforward import (
+    OutOfSample,
+    baseline_report,
+    run_folds,
+    score_predictions,
+    shuffled_label_check,
+)
+from kstock.ml.models import create_model, known_kinds, unavailable_reason
+from kstock.service.context import Services
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+def evaluate(
+    services: Services,
+    models: list[str],
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    n_folds: int = 4,
+    shuffle_check: bool = False,
+    progress: Progress | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    say = progress or (lambda _m: None)
+    settings = services.settings
+    data = services.model_data()
+    folds = walk_forward_folds(data.dates, n_folds, start, end, embargo=settings.label_horizon)
+    wanted = _expand(models)
+    report: dict[str, Any] = {
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "data": {"tickers": int(data.universe.sum()), "first_date": str(data.dates[0]),
+                 "last_date": str(data.dates[-1])},
+        "settings": {"label_horizon": settings.label_horizon, "target_return": settings.target_return,
+                     "top_k": settings.top_k, "min_traded_value": settings.min_traded_value,
+                     "embargo_days": settings.label_horizon},
+        "folds": [f.describe(data.dates) for f in folds],
+        "models": {}, "unavailable": {},
+    }
+    oos_by: dict[str, OutOfSample] = {}
+    for name in wanted:
+        reason = unavailable_reason(name)
+        if reason:
+            report["unavailable"][name] = reason
+            continue
+        say(f"{name}: walk-forward over {len(folds)} folds")
+
+        def on_fold(i: int, fold: Any, n: str = name) -> None:
+            say(f"{n}: fold {i + 1}/{len(folds)} (test {data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
+
+        oos = run_folds(lambda n=name: create_model(n, settings, **(options or {}).get(n, {})), data, folds, on_fold)
+        oos_by[name] = oos
+        report["models"][name] = _score(oos, data, folds, settings)
+    if "ensemble" in models or "all" in models:
+        _add_ensemble(report, oos_by, data, folds, settings, services)
+    report["baselines"] = baseline_report(data, folds, settings)
+    if shuffle_check and "trees" in oos_by:
+        say("trees: shuffled-label check")
+        report["checks"] = {"shuffled_label_rank_ic": shuffled_label_check(
+            lambda: create_model("trees", settings, **(options or {}).get("trees", {})), data, folds)}
+    return report
+
+
+def _expand(models: list[str]) -> list[str]:
+    kinds = known_kinds()
+    out: list[str] = []
+    for name in models:
+        members = kinds if name in ("ensemble", "all") else [name]
+        for member in members:
+            if member not in kinds:
+                raise KstockError(f"unknown model {member!r}; choose from {', '.join([*kinds, 'ensemble', 'all'])}")
+            if member not in out:
+                out.append(member)
+    return out
+
+
+def _score(oos: OutOfSample, data, folds, settings) -> dict[str, Any]:
+    scored = score_predictions(oos, data, folds, settings)
+    if "class_probs" in oos.extras:
+        scored.update(_multiclass(oos, data, folds))
+    return scored
+
+
+def _multiclass(oos: OutOfSample, data, folds) -> dict[str, Any]:
+    days = np.zeros(len(data.dates), dtype=bool)
+    for f in folds:
+        days[f.test_start : f.test_end + 1] = True
+    mask = data.sample_mask(days)
+    probs = oos.extras["class_probs"]
+    ok = mask & np.isfinite(probs).all(axis=-1)
+    pred = np.where(ok, np.argmax(np.nan_to_num(probs), axis=-1), np.nan)
+    m = mt.multiclass_metrics(pred, np.where(ok, data.labels.three_class, np.nan))
+    return {"macro_f1": m["macro_f1"], "per_class_accuracy": m["per_class_accuracy"],
+            "hold_baseline_macro_f1": m["hold_baseline_macro_f1"], "accuracy_3class": m["accuracy"]}
+
+
+def _add_ensemble(report, oos_by, data, folds, settings, services) -> None:
+    from kstock.ml import ensemble
+
+    if not oos_by:
+        return
+    if hasattr(ensemble, "ensemble_out_of_sample"):
+        oos, weights = ensemble.ensemble_out_of_sample(oos_by, data, folds)
+    else:  # equal weights over the members
+        weights = {name: 1.0 for name in oos_by}
+        combined = ensemble.combine({n: _as_member(o) for n, o in oos_by.items()}, weights)
+        oos = OutOfSample(combined.probability, combined.score)
+    report["models"]["ensemble"] = {**score_predictions(oos, data, folds, settings), "weights": weights}
+    best = max((report["models"][n]["rank_ic_mean"] for n in oos_by), default=float("nan"))
+    report["models"]["ensemble"]["best_member_rank_ic"] = best
+    _store_weights(services, weights, report)
+
+
+def _as_member(oos: OutOfSample):
+    from kstock.ml.predictor import MemberOutput
+
+    return MemberOutput(oos.probability, oos.score)
+
+
+def _store_weights(services: Services, weights: dict[str, float], report: dict[str, Any]) -> None:
+    """Serve the validated weights: a tiny 'ensemble' registry entry holding them in its meta."""
+    version = services.registry.save("ensemble", lambda _folder: None,
+                                     {"weights": weights, "validation": report["models"]["ensemble"],
+                                      "folds": report["folds"]})
+    services.registry.promote(version)

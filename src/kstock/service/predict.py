@@ -1,0 +1,81 @@
+"""Whole-market predictions for one day from every serving model, combined by the ensemble.
+
+Predicting a whole day costs little more than one ticker (one batched call per model) and gives the
+cross-section that percentiles, labels and `/signals` need, so it is done once per (model version,
+day) and cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kstock.errors import KstockError
+from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine
+from kstock.ml.predictor import MemberOutput
+from kstock.service.context import Services
+
+#: Share of the day's scored universe called BUY (top) and SELL (bottom).
+CALL_SHARE = 0.10
+
+
+class NoModelError(KstockError):
+    """No model is trained yet."""
+
+
+@dataclass
+class DayPrediction:
+    day: int  # index into data.dates
+    ensemble: MemberOutput  # (N, 1) arrays
+    labels: np.ndarray  # (N,) "BUY"/"HOLD"/"SELL" ("" where not scored)
+    members: dict[str, MemberOutput | None]
+    versions: dict[str, str]
+    unavailable: dict[str, str] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+def ensemble_weights(services: Services) -> dict[str, float]:
+    """Weights chosen on validation folds (stored by `kstock evaluate --model ensemble`), else equal."""
+    version = services.registry.current("ensemble")
+    if version and isinstance(version.meta.get("weights"), dict):
+        return {k: float(v) for k, v in version.meta["weights"].items()}
+    return dict(DEFAULT_WEIGHTS)
+
+
+def predict_day(services: Services, day: int) -> DayPrediction:
+    """Every serving model's real outputs for the whole market on ``day``, and their ensemble."""
+    data = services.model_data()
+    members: dict[str, MemberOutput | None] = {}
+    versions: dict[str, str] = {}
+    unavailable: dict[str, str] = {}
+    for name, serving in services.all_serving().items():
+        if serving.model is None:
+            members[name] = None
+            unavailable[name] = serving.reason or "unavailable"
+            continue
+        key = (name, serving.version.version, day)
+        out = services.day_cache.get(key)
+        if out is None:
+            out = serving.model.predict_days(data, np.array([day]))
+            services.day_cache[key] = out
+        members[name] = out
+        versions[name] = serving.version.version
+    if not versions:
+        raise NoModelError("no trained model yet: run `kstock train trees` (or ask an admin to /retrain trees)")
+    weights = ensemble_weights(services)
+    ensemble = combine(members, weights)
+    return DayPrediction(day, ensemble, call_labels(ensemble.score[:, 0]), members, versions, unavailable, weights)
+
+
+def call_labels(score: np.ndarray) -> np.ndarray:
+    """BUY for the top decile of the day's scored names, SELL for the bottom decile, HOLD between."""
+    labels = np.full(score.shape, "", dtype=object)
+    ok = np.isfinite(score)
+    if not ok.any():
+        return labels
+    lo, hi = np.quantile(score[ok], [CALL_SHARE, 1 - CALL_SHARE])
+    labels[ok] = "HOLD"
+    labels[ok & (score >= hi)] = "BUY"
+    labels[ok & (score <= lo)] = "SELL"
+    return labels

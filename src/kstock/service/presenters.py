@@ -1,0 +1,105 @@
+"""Korean text for results — the same words in the chat, the CLI and the demo.
+
+Plain text only; the bot escapes it for its parse mode. Numbers are shown the way Korean investors
+read them: 원 with thousands separators, percentages with a sign.
+"""
+
+from __future__ import annotations
+
+from kstock.service.analyze import Analysis
+from kstock.service.scoring import Signal
+
+DISCLAIMER = "※ 투자 참고용 정보이며 투자 권유가 아닙니다 (not investment advice)."
+CALL_KO = {"BUY": "매수", "HOLD": "관망", "SELL": "매도"}
+CALL_ICON = {"BUY": "🟢", "HOLD": "⚪", "SELL": "🔴"}
+MODEL_KO = {"trees": "트리(LightGBM+XGBoost)", "lstm": "어텐션 LSTM", "sector": "섹터 CNN-트랜스포머"}
+
+
+def won(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}원"
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value * 100:+.{digits}f}%"
+
+
+def format_age(days: float | None) -> str:
+    if days is None:
+        return "?"
+    if days < 1:
+        return f"{days * 24:.0f}시간 전"
+    return f"{days:.0f}일 전"
+
+
+def format_analysis(a: Analysis) -> str:
+    r = a.result
+    lines = [
+        f"{CALL_ICON.get(r.label, '')} {a.ticker.name} ({a.ticker.code}) · {a.ticker.market}",
+        f"판단: {CALL_KO.get(r.label, r.label)} ({r.label})",
+        f"종가 {won(a.close)} ({pct(a.change_1d)}) · 기준일 {r.date}",
+    ]
+    if r.probability is not None:
+        lines.append(f"5일 내 +3% 이상 상승 확률: {r.probability * 100:.1f}%")
+    if r.score is not None:
+        lines.append(f"시장 내 순위 점수: {r.score * 100:.0f}/100 (높을수록 5일 수익률 상위 예상)")
+    if r.shap_top3:
+        lines.append("주요 근거 (SHAP):")
+        lines += [f"  • {reason.text}" for reason in r.shap_top3]
+    if r.lstm_key_days:
+        days = ", ".join(f"{d[5:]}({w * 100:.0f}%)" for d, w in r.lstm_key_days)
+        lines.append(f"LSTM이 주목한 날: {days}")
+    if r.sector_head:
+        lines.append(f"섹터 모델: {r.sector_head}")
+    names = sorted(set(r.members) | set(r.unavailable))
+    lines.append("모델: " + " · ".join(_member_line(name, r, a) for name in names))
+    lines.append(DISCLAIMER)
+    return "\n".join(lines)
+
+
+def _member_line(name: str, r, a: Analysis) -> str:
+    label = MODEL_KO.get(name, name)
+    if name in r.unavailable:
+        return f"{label} 사용 불가 ({r.unavailable[name]})"
+    return f"{label} {format_age(a.model_ages.get(name))} 학습"
+
+
+def format_signals(date: str, buys: list[Signal], sells: list[Signal]) -> str:
+    lines = [f"📊 {date} 신호 (장 마감 기준)"]
+    for title, items in (("🟢 매수 상위", buys), ("🔴 매도 상위", sells)):
+        lines.append(title)
+        if not items:
+            lines.append("  (없음)")
+        for s in items:
+            prob = f" · 상승확률 {s.probability * 100:.0f}%" if s.probability is not None else ""
+            lines.append(f"  {s.rank:>4}위 {s.name}({s.code}) {won(s.close)}{prob}")
+    lines.append(DISCLAIMER)
+    return "\n".join(lines)
+
+
+def format_models(rows: list[dict]) -> str:
+    lines = ["🤖 서비스 중인 모델"]
+    for row in rows:
+        label = MODEL_KO.get(row["name"], row["name"])
+        if not row["available"]:
+            lines.append(f"• {label}: {row['reason']}")
+            continue
+        v = row.get("validation") or {}
+        metrics = ", ".join(f"{k} {v[k]:.3f}" for k in ("rank_ic_mean", "auc") if isinstance(v.get(k), float))
+        rng = row.get("data_range") or ["?", "?"]
+        lines.append(f"• {label}: v{row['version']} · {format_age(row['age_days'])} 학습 · 데이터 {rng[0]}~{rng[1]}"
+                     + (f" · 검증 {metrics}" if metrics else ""))
+    return "\n".join(lines)
+
+
+def format_status(status: dict) -> str:
+    lines = ["🩺 상태", f"데이터: {status['data_age']}"]
+    if status.get("last_scored"):
+        lines.append(f"마지막 채점: {status['last_scored']}")
+    if status.get("runs"):
+        lines.append("최근 작업:")
+        for run in status["runs"][:5]:
+            line = f"  • {run['job']} {run['status']} ({run['started_at'][:16].replace('T', ' ')} UTC)"
+            if run.get("error"):
+                line += f": {run['error'][:80]}"
+            lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""`retrain(name)`: train on data up to the last trading day, validate, swap through the registry gate.
+
+The flow is the same for every model kind (the weekly LSTM job, the admin's /retrain, `kstock train`):
+
+1. hold out the last ``VALIDATION_DAYS`` trading days (with an embargo ≥ the label horizon) and fit
+   on everything before;
+2. score the candidate — and the serving model, on the same days — by Rank IC of the score against
+   the 5-day forward return (AUC beside it);
+3. promote through the registry gate only if training was clean, metrics are finite and the candidate
+   is no worse than serving beyond a tolerance; otherwise keep serving and say why.
+
+Every run is recorded in ``job_runs``; any exception, NaN loss or worse model leaves the serving model
+in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kstock.errors import KstockError
+from kstock.ml.data import ModelData
+from kstock.ml.evaluation import metrics as mt
+from kstock.ml.models import create_model
+from kstock.service import runs
+from kstock.service.context import Services
+
+log = logging.getLogger(__name__)
+
+VALIDATION_DAYS = 60
+GATE_METRIC = "rank_ic_mean"
+GATE_TOLERANCE = 0.005
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RetrainResult:
+    model: str
+    status: str  # promoted / kept / failed
+    reason: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    serving_metrics: dict[str, float] | None = None
+    version: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+def validation_split(data: ModelData, horizon: int, days: int = VALIDATION_DAYS) -> tuple[np.ndarray, np.ndarray]:
+    """Train mask and validation day indices: the last ``days`` days, with an embargo before them."""
+    n = len(data.dates)
+    last_labelled = int(np.flatnonzero(data.labels.valid.any(axis=0))[-1]) if data.labels.valid.any() else n - 1
+    val_start = max(1, last_labelled - days + 1)
+    train = np.zeros(n, dtype=bool)
+    train[: max(0, val_start - horizon - 1)] = True
+    return train, np.arange(val_start, last_labelled + 1)
+
+
+def validate(model: Any, data: ModelData, days: np.ndarray) -> dict[str, float]:
+    out = model.predict_days(data, days)
+    day_mask = np.zeros(len(data.dates), dtype=bool)
+    day_mask[days] = True
+    samples = data.sample_mask(day_mask)[:, days]
+    fwd = np.where(samples, data.labels.forward_return[:, days], np.nan)
+    rank_ic = mt.ic_summary(mt.daily_rank_ic(np.where(samples, out.score, np.nan), fwd))
+    binary = mt.binary_metrics(np.where(samples, out.probability, np.nan), data.labels.up[:, days])
+    return {"rank_ic_mean": rank_ic["mean"], "rank_ic_ir": rank_ic["ir"], "auc": binary["auc"],
+            "accuracy": binary["accuracy"], "validation_days": float(len(days))}
+
+
+def retrain(services: Services, name: str, progress: Progress | None = None, **options: Any) -> RetrainResult:
+    """Retrain one model kind; never raises for a model failure — the result says what happened."""
+    say = progress or (lambda _msg: None)
+    run_id = runs.start_run(services.store, f"retrain:{name}")
+    started = time.monotonic()
+    try:
+        result = _retrain(services, name, say, **options)
+    except Exception as exc:  # the serving model stays; the run records why
+        log.exception("retrain %s failed", name)
+        reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
+        result = RetrainResult(name, "failed", f"training failed ({reason}); the serving model is kept")
+    result.seconds = time.monotonic() - started
+    runs.finish_run(services.store, run_id, {"promoted": "ok", "kept": "kept"}.get(result.status, "failed"),
+                    {**result.metrics, "seconds": round(result.seconds, 1), "version": result.version},
+                    None if result.status != "failed" else result.reason)
+    say(f"{name}: {result.reason}")
+    return result
+
+
+def _retrain(services: Services, name: str, say: Progress, **options: Any) -> RetrainResult:
+    say(f"{name}: loading data and features")
+    data = services.model_data()
+    train_days, val_days = validation_split(data, services.settings.label_horizon)
+    model = create_model(name, services.settings, **options)
+    if hasattr(model, "set_progress"):
+        model.set_progress(say)
+    say(f"{name}: training on {data.dates[0]} … {data.dates[int(np.flatnonzero(train_days)[-1])]}")
+    model.fit(data, train_days)
+    say(f"{name}: validating on {data.dates[val_days[0]]} … {data.dates[val_days[-1]]}")
+    metrics = validate(model, data, val_days)
+    if not all(np.isfinite(metrics[k]) for k in (GATE_METRIC,)):
+        return RetrainResult(name, "failed", f"validation {GATE_METRIC} is not a number (diverged training?); "
+                             "the serving model is kept", metrics)
+    serving = services.serving(name)
+    serving_metrics = None
+    if serving.model is not None:
+        try:
+            serving_metrics = validate(serving.model, data, val_days)
+        except Exception as exc:  # a broken serving model must not block its replacement
+            log.warning("could not score the serving %s model: %s", name, exc)
+    decision = services.registry.gate(name, metrics, serving_metrics, GATE_METRIC, GATE_TOLERANCE)
+    if not decision.promote:
+        return RetrainResult(name, "kept", decision.reason, metrics, serving_metrics)
+    meta = {"data_range": [str(data.dates[0]), str(data.dates[-1])],
+            "train_range": [str(data.dates[0]), str(data.dates[int(np.flatnonzero(train_days)[-1])])],
+            "validation_range": [str(data.dates[val_days[0]]), str(data.dates[val_days[-1]])],
+            "validation": metrics, "features": list(data.features.names), "options": options}
+    version = services.registry.save(name, model.save, meta)
+    services.registry.promote(version)
+    services.forget_model(name)
+    return RetrainResult(name, "promoted", decision.reason, metrics, serving_metrics, version.version)

@@ -1,0 +1,44 @@
+"""What is serving and how fresh it is: `kstock models`, `/model`, `/status`, `kstock data status`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kstock.market.freshness import data_age, describe_age
+from kstock.ml.models import known_kinds
+from kstock.service import runs
+from kstock.service.context import Services
+from kstock.service.scoring import last_scored_date
+
+
+def models_status(services: Services) -> list[dict[str, Any]]:
+    """One row per model kind: serving version, age, data range, validation metrics — or why unavailable."""
+    rows = []
+    for name in known_kinds():
+        serving = services.serving(name)
+        version = serving.version
+        rows.append({
+            "name": name,
+            "available": serving.model is not None,
+            "reason": serving.reason,
+            "version": version.version if version else None,
+            "trained_at": version.trained_at if version else None,
+            "age_days": round(version.age_days(), 2) if version and version.age_days() is not None else None,
+            "data_range": version.meta.get("data_range") if version else None,
+            "validation": version.meta.get("validation") if version else None,
+            "versions_on_disk": services.registry.versions(name),
+        })
+    return rows
+
+
+def service_status(services: Services) -> dict[str, Any]:
+    """Data freshness, last scoring, last job runs."""
+    last, age = data_age(services.store)
+    return {
+        "data_last_date": last,
+        "data_age_days": age,
+        "data_age": describe_age(services.store),
+        "last_update": services.store.last_update(),
+        "last_scored": last_scored_date(services),
+        "runs": [r.__dict__ for r in runs.last_runs(services.store, limit=8)],
+    }
