@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from kstock.cli import Context, command, print_json
@@ -64,13 +65,14 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
         index_files=_parse_index_options(args.index), progress=not args.no_progress,
     )
     print(f"imported {report.files_ok} files, {report.rows_read:,} rows ({report.rows_changed:,} changed), "
-          f"{report.tickers} tickers from the tickers file")
+          f"{report.tickers} tickers")
     for name, n in report.index_rows.items():
         print(f"index {name}: {n:,} rows")
+    # diagnostics go to stderr, so stdout stays the summary of what was stored
     for warning in report.warnings:
-        print(f"warning: {warning}")
+        print(f"warning: {warning}", file=sys.stderr)
     for name, reason in report.bad_files:
-        print(f"skipped {name}: {reason}")
+        print(f"skipped {name}: {reason}", file=sys.stderr)
     return 0 if report.files_ok else 1
 
 
@@ -93,8 +95,12 @@ def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
 
     source = PykrxSource.from_settings(ctx.settings)
     report = source.update(ctx.store, codes=args.codes or None, end=args.end)
+    if not report.ok:  # a failed update is an error: one line on stderr, exit 1 (the store is as it was)
+        raise KstockError(report.message)
     print(report.message)
-    return 0 if report.ok else 1
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kstock.market.krx import PRICE_LIMIT
+from kstock.market.krx import PRICE_LIMIT, PRICE_LIMIT_CHANGE, PRICE_LIMIT_OLD
 from kstock.market.types import HIGH, LOW, VOLUME, Panel
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -65,14 +65,21 @@ class FeatureCube:
 def bad_moves(panel: Panel) -> np.ndarray:
     """Days whose close-to-close move exceeds the price limit: an unadjusted split or a data fault.
 
+    The limit is the one in force on the day of the move: ±15 % before 2015-06-15, ±30 % after.
     Such moves are not returns (DESIGN §4); labels that span them are dropped.
     """
     close = _ffill(panel.close)
     with np.errstate(invalid="ignore", divide="ignore"):
         move = close[:, 1:] / close[:, :-1] - 1.0
     out = np.zeros_like(close, dtype=bool)
-    out[:, 1:] = np.abs(np.nan_to_num(move)) > PRICE_LIMIT + 0.005
+    out[:, 1:] = np.abs(np.nan_to_num(move)) > _daily_limit(panel.dates)[1:] + 0.005
     return out
+
+
+def _daily_limit(dates: np.ndarray) -> np.ndarray:
+    """The KRX daily price limit in force on each day."""
+    change = np.datetime64(PRICE_LIMIT_CHANGE, "D")
+    return np.where(np.asarray(dates, dtype="datetime64[D]") >= change, PRICE_LIMIT, PRICE_LIMIT_OLD)
 
 
 def build_features(panel: Panel, market_close: np.ndarray | None = None) -> FeatureCube:
@@ -89,7 +96,7 @@ def build_features(panel: Panel, market_close: np.ndarray | None = None) -> Feat
     volume = frame(np.where(traded, panel.ohlcv[:, :, VOLUME], np.nan))
     logret = np.log(c / c.shift(1))
     logret = logret.mask(frame(bad_moves(panel)) | ~frame(traded))
-    mkt = _market_returns(close, traded, market_close)
+    mkt = _market_returns(close, traded, market_close, panel.dates)
 
     f: dict[str, pd.DataFrame] = {}
     for k in (1, 5, 10, 20, 60, 120):
@@ -141,12 +148,16 @@ def _ffill(a: np.ndarray) -> np.ndarray:
 
 
 def _rsi(delta: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Wilder's RSI = 100 · gain / (gain + loss): 100 after only rises, 0 after only falls, 50 when flat."""
     gain = delta.clip(lower=0).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
     loss = (-delta.clip(upper=0)).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
-    return 100 - 100 / (1 + gain / loss.replace(0, np.nan))
+    total = gain + loss
+    return (100 * gain / total.where(total > 0)).mask(total == 0, 50.0)
 
 
-def _market_returns(close: np.ndarray, traded: np.ndarray, market_close: np.ndarray | None) -> np.ndarray:
+def _market_returns(
+    close: np.ndarray, traded: np.ndarray, market_close: np.ndarray | None, dates: np.ndarray
+) -> np.ndarray:
     """Daily market returns: the index when given, else the panel's equal-weighted mean."""
     if market_close is not None and np.isfinite(market_close).sum() > 1:
         level = pd.Series(market_close).ffill().to_numpy()
@@ -156,7 +167,7 @@ def _market_returns(close: np.ndarray, traded: np.ndarray, market_close: np.ndar
     with np.errstate(invalid="ignore", divide="ignore"):
         r = close[:, 1:] / close[:, :-1] - 1
     r[~traded[:, 1:]] = np.nan
-    r[np.abs(r) > PRICE_LIMIT + 0.005] = np.nan
+    r[np.abs(r) > _daily_limit(dates)[1:] + 0.005] = np.nan
     out = np.full(close.shape[1], np.nan)
     with np.errstate(invalid="ignore"), _quiet():
         out[1:] = np.nanmean(r, axis=0)

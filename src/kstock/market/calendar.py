@@ -76,5 +76,5 @@ class TradingCalendar:
         count, d = 0, _day(start)
         while d < _day(end):
             d = self.next_trading_day(d)
-            count += d <= _day(end)
+            count += int(d <= _day(end))  # a plain int, not np.int64 (JSON, isinstance checks)
         return count

@@ -8,6 +8,7 @@ passes is written in one transaction, so nothing already stored is lost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,7 @@ def read_price_file(path: Path) -> pd.DataFrame:
     The common case (clean numeric columns) takes pandas' fast C parser; only a file whose columns
     do not parse as numbers is re-read as text to say which row is wrong.
     """
-    code = path.stem.strip()
+    code = path.stem.strip().upper()  # KRX letter codes are upper case (0030R0), whatever the file system kept
     if not (len(code) == 6 and code.isalnum()):
         raise BadFile("the file name must be the six-character ticker code, e.g. 005930.csv")
     try:
@@ -89,14 +90,28 @@ def read_price_file(path: Path) -> pd.DataFrame:
     return _validate_prices(code, frame)
 
 
+_FIRST_DAY, _LAST_DAY = np.datetime64("1950-01-01"), np.datetime64("2200-01-01")
+_COMPACT_DATE = re.compile(r"\d{8}")
+
+
 def _parse_dates(values: pd.Series) -> np.ndarray:
-    """ISO dates → datetime64[D] via numpy (fast); other spellings through pandas; NaT where unparseable."""
-    text = values.astype(str).str.strip().to_numpy()
-    try:
-        return np.array(text, dtype="datetime64[D]")
-    except ValueError:
-        parsed = pd.to_datetime(pd.Series(text), errors="coerce", format="mixed")
-        return parsed.to_numpy().astype("datetime64[D]")
+    """ISO dates → datetime64[D] via numpy (fast); other spellings through pandas; NaT where unparseable.
+
+    Compact ``yyyymmdd`` (KRX downloads) is read as such: numpy would take ``20240102`` for a year.
+    Dates outside 1950–2200 are NaT, so a misread never becomes a price on a nonsense day.
+    """
+    raw = values.to_numpy()
+    if raw.dtype.kind in "iu" or (len(raw) and _COMPACT_DATE.fullmatch(str(raw[0]).strip())):
+        text = pd.Series(raw.astype(str)).str.strip()
+        parsed = pd.to_datetime(text, errors="coerce", format="%Y%m%d").to_numpy().astype("datetime64[D]")
+    else:
+        text = np.char.strip(raw.astype(str))
+        try:
+            parsed = np.array(text, dtype="datetime64[D]")
+        except ValueError:
+            parsed = pd.to_datetime(pd.Series(text), errors="coerce", format="mixed").to_numpy().astype("datetime64[D]")
+    parsed[(parsed < _FIRST_DAY) | (parsed >= _LAST_DAY)] = np.datetime64("NaT")
+    return parsed
 
 
 def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
@@ -104,9 +119,11 @@ def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
     if not pd.api.types.is_numeric_dtype(values):
         values = pd.to_numeric(values.astype(str).str.replace(",", "", regex=False).str.strip(), errors="coerce")
     array = values.to_numpy(dtype=float)
-    if np.isnan(array).any():
-        bad = int(np.isnan(array).argmax())
-        raise BadFile(f"row {bad + 2}: {col} {frame[col].iloc[bad]!r} is not a number")
+    if not np.isfinite(array).all():  # text, an empty cell, or inf
+        bad = int((~np.isfinite(array)).argmax())
+        cell = frame[col].iloc[bad]
+        shown = "is empty" if pd.isna(cell) else f"{str(cell).strip()!r} is not a number"
+        raise BadFile(f"row {bad + 2}: {col} {shown}")
     if (array < 0).any():
         bad = int((array < 0).argmax())
         raise BadFile(f"row {bad + 2}: negative {col} {array[bad]:g}")
@@ -117,7 +134,7 @@ def _validate_prices(code: str, frame: pd.DataFrame) -> pd.DataFrame:
     dates = _parse_dates(frame["date"])
     if np.isnat(dates).any():
         bad = int(np.isnat(dates).argmax())
-        raise BadFile(f"row {bad + 2}: date {frame['date'].iloc[bad]!r} is not a date")
+        raise BadFile(f"row {bad + 2}: date {str(frame['date'].iloc[bad]).strip()!r} is not a date")
     cols = {col: _numeric(frame, col) for col in ("open", "high", "low", "close", "volume")}
     inverted = (cols["volume"] > 0) & (cols["high"] < cols["low"])
     if inverted.any():
@@ -145,6 +162,12 @@ def read_tickers_file(path: Path, sectors_file: Path | None = None) -> tuple[lis
     missing = [c for c in ("code", "name", "market") if c not in frame.columns]
     if missing:
         raise CsvImportError(f"{path.name}: missing columns {', '.join(missing)} (expected code,name,market,…)")
+    blank = frame["code"].fillna("").str.strip().eq("") | frame["name"].fillna("").str.strip().eq("")
+    if blank.any():
+        raise CsvImportError(
+            f"{path.name}: row {int(blank.to_numpy().argmax()) + 2} has no code or no name; fill it in or drop it "
+            "and retry (nothing was imported)"
+        )
     frame["code"] = frame["code"].str.strip().str.zfill(6)
     dups = frame["code"][frame["code"].duplicated()].unique()
     if len(dups):
@@ -152,10 +175,22 @@ def read_tickers_file(path: Path, sectors_file: Path | None = None) -> tuple[lis
             f"{path.name}: duplicate codes {', '.join(dups[:5])}; keep one row per code and retry "
             "(nothing was imported)"
         )
-    industries = load_sector_file(sectors_file) if sectors_file else {}
+    industries = _read_sector_file(Path(sectors_file)) if sectors_file else {}
     names = set(frame["name"].str.strip())
     tickers = [_ticker_from_row(row, industries, names) for row in frame.fillna("").to_dict("records")]
     return tickers, industries
+
+
+def _read_sector_file(path: Path) -> dict[str, str]:
+    """The KRX 업종 file as code → 업종명; a missing or wrong file stops the import (nothing written)."""
+    if not path.is_file():
+        raise CsvImportError(f"sectors file {path} does not exist")
+    try:
+        return load_sector_file(path)
+    except UnicodeDecodeError:
+        raise CsvImportError(f"{path.name}: cannot be read as UTF-8 CSV (nothing was imported)") from None
+    except ValueError as exc:
+        raise CsvImportError(f"{exc} (nothing was imported)") from None
 
 
 def _ticker_from_row(row: dict, industries: dict[str, str], names: set[str]) -> Ticker:
@@ -221,10 +256,18 @@ def import_directory(
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv")
     if not files:
         raise CsvImportError(f"{directory} has no .csv files; expected one file per ticker such as 005930.csv")
+    if sectors_file and not tickers_file:
+        raise CsvImportError("--sectors needs --tickers: sector ids are assigned to the tickers file's rows")
     tickers, industries = read_tickers_file(tickers_file, sectors_file) if tickers_file else ([], {})
     indices = {name.upper(): read_index_file(p) for name, p in (index_files or {}).items()}
     report = ImportReport()
     frames = _read_all(files, report, progress)
+    if not frames:
+        name, reason = report.bad_files[0]
+        more = f" (and {len(files) - 1} more bad files)" if len(files) > 1 else ""
+        raise CsvImportError(
+            f"no usable CSV in {directory}: {name}: {reason}{more}; fix the files and retry (nothing was imported)"
+        )
     known = {t.code for t in tickers} | {t.code for t in store.tickers()}
     tickers += _placeholder_tickers([f["code"].iloc[0] for f in frames if f["code"].iloc[0] not in known], report)
     prices = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

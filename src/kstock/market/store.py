@@ -46,11 +46,18 @@ class MarketStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+        try:
+            self._refuse_newer_schema()  # before anything (even the WAL switch) touches the file
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            self.conn.close()  # a refused file (newer schema, corrupt, locked) is not left open
+            if isinstance(exc, StoreError):
+                raise
             raise StoreError(_explain(self.path, exc)) from exc
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -67,12 +74,16 @@ class MarketStore:
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
+    def _refuse_newer_schema(self) -> None:
         current = self.schema_version
         if current > LATEST_VERSION:
             raise StoreError(
                 f"{self.path} was written by a newer kstock (schema {current} > {LATEST_VERSION}); upgrade kstock"
             )
+
+    def _migrate(self) -> None:
+        self._refuse_newer_schema()
+        current = self.schema_version
         for version, sql in MIGRATIONS:
             if version <= current:
                 continue
@@ -89,11 +100,15 @@ class MarketStore:
                 raise StoreError(_explain(self.path, exc)) from exc
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
                 self.conn.execute("COMMIT")
+            except BaseException as exc:
+                # SQLite may already have rolled back (disk full, I/O error): a second ROLLBACK would raise
+                # "no transaction is active" and hide the real error
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise StoreError(_explain(self.path, exc)) from exc
+                raise
 
     # -- writes ----------------------------------------------------------------------------------
     def upsert_tickers(self, tickers: Iterable[Ticker], industries: dict[str, str] | None = None) -> int:

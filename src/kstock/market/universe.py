@@ -216,12 +216,15 @@ class TickerIndex:
 
     def _unknown_code(self, query: str, code: str) -> LookupResult:
         """A well-formed code that is not listed; codes sharing its first five digits are offered."""
-        near = sorted((t for t in self._tickers if t.code[:5] == code[:5]), key=lambda t: self._rank(t, ""))
-        return LookupResult(
-            query,
-            suggestions=near[:MAX_SUGGESTIONS],
-            error=f"{code}: 등록되지 않은 종목코드입니다. / {code}: unknown stock code.",
-        )
+        near = sorted((t for t in self._tickers if t.code[:5] == code[:5]), key=lambda t: self._rank(t, ""))[
+            :MAX_SUGGESTIONS
+        ]
+        message = f"{code}: 등록되지 않은 종목코드입니다. / {code}: unknown stock code."
+        if near:  # say what to do: the neighbours, or searching by name
+            message += " 혹시 / Did you mean: " + ", ".join(f"{t.code} {t.name}" for t in near) + "?"
+        else:
+            message += " 종목명으로 검색해 보세요. / Try the company name instead."
+        return LookupResult(query, suggestions=near, error=message)
 
     def _resolve_name(self, query: str, key: str) -> LookupResult:
         exact = self._by_name.get(key)

@@ -8,7 +8,9 @@ a missing model. Weights are chosen on validation folds and stored in the regist
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -52,3 +54,129 @@ def daily_percentile(score: np.ndarray) -> np.ndarray:
     from kstock.features.labels import cross_sectional_rank
 
     return cross_sectional_rank(np.asarray(score, dtype=float))
+
+
+# -- weights chosen on validation folds ------------------------------------------------------------
+def weight_grid(names: list[str], step: float = 0.1) -> list[dict[str, float]]:
+    """Every non-negative weight vector on the simplex with the given step (sums to 1)."""
+    units = round(1 / step)
+    if not names:
+        return []
+    if len(names) == 1:
+        return [{names[0]: 1.0}]
+
+    def parts(n: int, total: int) -> list[tuple[int, ...]]:
+        if n == 1:
+            return [(total,)]
+        return [(k, *rest) for k in range(total + 1) for rest in parts(n - 1, total - k)]
+
+    return [{name: k / units for name, k in zip(names, combo, strict=True)} for combo in parts(len(names), units)]
+
+
+def _daily_rank_ics(
+    percentiles: dict[str, np.ndarray], weights: Mapping[str, float], target: np.ndarray, days: np.ndarray
+) -> np.ndarray:
+    """Per-day Rank IC (over ``days``) of the ensemble score ``combine`` would produce with ``weights``."""
+    from kstock.ml.evaluation.metrics import daily_rank_ic
+
+    shape = target[:, days].shape
+    score = _weighted([(p[:, days], weights[n]) for n, p in percentiles.items() if weights.get(n, 0) > 0], shape)
+    return daily_rank_ic(score, target[:, days])
+
+
+def _search(
+    percentiles: dict[str, np.ndarray], target: np.ndarray, test_days: np.ndarray, blocks: list[np.ndarray],
+    step: float,
+) -> list[tuple[dict[str, float], float]]:
+    """For each block of day positions (into ``test_days``): the grid point with the best mean daily Rank IC.
+
+    The daily ICs of every grid point are computed once over all test days; each block's choice is a mean
+    over its own days. Ties go to the weights closest to equal.
+    """
+    names = sorted(percentiles)
+    grid = weight_grid(names, step)
+    ics = np.array([_daily_rank_ics(percentiles, w, target, test_days) for w in grid])  # (grid, days)
+    equal = np.full(len(names), 1 / len(names))
+    spread = np.array([np.sum((np.array([w[n] for n in names]) - equal) ** 2) for w in grid])
+    out = []
+    for block in blocks:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(ics[:, block], axis=1) if len(block) else np.full(len(grid), np.nan)
+        if not np.isfinite(means).any():
+            out.append(({n: 1 / len(names) for n in names}, float("nan")))
+            continue
+        best = np.nanmax(means)
+        candidates = np.flatnonzero(means >= best - 1e-12)
+        pick = candidates[np.argmin(spread[candidates])]
+        out.append((grid[pick], float(means[pick])))
+    return out
+
+
+def _prepare(oos_by_member: Mapping[str, Any], data: Any, folds: list[Any]) -> tuple[dict, np.ndarray, np.ndarray]:
+    present = {n: o for n, o in oos_by_member.items() if o is not None}
+    if not present:
+        raise ValueError("no ensemble member is available")
+    n_days = len(data.dates)
+    test = np.zeros(n_days, dtype=bool)
+    for fold in folds:
+        test[fold.test_start : fold.test_end + 1] = True
+    samples = data.sample_mask(test)
+    target = np.where(samples, data.labels.forward_return, np.nan)
+    # percentiles over every scored ticker, as combine() sees them at serving time; the target masks samples
+    percentiles = {n: daily_percentile(o.score) for n, o in present.items()}
+    return percentiles, target, np.flatnonzero(test)
+
+
+def choose_weights(
+    oos_by_member: Mapping[str, Any], data: Any, folds: list[Any], step: float = 0.1
+) -> dict[str, float]:
+    """Non-negative weights (sum 1) maximising the mean daily Rank IC of the combined score on ``folds``.
+
+    ``oos_by_member`` maps a member to its walk-forward ``OutOfSample`` (``None`` = unavailable, left out).
+    The score is combined exactly as :func:`combine` does (daily percentiles, weighted), over a simplex
+    grid of ``step``. Pass only folds whose predictions are *not* being scored with these weights: to
+    serve, all evaluated folds; inside an evaluation, the folds before the one being scored
+    (:func:`fold_weights`). One weight vector serves both the score and the probability.
+    """
+    percentiles, target, test_days = _prepare(oos_by_member, data, folds)
+    return _search(percentiles, target, test_days, [np.arange(len(test_days))], step)[0][0]
+
+
+def fold_weights(
+    oos_by_member: Mapping[str, Any], data: Any, folds: list[Any], step: float = 0.1
+) -> list[dict[str, float]]:
+    """Weights for each fold chosen on the *earlier* folds only (fold 0: equal weights) — nested, no peeking."""
+    percentiles, target, test_days = _prepare(oos_by_member, data, folds)
+    names = sorted(percentiles)
+    position = {int(d): i for i, d in enumerate(test_days)}
+    blocks = []
+    for k in range(1, len(folds)):
+        earlier = [position[d] for f in folds[:k] for d in range(f.test_start, f.test_end + 1)]
+        blocks.append(np.array(earlier, dtype=int))
+    chosen = [w for w, _ in _search(percentiles, target, test_days, blocks, step)] if blocks else []
+    return [{n: 1 / len(names) for n in names}, *chosen]
+
+
+def ensemble_out_of_sample(
+    oos_by_member: Mapping[str, Any], data: Any, folds: list[Any], step: float = 0.1
+) -> tuple[Any, dict[str, float]]:
+    """The ensemble's walk-forward predictions and the weights to serve.
+
+    Fold k's test block is combined with weights chosen on folds 0 … k-1 (fold 0 with equal weights), so
+    the ensemble's score on every fold is as out-of-sample as its members'. The returned weights are
+    chosen on all folds: they are what ``kstock evaluate --model ensemble`` stores for serving.
+    """
+    from kstock.ml.evaluation.walkforward import OutOfSample
+
+    present = {n: o for n, o in oos_by_member.items() if o is not None}
+    per_fold = fold_weights(present, data, folds, step)
+    shape = next(iter(present.values())).score.shape
+    out = OutOfSample(np.full(shape, np.nan), np.full(shape, np.nan))
+    for fold, weights in zip(folds, per_fold, strict=True):
+        days = np.arange(fold.test_start, fold.test_end + 1)
+        members = {n: MemberOutput(o.probability[:, days], o.score[:, days]) for n, o in present.items()}
+        combined = combine(members, weights)
+        out.probability[:, days] = combined.probability
+        out.score[:, days] = combined.score
+    return out, choose_weights(present, data, folds, step)

@@ -186,14 +186,14 @@ class TreePredictor:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
+        files = {}
         for key, booster in self.boosters.items():
-            if key.startswith("lgb"):
-                booster.save_model(str(folder / f"{key}.txt"))
-            else:
-                booster.save_model(str(folder / f"{key}.ubj"))
+            path = folder / (f"{key}.txt" if key.startswith("lgb") else f"{key}.ubj")
+            booster.save_model(str(path))
+            files[path.name] = _sha256(path)
         (folder / "predictor.json").write_text(json.dumps(
             {"params": asdict(self.params), "seed": self.seed, "label_cuts": self.label_cuts,
-             "features": list(FEATURE_NAMES)}, indent=2))
+             "features": list(FEATURE_NAMES), "files": files}, indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> TreePredictor:
@@ -204,12 +204,25 @@ class TreePredictor:
         info = json.loads((folder / "predictor.json").read_text())
         if list(info["features"]) != list(FEATURE_NAMES):
             raise ValueError("model was trained on a different feature list; retrain it")
+        # both libraries can segfault on a truncated or damaged file instead of raising: check first
+        for name, digest in info.get("files", {}).items():
+            if _sha256(folder / name) != digest:
+                raise ValueError(f"{name} is corrupt (checksum mismatch)")
         model = cls(TreeParams.from_dict(info["params"]), seed=info["seed"])
         model.label_cuts = tuple(info["label_cuts"])
         for key in ("lgb_up", "lgb_rank"):
-            model.boosters[key] = lgb.Booster(model_file=str(folder / f"{key}.txt"))
+            text = (folder / f"{key}.txt").read_text()
+            if "end of parameters" not in text[-4096:]:  # LightGBM segfaults on a truncated file
+                raise ValueError(f"{key}.txt is truncated")
+            model.boosters[key] = lgb.Booster(model_str=text)
         for key in ("xgb_up", "xgb_rank"):
             booster = xgb.Booster()
             booster.load_model(str(folder / f"{key}.ubj"))
             model.boosters[key] = booster
         return model
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()

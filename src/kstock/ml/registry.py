@@ -88,6 +88,8 @@ class ModelRegistry:
         try:
             tmp.mkdir(parents=True, exist_ok=False)
             write(tmp)
+            # checksums let a loader refuse a truncated file: LightGBM segfaults on one instead of raising
+            meta["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=_json_default))
             _fsync_dir(tmp)
             os.replace(tmp, final)
@@ -96,6 +98,9 @@ class ModelRegistry:
             raise RegistryError(
                 f"could not save {name} model ({exc.strerror or exc}); the serving model is kept"
             ) from exc
+        except BaseException:  # the model's own writer failed: leave no half-written folder behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return ModelVersion(name, version, final, meta)
 
     def promote(self, version: ModelVersion) -> None:
@@ -115,10 +120,31 @@ class ModelRegistry:
         except (OSError, ValueError):
             return None
 
+    def pointer(self, name: str) -> str | None:
+        """The version name CURRENT points at (whether or not that version is readable), or None."""
+        try:
+            return (self.root / name / CURRENT_FILE).read_text().strip() or None
+        except OSError:
+            return None
+
     def get(self, name: str, version: str) -> ModelVersion:
         path = self.root / name / version
         meta = json.loads((path / META_FILE).read_text())
         return ModelVersion(name, version, path, meta)
+
+    def verify(self, version: ModelVersion) -> str | None:
+        """None when every file recorded at save time is present and unchanged, else what is wrong."""
+        files = version.meta.get("files")
+        if not isinstance(files, dict):
+            return None  # saved before checksums were recorded
+        for rel, digest in files.items():
+            try:
+                actual = _sha256(version.path / rel)
+            except OSError:
+                return f"model file {rel} is missing"
+            if actual != digest:
+                return f"model file {rel} is corrupt (checksum mismatch)"
+        return None
 
     def versions(self, name: str) -> list[str]:
         base = self.root / name
@@ -158,6 +184,16 @@ class ModelRegistry:
             shutil.rmtree(self.root / name / version, ignore_errors=True)
         for tmp in (self.root / name).glob(".tmp-*"):
             shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed mid-save
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from kstock.errors import KstockError
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import metrics as mt
-from kstock.ml.evaluation.folds import walk_forward_folds
+from kstock.ml.evaluation.folds import parse_day, walk_forward_folds
 from kstock.ml.evaluation.walkforward import run_folds
 from kstock.ml.predictor import TreeParams, TreePredictor
 
@@ -66,9 +67,14 @@ def tune_trees(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     say = progress or (lambda _m: None)
-    limit = data.dates[-1] if end is None else np.datetime64(end, "D")
+    limit = data.dates[-1] if end is None else parse_day(end, "--end")
     span = data.dates[data.dates <= limit]
-    folds = walk_forward_folds(data.dates, inner_folds, start=span[len(span) // 2], end=limit, embargo=embargo)
+    if not span.size:
+        raise KstockError(f"--end {limit} is before the stored data ({data.dates[0]} … {data.dates[-1]})")
+    # an inner test day's label looks `embargo` (≥ the label horizon) days ahead: the last one is early
+    # enough that no label window reaches past `end` into the evaluation period
+    last = span[max(0, len(span) - 1 - embargo)]
+    folds = walk_forward_folds(data.dates, inner_folds, start=span[len(span) // 2], end=last, embargo=embargo)
 
     def objective(trial: Any) -> float:
         params = suggest_params(trial)

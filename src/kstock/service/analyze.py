@@ -7,6 +7,7 @@ and the CLI show that message as it is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -191,10 +192,16 @@ def describe_feature(name: str, value: float, top_share: float | None, contribut
     return f"{label} {shown}{where} {'↑' if contribution >= 0 else '↓'}"
 
 
+def chart_request(services: Services, ticker: Ticker, day: int, label: str) -> tuple[Any, dict[str, Any]]:
+    """``(frame, keyword arguments)`` for :func:`kstock.charts.render_analysis_chart` — plain picklable
+    data, so the bot can draw the picture in a worker process instead of holding the GIL."""
+    data = services.model_data()
+    frame = data.panel.frame(ticker.code).iloc[: day + 1]
+    return frame, {"title": f"{ticker.name} ({ticker.code})", "signal": label, "signal_date": frame.index[-1]}
+
+
 def render_chart(services: Services, ticker: Ticker, day: int, label: str) -> bytes:
     from kstock.charts import render_analysis_chart
 
-    data = services.model_data()
-    frame = data.panel.frame(ticker.code).iloc[: day + 1]
-    return render_analysis_chart(frame, title=f"{ticker.name} ({ticker.code})", signal=label,
-                                 signal_date=frame.index[-1])
+    frame, options = chart_request(services, ticker, day, label)
+    return render_analysis_chart(frame, **options)

@@ -82,17 +82,27 @@ class Services:
                 return ServingModel(name, None, None, reason)
             version = self.registry.current(name)
             if version is None:
-                return ServingModel(name, None, None, "not trained yet (run `kstock train " + name + "`)")
+                pointer = self.registry.pointer(name)
+                if pointer is None:
+                    return ServingModel(name, None, None, "not trained yet (run `kstock train " + name + "`)")
+                # CURRENT names a version whose folder or meta.json is gone or corrupt
+                return ServingModel(name, None, None, f"unavailable (serving version {pointer} is missing or "
+                                                      f"unreadable; run `kstock train {name}`)")
             cached = self._models.get(name)
             if cached and cached.version and cached.version.version == version.version:
                 return cached
-            try:
-                model = model_loader(name)(version.path)
-                loaded = ServingModel(name, model, version)
-            except Exception as exc:  # a corrupt artifact means "unavailable", never a crash
-                log.warning("model %s %s is unusable: %s", name, version.version, exc)
-                why = f"unavailable (model files unreadable: {type(exc).__name__})"
-                loaded = ServingModel(name, None, version, why)
+            problem = self.registry.verify(version)  # before loading: a truncated file can crash a library
+            if problem:
+                log.warning("model %s %s is unusable: %s", name, version.version, problem)
+                loaded = ServingModel(name, None, version, f"unavailable ({problem}; run `kstock train {name}`)")
+            else:
+                try:
+                    model = model_loader(name)(version.path)
+                    loaded = ServingModel(name, model, version)
+                except Exception as exc:  # a corrupt artifact means "unavailable", never a crash
+                    log.warning("model %s %s is unusable: %s", name, version.version, exc)
+                    why = f"unavailable (model files unreadable: {type(exc).__name__})"
+                    loaded = ServingModel(name, None, version, why)
             self._models[name] = loaded
             return loaded
 

@@ -7,6 +7,7 @@ day) and cached.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,8 @@ from kstock.errors import KstockError
 from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine
 from kstock.ml.predictor import MemberOutput
 from kstock.service.context import Services
+
+log = logging.getLogger(__name__)
 
 #: Share of the day's scored universe called BUY (top) and SELL (bottom).
 CALL_SHARE = 0.10
@@ -57,7 +60,13 @@ def predict_day(services: Services, day: int) -> DayPrediction:
         key = (name, serving.version.version, day)
         out = services.day_cache.get(key)
         if out is None:
-            out = serving.model.predict_days(data, np.array([day]))
+            try:
+                out = serving.model.predict_days(data, np.array([day]))
+            except Exception as exc:  # one broken model must not take the others down
+                log.warning("model %s failed to predict day %s: %s", name, day, exc, exc_info=True)
+                members[name] = None
+                unavailable[name] = f"unavailable (prediction failed: {type(exc).__name__})"
+                continue
             services.day_cache[key] = out
         members[name] = out
         versions[name] = serving.version.version
@@ -76,6 +85,7 @@ def call_labels(score: np.ndarray) -> np.ndarray:
         return labels
     lo, hi = np.quantile(score[ok], [CALL_SHARE, 1 - CALL_SHARE])
     labels[ok] = "HOLD"
-    labels[ok & (score >= hi)] = "BUY"
-    labels[ok & (score <= lo)] = "SELL"
+    if hi > lo:  # a lone name or identical scores rank nothing: all HOLD (not all SELL)
+        labels[ok & (score >= hi)] = "BUY"
+        labels[ok & (score <= lo)] = "SELL"
     return labels

@@ -85,7 +85,10 @@ def stored_signals(services: Services, date: str | None = None, top: int = 5) ->
             )
         date_int = row[0]
     else:
-        date_int = day_int(date)
+        try:
+            date_int = day_int(date)
+        except ValueError:
+            raise KstockError(f"날짜 '{date}'를 읽을 수 없습니다 (YYYY-MM-DD).") from None
     names = dict(conn.execute("SELECT code, name FROM tickers").fetchall())
     closes = dict(conn.execute("SELECT code, close FROM prices WHERE date = ?", (date_int,)).fetchall())
 

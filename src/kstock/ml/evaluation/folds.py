@@ -51,8 +51,8 @@ def walk_forward_folds(
     """
     if n_folds < 1:
         raise KstockError("--folds must be at least 1")
-    lo = 0 if start is None else int(np.searchsorted(dates, np.datetime64(start, "D")))
-    hi = len(dates) - 1 if end is None else int(np.searchsorted(dates, np.datetime64(end, "D"), side="right")) - 1
+    lo = 0 if start is None else int(np.searchsorted(dates, parse_day(start, "--start")))
+    hi = len(dates) - 1 if end is None else int(np.searchsorted(dates, parse_day(end, "--end"), side="right")) - 1
     lo = max(lo, min_train_days + embargo + 1)
     if hi - lo + 1 < n_folds * 5:
         raise KstockError(
@@ -62,3 +62,11 @@ def walk_forward_folds(
     edges = np.linspace(lo, hi + 1, n_folds + 1).round().astype(int)
     return [Fold(train_end=int(a) - embargo - 1, test_start=int(a), test_end=int(b) - 1)
             for a, b in itertools.pairwise(edges)]
+
+
+def parse_day(value: str | np.datetime64, what: str = "date") -> np.datetime64:
+    """A user's date as datetime64[D], or a clear KstockError naming the option."""
+    try:
+        return np.datetime64(value, "D")
+    except (ValueError, TypeError):
+        raise KstockError(f"{what} {value!r} is not a date (expected YYYY-MM-DD)") from None

@@ -26,13 +26,16 @@ trade, a warm-up) becomes 0, the training mean.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from kstock.errors import KstockError
 from kstock.features.chart_raster import rasterize_charts
 from kstock.features.tabular import FEATURE_NAMES
 from kstock.ml.data import ModelData
+from kstock.ml.sector.config import SectorConfig
 
 DROPPED_FEATURES: tuple[str, ...] = ("vol_60d", "ret_120d", "ma120_gap", "dist_52w_high", "dist_52w_low")
 MARKET_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in DROPPED_FEATURES)
@@ -158,3 +161,57 @@ class WindowSource:
 
     def labels(self, tickers: np.ndarray, days: np.ndarray) -> np.ndarray:
         return self.data.labels.three_class[tickers, days].astype(np.int64)
+
+
+@dataclass
+class Split:
+    """Training and validation samples (ticker, day index pairs) and what was fitted on training."""
+
+    source: WindowSource
+    train_tickers: np.ndarray
+    train_days: np.ndarray
+    val_tickers: np.ndarray
+    val_days: np.ndarray
+    class_weights: np.ndarray  # (3,)
+    sector_counts: np.ndarray  # (n_sectors,) training samples per sector
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def train_sectors(self) -> np.ndarray:
+        return self.source.sector_ids[self.train_tickers]
+
+    def prep_state(self) -> dict[str, Any]:
+        """What a checkpoint stores so that a resumed run uses exactly the same preprocessing."""
+        return {"scaler": self.source.scaler.to_dict(), "class_weights": [float(w) for w in self.class_weights],
+                "sector_counts": [int(c) for c in self.sector_counts], "split": dict(self.info)}
+
+
+def make_split(data: ModelData, train_days: np.ndarray, config: SectorConfig, horizon: int,
+               n_sectors: int = 13) -> Split:
+    """Split the training days by date: train | embargo | validation (the last ``val_fraction``)."""
+    idx = np.flatnonzero(np.asarray(train_days, dtype=bool))
+    embargo = horizon if config.embargo is None else config.embargo
+    n_val = max(1, round(len(idx) * config.val_fraction))
+    fit_idx, val_idx = idx[: max(0, len(idx) - n_val - embargo)], idx[len(idx) - n_val :]
+    fit_mask, val_mask = np.zeros(len(data.dates), bool), np.zeros(len(data.dates), bool)
+    fit_mask[fit_idx], val_mask[val_idx] = True, True
+    tr_t, tr_d = window_samples(data, fit_mask, config.window, config.min_traded_days)
+    va_t, va_d = window_samples(data, val_mask, config.window, config.min_traded_days)
+    if len(tr_t) < 100 or len(va_t) < 20:
+        raise KstockError(f"sector model: too few samples ({len(tr_t)} training, {len(va_t)} validation) — "
+                          f"windows need {config.window} days of history; import more data")
+    if len(va_t) > config.val_max_samples:
+        pick = np.sort(np.random.default_rng(config.seed + 17).choice(len(va_t), config.val_max_samples,
+                                                                       replace=False))
+        va_t, va_d = va_t[pick], va_d[pick]
+    scaler = WindowScaler.fit(data, tr_t, tr_d, seed=config.seed)
+    source = WindowSource(data, scaler, config.window, config.img_size, config.ma)
+    y = data.labels.three_class[tr_t, tr_d].astype(int)
+    counts = np.bincount(y, minlength=3).astype(float)
+    weights = np.where(counts > 0, counts.sum() / (3 * np.maximum(counts, 1)), 0.0)
+    sid = source.sector_ids[tr_t]
+    sector_counts = np.bincount(sid[sid >= 0], minlength=n_sectors)[:n_sectors]
+    d = data.dates
+    info = {"train_start": str(d[tr_d.min()]), "train_end": str(d[tr_d.max()]), "val_start": str(d[va_d.min()]),
+            "val_end": str(d[va_d.max()]), "embargo_days": int(embargo), "n_train": len(tr_t), "n_val": len(va_t),
+            "class_counts": [int(c) for c in counts]}
+    return Split(source, tr_t, tr_d, va_t, va_d, weights, sector_counts, info)

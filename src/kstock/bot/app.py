@@ -1,0 +1,179 @@
+"""Building and running the bot: ``build_application`` (used by tests and the benchmark) and ``run_bot``
+(``kstock bot``).
+
+Start-up order in :func:`run_bot`: validate the token's shape (a clear message, never the token) →
+redact it from every log line → take the single-instance lock → open the services → build the
+application (handlers, jobs) → ``run_polling`` (or ``run_webhook``). In ``post_init``: runs left
+"running" by a killed process are marked interrupted, the command menu is registered with
+setMyCommands, chart workers start, the data/model caches warm in the background and a scoring or
+push missed while down is caught up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gc
+import logging
+import os
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application, ContextTypes
+
+from kstock.bot.handlers import register_handlers
+from kstock.bot.jobs import schedule_jobs, startup_catch_up_job
+from kstock.bot.messages import COMMANDS
+from kstock.bot.runtime import BotRuntime
+from kstock.bot.security import REDACTOR, InstanceLock, install_log_redaction, lock_path
+from kstock.config import Settings, SettingsError, validate_token
+from kstock.errors import KstockError
+from kstock.market.types import InstrumentKind
+from kstock.service import runs
+from kstock.service.analyze import analyze
+from kstock.service.context import Services
+from kstock.service.predict import NoModelError, predict_day
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+
+def api_urls(settings: Settings) -> tuple[str, str]:
+    """(base_url, base_file_url) for PTB from TELEGRAM_API_BASE_URL (``…/bot`` → ``…/file/bot``)."""
+    base = settings.telegram_api_base_url.rstrip("/")
+    if not base.endswith("/bot"):
+        raise SettingsError("TELEGRAM_API_BASE_URL must end in /bot, e.g. https://api.telegram.org/bot")
+    return base, base[: -len("/bot")] + "/file/bot"
+
+
+def build_application(settings: Settings, services: Services, *, runtime: BotRuntime | None = None,
+                      chart_workers: int = 1, clock: Any = None, **runtime_options: Any) -> Application:
+    """The configured Application: handlers, jobs, start-up and shutdown hooks; nothing started yet."""
+    token = validate_token(settings.telegram_bot_token)
+    install_log_redaction(token)
+    rt = runtime or BotRuntime.create(settings, services, chart_workers=chart_workers, clock=clock,
+                                      **runtime_options)
+    base_url, base_file_url = api_urls(settings)
+    app = (
+        Application.builder()
+        .token(token)
+        .base_url(base_url)
+        .base_file_url(base_file_url)
+        .concurrent_updates(True)  # one slow /analyze or /retrain never holds up other users
+        .connect_timeout(10.0)
+        .read_timeout(20.0)
+        .write_timeout(30.0)
+        .pool_timeout(10.0)
+        .post_init(on_startup)
+        .post_shutdown(on_shutdown)
+        .build()
+    )
+    app.bot_data["runtime"] = rt
+    register_handlers(app)
+    schedule_jobs(app, rt)
+    return app
+
+
+async def on_startup(app: Application) -> None:
+    rt: BotRuntime = app.bot_data["runtime"]
+    interrupted = runs.mark_interrupted(rt.services.store)
+    if interrupted:
+        log.warning("%d job run(s) left 'running' by a stopped process were marked interrupted", interrupted)
+    try:
+        await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+    except TelegramError as exc:
+        log.warning("could not register the command menu (setMyCommands): %s", exc)
+    rt.charts.start()
+    if app.job_queue is not None:
+        if rt.warm_up_on_start:
+            app.job_queue.run_once(warm_up_job, when=0.0, name="warm_up")
+        app.job_queue.run_once(startup_catch_up_job, when=dt.timedelta(seconds=1), name="catch_up")
+    log.info("kstock bot @%s started (%d admins, allow-list %s)", app.bot.username, len(rt.settings.admin_ids),
+             "on" if rt.settings.allowed_chat_ids else "off")
+
+
+async def on_shutdown(app: Application) -> None:
+    rt: BotRuntime | None = app.bot_data.get("runtime")
+    if rt is not None:
+        rt.close()
+
+
+def warm_up(services: Services) -> None:
+    """Compute features, the last day's predictions and one full analysis (SHAP included) once, so the
+    first /analyze is as fast as the next."""
+    data = services.model_data()
+    services.ticker_index()
+    try:
+        predict_day(services, len(data.dates) - 1)
+    except NoModelError:
+        log.warning("no trained model yet: /analyze will say so until an admin runs /retrain trees")
+        return
+    for ticker in services.store.tickers()[:50]:
+        if ticker.kind == InstrumentKind.COMMON and not ticker.delisting_date and ticker.code in data.panel.codes:
+            with contextlib.suppress(KstockError):
+                analyze(services, ticker.code)
+                break
+
+
+async def warm_up_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt: BotRuntime = context.application.bot_data["runtime"]
+    try:
+        await rt.run_heavy(warm_up, rt.services)
+        await rt.run_light(lambda: None)  # start the /analyze threads now, not on the first request
+    except KstockError as exc:
+        log.warning("warm-up: %s", exc)
+    except Exception:
+        log.exception("warm-up failed (the bot keeps running; /analyze computes on demand)")
+    # Everything loaded so far (libraries, features, models) lives as long as the process: keep it out of
+    # the cyclic GC's full collections, which otherwise stall every request for ~100–300 ms now and then.
+    gc.collect()
+    gc.freeze()
+    rt.warmed.set()
+
+
+def run_bot(settings: Settings, *, webhook_url: str | None = None, listen: str = "0.0.0.0", port: int = 8443,
+            chart_workers: int = 1) -> None:
+    """``kstock bot``: run until interrupted. Raises KstockError with a clear message on a bad setup."""
+    token = validate_token(settings.telegram_bot_token)
+    install_log_redaction(token)
+    os.environ.setdefault("PTB_TIMEDELTA", "1")  # RetryAfter.retry_after as timedelta, without warnings
+    if webhook_url is not None:
+        _check_webhook(webhook_url)
+    lock = InstanceLock(lock_path(settings, token)).acquire()
+    try:
+        services = Services(settings)
+        try:
+            app = build_application(settings, services, chart_workers=chart_workers)
+            if webhook_url is None:
+                log.info("polling Telegram for updates")
+                app.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+            else:
+                path = urlsplit(webhook_url).path.lstrip("/")
+                log.info("listening for webhook updates on %s:%d/%s", listen, port, path)
+                app.run_webhook(listen=listen, port=port, url_path=path, webhook_url=webhook_url,
+                                secret_token=secrets.token_urlsafe(32), allowed_updates=ALLOWED_UPDATES)
+        except InvalidToken:
+            raise KstockError("Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): check the token from "
+                              "@BotFather") from None
+        except NetworkError as exc:
+            raise KstockError(f"cannot reach the Telegram Bot API at {api_urls(settings)[0]}: "
+                              f"{REDACTOR.redact(str(exc))}") from None
+        finally:
+            services.close()
+    finally:
+        lock.release()
+
+
+def _check_webhook(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise KstockError(f"--webhook {url!r}: expected a public https:// URL Telegram can reach")
+    try:
+        import tornado  # noqa: F401
+    except ImportError:
+        raise KstockError("webhook mode needs python-telegram-bot[webhooks] (tornado); "
+                          "install it or run without --webhook (long polling)") from None

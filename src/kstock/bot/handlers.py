@@ -1,0 +1,377 @@
+"""Command and button handlers: parse, check, call the service layer off the loop, reply.
+
+Every reply goes through :class:`~kstock.bot.delivery.Delivery` (split, escaped, RetryAfter,
+blocked users). Service errors (:class:`~kstock.errors.KstockError`) are shown to the user as they
+are — they are written for people; anything else is a bug: logged, and the user gets an apology.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Conflict, NetworkError, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from kstock.bot import messages
+from kstock.bot.delivery import ChatUnreachable
+from kstock.bot.jobs import KST, describe_jobs, latest_signals, run_scoring
+from kstock.bot.progress import ProgressMessage
+from kstock.bot.runtime import BotRuntime
+from kstock.bot.security import anon, check_query, is_admin, is_allowed
+from kstock.bot.text import truncate
+from kstock.errors import KstockError
+from kstock.market.types import InstrumentKind, Ticker
+from kstock.ml.models import known_kinds
+from kstock.service.analyze import KIND_KO, AmbiguousTickerError, Analysis, UnknownTickerError, analyze
+from kstock.service.presenters import CALL_KO, format_analysis, format_models, format_signals, format_status
+from kstock.service.retrain import RetrainResult, retrain
+from kstock.service.status import models_status, service_status
+
+log = logging.getLogger(__name__)
+
+ANALYZE_BUTTON = "a:"
+RETRAIN_BUTTON = "r:"
+_CODE = re.compile(r"^[0-9A-Za-z]{6}$")
+MAX_BUTTONS = 8
+
+
+def runtime(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
+    return context.application.bot_data["runtime"]
+
+
+def _args_text(message: Message | None) -> str:
+    """What follows the command, as typed (``/analyze  삼성 전자`` → ``삼성 전자``)."""
+    if message is None or not message.text:
+        return ""
+    parts = message.text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+async def _reply(rt: BotRuntime, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str,
+                 markup: InlineKeyboardMarkup | None = None) -> list[Message]:
+    chat = update.effective_chat
+    if chat is None:
+        return []
+    try:
+        return await rt.delivery.send_text(context.bot, chat.id, text, reply_markup=markup)
+    except ChatUnreachable:
+        return []
+
+
+# ---- access ----------------------------------------------------------------------------------------------
+
+async def access_gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Group -1: updates from chats outside KSTOCK_ALLOWED_CHAT_IDS stop here (with one polite line)."""
+    if not isinstance(update, Update):
+        return
+    rt = runtime(context)
+    chat, user = update.effective_chat, update.effective_user
+    if is_allowed(rt.settings, chat.id if chat else None, user.id if user else None):
+        return
+    log.info("refused an update from %s (not in KSTOCK_ALLOWED_CHAT_IDS)", anon(chat.id if chat else None))
+    if update.callback_query is not None:
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer(messages.NOT_ALLOWED, show_alert=True)
+    elif update.message is not None and chat is not None:
+        with contextlib.suppress(ChatUnreachable, TelegramError):
+            await rt.delivery.send_text(context.bot, chat.id, messages.NOT_ALLOWED)
+    raise ApplicationHandlerStop
+
+
+# ---- simple commands -------------------------------------------------------------------------------------
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    await _reply(runtime(context), update, context, messages.welcome(user.first_name if user else None))
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _reply(runtime(context), update, context, messages.help_text())
+
+
+async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    try:
+        date, (buys, sells) = await asyncio.to_thread(latest_signals, rt)
+        text = format_signals(date, buys, sells)
+    except KstockError as exc:
+        text = str(exc)
+    await _reply(rt, update, context, text)
+
+
+async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    user = update.effective_user
+    new = rt.subscriptions.subscribe(update.effective_chat.id, user.id if user else None)
+    await _reply(rt, update, context, messages.subscribed(new, rt.settings.push_time))
+
+
+async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    was = rt.subscriptions.unsubscribe(update.effective_chat.id, "user request (/unsubscribe)")
+    await _reply(rt, update, context, messages.unsubscribed(was))
+
+
+async def model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    rows = await asyncio.to_thread(models_status, rt.services)
+    await _reply(rt, update, context, format_models(rows))
+
+
+async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    state = await asyncio.to_thread(service_status, rt.services)
+    lines = [format_status(state), f"구독자: {rt.subscriptions.counts()['active']}명", "다음 예약 작업:"]
+    for job in describe_jobs(rt.settings, rt.now(), rt.calendar()):
+        lines.append(f"  • {job['description']} — {job['next_run'][:16].replace('T', ' ')} KST ({job['schedule']})")
+    await _reply(rt, update, context, "\n".join(lines))
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _reply(runtime(context), update, context, messages.UNKNOWN_COMMAND)
+
+
+# ---- /analyze --------------------------------------------------------------------------------------------
+
+def _ticker_button(t: Ticker) -> InlineKeyboardButton:
+    kind = "" if t.kind == InstrumentKind.COMMON else f" · {KIND_KO.get(t.kind, str(t.kind))}"
+    return InlineKeyboardButton(truncate(f"{t.name} ({t.code}){kind}", 60), callback_data=f"{ANALYZE_BUTTON}{t.code}")
+
+
+def _ticker_keyboard(tickers: list[Ticker]) -> InlineKeyboardMarkup | None:
+    if not tickers:
+        return None
+    return InlineKeyboardMarkup([[_ticker_button(t)] for t in tickers[:MAX_BUTTONS]])
+
+
+async def answer_analysis(rt: BotRuntime, bot, chat_id: int, user_id: int | None, query: str,
+                          reply_to: int | None = None) -> Analysis | None:
+    """The whole /analyze exchange for one query: checks, analysis off the loop, text, then the chart."""
+    query = query.strip()
+    if not query:
+        await rt.delivery.send_text(bot, chat_id, messages.ANALYZE_USAGE)
+        return None
+    too_long = check_query(query)
+    if too_long:
+        await rt.delivery.send_text(bot, chat_id, too_long)
+        return None
+    wait = rt.limiter.hit(user_id if user_id is not None else chat_id)
+    if wait is not None:
+        await rt.delivery.send_text(bot, chat_id, messages.rate_limited(wait, rt.settings.analyze_per_minute))
+        return None
+    try:
+        result = await rt.run_light(analyze, rt.services, query)
+    except AmbiguousTickerError as exc:
+        await rt.delivery.send_text(bot, chat_id, f"{exc}\n아래에서 종목을 골라 주세요.", reply_to=reply_to,
+                                    reply_markup=_ticker_keyboard(exc.candidates))
+        return None
+    except UnknownTickerError as exc:
+        markup = _ticker_keyboard(exc.suggestions)
+        await rt.delivery.send_text(bot, chat_id, str(exc) + ("\n혹시 아래 종목인가요?" if markup else ""),
+                                    reply_to=reply_to, reply_markup=markup)
+        return None
+    except KstockError as exc:
+        await rt.delivery.send_text(bot, chat_id, str(exc), reply_to=reply_to)
+        return None
+    await rt.delivery.send_text(bot, chat_id, format_analysis(result), reply_to=reply_to)
+    await send_chart(rt, bot, chat_id, result)
+    return result
+
+
+async def send_chart(rt: BotRuntime, bot, chat_id: int, result: Analysis) -> None:
+    r = result.result
+    caption = f"{result.ticker.name} ({result.ticker.code}) · {r.date} · {CALL_KO.get(r.label, r.label)} ({r.label})"
+    file_id = rt.charts.file_id(result)
+    if file_id is not None:
+        try:
+            await rt.delivery.send_photo(bot, chat_id, file_id, caption)
+            return
+        except BadRequest:  # the stored id went stale: upload again
+            pass
+    try:
+        png = await rt.charts.png(result)
+    except Exception:
+        log.exception("drawing the chart for %s failed", result.ticker.code)
+        await rt.delivery.send_text(bot, chat_id, "차트를 그리지 못했습니다. 분석 결과는 위 내용을 참고해 주세요.")
+        return
+    sent = await rt.delivery.send_photo(bot, chat_id, png, caption)
+    if sent.photo:
+        rt.charts.remember_file_id(result, sent.photo[-1].file_id)
+
+
+async def analyze_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    message, user = update.effective_message, update.effective_user
+    with contextlib.suppress(ChatUnreachable):
+        await answer_analysis(rt, context.bot, update.effective_chat.id, user.id if user else None,
+                              _args_text(message), reply_to=None)
+
+
+async def analyze_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In a private chat, a plain message (``삼성전자``) is an /analyze query."""
+    rt = runtime(context)
+    message, user = update.effective_message, update.effective_user
+    with contextlib.suppress(ChatUnreachable):
+        await answer_analysis(rt, context.bot, update.effective_chat.id, user.id if user else None,
+                              message.text or "")
+
+
+async def analyze_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    query = update.callback_query
+    code = (query.data or "")[len(ANALYZE_BUTTON):]
+    with contextlib.suppress(TelegramError):
+        await query.answer()
+    if not _CODE.match(code) or query.message is None:
+        return
+    with contextlib.suppress(ChatUnreachable):
+        await answer_analysis(rt, context.bot, query.message.chat.id, query.from_user.id, code)
+
+
+# ---- admin: /retrain and /score --------------------------------------------------------------------------
+
+async def _refuse_non_admin(rt: BotRuntime, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    user = update.effective_user
+    if is_admin(rt.settings, user.id if user else None):
+        return False
+    log.info("refused an admin command from a non-admin (%s)", anon(update.effective_chat.id))
+    if update.callback_query is not None:
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer(messages.ADMIN_ONLY, show_alert=True)
+    else:
+        await _reply(rt, update, context, messages.ADMIN_ONLY)
+    return True
+
+
+async def retrain_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    if await _refuse_non_admin(rt, update, context):
+        return
+    target = _args_text(update.effective_message).lower()
+    if target not in messages.RETRAIN_TARGETS:
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(t, callback_data=f"{RETRAIN_BUTTON}{t}")
+                                          for t in messages.RETRAIN_TARGETS]])
+        await _reply(rt, update, context, messages.retrain_usage(), keyboard)
+        return
+    await run_admin_retrain(rt, context.bot, update.effective_chat.id, target)
+
+
+async def retrain_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    if await _refuse_non_admin(rt, update, context):
+        return
+    query = update.callback_query
+    target = (query.data or "")[len(RETRAIN_BUTTON):]
+    with contextlib.suppress(TelegramError):
+        await query.answer()
+    if target in messages.RETRAIN_TARGETS and query.message is not None:
+        await run_admin_retrain(rt, context.bot, query.message.chat.id, target)
+
+
+async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> list[RetrainResult]:
+    """Retrain ``target`` (or every known kind for ``all``) with progress in one edited message."""
+    names = known_kinds() if target == "all" else [target]
+    if rt.retrain_lock.locked():
+        await rt.delivery.send_text(bot, chat_id, messages.RETRAIN_BUSY)
+        return []
+    async with rt.retrain_lock:
+        started = rt.now().astimezone(KST).strftime("%H:%M:%S")
+        first = await rt.delivery.send_text(bot, chat_id, messages.retrain_progress(names, ["준비 중…"], started))
+        progress = ProgressMessage(rt.delivery, bot, chat_id, first[0].message_id,
+                                   lambda lines: messages.retrain_progress(names, lines, started), rt.progress_interval)
+        results: list[RetrainResult] = []
+        for name in names:
+            began = time.monotonic()
+            result = await rt.run_heavy(retrain, rt.services, name, progress=progress.from_thread,
+                                        **rt.retrain_options.get(name, {}))
+            log.info("admin retrain %s: %s in %.1f s", name, result.status, time.monotonic() - began)
+            results.append(result)
+        await asyncio.sleep(0)  # let the last progress lines from the worker thread land first
+        await progress.finish(messages.retrain_done(names, results))
+    return results
+
+
+async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    if await _refuse_non_admin(rt, update, context):
+        return
+    if rt.score_lock.locked():
+        await _reply(rt, update, context, messages.SCORE_BUSY)
+        return
+    sent = await _reply(rt, update, context, "⏳ 시장 채점 중…")
+    try:
+        report = await run_scoring(rt, force=True)
+    except KstockError as exc:
+        text = f"채점 실패: {exc}"
+    else:
+        text = "채점할 수 없습니다." if report is None else (
+            f"✅ 채점 완료: {report.date} · {report.scored}종목\n"
+            + format_signals(report.date, report.buys[:5], report.sells[:5]))
+    if sent:
+        await rt.delivery.edit_text(context.bot, update.effective_chat.id, sent[0].message_id, text)
+    else:
+        await _reply(rt, update, context, text)
+
+
+# ---- errors ----------------------------------------------------------------------------------------------
+
+_last_conflict_log = 0.0
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log what went wrong (never the token, never a user's chat id) and apologise to the user."""
+    global _last_conflict_log
+    err = context.error
+    if isinstance(err, Conflict):
+        if time.monotonic() - _last_conflict_log > 60:
+            _last_conflict_log = time.monotonic()
+            log.error("409 Conflict from getUpdates: another process is polling with this bot token (or a webhook "
+                      "is set). Stop the other instance; this one keeps retrying. Telegram says: %s", err.message)
+        return
+    if update is None and isinstance(err, NetworkError):
+        log.warning("network problem talking to Telegram (will retry): %s", err)
+        return
+    if isinstance(err, ChatUnreachable):
+        return  # already handled: the chat was unsubscribed
+    if isinstance(err, KstockError):  # written for people: show it as it is
+        log.warning("request failed: %s", err)
+        text = str(err)
+    else:
+        log.error("unhandled error while handling an update", exc_info=err)
+        text = messages.INTERNAL_ERROR
+    if isinstance(update, Update) and update.effective_chat is not None:
+        with contextlib.suppress(Exception):
+            await runtime(context).delivery.send_text(context.bot, update.effective_chat.id, text)
+
+
+def register_handlers(app: Application) -> None:
+    app.add_handler(TypeHandler(Update, access_gate), group=-1)
+    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("analyze", analyze_command))
+    app.add_handler(CommandHandler("signals", signals))
+    app.add_handler(CommandHandler("subscribe", subscribe))
+    app.add_handler(CommandHandler("unsubscribe", unsubscribe))
+    app.add_handler(CommandHandler("model", model))
+    app.add_handler(CommandHandler("status", status))
+    app.add_handler(CommandHandler("retrain", retrain_command))
+    app.add_handler(CommandHandler("score", score_command))
+    app.add_handler(CallbackQueryHandler(analyze_button, pattern=f"^{ANALYZE_BUTTON}"))
+    app.add_handler(CallbackQueryHandler(retrain_button, pattern=f"^{RETRAIN_BUTTON}"))
+    app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, analyze_text))
+    app.add_error_handler(on_error)

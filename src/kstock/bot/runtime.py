@@ -1,0 +1,114 @@
+"""The state every handler and job shares: settings, services, store-backed subscriptions, delivery,
+the rate limiter, the chart renderer, the clock and the executor for heavy work.
+
+Heavy work (retraining, scoring a whole market, the first feature computation) runs in
+:attr:`BotRuntime.heavy` — a small thread pool of its own, at a lower CPU priority — so it never
+occupies the event loop nor the pool that answers ``/analyze`` (:attr:`BotRuntime.light`); locks keep
+one retrain and one scoring at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import datetime as dt
+import functools
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kstock.bot.charts import ChartRenderer
+from kstock.bot.delivery import Delivery
+from kstock.bot.security import SlidingWindowLimiter
+from kstock.bot.subscriptions import SubscriptionStore
+from kstock.config import Settings
+from kstock.market.calendar import TradingCalendar
+from kstock.market.freshness import SEOUL, seoul_now
+from kstock.service.context import Services
+
+T = TypeVar("T")
+#: Niceness of the heavy-work threads (and the OpenMP/BLAS threads they start): the event loop wins the CPU.
+BACKGROUND_NICE = 10
+
+
+def background_priority() -> None:
+    """Lower this thread's CPU priority (Linux keeps a nice value per thread; threads it starts inherit it).
+
+    Training releases the GIL while LightGBM/XGBoost/torch run, so the only contention left is for CPU
+    time; at a lower priority the training threads yield it to the thread answering users.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+
+
+@dataclass
+class BotRuntime:
+    settings: Settings
+    services: Services
+    subscriptions: SubscriptionStore
+    delivery: Delivery
+    limiter: SlidingWindowLimiter
+    charts: ChartRenderer
+    clock: Callable[[], dt.datetime] = seoul_now
+    #: Minimum seconds between two edits of the /retrain progress message (Telegram rate-limits edits).
+    progress_interval: float = 1.0
+    #: Extra options per model kind passed to ``retrain`` (tests and benchmarks use small models).
+    retrain_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Compute features and the last day's predictions in the background at start (first /analyze fast).
+    warm_up_on_start: bool = True
+    heavy: concurrent.futures.ThreadPoolExecutor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="kstock-heavy",
+                                                                      initializer=background_priority))
+    #: Threads answering /analyze. Each analysis is a few ms of mostly GIL-bound work (plus LightGBM's
+    #: own OpenMP threads for SHAP), so more threads only add contention; two keep one slow request
+    #: (e.g. features recomputed after a data update) from holding up everyone.
+    light: concurrent.futures.ThreadPoolExecutor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="kstock-analyze"))
+    retrain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    score_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    push_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Set once the start-up warm-up has finished (or failed): caches filled, ready for full speed.
+    warmed: threading.Event = field(default_factory=threading.Event)
+    _calendar: tuple[Any, TradingCalendar] | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, settings: Settings, services: Services, *, chart_workers: int = 1,
+               clock: Callable[[], dt.datetime] | None = None, **options: Any) -> BotRuntime:
+        subscriptions = SubscriptionStore(services.store)
+        return cls(
+            settings=settings, services=services, subscriptions=subscriptions,
+            delivery=Delivery(subscriptions), limiter=SlidingWindowLimiter(settings.analyze_per_minute, 60.0),
+            charts=ChartRenderer(services, workers=chart_workers), clock=clock or seoul_now, **options,
+        )
+
+    def now(self) -> dt.datetime:
+        """Now in Seoul (aware)."""
+        now = self.clock()
+        return now.astimezone(SEOUL) if now.tzinfo else now.replace(tzinfo=SEOUL)
+
+    def calendar(self) -> TradingCalendar:
+        """Trading days from the store (rebuilt after a data update), past the data by the KRX rule."""
+        store = self.services.store
+        with store.lock:
+            key = store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()[0]
+            if self._calendar is None or self._calendar[0] != key:
+                self._calendar = (key, TradingCalendar.from_store(store))
+            return self._calendar[1]
+
+    async def run_light(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a short request (an analysis) in the request pool, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.light, functools.partial(fn, *args, **kwargs))
+
+    async def run_heavy(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` in the heavy-work pool; the event loop keeps answering meanwhile."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.heavy, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self.charts.close()
+        self.heavy.shutdown(wait=False, cancel_futures=True)
+        self.light.shutdown(wait=False, cancel_futures=True)

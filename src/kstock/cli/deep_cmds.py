@@ -1,0 +1,104 @@
+"""`kstock validate sector`: the sector model's validation report, always through the sector heads.
+
+(``kstock train sector [--phase 1|2|3|all] [--resume]`` is the generic train command calling
+:func:`kstock.ml.sector_model.train_sector`.)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from kstock.cli import Context, command, print_json
+from kstock.errors import KstockError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = command(
+        sub, "validate", cmd_validate, "validation report of a deep model (loss, accuracy, macro-F1 vs HOLD)",
+        "Evaluate a trained sector model on its validation period (or --start/--end): loss, accuracy, "
+        "per-class accuracy, macro-F1 and the HOLD-majority baseline. Every sample is routed through its "
+        "sector's head, exactly as in serving.",
+    )
+    p.add_argument("model", choices=("sector",), help="which model (sector)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="a trainer checkpoint (phaseN_final.pt / phaseN_epochNNN.pt) or a saved model folder "
+                        "(default: the serving model in the registry, else the newest checkpoint)")
+    p.add_argument("--start", help="first validation day (default: the model's own validation period)")
+    p.add_argument("--end", help="last validation day")
+    p.add_argument("--max-samples", type=int, default=20_000, help="random subset size (default 20000)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def cmd_validate(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.ml.models import unavailable_reason
+
+    reason = unavailable_reason(args.model)
+    if reason:
+        raise KstockError(f"{args.model}: {reason}")
+    if args.max_samples < 1:
+        raise KstockError("--max-samples must be positive")
+    from kstock.ml.data import prepare_model_data
+    from kstock.ml.sector.predictor import validate_sector
+
+    predictor, origin = _load_predictor(args.checkpoint, ctx)
+    data = prepare_model_data(ctx.store, ctx.settings)
+    result = validate_sector(data, predictor, args.start, args.end, max_samples=args.max_samples)
+    result["model"] = origin
+    if args.json:
+        print_json(result)
+    else:
+        print(format_report(result))
+    return 0
+
+
+def _load_predictor(checkpoint: Path | None, ctx: Context) -> tuple[Any, str]:
+    from kstock.ml.registry import ModelRegistry
+    from kstock.ml.sector.checkpoints import list_checkpoints
+    from kstock.ml.sector.predictor import SectorPredictor, default_checkpoint_dir
+
+    settings = ctx.settings
+    if checkpoint is not None:
+        if checkpoint.is_dir():
+            return _guarded(lambda: SectorPredictor.load(checkpoint, settings), checkpoint), str(checkpoint)
+        if not checkpoint.exists():
+            raise KstockError(f"checkpoint {checkpoint} not found")
+        return SectorPredictor.from_checkpoint(checkpoint, settings), str(checkpoint)
+    version = ModelRegistry(settings.model_dir).current("sector")
+    if version is not None:
+        return _guarded(lambda: SectorPredictor.load(version.path, settings), version.path), \
+            f"sector {version.version} (serving)"
+    found = list_checkpoints(default_checkpoint_dir(settings))
+    if found:
+        return SectorPredictor.from_checkpoint(found[-1][2], settings), str(found[-1][2])
+    raise KstockError(f"no trained sector model in {settings.model_dir}; train one with `kstock train sector` "
+                      "or pass --checkpoint FILE")
+
+
+def _guarded(load: Any, where: Path) -> Any:
+    try:
+        return load()
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise KstockError(f"cannot load the sector model in {where}: {exc}") from exc
+
+
+def format_report(r: dict[str, Any]) -> str:
+    classes = r.get("classes", ["SELL", "HOLD", "BUY"])
+    per_class = "  ".join(f"{name} {_pct(acc)}" for name, acc in zip(classes, r["per_class_accuracy"], strict=True))
+    share = r.get("sector_head_share", float("nan"))
+    lines = [
+        f"sector model   {r['model']}",
+        f"validation     {r['start']} → {r['end']}, {r['n']:,} samples, routed through the sector heads "
+        f"({_pct(share)} answered by a sector head, the rest by the common head: unknown sector or too few "
+        "training samples)",
+        f"loss           {r['loss']:.4f} (focal, class-weighted)",
+        f"accuracy       {_pct(r['accuracy'])}   (always HOLD: {_pct(r['hold_baseline_accuracy'])})",
+        f"macro-F1       {r['macro_f1']:.3f}    (HOLD-majority baseline: {r['hold_baseline_macro_f1']:.3f})",
+        f"per class      {per_class}",
+    ]
+    return "\n".join(lines)
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{100 * x:.1f} %"

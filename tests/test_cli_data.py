@@ -1,0 +1,373 @@
+"""`kstock data import|synth|update|status` and `kstock lookup`: results, help, and every bad input.
+
+Each bad input must give one clear line on stderr, a non-zero exit and an unchanged store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kstock.cli import main
+from kstock.market.store import MarketStore
+from store_helpers import data_checksum, price_frame, store_checksum, write_fdr_csv, write_pykrx_csv
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "987654321:AAFsuper-secret_token_do_not_print_42"
+TICKERS_CSV = (
+    "code,name,market,ksic_industry\n"
+    "005930,삼성전자,KOSPI,통신 및 방송 장비 제조업\n"
+    "005935,삼성전자우,KOSPI,\n"
+    "035720,카카오,KOSPI,\n"
+    "069500,KODEX 200,ETF,\n"
+)
+SECTORS_CSV = '"","종목코드","종목명","시장구분","업종명"\n"1","035720","카카오","KOSPI","서비스업"\n'
+INDEX_CSV = (
+    "Date,Close,UpDown,Comp,Change,Open,High,Low,Volume,Amount,MarCap\n"
+    "2024-01-02,2669.81,1,14.53,0.0055,2645.47,2676.33,2641.64,1,1,\n"
+    "2024-01-03,2607.31,2,-62.5,-0.0234,2661.85,2662.26,2603.14,1,1,\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No .env or KSTOCK_* from the developer's shell leaks in."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("KSTOCK_", "TELEGRAM_", "KRX_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A workspace: price folder (both dialects), tickers/sectors/index files, and KSTOCK_DB set."""
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    samsung = price_frame("005930", "2024-01-02", 8, base=78_000)
+    samsung.loc[3, ["open", "high", "low", "volume"]] = 0  # a halt row
+    write_pykrx_csv(prices / "005930.csv", samsung)
+    write_pykrx_csv(prices / "005935.csv", price_frame("005935", "2024-01-02", 8, base=62_000))
+    write_fdr_csv(prices / "035720.csv", price_frame("035720", "2024-01-02", 8, base=55_000))
+    out = {"prices": prices, "db": tmp_path / "kstock.db", "tickers": tmp_path / "tickers.csv",
+           "sectors": tmp_path / "sectors.csv", "index": tmp_path / "kospi.csv"}
+    out["tickers"].write_text(TICKERS_CSV, encoding="utf-8")
+    out["sectors"].write_text(SECTORS_CSV, encoding="utf-8")
+    out["index"].write_text(INDEX_CSV, encoding="utf-8")
+    monkeypatch.setenv("KSTOCK_DB", str(out["db"]))
+    return out
+
+
+def _import(ws: dict[str, Path], *extra: str) -> int:
+    return main(["data", "import", str(ws["prices"]), "--tickers", str(ws["tickers"]), "--sectors", str(ws["sectors"]),
+                 "--index", f"KOSPI={ws['index']}", "--no-progress", *extra])
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("kstock: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def filled(ws: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> dict[str, Path]:
+    assert _import(ws) == 0
+    capsys.readouterr()
+    return ws
+
+
+# --- import, re-import, status --------------------------------------------------------------------
+
+
+def test_import_then_reimport_is_idempotent(ws: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert _import(ws) == 0
+    out, err = capsys.readouterr()
+    assert "imported 3 files, 24 rows (30 changed), 4 tickers" in out  # 4 tickers + 24 prices + 2 index rows
+    assert "index KOSPI: 2 rows" in out and err == ""
+    before = data_checksum(ws["db"])
+    assert _import(ws) == 0
+    out, _ = capsys.readouterr()
+    assert "24 rows (0 changed)" in out
+    assert data_checksum(ws["db"]) == before
+
+
+def test_db_option_wins_over_kstock_db(ws: dict[str, Path], tmp_path: Path, capsys) -> None:
+    other = tmp_path / "other.db"
+    assert main(["data", "import", str(ws["prices"]), "--no-progress", "--db", str(other)]) == 0
+    assert other.exists() and not ws["db"].exists()
+    assert "warning: 3 codes have prices but no tickers-file row" in capsys.readouterr().err
+
+
+def test_status_json(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert {"tickers", "rows", "first_date", "last_date", "by_kind", "by_sector"} <= set(status)
+    assert status["tickers"] == 4 and status["rows"] == 24
+    assert status["first_date"] == "2024-01-02" and status["last_date"] == "2024-01-11"
+    assert status["by_kind"] == {"common": 2, "etf": 1, "preferred": 1}
+    assert status["by_sector"] == {"전기전자": 1, "서비스업": 1}
+    assert status["halt_days"] == 1 and status["indices"]["KOSPI"]["rows"] == 2
+    assert status["last_update"]["source"] == "csv:prices"
+
+
+def test_status_text(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "tickers: 4" in out and "24 rows, 2024-01-02 → 2024-01-11, 1 halt days" in out
+    assert "index:   KOSPI 2 rows" in out and "전기전자" in out and "서비스업" in out
+
+
+def test_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "synth.db"
+    assert main(["data", "synth", "--tickers", "25", "--years", "0.5", "--seed", "3", "--db", str(db)]) == 0
+    assert "synthetic market: 25 tickers" in capsys.readouterr().out
+    before = data_checksum(db)
+    assert main(["data", "synth", "--tickers", "25", "--years", "0.5", "--seed", "3", "--db", str(db)]) == 0
+    assert "(0 changed)" in capsys.readouterr().out
+    assert data_checksum(db) == before
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--tickers", "5"], "--tickers must be between"),
+                                               (["--years", "100"], "--years must be between")])
+def test_synth_bad_arguments(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+    db = tmp_path / "synth.db"
+    assert main(["data", "synth", *args, "--db", str(db)]) == 1
+    assert message in _one_error_line(capsys.readouterr().err)
+    assert not db.exists()
+
+
+def test_update_offline_keeps_the_store_and_says_how_old(filled: dict[str, Path], monkeypatch, capsys) -> None:
+    import requests
+
+    from kstock.market import pykrx_source
+
+    class Offline:
+        def __getattr__(self, name: str):
+            def fail(*args, **kwargs):
+                raise requests.exceptions.ConnectionError("no network")
+
+            return fail
+
+    def offline(settings, **kwargs):
+        return pykrx_source.PykrxSource(Offline(), settings=settings, retries=1, sleep=lambda s: None,
+                                        min_interval=0.0)
+
+    monkeypatch.setattr(pykrx_source.PykrxSource, "from_settings", staticmethod(offline))
+    before = data_checksum(filled["db"])
+    assert main(["data", "update", "--end", "2024-01-19"]) == 1
+    out, err = capsys.readouterr()
+    line = _one_error_line(err)
+    assert "serving stored data as of 2024-01-11" in line  # the age of the data that is still served
+    assert out == ""
+    assert data_checksum(filled["db"]) == before
+
+
+# --- lookup ---------------------------------------------------------------------------------------
+
+
+def test_lookup(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lookup", "삼성전자"]) == 0
+    assert capsys.readouterr().out.split()[:4] == ["005930", "삼성전자", "KOSPI", "common"]
+    assert main(["lookup", "삼성전자우", "--json"]) == 0
+    match = json.loads(capsys.readouterr().out)["match"]
+    assert match["code"] == "005935" and match["kind"] == "preferred"
+    assert set(match) == {"code", "name", "market", "kind", "sector_id", "sector_name"}
+    assert main(["lookup", "035720", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["match"]["sector_name"] == "서비스업"
+
+
+def test_lookup_near_miss_suggests(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lookup", "삼송전자"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "삼성전자" in line and "Did you mean" in line
+    assert main(["lookup", "삼송전자", "--json"]) == 1
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["match"] is None and answer["suggestions"][0]["code"] == "005930"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("999999", "unknown stock code"),
+        ("005931", "Did you mean: 005930 삼성전자"),
+        ("", "Please enter a stock name or code"),
+        ("   ", "Please enter a stock name or code"),
+        ("가" * 10_000, "Query too long"),
+    ],
+)
+def test_lookup_bad_queries(filled: dict[str, Path], capsys, query: str, message: str) -> None:
+    before = store_checksum(filled["db"])
+    assert main(["lookup", query]) == 1
+    out, err = capsys.readouterr()
+    assert message in _one_error_line(err) and out == ""
+    assert len(err) < 400
+    assert store_checksum(filled["db"]) == before
+
+
+# --- bad input: one line, non-zero, store unchanged -----------------------------------------------
+
+
+def _bad_import_args(case: str, ws: dict[str, Path], tmp: Path) -> tuple[list[str], str]:
+    base = ["data", "import", "--no-progress"]
+    if case == "no csv":
+        (tmp / "empty").mkdir()
+        return [*base, str(tmp / "empty")], "has no .csv files"
+    if case == "missing dir":
+        return [*base, str(tmp / "absent")], "is not a directory"
+    if case == "unknown dialect":
+        (tmp / "odd").mkdir()
+        (tmp / "odd" / "005930.csv").write_text("time,price\n2024-01-02,1\n", encoding="utf-8")
+        return [*base, str(tmp / "odd")], "unknown CSV dialect"
+    if case == "missing columns":
+        (tmp / "cols").mkdir()
+        (tmp / "cols" / "005930.csv").write_text("Date,Open,High,Low,Close\n2024-01-02,1,1,1,1\n", encoding="utf-8")
+        return [*base, str(tmp / "cols")], "missing columns Volume"
+    if case == "duplicate tickers":
+        dup = tmp / "dup.csv"
+        dup.write_text(TICKERS_CSV + "5930,삼성전자 again,KOSPI,\n", encoding="utf-8")
+        return [*base, str(ws["prices"]), "--tickers", str(dup)], "duplicate codes 005930"
+    if case == "bad index option":
+        return [*base, str(ws["prices"]), "--index", "KOSPI"], "expected NAME=FILE"
+    if case == "missing index file":
+        return [*base, str(ws["prices"]), "--index", f"KOSPI={tmp / 'absent.csv'}"], "does not exist"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["no csv", "missing dir", "unknown dialect", "missing columns", "duplicate tickers",
+                                  "bad index option", "missing index file"])
+def test_bad_import_changes_nothing(filled: dict[str, Path], tmp_path: Path, capsys, case: str) -> None:
+    args, message = _bad_import_args(case, filled, tmp_path)
+    before = store_checksum(filled["db"])
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert message in _one_error_line(err)
+    assert "imported" not in out
+    assert store_checksum(filled["db"]) == before
+
+
+def test_bad_file_among_good_ones(filled: dict[str, Path], tmp_path: Path, capsys) -> None:
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    write_fdr_csv(batch / "000660.csv", price_frame("000660", "2024-01-02", 5, base=140_000))
+    for name, row in (("000001", "2024-01-02,abc,1,1,1,1"), ("000002", "2024-01-02,-1,1,1,1,1"),
+                      ("000003", "2024-01-02,1,1,2,1,1")):
+        (batch / f"{name}.csv").write_text(f"Date,Open,High,Low,Close,Volume\n{row}\n", encoding="utf-8")
+    (batch / "000004.csv").write_text("Date,Open,High,Low,Close,Volume\n2024-01-02,1,2,1,1,1\n2024-01-02,1,2,1,1,1\n",
+                                      encoding="utf-8")
+    with MarketStore(filled["db"]) as store:
+        stored = store.load_panel()
+    assert main(["data", "import", str(batch), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "imported 1 files, 5 rows" in out
+    assert "skipped 000001.csv: row 2: open 'abc' is not a number" in err
+    assert "skipped 000002.csv: row 2: negative open -1" in err
+    assert "skipped 000003.csv: row 2: high 1 is below low 2" in err
+    assert "skipped 000004.csv: duplicate date 2024-01-02" in err
+    with MarketStore(filled["db"]) as store:
+        panel = store.load_panel()
+        assert store.get_ticker("005930").name == "삼성전자"
+    assert "000660" in panel.codes and not {"000001", "000002", "000003", "000004"} & set(panel.codes)
+    for code in stored.codes:
+        assert (panel.frame(code).reindex(stored.dates).fillna(-1) == stored.frame(code).fillna(-1)).all().all()
+
+
+def test_text_file_as_db(ws: dict[str, Path], tmp_path: Path, capsys) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n", encoding="utf-8")
+    for args in (["data", "status"], ["lookup", "삼성전자"], ["data", "import", str(ws["prices"]), "--no-progress"]):
+        assert main([*args, "--db", str(text)]) == 1
+        assert "not an SQLite file" in _one_error_line(capsys.readouterr().err)
+    assert text.read_text(encoding="utf-8") == "hello\n"
+
+
+def test_newer_store_is_refused(ws: dict[str, Path], capsys) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(ws["db"])
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    assert main(["data", "status"]) == 1
+    assert "newer kstock" in _one_error_line(capsys.readouterr().err)
+
+
+def test_bad_setting_names_the_variable(filled: dict[str, Path], monkeypatch, capsys) -> None:
+    monkeypatch.setenv("KSTOCK_TOP_K", "abc")
+    before = store_checksum(filled["db"])
+    assert main(["data", "status"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "KSTOCK_TOP_K" in line and "abc" in line and "positive integer" in line
+    assert store_checksum(filled["db"]) == before
+
+
+def test_bad_setting_in_dotenv(ws: dict[str, Path], tmp_path: Path, capsys) -> None:
+    (tmp_path / ".env").write_text("KSTOCK_DATA_SOURCE=yahoo\n", encoding="utf-8")  # cwd is tmp_path
+    assert main(["data", "status"]) == 1
+    assert "KSTOCK_DATA_SOURCE" in _one_error_line(capsys.readouterr().err)
+
+
+def test_token_never_printed(filled: dict[str, Path], monkeypatch, capsys) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("KRX_PW", "Pw!s3cret-xyz")
+    monkeypatch.setenv("KSTOCK_TOP_K", "-3")  # fails after the secrets were read
+    assert main(["data", "status", "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert "KSTOCK_TOP_K" in err
+    assert TOKEN not in out + err and "AAFsuper" not in out + err and "Pw!s3cret" not in out + err
+
+
+# --- help -----------------------------------------------------------------------------------------
+
+HELP = {
+    (): ["data", "lookup", "not investment advice"],
+    ("data",): ["import", "synth", "update", "status"],
+    ("data", "import"): ["pykrx", "FinanceDataReader", "--tickers", "--sectors", "--index", "NAME=FILE", "--db"],
+    ("data", "synth"): ["synthetic", "--tickers", "--years", "--seed", "--db"],
+    ("data", "update"): ["pykrx", "no network", "--codes", "--end", "--db"],
+    ("data", "status"): ["--json", "--db"],
+    ("lookup",): ["삼성전자", "--json", "--db", "suggestions"],
+}
+
+
+@pytest.mark.parametrize("path", list(HELP))
+def test_help(path: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*path, "--help"])
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for word in HELP[path]:
+        assert word in out, (path, word)
+
+
+def test_missing_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for args in ([], ["data"], ["data", "import"], ["lookup"]):
+        with pytest.raises(SystemExit) as info:
+            main(args)
+        assert info.value.code == 2
+        assert "usage:" in capsys.readouterr().err
+
+
+# --- a real process -------------------------------------------------------------------------------
+
+
+def test_real_process_exit_codes_and_stderr(ws: dict[str, Path], tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KSTOCK_", "TELEGRAM_", "KRX_"))}
+    env["PYTHONPATH"] = str(REPO / "src")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n", encoding="utf-8")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kstock", *args], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=120)
+
+    bad = run("lookup", "삼성전자", "--db", str(text))
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.strip().startswith("kstock: error: ") and "not an SQLite file" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+    ok = run("data", "import", str(ws["prices"]), "--tickers", str(ws["tickers"]), "--db", str(ws["db"]))
+    assert ok.returncode == 0 and "imported 3 files" in ok.stdout

@@ -1,0 +1,301 @@
+"""`kstock train|tune|evaluate|analyze|models|score|signals` end to end on the synthetic store.
+
+Commands run in-process through ``kstock.cli.main`` (settings from the environment, as a user runs
+them); tree models are made fast (20 rounds, one thread) by swapping the model factory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.conftest import FAST_TREES, REPO, copy_workspace
+
+from kstock.cli import main
+from kstock.ml import models as model_kinds
+from kstock.ml.predictor import TreeParams, TreePredictor
+
+
+@pytest.fixture
+def cli(synth_golden: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """Run a kstock command on a private copy of the golden store/models; returns (rc, stdout, stderr)."""
+    root = copy_workspace(synth_golden, tmp_path / "ws")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KSTOCK_DB", str(root / "s.db"))
+    monkeypatch.setenv("KSTOCK_MODEL_DIR", str(root / "models"))
+    factory, loader, needs_torch = model_kinds.MODEL_KINDS["trees"]
+
+    def fast_factory(settings, **kwargs):
+        kwargs.setdefault("params", TreeParams(**FAST_TREES))
+        kwargs.setdefault("n_jobs", 1)
+        return factory(settings, **kwargs)
+
+    monkeypatch.setitem(model_kinds.MODEL_KINDS, "trees", (fast_factory, loader, needs_torch))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        rc = main(list(argv))
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    run.root = root
+    return run
+
+
+def assert_clean_error(rc: int, out: str, err: str, *needles: str) -> None:
+    assert rc == 1
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("kstock: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+# -- analyze -----------------------------------------------------------------------------------------------
+def test_analyze_json(cli) -> None:
+    rc, out, err = cli("analyze", "삼성전자", "--json")
+    assert rc == 0, err
+    payload = json.loads(out)
+    assert payload["code"] == "005930" and payload["name"] == "삼성전자"
+    assert 0.0 <= payload["probability"] <= 1.0
+    assert payload["label"] in ("BUY", "HOLD", "SELL")
+    assert len(payload["shap_top3"]) == 3
+    assert all({"feature", "value", "contribution", "text"} <= set(r) for r in payload["shap_top3"])
+    assert "trees" in payload["model_versions"]
+    assert payload["date"] == "2025-06-30"
+    assert payload["close"] > 0
+
+
+def test_analyze_text_and_chart(cli, tmp_path: Path) -> None:
+    chart = tmp_path / "out" / "c.png"
+    cli("analyze", "005930", "--chart", str(chart))  # warm: imports matplotlib (~1 s, once per process)
+    chart.unlink()
+    started = time.perf_counter()
+    rc, out, err = cli("analyze", "005930", "--chart", str(chart))
+    elapsed = time.perf_counter() - started
+    assert rc == 0, err
+    assert "삼성전자 (005930)" in out and f"차트: {chart}" in out
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert elapsed < 2.0
+
+
+def _halt(root: Path) -> tuple[str, str]:
+    from kstock.market.store import MarketStore
+
+    with MarketStore(root / "s.db") as store:
+        panel = store.load_panel()
+        commons = {t.code for t in store.tickers(kinds=["common"])}
+    rows, cols = np.nonzero(panel.halted & ~panel.traded)
+    for r, c in zip(rows, cols, strict=True):
+        if panel.codes[r] in commons:
+            return panel.codes[r], str(panel.dates[c])
+    raise AssertionError("no halt in the synthetic market")
+
+
+def _late_listed(root: Path) -> tuple[str, str]:
+    from kstock.market.store import MarketStore
+
+    with MarketStore(root / "s.db") as store:
+        panel = store.load_panel()
+        commons = {t.code for t in store.tickers(kinds=["common"]) if not t.delisting_date}
+    for i, code in enumerate(panel.codes):
+        traded = np.flatnonzero(panel.traded[i])
+        if code in commons and traded[0] > 0:
+            return code, str(panel.dates[traded[10]])
+    raise AssertionError("no late listing in the synthetic market")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["analyze", "없는회사"], ["없는회사"]),
+        (["analyze", "삼송전자"], ["삼성전자"]),  # a typo gets a suggestion
+        (["analyze", "999999"], ["999999"]),
+        (["analyze", "069500"], ["ETF"]),
+        (["analyze", "005935"], ["우선주"]),
+        (["analyze", "삼성전자", "--date", "2025-06-28"], ["2025-06-28"]),  # a Saturday
+        (["analyze", "삼성전자", "--date", "2019-01-02"], ["2019-01-02"]),  # before the data
+        (["analyze", "삼성전자", "--date", "soon"], ["soon"]),
+        (["signals", "--date", "garbage"], ["garbage"]),
+        (["score", "--date", "2025-06-28"], ["2025-06-28"]),
+        (["evaluate", "--start", "nope"], ["--start", "nope"]),
+        (["evaluate", "--folds", "0"], ["--folds"]),
+        (["evaluate", "--model", "nonsense"], ["nonsense"]),
+        (["tune", "trees", "--trials", "0"], ["--trials"]),
+        (["tune", "trees", "--end", "1999-01-01"], ["--end"]),
+        (["tune", "trees", "--end", "nope"], ["nope"]),
+    ],
+)
+def test_bad_input_is_one_clear_line(cli, args: list[str], needles: list[str]) -> None:
+    assert_clean_error(*cli(*args), *needles)
+
+
+def test_halted_stock_on_its_halt_day(cli) -> None:
+    code, day = _halt(cli.root)
+    assert_clean_error(*cli("analyze", code, "--date", day), code, day)
+
+
+def test_too_little_history(cli) -> None:
+    code, day = _late_listed(cli.root)
+    assert_clean_error(*cli("analyze", code, "--date", day), code, "최소")
+
+
+def test_no_trained_model_yet(cli) -> None:
+    import shutil
+
+    shutil.rmtree(cli.root / "models")
+    assert_clean_error(*cli("analyze", "삼성전자"), "no trained model", "kstock train trees")
+    rc, out, _ = cli("models", "--json")
+    assert rc == 0
+    trees = next(r for r in json.loads(out) if r["name"] == "trees")
+    assert trees["available"] is False and "not trained yet" in trees["reason"]
+
+
+def test_corrupt_model_is_unavailable_not_a_crash(cli) -> None:
+    version = next(p for p in (cli.root / "models" / "trees").iterdir() if p.is_dir() and p.name[0] != ".")
+    data = (version / "lgb_rank.txt").read_bytes()
+    (version / "lgb_rank.txt").write_bytes(data[: len(data) // 2])
+    assert_clean_error(*cli("analyze", "삼성전자"), "no trained model")
+    rc, out, _ = cli("models")
+    assert rc == 0 and "unavailable" in out
+
+
+def test_errors_in_a_real_process(tmp_path: Path) -> None:
+    """The installed entry point: exit status 1 and one line, never a traceback."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src"), "KSTOCK_DB": str(tmp_path / "empty.db"),
+           "KSTOCK_MODEL_DIR": str(tmp_path / "models"), "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "kstock", "analyze", "삼성전자"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("kstock: error: ")
+
+
+# -- models / train / score / signals ----------------------------------------------------------------------
+def test_models_json(cli) -> None:
+    rc, out, err = cli("models", "--json")
+    assert rc == 0, err
+    rows = {r["name"]: r for r in json.loads(out)}
+    trees = rows["trees"]
+    assert trees["available"] is True and trees["reason"] is None
+    assert trees["versions_on_disk"] == [trees["version"]]
+    assert trees["data_range"] == ["2024-01-02", "2025-06-30"]
+    assert np.isfinite(trees["validation"]["rank_ic_mean"])
+    rc, out, _ = cli("models")
+    assert rc == 0 and trees["version"] in out
+
+
+def test_train_goes_through_the_gate(cli) -> None:
+    rc, out, err = cli("train", "trees")
+    assert rc == 0, err
+    assert out.startswith("trees: ") and ("promoted" in out or "kept" in out)
+    assert "training on" in err  # progress goes to stderr
+
+
+def test_score_then_signals(cli) -> None:
+    rc, out, err = assert_no_signals_yet(cli)
+    rc, out, err = cli("score")
+    assert rc == 0, err
+    assert "scored" in out and "2025-06-30" in out and "trees" in out
+    rc, out, err = cli("signals", "--json", "--top", "3")
+    assert rc == 0, err
+    payload = json.loads(out)
+    assert payload["date"] == "2025-06-30"
+    assert 1 <= len(payload["buy"]) <= 3 and 1 <= len(payload["sell"]) <= 3
+    assert all(s["label"] == "BUY" for s in payload["buy"]) and all(s["label"] == "SELL" for s in payload["sell"])
+    buy_scores = [s["score"] for s in payload["buy"]]
+    assert buy_scores == sorted(buy_scores, reverse=True)
+    assert min(buy_scores) > max(s["score"] for s in payload["sell"])
+    assert all(s["rank"] >= 1 and s["close"] > 0 for s in payload["buy"])
+    rc, out, _ = cli("signals")
+    assert rc == 0 and "매수 상위" in out
+    # an earlier day can be scored too, and signals of it read back
+    rc, out, err = cli("score", "--date", "2025-05-30")
+    assert rc == 0, err
+    rc, out, _ = cli("signals", "--date", "2025-05-30", "--json")
+    assert json.loads(out)["buy"]
+
+
+def assert_no_signals_yet(cli):
+    result = cli("signals")
+    assert_clean_error(*result, "채점된 신호가 없습니다")
+    return result
+
+
+# -- evaluate ----------------------------------------------------------------------------------------------------
+def test_evaluate_writes_the_documented_json(cli, tmp_path: Path) -> None:
+    report_file = tmp_path / "reports" / "eval.json"
+    rc, out, err = cli("evaluate", "--model", "trees", "--folds", "2", "--json", str(report_file))
+    assert rc == 0, err
+    report = json.loads(report_file.read_text())
+    trees = report["models"]["trees"]
+    for key in ("auc", "accuracy", "rank_ic_mean", "rank_ic_ir", "ic_mean", "top_decile_hit"):
+        assert isinstance(trees[key], float) and np.isfinite(trees[key]), key
+    assert set(trees["backtest"]) >= {"cagr", "sharpe", "max_drawdown", "turnover"}
+    assert len(trees["folds"]) == 2
+    for name in ("momentum20", "reversal5", "lowvol20", "kospi"):
+        assert "backtest" in report["baselines"][name], name
+    for name in ("momentum20", "reversal5", "lowvol20"):
+        assert np.isfinite(report["baselines"][name]["rank_ic_mean"])
+    folds = report["folds"]
+    assert len(folds) == 2
+    for fold in folds:
+        assert set(fold) == {"train_start", "train_end", "test_start", "test_end"}
+        assert fold["train_end"] < fold["test_start"] <= fold["test_end"]
+    assert folds[0]["test_end"] < folds[1]["test_start"]
+    assert folds[-1]["test_end"] == "2025-06-30"
+    assert report["settings"]["embargo_days"] >= report["settings"]["label_horizon"]
+    # the table on stdout
+    assert "| trees |" in out and "baseline: momentum20" in out and "folds: 2" in out
+
+
+# -- tune -----------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_tune_resumes_the_study_and_writes_params(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    optuna = pytest.importorskip("optuna")
+    from kstock.ml import tuning
+
+    real_suggest = tuning.suggest_params
+    # keep the real search space (so the study records real parameters) but train quickly
+    monkeypatch.setattr(tuning, "suggest_params",
+                        lambda trial: dataclasses.replace(real_suggest(trial), n_estimators=FAST_TREES["n_estimators"]))
+    monkeypatch.setattr(tuning, "TreePredictor", functools.partial(TreePredictor, n_jobs=1))
+    storage = f"sqlite:///{cli.root / 'optuna' / 'study.db'}"
+    (cli.root / "optuna").mkdir()
+    for _ in range(2):
+        rc, out, err = cli("tune", "trees", "--trials", "2", "--storage", storage, "--end", "2025-03-31")
+        assert rc == 0, err
+        assert "best rank IC" in out
+    study = optuna.load_study(study_name="kstock-trees", storage=storage)
+    assert len(study.trials) == 4
+    written = json.loads((cli.root / "models" / "tuned" / "trees.json").read_text())
+    assert written["trials"] == 4 and written["storage"] == storage and written["tuned_until"] == "2025-03-31"
+    assert written["params"]["num_leaves"] == study.best_params["num_leaves"]
+    # `kstock train trees` (and every tree factory) now starts from the tuned parameters
+    from kstock.config import Settings
+
+    settings = Settings.from_env().with_overrides(model_dir=cli.root / "models")
+    model = model_kinds._trees(settings, n_jobs=1)  # the real factory (the fixture swapped in a fast one)
+    assert model.params.num_leaves == study.best_params["num_leaves"]
+
+
+def test_an_empty_store_is_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KSTOCK_DB", str(tmp_path / "empty.db"))
+    monkeypatch.setenv("KSTOCK_MODEL_DIR", str(tmp_path / "models"))
+    for argv in (["evaluate", "--folds", "2"], ["score"], ["tune", "trees", "--trials", "1"]):
+        rc = main(argv)
+        out, err = capsys.readouterr()
+        assert_clean_error(rc, out, err, "kstock data synth")
+    rc = main(["train", "trees"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "Traceback" not in out + err
+    assert out.startswith("trees: failed") and "kstock data synth" in out

@@ -1,0 +1,136 @@
+"""Settings: read from the environment over .env, validated once; bad values name the variable; secrets stay hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kstock.config import DEFAULT_API_BASE_URL, Settings, SettingsError, validate_token
+
+TOKEN = "123456789:AAHfake-secret_token_value_0123456789ab"
+
+
+def test_defaults_run_the_synthetic_demo() -> None:
+    s = Settings.from_env({}, dotenv=None)
+    assert s.data_source == "synthetic"
+    assert s.db_path == Path("data/kstock.db")
+    assert s.telegram_api_base_url == DEFAULT_API_BASE_URL
+    assert s.top_k == 20 and s.label_horizon == 5
+    assert s.admin_ids == () and s.allowed_chat_ids == ()
+    assert s.use_gpu is True
+
+
+def test_values_are_parsed() -> None:
+    s = Settings.from_env(
+        {
+            "KSTOCK_DB": "/tmp/x.db",
+            "KSTOCK_ADMIN_IDS": "1, 22;333",
+            "KSTOCK_TOP_K": " 7 ",
+            "KSTOCK_DATA_SOURCE": "PyKRX",
+            "KSTOCK_USE_GPU": "off",
+            "KSTOCK_SCORE_TIME": "9:05",
+            "KSTOCK_TARGET_RETURN": "0.05",
+        },
+        dotenv=None,
+    )
+    assert s.db_path == Path("/tmp/x.db")
+    assert s.admin_ids == (1, 22, 333)
+    assert s.top_k == 7
+    assert s.data_source == "pykrx"
+    assert s.use_gpu is False
+    assert s.score_time == "09:05"
+    assert s.target_return == 0.05
+
+
+def test_empty_value_keeps_a_non_empty_default() -> None:
+    s = Settings.from_env({"KSTOCK_TOP_K": "", "KSTOCK_ADMIN_IDS": ""}, dotenv=None)
+    assert s.top_k == 20 and s.admin_ids == ()
+
+
+def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("KSTOCK_TOP_K=3\nKSTOCK_CHART_SIZE=32\n", encoding="utf-8")
+    s = Settings.from_env({"KSTOCK_TOP_K": "9"}, dotenv=dotenv)
+    assert s.top_k == 9  # environment
+    assert s.chart_size == 32  # .env
+    assert Settings.from_env({}, dotenv=tmp_path / "absent.env").top_k == 20
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("KSTOCK_TOP_K", "abc", "a positive integer"),
+        ("KSTOCK_TOP_K", "0", "a positive integer"),
+        ("KSTOCK_ADMIN_IDS", "12,bob", "numeric Telegram user ids"),
+        ("KSTOCK_DATA_SOURCE", "yahoo", "one of synthetic, pykrx, csv"),
+        ("KSTOCK_USE_GPU", "maybe", "true or false"),
+        ("KSTOCK_SCORE_TIME", "25:00", "HH:MM"),
+        ("KSTOCK_PUSH_TIME", "noon", "HH:MM"),
+        ("KSTOCK_TARGET_RETURN", "3", "a fraction"),
+        ("KSTOCK_MIN_TRADED_VALUE", "-1", "KRW per day"),
+        ("KSTOCK_LOG_LEVEL", "verbose", "debug/info/warning/error"),
+    ],
+)
+def test_bad_value_names_the_variable_and_what_is_expected(name: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({name: value}, dotenv=None)
+    message = str(info.value)
+    assert name in message and expected in message
+    assert "\n" not in message
+
+
+def test_bad_value_in_dotenv_is_reported_too(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("KSTOCK_TOP_K=abc\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="KSTOCK_TOP_K"):
+        Settings.from_env({}, dotenv=dotenv)
+
+
+def test_cross_field_checks() -> None:
+    with pytest.raises(SettingsError, match="TELEGRAM_API_BASE_URL"):
+        Settings.from_env({"TELEGRAM_API_BASE_URL": "ftp://example.org/bot"}, dotenv=None)
+    with pytest.raises(SettingsError, match="TELEGRAM_API_BASE_URL"):
+        Settings.from_env({"TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/"}, dotenv=None)
+    assert Settings.from_env({"TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/bot"}, dotenv=None)
+    with pytest.raises(SettingsError, match="KSTOCK_SELL_THRESHOLD"):
+        Settings.from_env({"KSTOCK_SELL_THRESHOLD": "0.05", "KSTOCK_BUY_THRESHOLD": "0.03"}, dotenv=None)
+
+
+def test_secrets_stay_out_of_repr_and_errors() -> None:
+    s = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "KRX_PW": "hunter2-pw"}, dotenv=None)
+    assert s.telegram_bot_token == TOKEN
+    assert TOKEN not in repr(s) and "hunter2-pw" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not-a-token-at-all-but-long-and-secret",
+        "123456789AAHfake-secret_token_value_0123456789ab",  # no colon
+        "12:AAHfake-secret",  # bot id too short
+        "123456789:bad zq7secretx with spaces",
+        "abc:AAHfake-secret_token_value",
+    ],
+)
+def test_malformed_token_never_echoed(bad: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        validate_token(bad)
+    message = str(info.value)
+    assert "TELEGRAM_BOT_TOKEN" in message and "malformed" in message
+    assert bad not in message
+    for part in bad.replace(":", " ").split():
+        if len(part) >= 8:  # no recognisable piece of the token either
+            assert part not in message
+
+
+def test_token_validation() -> None:
+    assert validate_token(f"  {TOKEN}\n") == TOKEN
+    with pytest.raises(SettingsError, match="not set"):
+        validate_token("")
+
+
+def test_with_overrides_keeps_the_rest() -> None:
+    s = Settings.from_env({"KSTOCK_TOP_K": "5"}, dotenv=None)
+    t = s.with_overrides(db_path=Path("other.db"), model_dir=None)
+    assert t.db_path == Path("other.db") and t.top_k == 5 and t.model_dir == s.model_dir

@@ -1,0 +1,164 @@
+"""The tree predictor: persistence in the libraries' own formats, SHAP reasons, labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kstock.errors import KstockError
+from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
+from kstock.ml.predictor import PredictionResult, TreeParams, TreePredictor, score_to_label
+from kstock.service.analyze import analyze, describe_feature
+
+
+@pytest.fixture(scope="module")
+def served(synth_services):
+    serving = synth_services.serving("trees")
+    assert serving.model is not None, serving.reason
+    return serving
+
+
+def test_save_load_gives_identical_predictions(served, synth_services, tmp_path: Path) -> None:
+    data = synth_services.model_data()
+    model = served.model
+    days = np.arange(len(data.dates) - 30, len(data.dates))
+    before = model.predict_days(data, days)
+    model.save(tmp_path)
+    again = TreePredictor.load(tmp_path)
+    after = again.predict_days(data, days)
+    np.testing.assert_array_equal(before.probability, after.probability)
+    np.testing.assert_array_equal(before.score, after.score)
+    assert np.isfinite(before.score).sum() > 0
+    assert again.label_cuts == pytest.approx(model.label_cuts)
+    assert again.params == model.params
+    # the registry copy loads to the same model as well
+    from_registry = TreePredictor.load(served.version.path)
+    np.testing.assert_array_equal(from_registry.predict_days(data, days).score, before.score)
+
+
+def test_files_are_library_formats_never_pickle(served) -> None:
+    folder = served.version.path
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["lgb_rank.txt", "lgb_up.txt", "meta.json", "predictor.json", "xgb_rank.ubj", "xgb_up.ubj"]
+    for path in folder.iterdir():
+        head = path.read_bytes()[:2]
+        assert not head.startswith(b"\x80"), f"{path.name} looks like a pickle"
+    assert (folder / "lgb_rank.txt").read_text().startswith("tree")
+    assert (folder / "xgb_rank.ubj").read_bytes()[:1] == b"{"  # UBJSON object
+    info = json.loads((folder / "predictor.json").read_text())
+    assert info["features"] == list(FEATURE_NAMES)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert {"trained_at", "data_range", "features", "validation", "libraries"} <= set(meta)
+    assert {"lightgbm", "xgboost", "numpy"} <= set(meta["libraries"])
+    assert np.isfinite(meta["validation"]["rank_ic_mean"])
+
+
+def test_outputs_are_in_range(served, synth_services) -> None:
+    data = synth_services.model_data()
+    out = served.model.predict_days(data, np.array([len(data.dates) - 1]))
+    ok = np.isfinite(out.probability[:, 0])
+    assert ok.sum() >= 20
+    assert ((out.probability[ok, 0] >= 0) & (out.probability[ok, 0] <= 1)).all()
+    # ETFs, preferred shares and other non-common instruments are never scored
+    assert np.isnan(out.score[~data.universe, 0]).all()
+    np.testing.assert_array_equal(np.isfinite(out.score[:, 0]), ok)
+
+
+def test_contributions_plus_bias_equal_the_rank_models_raw_prediction(served, synth_services) -> None:
+    data = synth_services.model_data()
+    model = served.model
+    x = data.features.values[data.panel.index_of("005930"), -1]
+    contrib = model.contributions(x)
+    assert contrib.shape == (len(FEATURE_NAMES),)
+    full = model.boosters["lgb_rank"].predict(x.reshape(1, -1), pred_contrib=True)[0]
+    bias = full[-1]
+    raw = model.boosters["lgb_rank"].predict(x.reshape(1, -1), raw_score=True)[0]
+    assert contrib.sum() + bias == pytest.approx(raw, abs=1e-9)
+
+
+def test_shap_reasons_name_real_features(synth_services) -> None:
+    analysis = analyze(synth_services, "삼성전자")
+    reasons = analysis.result.shap_top3
+    assert len(reasons) == 3
+    for reason in reasons:
+        assert reason.feature in FEATURE_NAMES
+        assert FEATURE_LABELS[reason.feature][0] in reason.text
+        assert reason.text.endswith("↑" if reason.contribution >= 0 else "↓")
+    # ordered by the size of their push
+    sizes = [abs(r.contribution) for r in reasons]
+    assert sizes == sorted(sizes, reverse=True)
+    # each reason's value is the day's feature value
+    data = synth_services.model_data()
+    x = data.features.values[data.panel.index_of("005930"), -1]
+    for reason in reasons:
+        assert reason.value == pytest.approx(float(x[FEATURE_NAMES.index(reason.feature)]))
+
+
+def test_describe_feature_reads_like_a_person() -> None:
+    assert describe_feature("ret_20d", 0.12, 0.05, 0.01) == "20일 수익률 +12.0% (상위 5%) ↑"
+    assert describe_feature("vol_20d", 0.031, 0.9, -0.01) == "20일 변동성 3.1% (하위 10%) ↓"
+    assert describe_feature("volume_ratio_1_20", 2.5, None, 0.0) == "당일 거래량/20일 평균 2.50배 ↑"
+    assert describe_feature("rsi_14", float("nan"), None, 0.0).startswith("RSI(14) 정보 없음")
+
+
+def test_score_to_label() -> None:
+    cuts = (0.4, 0.6)
+    assert score_to_label(0.7, cuts) == "BUY"
+    assert score_to_label(0.6, cuts) == "BUY"
+    assert score_to_label(0.5, cuts) == "HOLD"
+    assert score_to_label(0.4, cuts) == "SELL"
+    assert score_to_label(0.1, cuts) == "SELL"
+    assert score_to_label(None, cuts) == "HOLD"
+    assert score_to_label(float("nan"), cuts) == "HOLD"
+
+
+def test_params_from_dict_ignores_unknown_keys() -> None:
+    params = TreeParams.from_dict({"n_estimators": 7, "learning_rate": 0.2, "bogus": 1})
+    assert params.n_estimators == 7 and params.learning_rate == 0.2
+    assert params.num_leaves == TreeParams().num_leaves
+
+
+def test_prediction_result_as_dict() -> None:
+    result = PredictionResult("005930", "삼성전자", "2025-06-30", 0.4, 0.7, "BUY")
+    d = result.as_dict()
+    assert d["probability"] == 0.4 and d["label"] == "BUY" and d["shap_top3"] == []
+
+
+def test_too_few_training_samples_is_a_clear_error(synth_services) -> None:
+    data = synth_services.model_data()
+    days = np.zeros(len(data.dates), dtype=bool)
+    days[-8:-6] = True  # two days → far fewer than 200 samples
+    with pytest.raises(KstockError, match="too few training samples"):
+        TreePredictor(TreeParams(n_estimators=5), n_jobs=1).fit(data, days)
+
+
+def test_unfitted_and_mismatched_models_refuse(served, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TreePredictor().predict_matrix(np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32))
+    served.model.save(tmp_path)
+    info = json.loads((tmp_path / "predictor.json").read_text())
+    info["features"] = info["features"][:-1]
+    (tmp_path / "predictor.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="different feature list"):
+        TreePredictor.load(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["lgb_up.txt", "lgb_rank.txt", "xgb_up.ubj", "xgb_rank.ubj"])
+@pytest.mark.parametrize("keep", [0.0, 0.5, 0.99])
+def test_truncated_lightgbm_file_raises_instead_of_crashing(served, tmp_path: Path, name: str, keep: float) -> None:
+    """LightGBM and XGBoost can segfault on a truncated model file; the loader must refuse it first."""
+    served.model.save(tmp_path)
+    data = (tmp_path / name).read_bytes()
+    (tmp_path / name).write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(ValueError, match="corrupt"):
+        TreePredictor.load(tmp_path)
+    # a model saved before checksums were recorded: the LightGBM text is still checked for its end
+    info = json.loads((tmp_path / "predictor.json").read_text())
+    del info["files"]
+    (tmp_path / "predictor.json").write_text(json.dumps(info))
+    if name.startswith("lgb"):
+        with pytest.raises(ValueError, match="truncated"):
+            TreePredictor.load(tmp_path)
