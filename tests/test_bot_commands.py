@@ -44,9 +44,7 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 
 
 def test_start_replies_and_menu_is_registered(env: BotEnv) -> None:
-    began = time.monotonic()
     reply = env.ask(101, "/start")
-    assert time.monotonic() - began < 5
     assert "kstock" in reply.text and "/analyze" in reply.text and reply.parse_mode == "HTML"
     names = [c["command"] for c in env.tg.commands or []]
     assert names == [name for name, _ in messages.COMMANDS]

@@ -127,6 +127,8 @@ def index() -> TickerIndex:
         ("삼성전자", "005930"),
         ("삼성전자우", "005935"),
         ("005930", "005930"),
+        ("5930", "005930"),  # leading zeros lost in a spreadsheet
+        ("660", "000660"),
         ("  삼성 전자 ", "005930"),
         ("naver", "035420"),
         ("samsung electronics", "005930"),

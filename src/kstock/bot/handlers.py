@@ -345,6 +345,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update is None and isinstance(err, NetworkError):
         log.warning("network problem talking to Telegram (will retry): %s", err)
         return
+    if isinstance(err, NetworkError) and not isinstance(err, BadRequest):
+        # A reply timed out (or the connection dropped) while answering: Telegram may well have delivered it,
+        # so an "an error occurred" apology would follow an answer the user already has — and would likely
+        # fail the same way. Not a bug either, so no traceback: one line, and the user can simply ask again.
+        log.warning("a reply could not be confirmed (%s: %s); Telegram may still deliver it — no apology sent",
+                    type(err).__name__, err)
+        return
     if isinstance(err, ChatUnreachable):
         return  # already handled: the chat was unsubscribed
     if isinstance(err, KstockError):  # written for people: show it as it is

@@ -76,11 +76,15 @@ def read_price_file(path: Path) -> pd.DataFrame:
     do not parse as numbers is re-read as text to say which row is wrong.
     """
     code = path.stem.strip().upper()  # KRX letter codes are upper case (0030R0), whatever the file system kept
-    if not (len(code) == 6 and code.isalnum()):
+    # ASCII only: str.isalnum() alone also takes Hangul or superscript digits, so 가나다라마바.csv became a ticker
+    if not _FILE_CODE.fullmatch(code):
         raise BadFile("the file name must be the six-character ticker code, e.g. 005930.csv")
     try:
         raw = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError:  # Excel on Korean Windows saves "CSV" as CP949; say so, not the codec's words
+        raise BadFile("cannot be read as CSV: not UTF-8 text (CP949/EUC-KR, as Excel saves it?); "
+                      "save it as 'CSV UTF-8' and retry") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise BadFile(f"cannot be read as CSV ({str(exc).splitlines()[0]})") from None
     raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
     mapping = DIALECTS[detect_dialect(raw.columns)]
@@ -90,15 +94,23 @@ def read_price_file(path: Path) -> pd.DataFrame:
     return _validate_prices(code, frame)
 
 
+_FILE_CODE = re.compile(r"[0-9A-Z]{6}")
 _FIRST_DAY, _LAST_DAY = np.datetime64("1950-01-01"), np.datetime64("2200-01-01")
 _COMPACT_DATE = re.compile(r"\d{8}")
+#: A time of day after the date, perhaps with a UTC offset: pandas writes a tz-aware index as
+#: ``2024-01-02 00:00:00+09:00``, and numpy would convert that to UTC — the day before.
+#: A year, or a year and a month: no trading day.
+_PARTIAL_DATE = re.compile(r"\d{4}(?:[-./]\d{1,2})?")
+_TIME_OF_DAY = re.compile(r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?$")
 
 
 def _parse_dates(values: pd.Series) -> np.ndarray:
     """ISO dates → datetime64[D] via numpy (fast); other spellings through pandas; NaT where unparseable.
 
     Compact ``yyyymmdd`` (KRX downloads) is read as such: numpy would take ``20240102`` for a year.
-    Dates outside 1950–2200 are NaT, so a misread never becomes a price on a nonsense day.
+    Dates outside 1950–2200 are NaT, so a misread never becomes a price on a nonsense day. A time of day
+    (and any UTC offset) is dropped: the trading day is the date as written, never shifted to UTC. A
+    month or a year alone (``2024-01``, ``2024``) is NaT too, where numpy and pandas would make it the 1st.
     """
     raw = values.to_numpy()
     if raw.dtype.kind in "iu" or (len(raw) and _COMPACT_DATE.fullmatch(str(raw[0]).strip())):
@@ -106,17 +118,24 @@ def _parse_dates(values: pd.Series) -> np.ndarray:
         parsed = pd.to_datetime(text, errors="coerce", format="%Y%m%d").to_numpy().astype("datetime64[D]")
     else:
         text = np.char.strip(raw.astype(str))
+        if text.size and np.char.str_len(text).max() > 10:  # longer than YYYY-MM-DD: drop the time of day
+            text = pd.Series(text).str.replace(_TIME_OF_DAY, "", regex=True).to_numpy(dtype=str)
         try:
             parsed = np.array(text, dtype="datetime64[D]")
         except ValueError:
             parsed = pd.to_datetime(pd.Series(text), errors="coerce", format="mixed").to_numpy().astype("datetime64[D]")
+        short = np.flatnonzero(np.char.str_len(text) < 8)  # cheap pre-filter: only short cells can be partial
+        if short.size:
+            partial = pd.Series(text[short]).str.fullmatch(_PARTIAL_DATE).to_numpy(dtype=bool)
+            parsed[short[partial]] = np.datetime64("NaT")
     parsed[(parsed < _FIRST_DAY) | (parsed >= _LAST_DAY)] = np.datetime64("NaT")
     return parsed
 
 
 def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
     values = frame[col]
-    if not pd.api.types.is_numeric_dtype(values):
+    # pandas reads a column of True/False as bool, which counts as numeric: a price of "True" is text here
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         values = pd.to_numeric(values.astype(str).str.replace(",", "", regex=False).str.strip(), errors="coerce")
     array = values.to_numpy(dtype=float)
     if not np.isfinite(array).all():  # text, an empty cell, or inf
@@ -134,7 +153,8 @@ def _validate_prices(code: str, frame: pd.DataFrame) -> pd.DataFrame:
     dates = _parse_dates(frame["date"])
     if np.isnat(dates).any():
         bad = int(np.isnat(dates).argmax())
-        raise BadFile(f"row {bad + 2}: date {str(frame['date'].iloc[bad]).strip()!r} is not a date")
+        raise BadFile(f"row {bad + 2}: date {str(frame['date'].iloc[bad]).strip()!r} is not a date between 1950 and "
+                      "2199 (expected YYYY-MM-DD)")
     cols = {col: _numeric(frame, col) for col in ("open", "high", "low", "close", "volume")}
     inverted = (cols["volume"] > 0) & (cols["high"] < cols["low"])
     if inverted.any():

@@ -362,7 +362,9 @@ def _check_is_sqlite(path: Path) -> None:
 def _explain(path: Path, exc: sqlite3.Error) -> str:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return f"{path} is locked by another writer (another kstock process?); try again when it has finished"
+        # only the file name: this message reaches chat users, who need not see server paths
+        return (f"the store ({path.name}) is locked by another writer (another kstock process?); "
+                "try again when it has finished")
     if "not a database" in text or "malformed" in text:
         return f"{path} is not a usable kstock store ({text}); restore it or point --db at a new file"
     if "disk" in text or "full" in text:

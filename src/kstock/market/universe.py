@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -47,7 +48,9 @@ _PREFERRED_RE = re.compile(
 # 베스트플로우). Checked as whole names, and as endings for the longer words.
 _COMMON_NAMES_ENDING_IN_WOO = frozenset({"대우", "성우", "연우", "미우"})
 _COMMON_WORD_ENDINGS_IN_WOO = ("대우", "플로우", "글로우")
-_CODE_RE = re.compile(r"^[0-9]{5}[0-9A-Z]$")
+#: A KRX short code: six characters, a digit first; newer listings carry letters anywhere after it (0030R0,
+#: 45226K), so a query of that shape is looked up as a code before it is read as a name.
+_CODE_RE = re.compile(r"^[0-9][0-9A-Z]{5}$")
 
 
 def _is_preferred(name: str, listed_names: Collection[str] | None) -> bool:
@@ -130,9 +133,29 @@ def is_scorable(t: Ticker, as_of: str | None = None) -> bool:
     return as_of is not None and as_of < t.delisting_date
 
 
+#: Control characters (C0, DEL, C1) and the bidirectional controls that reorder the text after them.
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to echo back in a chat reply or on a terminal.
+
+    Queries are echoed in error messages ("'삼송전자': no stock matches"). Raw, a pasted newline splits the
+    CLI's one error line, an ESC sequence recolours or clears the user's terminal, and a bidi override
+    (U+202E) reverses the rest of the message; each such character is shown as U+FFFD instead.
+    """
+    return _UNSHOWABLE.sub("\ufffd", text)
+
+
+def _nfkc(text: str) -> str:
+    """One spelling per character: macOS pastes Hangul as decomposed letters (ㅅㅏㅁ for 삼, NFD) and a
+    Korean IME in full-width mode types ０-９ and Ａ-Ｚ; without this neither 삼성전자 nor ００５９３０ is found."""
+    return unicodedata.normalize("NFKC", text)
+
+
 def _norm(text: str) -> str:
-    """Case- and whitespace-insensitive form ("Samsung  Electronics" == "samsungelectronics")."""
-    return re.sub(r"\s+", "", text).casefold()
+    """Case-, whitespace- and width-insensitive form ("Samsung  Electronics" == "samsungelectronics")."""
+    return re.sub(r"\s+", "", _nfkc(text)).casefold()
 
 
 def _jamo(text: str) -> str:
@@ -198,7 +221,7 @@ class TickerIndex:
 
     def resolve(self, query: str) -> LookupResult:
         """Find the ticker a user means by ``query`` (code, exact name, part of a name, or a typo)."""
-        text = (query or "").strip()
+        text = _nfkc(query or "").strip()
         if not text:
             return LookupResult(query, error="종목명이나 종목코드를 입력하세요. / Please enter a stock name or code.")
         if len(text) > MAX_QUERY_LEN:
@@ -212,6 +235,10 @@ class TickerIndex:
                 return LookupResult(query, match=found)
             if text.isdigit():
                 return self._unknown_code(query, text)
+        if text.isdigit() and len(text) < 6:  # spreadsheets drop leading zeros: 5930 means 005930
+            found = self._by_code.get(text.zfill(6))
+            if found is not None:
+                return LookupResult(query, match=found)
         return self._resolve_name(query, _norm(text))
 
     def _unknown_code(self, query: str, code: str) -> LookupResult:
@@ -239,7 +266,8 @@ class TickerIndex:
             return LookupResult(query, candidates=partial[:MAX_CANDIDATES])
         suggestions = self._suggest(key)
         hint = ", ".join(t.name for t in suggestions)
-        message = f"'{query.strip()}': 일치하는 종목이 없습니다. / No stock matches '{query.strip()}'."
+        shown = printable(query.strip())
+        message = f"'{shown}': 일치하는 종목이 없습니다. / No stock matches '{shown}'."
         if hint:
             message += f" 혹시 / Did you mean: {hint}?"
         return LookupResult(query, suggestions=suggestions, error=message)

@@ -107,8 +107,15 @@ class ModelRegistry:
         """Make ``version`` the serving one: one atomic rename of the CURRENT pointer."""
         pointer = self.root / version.name / CURRENT_FILE
         tmp = pointer.with_suffix(".tmp")
-        tmp.write_text(version.version)
-        os.replace(tmp, pointer)
+        try:
+            tmp.write_text(version.version)
+            os.replace(tmp, pointer)
+        except OSError as exc:
+            # disk full (or read-only) while writing the pointer: CURRENT still names the old version, so say so
+            # as save() does rather than surface a bare OSError, and leave no stray CURRENT.tmp behind
+            tmp.unlink(missing_ok=True)
+            raise RegistryError(f"could not switch the serving {version.name} model to {version.version} "
+                                f"({exc.strerror or exc}); the serving model is kept") from exc
         self._prune(version.name)
 
     def current(self, name: str) -> ModelVersion | None:

@@ -15,6 +15,7 @@ from kstock.errors import KstockError
 from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
 from kstock.market.sectors import sector_name
 from kstock.market.types import InstrumentKind, Ticker
+from kstock.market.universe import printable
 from kstock.ml.predictor import PredictionResult, Reason
 from kstock.service.context import Services
 from kstock.service.predict import DayPrediction, predict_day
@@ -61,8 +62,10 @@ def resolve(services: Services, query: str) -> Ticker:
         return result.match
     if result.candidates:
         names = ", ".join(f"{t.name}({t.code})" for t in result.candidates[:5])
-        raise AmbiguousTickerError(f"'{query.strip()}'에 해당하는 종목이 여러 개입니다: {names}", result.candidates)
-    raise UnknownTickerError(result.error or f"'{query}': 종목을 찾을 수 없습니다.", result.suggestions)
+        shown = printable(query.strip())  # the query as typed, minus control characters (see `printable`)
+        raise AmbiguousTickerError(f"'{shown}'에 해당하는 종목이 여러 개입니다: {names}", result.candidates)
+    raise UnknownTickerError(result.error or f"'{printable(query.strip())}': 종목을 찾을 수 없습니다.",
+                             result.suggestions)
 
 
 def analyze(services: Services, query: str, date: str | None = None, chart: bool = False) -> Analysis:

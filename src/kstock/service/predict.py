@@ -71,10 +71,24 @@ def predict_day(services: Services, day: int) -> DayPrediction:
         members[name] = out
         versions[name] = serving.version.version
     if not versions:
-        raise NoModelError("no trained model yet: run `kstock train trees` (or ask an admin to /retrain trees)")
+        raise NoModelError(no_model_message(services, unavailable))
     weights = ensemble_weights(services)
     ensemble = combine(members, weights)
     return DayPrediction(day, ensemble, call_labels(ensemble.score[:, 0]), members, versions, unavailable, weights)
+
+
+def no_model_message(services: Services, unavailable: dict[str, str]) -> str:
+    """Why nothing can predict: never trained, or — said as such — trained but now unusable.
+
+    A corrupt or unloadable serving version used to be reported as "no trained model yet", which sent
+    the admin looking for a missing training run instead of the broken files the registry refused.
+    """
+    broken = {name: why for name, why in unavailable.items() if services.registry.pointer(name) is not None}
+    if not broken:
+        return "no trained model yet: run `kstock train trees` (or ask an admin to /retrain trees)"
+    reasons = "; ".join(f"{name}: {why}" for name, why in sorted(broken.items()))
+    return (f"no trained model is usable right now — {reasons}. Ask an admin to /retrain trees "
+            "(or run `kstock train trees`)")
 
 
 def call_labels(score: np.ndarray) -> np.ndarray:

@@ -93,6 +93,12 @@ def format_models(rows: list[dict]) -> str:
 
 def format_status(status: dict) -> str:
     lines = ["🩺 상태", f"데이터: {status['data_age']}"]
+    last = status.get("last_update") or {}
+    if last.get("status") == "failed":
+        # a failed `kstock data update` (KRX down, login refused) leaves the store as it was and is logged in
+        # data_updates; without this line /status showed only the data's age and the failure went unnoticed
+        when = (last.get("finished_at") or "")[:16].replace("T", " ")
+        lines.append(f"⚠️ 데이터 업데이트 실패 ({when} UTC): {last.get('message') or 'no reason recorded'}")
     if status.get("last_scored"):
         lines.append(f"마지막 채점: {status['last_scored']}")
     if status.get("runs"):

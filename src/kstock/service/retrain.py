@@ -27,6 +27,7 @@ from kstock.errors import KstockError
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.models import create_model
+from kstock.ml.registry import RegistryError
 from kstock.service import runs
 from kstock.service.context import Services
 
@@ -77,20 +78,39 @@ def validate(model: Any, data: ModelData, days: np.ndarray) -> dict[str, float]:
 
 
 def retrain(services: Services, name: str, progress: Progress | None = None, **options: Any) -> RetrainResult:
-    """Retrain one model kind; never raises for a model failure — the result says what happened."""
+    """Retrain one model kind; never raises for a model, save or store failure — the result says what happened."""
     say = progress or (lambda _msg: None)
-    run_id = runs.start_run(services.store, f"retrain:{name}")
+    try:
+        run_id = runs.start_run(services.store, f"retrain:{name}")
+    except KstockError as exc:
+        # the store cannot be written (locked by another writer, disk full): train nothing rather than a model
+        # whose run cannot be recorded — and return a result, so the /retrain progress message and the weekly
+        # job's note to the admins say why instead of the exception escaping them
+        result = RetrainResult(name, "failed", f"could not start: {exc}; nothing was trained, the serving model "
+                                               "is kept")
+        say(f"{name}: {result.reason}")
+        return result
     started = time.monotonic()
     try:
         result = _retrain(services, name, say, **options)
+    except RegistryError as exc:  # trained, but the new version could not be written (disk full): it says so
+        log.warning("retrain %s: %s", name, exc)
+        result = RetrainResult(name, "failed", str(exc))
     except Exception as exc:  # the serving model stays; the run records why
-        log.exception("retrain %s failed", name)
+        if isinstance(exc, KstockError):  # written for people (e.g. torch not installed): one line, no traceback
+            log.warning("retrain %s failed: %s", name, exc)
+        else:
+            log.exception("retrain %s failed", name)
         reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
         result = RetrainResult(name, "failed", f"training failed ({reason}); the serving model is kept")
     result.seconds = time.monotonic() - started
-    runs.finish_run(services.store, run_id, {"promoted": "ok", "kept": "kept"}.get(result.status, "failed"),
-                    {**result.metrics, "seconds": round(result.seconds, 1), "version": result.version},
-                    None if result.status != "failed" else result.reason)
+    try:
+        runs.finish_run(services.store, run_id, {"promoted": "ok", "kept": "kept"}.get(result.status, "failed"),
+                        {**result.metrics, "seconds": round(result.seconds, 1), "version": result.version},
+                        None if result.status != "failed" else result.reason)
+    except KstockError as exc:  # the outcome stands (a promoted model is serving); only its record is missing
+        log.warning("retrain %s: could not record the run: %s", name, exc)
+        result.reason += f" (the run could not be recorded: {exc})"
     say(f"{name}: {result.reason}")
     return result
 

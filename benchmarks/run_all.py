@@ -1,0 +1,174 @@
+"""Every benchmark in one go (``make bench``): one table and ``benchmarks/results.json``.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/run_all.py [--only store trees ...] [--reuse]
+
+Each benchmark runs as its own process (so one's memory and threads don't colour another's) and writes
+its full report to ``benchmarks/out/<name>.json``; this script then collects the headline numbers, with the
+target beside each, into ``benchmarks/results.json`` and ``benchmarks/results.md`` (the table the README
+shows) and prints the table. ``--reuse`` rebuilds the table from the reports already in ``out/`` without
+running anything. A benchmark that fails is reported and the others still run; the exit status says so.
+Needs ``../shared/data/krx`` (real KRX data); about 20 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import OUT, REPO, machine, write_json
+
+#: name → extra arguments. Sector: the 64 px default only, throughput and scoring (its quality run is
+#: a separate, long evaluation); LSTM: the weekly retrain and latency (the walk-forward is --walk-forward).
+BENCHMARKS: dict[str, list[str]] = {
+    "store": [],
+    "trees": [],
+    "lstm": ["--quiet"],
+    "chart": [],
+    "sector": ["--sizes", "64", "--no-quality"],
+    "bot": [],
+}
+
+Row = tuple[str, str, str, str]  # what, ours, baseline / target, verdict
+
+
+def run_one(name: str, extra: list[str]) -> dict[str, Any]:
+    out = OUT / f"{name}.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / f"bench_{name}.py"), "--json", str(out), *extra]
+    started = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, env=_env())
+    return {"name": name, "ok": done.returncode == 0, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def _verdict(value: float, target: float) -> str:
+    return "✅" if value < target else "❌"
+
+
+def store_rows(r: dict[str, Any]) -> list[Row]:
+    return [
+        ("import market_2023_2025 (2,761 files)", f"{r['import_s']:.1f} s", "< 30 s", _verdict(r["import_s"], 30)),
+        ("re-import, rows changed", f"{r['reimport_rows_changed']}", "0", "✅" if r["reimport_rows_changed"] == 0
+         else "❌"),
+        ("load price panel (numpy)", f"{r['load_panel_s']:.2f} s",
+         f"< 2 s; pandas read_sql+pivot {r['naive_read_sql_pivot_s']:.2f} s", _verdict(r["load_panel_s"], 2)),
+        ("30 features, whole market", f"{r['features_s']:.2f} s", "< 5 s", _verdict(r["features_s"], 5)),
+        ("store file", f"{r['store_mb']:.0f} MB", "< 150 MB", _verdict(r["store_mb"], 150)),
+    ]
+
+
+def trees_rows(r: dict[str, Any]) -> list[Row]:
+    t, base = r["train"], r.get("train_baseline")
+    baseline = f"every day: {base['wall_s']:.0f} s" if base else "—"
+    return [
+        ("train trees, kospi_2020_2026 (4 boosters)", f"{t['wall_s']:.1f} s", f"< 60 s; {baseline}",
+         _verdict(t["wall_s"], 60)),
+        ("tree inference, whole market one day", f"{r['inference']['whole_market_day_ms']:.0f} ms", "", ""),
+        ("`analyze` warm p50 (ensemble + SHAP + text)", f"{r['analyze_warm']['p50_ms']:.0f} ms", "< 150 ms",
+         _verdict(r["analyze_warm"]["p50_ms"], 150)),
+        ("chart PNG p50", f"{r['chart_png']['p50_ms']:.0f} ms", "< 300 ms", _verdict(r["chart_png"]["p50_ms"], 300)),
+        ("daily scoring peak memory (`kstock score`)", f"{r['daily_scoring']['peak_rss_mb']:,.0f} MB",
+         f"{r['daily_scoring']['wall_s']:.1f} s", ""),
+    ]
+
+
+def lstm_rows(r: dict[str, Any]) -> list[Row]:
+    t, lat = r["train"], r["latency"]
+    return [
+        ("LSTM weekly retrain, kospi_2020_2026", f"{t['wall_s']:.0f} s", "< 600 s", _verdict(t["wall_s"], 600)),
+        ("LSTM one-ticker inference median", f"{lat['median_ms']:.2f} ms", "< 10 ms", _verdict(lat["median_ms"], 10)),
+    ]
+
+
+def chart_rows(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for res in r["results"]:
+        if res["method"] == "numpy":
+            rows.append((f"chart raster {res['size']} px: numpy vs matplotlib PNG",
+                         f"{res['windows_per_s']:,.0f} /s", f"× {res['speedup_vs_mpl_png']:.0f} faster", ""))
+    return rows
+
+
+def sector_rows(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for t in r["throughput"]:
+        rows.append((f"sector model training, {t['img_size']} px", f"{t['train_phase2_samples_per_s']:,.0f} /s",
+                     f"phase 1 {t['train_phase1_samples_per_s']:,.0f} /s", ""))
+    for s in r["scoring"]:
+        what = f"sector model scores the market, {s['img_size']} px ({s['tickers_scored']:,} tickers)"
+        rows.append((what, f"{s['seconds']:.1f} s", "", ""))
+    return rows
+
+
+def bot_rows(r: dict[str, Any]) -> list[Row]:
+    text, users = r["analyze_all_text"], r["setup"]["users"]
+    rows = [(f"/analyze text, {users} users at once, p50 / p99", f"{text['p50_ms']:.0f} / {text['p99_ms']:.0f} ms",
+             "through the fake Bot API", "")]
+    if "start_during_retrain" in r:
+        s = r["start_during_retrain"]
+        idle = r["start_idle"]["p50_ms"]
+        rows.append(("/start while a retrain runs, p50", f"{s['p50_ms']:.0f} ms", f"idle {idle:.0f} ms", ""))
+    return rows
+
+
+ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
+    "store": store_rows, "trees": trees_rows, "lstm": lstm_rows, "chart": chart_rows, "sector": sector_rows,
+    "bot": bot_rows,
+}
+
+
+def collect(names: list[str]) -> tuple[list[Row], dict[str, Any]]:
+    rows: list[Row] = []
+    reports: dict[str, Any] = {}
+    for name in names:
+        path = OUT / f"{name}.json"
+        if not path.exists():
+            rows.append((f"{name}: no report", "—", "", "❌"))
+            continue
+        reports[name] = json.loads(path.read_text(encoding="utf-8"))
+        rows += ROWS[name](reports[name])
+    return rows, reports
+
+
+def markdown(rows: list[Row], info: dict[str, Any]) -> str:
+    lines = [f"Measured {info['date']} on {info['machine']['cpu_count']} cores ({info['machine']['platform']}), "
+             f"Python {info['machine']['python']}.", "",
+             "| benchmark | ours | baseline / target | |", "|---|---:|---|:-:|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run just these")
+    p.add_argument("--reuse", action="store_true", help="only rebuild the table from benchmarks/out/*.json")
+    args = p.parse_args(argv)
+    names = args.only or list(BENCHMARKS)
+    runs = [] if args.reuse else [run_one(n, BENCHMARKS[n]) for n in names]
+    rows, reports = collect(list(BENCHMARKS))
+    info = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "runs": runs}
+    table = markdown(rows, info)
+    columns = ("what", "ours", "baseline_or_target", "met")
+    write_json(REPO / "benchmarks" / "results.json",
+               {**info, "table": [dict(zip(columns, r, strict=True)) for r in rows], "reports": reports})
+    (REPO / "benchmarks" / "results.md").write_text(table + "\n", encoding="utf-8")
+    print(table)
+    failed = [r["name"] for r in runs if not r["ok"]]
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
