@@ -96,7 +96,8 @@ def chart_rows(r: dict[str, Any]) -> list[Row]:
     for res in r["results"]:
         if res["method"] == "numpy":
             rows.append((f"chart raster {res['size']} px: numpy vs matplotlib PNG",
-                         f"{res['windows_per_s']:,.0f} /s", f"× {res['speedup_vs_mpl_png']:.0f} faster", ""))
+                         f"{res['windows_per_s']:,.0f} /s", f"× {res['speedup_vs_mpl_png']:.0f} faster (≥ 50×)",
+                         "✅" if res["speedup_vs_mpl_png"] >= 50 else "❌"))
     return rows
 
 
@@ -107,18 +108,24 @@ def sector_rows(r: dict[str, Any]) -> list[Row]:
                      f"phase 1 {t['train_phase1_samples_per_s']:,.0f} /s", ""))
     for s in r["scoring"]:
         what = f"sector model scores the market, {s['img_size']} px ({s['tickers_scored']:,} tickers)"
-        rows.append((what, f"{s['seconds']:.1f} s", "", ""))
+        rows.append((what, f"{s['seconds']:.1f} s", "< 20 s", _verdict(s["seconds"], 20)))
     return rows
 
 
 def bot_rows(r: dict[str, Any]) -> list[Row]:
     text, users = r["analyze_all_text"], r["setup"]["users"]
-    rows = [(f"/analyze text, {users} users at once, p50 / p99", f"{text['p50_ms']:.0f} / {text['p99_ms']:.0f} ms",
-             "through the fake Bot API", "")]
+    met = text["p50_ms"] < 300 and text["p99_ms"] < 1500
+    rows = [(f"/analyze reply, {users} users at once, p50 / p99", f"{text['p50_ms']:.0f} / {text['p99_ms']:.0f} ms",
+             "< 300 ms / < 1.5 s, real PTB over HTTP", "✅" if met else "❌")]
+    photos = [r["photo"] for r in r.get("analyze_rounds", []) if "photo" in r]
+    if photos:
+        rows.append(("/analyze chart photo after the reply, p50 (cold charts)", f"{photos[0]['p50_ms']:,.0f} ms",
+                     "drawn in a worker process", ""))
     if "start_during_retrain" in r:
         s = r["start_during_retrain"]
         idle = r["start_idle"]["p50_ms"]
-        rows.append(("/start while a retrain runs, p50", f"{s['p50_ms']:.0f} ms", f"idle {idle:.0f} ms", ""))
+        rows.append(("/start while a retrain runs, p50 / p99", f"{s['p50_ms']:.0f} / {s['p99_ms']:.0f} ms",
+                     f"< 200 ms; idle {idle:.0f} ms", _verdict(s["p99_ms"], 200)))
     return rows
 
 
