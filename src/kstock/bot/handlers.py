@@ -37,7 +37,13 @@ from kstock.errors import KstockError
 from kstock.market.types import InstrumentKind, Ticker
 from kstock.ml.models import known_kinds
 from kstock.service.analyze import KIND_KO, AmbiguousTickerError, Analysis, UnknownTickerError, analyze
-from kstock.service.presenters import CALL_KO, format_analysis, format_models, format_signals, format_status
+from kstock.service.presenters import (
+    format_analysis,
+    format_chart_caption,
+    format_models,
+    format_signals,
+    format_status,
+)
 from kstock.service.retrain import RetrainResult, retrain
 from kstock.service.status import models_status, service_status
 
@@ -136,8 +142,7 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     state = await asyncio.to_thread(service_status, rt.services)
     lines = [format_status(state), f"구독자: {rt.subscriptions.counts()['active']}명", "다음 예약 작업:"]
-    for job in describe_jobs(rt.settings, rt.now(), rt.calendar()):
-        lines.append(f"  • {job['description']} — {job['next_run'][:16].replace('T', ' ')} KST ({job['schedule']})")
+    lines += [messages.job_line(job) for job in describe_jobs(rt.settings, rt.now(), rt.calendar())]
     await _reply(rt, update, context, "\n".join(lines))
 
 
@@ -193,8 +198,7 @@ async def answer_analysis(rt: BotRuntime, bot, chat_id: int, user_id: int | None
 
 
 async def send_chart(rt: BotRuntime, bot, chat_id: int, result: Analysis) -> None:
-    r = result.result
-    caption = f"{result.ticker.name} ({result.ticker.code}) · {r.date} · {CALL_KO.get(r.label, r.label)} ({r.label})"
+    caption = format_chart_caption(result)
     file_id = rt.charts.file_id(result)
     if file_id is not None:
         try:

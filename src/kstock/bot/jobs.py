@@ -34,7 +34,6 @@ from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import SEOUL
 from kstock.service import runs
-from kstock.service.presenters import format_signals
 from kstock.service.retrain import RetrainResult, retrain
 from kstock.service.scoring import ScoringReport, last_scored_date, score_market, stored_signals
 
@@ -245,7 +244,7 @@ async def run_push(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> 
         except KstockError as exc:
             _skip(rt, "push", str(exc))
             return PushReport(day, "skipped", str(exc))
-        text = format_signals(date, buys, sells) + "\n" + messages.PUSH_FOOTER
+        text = messages.push_text(date, buys, sells)
         report = PushReport(day, "done", date=date)
         run_id = runs.start_run(rt.services.store, "push")
         for chat_id in pending:

@@ -5,10 +5,12 @@ All plain text: :mod:`kstock.bot.delivery` escapes it for HTML.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from kstock.service.presenters import DISCLAIMER, MODEL_KO
+from kstock.service.presenters import DISCLAIMER, MODEL_KO, format_signals
 from kstock.service.retrain import RetrainResult
+from kstock.service.scoring import Signal
 
 #: (command, menu description) — registered with setMyCommands; admin commands are listed too
 #: (Telegram shows one menu to everyone) and refuse politely for others.
@@ -58,6 +60,16 @@ RETRAIN_BUSY = "이미 재학습이 진행 중입니다. 끝난 뒤에 다시 �
 SCORE_BUSY = "이미 채점이 진행 중입니다. 잠시 후 /signals 로 결과를 확인해 주세요."
 UNKNOWN_COMMAND = "알 수 없는 명령입니다. /help 로 사용법을 확인해 주세요."
 PUSH_FOOTER = "구독 해지: /unsubscribe"
+
+
+def push_text(date: str, buys: Sequence[Signal], sells: Sequence[Signal]) -> str:
+    """The daily push to subscribers: the day's signals and how to stop them."""
+    return format_signals(date, list(buys), list(sells)) + "\n" + PUSH_FOOTER
+
+
+def job_line(job: Mapping[str, Any]) -> str:
+    """One scheduled job (an entry of :func:`kstock.bot.jobs.describe_jobs`) as ``/status`` lists it."""
+    return f"  • {job['description']} — {job['next_run'][:16].replace('T', ' ')} KST ({job['schedule']})"
 
 
 def rate_limited(wait: float, per_minute: int) -> str:

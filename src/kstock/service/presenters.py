@@ -56,6 +56,12 @@ def format_analysis(a: Analysis) -> str:
     return "\n".join(lines)
 
 
+def format_chart_caption(a: Analysis) -> str:
+    """The caption of the chart photo the bot sends after the analysis text."""
+    r = a.result
+    return f"{a.ticker.name} ({a.ticker.code}) · {r.date} · {CALL_KO.get(r.label, r.label)} ({r.label})"
+
+
 def _member_line(name: str, r, a: Analysis) -> str:
     label = MODEL_KO.get(name, name)
     if name in r.unavailable:

@@ -255,8 +255,11 @@ class ThreePhaseTrainer:
         pos = self._epoch_positions(phase, epoch)
         sp = self.split
         total_loss, seen, i = 0.0, 0, 0
+        # with a text callback (the retrain service: bot, CLI, demo) the bar is for a terminal only (tqdm's
+        # disable=None rule, as the LSTM's), so logs and captured output get the text lines without it
+        disable = not self.show_bar or (None if self.callback is not None else False)
         bar = tqdm(total=len(pos), desc=f"sector phase {phase} epoch {epoch + 1}/{epochs}", unit="sample",
-                   leave=False, disable=not self.show_bar, dynamic_ncols=True)
+                   leave=False, disable=disable, dynamic_ncols=True)
         try:
             while i < len(pos):
                 chunk = pos[i : i + self.batch_size]
