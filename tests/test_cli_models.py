@@ -251,6 +251,32 @@ def test_evaluate_writes_the_documented_json(cli, tmp_path: Path) -> None:
     assert "| trees |" in out and "baseline: momentum20" in out and "folds: 2" in out
 
 
+def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two tree members stand in for the deep ones (fast, no torch): weights sum to 1, the like-for-like
+    comparison on the later folds is reported, and the weights are stored for serving."""
+    trees = model_kinds.MODEL_KINDS["trees"]  # the fast factory the fixture installed
+    for kind in list(model_kinds.MODEL_KINDS):
+        if kind != "trees":
+            monkeypatch.delitem(model_kinds.MODEL_KINDS, kind)
+    monkeypatch.setitem(model_kinds.MODEL_KINDS, "rival",
+                        (lambda settings, **kw: trees[0](settings, seed=7, **kw), trees[1], False))
+    report_file = tmp_path / "eval.json"
+    rc, out, err = cli("evaluate", "--model", "ensemble", "--folds", "3", "--json", str(report_file))
+    assert rc == 0, err
+    assert "(ensemble weights chosen on earlier folds): " in out and "ensemble 0." in out
+    ensemble = json.loads(report_file.read_text())["models"]["ensemble"]
+    assert set(ensemble["weights"]) == {"trees", "rival"} and sum(ensemble["weights"].values()) == pytest.approx(1)
+    later = ensemble["weighted_folds"]
+    assert set(later["rank_ic_mean"]) == {"trees", "rival", "ensemble"}
+    assert all(np.isfinite(v) for v in later["rank_ic_mean"].values())
+    assert later["test_start"] == json.loads(report_file.read_text())["folds"][1]["test_start"]
+    from kstock.ml.registry import ModelRegistry
+
+    served = ModelRegistry(cli.root / "models").current("ensemble")  # what predict_day combines with
+    assert served is not None and served.meta["weights"] == ensemble["weights"]
+
+
 # -- tune -----------------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_tune_resumes_the_study_and_writes_params(cli, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -115,26 +115,28 @@ def _multiclass(oos: OutOfSample, data, folds) -> dict[str, Any]:
 
 
 def _add_ensemble(report, oos_by, data, folds, settings, services) -> None:
+    """The ensemble over all folds, plus a like-for-like comparison on the folds after the first.
+
+    Fold 0 has no earlier fold to choose weights on, so it is combined with equal weights; from fold 1 on
+    the weights come from earlier folds. ``weighted_folds`` scores the ensemble and every member on those
+    later folds only — the honest test of whether the weighting beats its best member.
+    """
     from kstock.ml import ensemble
 
     if not oos_by:
         return
-    if hasattr(ensemble, "ensemble_out_of_sample"):
-        oos, weights = ensemble.ensemble_out_of_sample(oos_by, data, folds)
-    else:  # equal weights over the members
-        weights = {name: 1.0 for name in oos_by}
-        combined = ensemble.combine({n: _as_member(o) for n, o in oos_by.items()}, weights)
-        oos = OutOfSample(combined.probability, combined.score)
+    oos, weights = ensemble.ensemble_out_of_sample(oos_by, data, folds)
     report["models"]["ensemble"] = {**score_predictions(oos, data, folds, settings), "weights": weights}
     best = max((report["models"][n]["rank_ic_mean"] for n in oos_by), default=float("nan"))
     report["models"]["ensemble"]["best_member_rank_ic"] = best
+    if len(folds) > 1:
+        later = folds[1:]
+        report["models"]["ensemble"]["weighted_folds"] = {
+            "test_start": str(data.dates[later[0].test_start]),
+            "rank_ic_mean": {name: float(score_predictions(o, data, later, settings)["rank_ic_mean"])
+                             for name, o in {**oos_by, "ensemble": oos}.items()},
+        }
     _store_weights(services, weights, report)
-
-
-def _as_member(oos: OutOfSample):
-    from kstock.ml.predictor import MemberOutput
-
-    return MemberOutput(oos.probability, oos.score)
 
 
 def _store_weights(services: Services, weights: dict[str, float], report: dict[str, Any]) -> None:
