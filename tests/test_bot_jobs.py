@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from _bot_env import SATURDAY_NOON, BotEnv, base_settings, fresh_copy
+from _bot_env import SATURDAY_NOON, TRADING_EVENING, BotEnv, base_settings, fresh_copy
 from kstock.bot import build_application
-from kstock.bot.jobs import KST, describe_jobs, job_specs, next_run, ptb_weekday, run_push, run_scoring
+from kstock.bot.jobs import (
+    JOB_RETRIES,
+    KST,
+    RETRY_DELAY_S,
+    describe_jobs,
+    job_specs,
+    next_run,
+    ptb_weekday,
+    push_job,
+    run_push,
+    run_scoring,
+    score_job,
+)
 from kstock.cli import main
 from kstock.market.calendar import TradingCalendar
 from kstock.service import runs
@@ -124,3 +138,56 @@ def test_describe_jobs_uses_the_calendar() -> None:
     jobs = describe_jobs(base_settings(Path("/tmp")), SATURDAY_NOON, TradingCalendar([]))
     score = next(j for j in jobs if j["name"] == "score_market")
     assert score["next_run"] == "2025-10-10T16:10:00+09:00"  # Mon–Thu are holidays that week
+
+
+#: A trading morning: before the scoring time, so the bot's start-up catch-up leaves the jobs to the test.
+TRADING_MORNING = TRADING_EVENING.replace(hour=9)
+
+
+def job_context(env: BotEnv, attempt: int | None = None) -> SimpleNamespace:
+    """What PTB hands a job callback: the application, the bot, the queue and the job (with its data)."""
+    app = env.harness.app
+    job = None if attempt is None else SimpleNamespace(data={"attempt": attempt})
+    return SimpleNamespace(application=app, bot=env.bot, job_queue=app.job_queue, job=job)
+
+
+def pending_retries(env: BotEnv, name: str) -> list:
+    return [j for j in env.harness.app.job_queue.get_jobs_by_name(f"{name}_retry") if not j.removed]
+
+
+def test_scoring_blocked_by_a_locked_store_is_retried_the_same_day(root: Path) -> None:
+    with FakeTelegramServer() as tg, BotEnv(tg, root, clock=lambda: TRADING_MORNING) as env:
+        env.services.store.conn.execute("PRAGMA busy_timeout = 300")  # fail fast instead of waiting 10 s
+        other = sqlite3.connect(root / "s.db", isolation_level=None)  # e.g. a long `kstock data import`
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            env.call(score_job(job_context(env)))
+            (retry,) = pending_retries(env, "score_market")
+            assert retry.data == {"attempt": 1}
+            assert 0 < (retry.next_t - dt.datetime.now(dt.UTC)).total_seconds() <= RETRY_DELAY_S
+            retry.schedule_removal()
+            env.call(score_job(job_context(env, attempt=JOB_RETRIES)))  # the last retry fails too: no more
+            assert pending_retries(env, "score_market") == []
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        env.call(score_job(job_context(env, attempt=1)))  # the store is free again: the retry scores
+        assert pending_retries(env, "score_market") == []
+        assert runs.last_runs(env.services.store, 1, job="score")[0].status == "ok"
+
+
+def test_push_that_telegram_refused_is_retried_and_nobody_gets_it_twice(root: Path) -> None:
+    with FakeTelegramServer() as tg, BotEnv(tg, root, clock=lambda: TRADING_MORNING) as env:
+        env.ask(811, "/subscribe")
+        env.call(run_scoring(env.runtime, TRADING_MORNING))
+        since = len(tg.sent)
+        tg.rate_limit("sendMessage", times=3, retry_after=1)  # more 429s than the sender waits out
+        env.call(push_job(job_context(env)))
+        assert tg.sent[since:] == []
+        (retry,) = pending_retries(env, "push_signals")
+        retry.schedule_removal()
+        env.call(push_job(job_context(env, attempt=1)))
+        env.call(push_job(job_context(env, attempt=2)))  # a further run finds nothing left to send
+        pushes = [r for r in tg.sent[since:] if r.chat_id == 811]
+        assert len(pushes) == 1 and "매수 상위" in pushes[0].text
+        assert pending_retries(env, "push_signals") == []

@@ -14,8 +14,10 @@ Friday and skip KRX holidays when they fire (:class:`~kstock.market.calendar.Tra
 schedule itself never needs rebuilding. Every job body is a plain coroutine taking an explicit
 ``now`` — tests call it with a fake clock instead of waiting for the schedule.
 
-On start (:func:`catch_up`) a scoring or push missed while the bot was down runs once, if it is still
-that trading day and past its time; the push log guarantees nobody gets the day's push twice.
+A scoring or push that fails is retried :data:`JOB_RETRIES` times, :data:`RETRY_DELAY_S` apart
+(:func:`retry_later`). On start (:func:`catch_up`) a scoring or push missed while the bot was down runs
+once, if it is still that trading day and past its time; the push log guarantees nobody gets the day's
+push twice.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ DAY_NAMES_KO = ("일", "월", "화", "수", "목", "금", "토")  # by PTB numbe
 MISFIRE_GRACE_S = 15 * 60
 #: Seconds between two push messages (Telegram allows ~30 messages/s overall).
 PUSH_PACE_S = 0.05
+#: A scoring or push that fails (a store locked by an import, a Telegram outage) is tried again this
+#: many times, this far apart, the same day — instead of waiting for tomorrow's run.
+JOB_RETRIES = 3
+RETRY_DELAY_S = 10 * 60
 
 
 def ptb_weekday(day: dt.date) -> int:
@@ -145,12 +151,34 @@ async def weekly_retrain_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def score_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = _runtime(context)
-    await run_scoring(rt, rt.now())
+    try:
+        await run_scoring(rt, rt.now())
+    except Exception as exc:  # recorded as a failed run by run_scoring; try again later today
+        retry_later(context, score_job, "score_market", str(exc))
 
 
 async def push_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = _runtime(context)
-    await run_push(rt, context.bot, rt.now())
+    try:
+        report = await run_push(rt, context.bot, rt.now())
+    except Exception as exc:
+        log.warning("push failed: %s", exc)
+        retry_later(context, push_job, "push_signals", str(exc))
+        return
+    if report.failed:  # deliveries that certainly failed were released; a retry sends only those
+        retry_later(context, push_job, "push_signals", f"{report.failed} deliveries failed")
+
+
+def retry_later(context: ContextTypes.DEFAULT_TYPE, callback: Any, name: str, reason: str) -> Job | None:
+    """Schedule ``callback`` again in :data:`RETRY_DELAY_S`, at most :data:`JOB_RETRIES` times in a row."""
+    data = context.job.data if context.job is not None and isinstance(context.job.data, dict) else {}
+    attempt = int(data.get("attempt", 0)) + 1
+    if attempt > JOB_RETRIES or context.job_queue is None:
+        log.error("%s failed again (%s); no more retries today", name, reason)
+        return None
+    log.warning("%s failed (%s); retry %d/%d in %d min", name, reason, attempt, JOB_RETRIES, RETRY_DELAY_S // 60)
+    return context.job_queue.run_once(callback, RETRY_DELAY_S, data={"attempt": attempt}, name=f"{name}_retry",
+                                      job_kwargs={"misfire_grace_time": MISFIRE_GRACE_S})
 
 
 async def startup_catch_up_job(context: ContextTypes.DEFAULT_TYPE) -> None:
