@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import statistics
@@ -35,6 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _common import write_json  # noqa: E402
 
 from kstock.bot import build_application  # noqa: E402
 from kstock.config import Settings  # noqa: E402
@@ -248,10 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     report = run(args)
     print(markdown(report))
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-        print(f"\nwrote {out}")
+        write_json(Path(args.json), report)
+        print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":

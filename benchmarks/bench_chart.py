@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +29,9 @@ import numpy as np
 from kstock.features.chart_raster import rasterize_charts
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _common import write_json  # noqa: E402
+
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "krx" / "market_2023_2025"
 PYKRX_COLUMNS = ["시가", "고가", "저가", "종가", "거래량"]
 
@@ -184,10 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     report = run(args)
     print(markdown(report))
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-        print(f"\nwrote {out}")
+        write_json(Path(args.json), report)
+        print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -85,3 +85,12 @@ def workspace(synth_golden: Path, tmp_path: Path):
     services = Services(synth_settings(root))
     yield root, services
     services.close()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Run in an empty folder with no KSTOCK_*/TELEGRAM_*/KRX_* from the developer's shell or .env."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("KSTOCK_", "TELEGRAM_", "KRX_")):
+            monkeypatch.delenv(name)

@@ -18,7 +18,6 @@ import html
 import io
 import json
 import logging
-import os
 import re
 import shutil
 import sqlite3
@@ -315,12 +314,8 @@ def lookup_index(small_db: Path) -> Quiet:
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No .env or KSTOCK_* from the developer's shell reaches the in-process CLI."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith(("KSTOCK_", "TELEGRAM_", "KRX_")):
-            monkeypatch.delenv(name)
+def _clean_env(clean_env: None) -> None:
+    """No .env or KSTOCK_* from the developer's shell reaches the in-process CLI (conftest.clean_env)."""
 
 
 @settings(max_examples=300, **FUZZ)

@@ -35,12 +35,8 @@ INDEX_CSV = (
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No .env or KSTOCK_* from the developer's shell leaks in."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith(("KSTOCK_", "TELEGRAM_", "KRX_")):
-            monkeypatch.delenv(name)
+def _clean_env(clean_env: None) -> None:
+    """No .env or KSTOCK_* from the developer's shell reaches the in-process CLI (conftest.clean_env)."""
 
 
 @pytest.fixture
