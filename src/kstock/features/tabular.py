@@ -132,7 +132,11 @@ def build_features(panel: Panel, market_close: np.ndarray | None = None) -> Feat
         f[f"rel_market_{k}d"] = f[f"ret_{k}d"].sub(mret, axis=0)
     f["rel_sector_20d"] = _sector_relative(f["ret_20d"].to_numpy().T, panel.sector_ids, traded)
 
-    values = np.stack([_as_nt(f[name]) for name in FEATURE_NAMES], axis=-1).astype(np.float32)
+    # filled one feature at a time (and each float64 frame dropped once copied) rather than stacked:
+    # a float64 stack of the whole market doubles the peak memory of every scoring and retrain
+    values = np.empty((*close.shape, len(FEATURE_NAMES)), dtype=np.float32)
+    for j, name in enumerate(FEATURE_NAMES):
+        values[:, :, j] = _as_nt(f.pop(name))
     values[~traded] = np.nan
     values[~np.isfinite(values)] = np.nan
     return FeatureCube(values=values, codes=list(panel.codes), dates=panel.dates)
