@@ -262,15 +262,19 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
     monkeypatch.setitem(model_kinds.MODEL_KINDS, "rival",
                         (lambda settings, **kw: trees[0](settings, seed=7, **kw), trees[1], False))
     report_file = tmp_path / "eval.json"
-    rc, out, err = cli("evaluate", "--model", "ensemble", "--folds", "3", "--json", str(report_file))
+    rc, out, err = cli("evaluate", "--model", "ensemble", "--folds", "3", "--start", "2024-10-01",
+                       "--json", str(report_file))
     assert rc == 0, err
     assert "(ensemble weights chosen on earlier folds): " in out and "ensemble 0." in out
-    ensemble = json.loads(report_file.read_text())["models"]["ensemble"]
+    assert "fold 1 weighed on a warm-up fold" in out
+    report = json.loads(report_file.read_text())
+    ensemble = report["models"]["ensemble"]
+    assert report["ensemble_warmup"]["test_end"] < report["folds"][0]["test_start"]  # fold 1 weighed before it
     assert set(ensemble["weights"]) == {"trees", "rival"} and sum(ensemble["weights"].values()) == pytest.approx(1)
     later = ensemble["weighted_folds"]
     assert set(later["rank_ic_mean"]) == {"trees", "rival", "ensemble"}
     assert all(np.isfinite(v) for v in later["rank_ic_mean"].values())
-    assert later["test_start"] == json.loads(report_file.read_text())["folds"][1]["test_start"]
+    assert later["test_start"] == report["folds"][1]["test_start"]
     from kstock.ml.registry import ModelRegistry
 
     served = ModelRegistry(cli.root / "models").current("ensemble")  # what predict_day combines with

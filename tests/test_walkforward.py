@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import FAST_TREES, synth_settings
 
 from kstock.errors import KstockError
-from kstock.ml.evaluation.folds import walk_forward_folds
+from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
 from kstock.ml.evaluation.walkforward import (
     BASELINE_RANKINGS,
     OutOfSample,
@@ -69,6 +69,17 @@ def test_folds_within_start_and_end() -> None:
     saturday = np.datetime64("2024-06-01")
     folds = walk_forward_folds(dates, 2, end=saturday)
     assert dates[folds[-1].test_end] == np.datetime64("2024-05-31")
+
+
+def test_warmup_fold_ends_with_the_first_folds_training_and_keeps_the_embargo() -> None:
+    dates = business_days(1000)
+    first = walk_forward_folds(dates, 4, start=str(dates[500]), embargo=5)[0]
+    warm = warmup_fold(first, embargo=5)
+    assert warm is not None and warm.test_end == first.train_end  # its labels end before `first` starts
+    assert warm.test_end - warm.test_start == first.test_end - first.test_start  # as long as the fold
+    assert (np.flatnonzero(warm.train_mask(len(dates))) + 5 < warm.test_start).all()
+    short = walk_forward_folds(dates, 4, start=str(dates[140]), embargo=5)[0]  # history for ~10 days only
+    assert warmup_fold(short, embargo=5) is None
 
 
 def test_too_few_days_is_a_clear_error() -> None:

@@ -150,8 +150,11 @@ def evaluation_table(report: dict) -> str:
     folds = report.get("folds", [])
     if folds:
         rows.append(f"\nfolds: {len(folds)}, test {folds[0]['test_start']} … {folds[-1]['test_end']}")
+    warm = report.get("ensemble_warmup")
+    if warm:
+        rows.append(f"ensemble: fold 1 weighed on a warm-up fold (test {warm['test_start']} … {warm['test_end']})")
     later = report["models"].get("ensemble", {}).get("weighted_folds")
-    if later:  # fold 1 has no earlier fold to weigh on: the like-for-like test starts at fold 2
+    if later:  # from fold 2 on the weights rest on at least one whole fold
         ics = ", ".join(f"{name} {ic:.4f}" for name, ic in later["rank_ic_mean"].items())
         rows.append(f"Rank IC from {later['test_start']} (ensemble weights chosen on earlier folds): {ics}")
     for name, why in report.get("unavailable", {}).items():

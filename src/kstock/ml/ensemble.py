@@ -159,18 +159,25 @@ def fold_weights(
 
 
 def ensemble_out_of_sample(
-    oos_by_member: Mapping[str, Any], data: Any, folds: list[Any], step: float = 0.1
+    oos_by_member: Mapping[str, Any], data: Any, folds: list[Any], step: float = 0.1, warmup: Any = None
 ) -> tuple[Any, dict[str, float]]:
     """The ensemble's walk-forward predictions and the weights to serve.
 
-    Fold k's test block is combined with weights chosen on folds 0 … k-1 (fold 0 with equal weights), so
-    the ensemble's score on every fold is as out-of-sample as its members'. The returned weights are
-    chosen on all folds: they are what ``kstock evaluate --model ensemble`` stores for serving.
+    Fold k's test block is combined with weights chosen on folds 0 … k-1, so the ensemble's score on
+    every fold is as out-of-sample as its members'. Fold 0 is weighed on ``warmup`` — a fold before it
+    whose out-of-sample predictions the members also hold (:func:`~kstock.ml.evaluation.folds.warmup_fold`)
+    — or, without one, with equal weights. The returned weights are chosen on every fold (warm-up
+    included): they are what ``kstock evaluate --model ensemble`` stores for serving.
     """
     from kstock.ml.evaluation.walkforward import OutOfSample
 
     present = {n: o for n, o in oos_by_member.items() if o is not None}
-    per_fold = fold_weights(present, data, folds, step)
+    if warmup is not None:
+        per_fold = fold_weights(present, data, [warmup, *folds], step)[1:]
+        folds_for_serving = [warmup, *folds]
+    else:
+        per_fold = fold_weights(present, data, folds, step)
+        folds_for_serving = list(folds)
     shape = next(iter(present.values())).score.shape
     out = OutOfSample(np.full(shape, np.nan), np.full(shape, np.nan))
     for fold, weights in zip(folds, per_fold, strict=True):
@@ -179,4 +186,4 @@ def ensemble_out_of_sample(
         combined = combine(members, weights)
         out.probability[:, days] = combined.probability
         out.score[:, days] = combined.score
-    return out, choose_weights(present, data, folds, step)
+    return out, choose_weights(present, data, folds_for_serving, step)

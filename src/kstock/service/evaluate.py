@@ -16,7 +16,7 @@ import numpy as np
 
 from kstock.errors import KstockError
 from kstock.ml.evaluation import metrics as mt
-from kstock.ml.evaluation.folds import walk_forward_folds
+from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
 from kstock.ml.evaluation.walkforward import (
     OutOfSample,
     baseline_report,
@@ -57,22 +57,30 @@ def evaluate(
         "folds": [f.describe(data.dates) for f in folds],
         "models": {}, "unavailable": {},
     }
+    with_ensemble = "ensemble" in models or "all" in models
+    # the ensemble's first fold is weighed on a warm-up fold before it (members are trained once more)
+    warmup = warmup_fold(folds[0], settings.label_horizon) if with_ensemble else None
+    trained = [warmup, *folds] if warmup is not None else folds
+    if warmup is not None:
+        report["ensemble_warmup"] = warmup.describe(data.dates)
     oos_by: dict[str, OutOfSample] = {}
     for name in wanted:
         reason = unavailable_reason(name)
         if reason:
             report["unavailable"][name] = reason
             continue
-        say(f"{name}: walk-forward over {len(folds)} folds")
+        say(f"{name}: walk-forward over {len(folds)} folds" + (" and a warm-up fold" if warmup else ""))
 
         def on_fold(i: int, fold: Any, n: str = name) -> None:
-            say(f"{n}: fold {i + 1}/{len(folds)} (test {data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
+            which = "warm-up fold" if fold is warmup else f"fold {folds.index(fold) + 1}/{len(folds)}"
+            say(f"{n}: {which} (test {data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
 
-        oos = run_folds(lambda n=name: create_model(n, settings, **(options or {}).get(n, {})), data, folds, on_fold)
+        make = lambda n=name: create_model(n, settings, **(options or {}).get(n, {}))  # noqa: E731
+        oos = run_folds(make, data, trained, on_fold)
         oos_by[name] = oos
-        report["models"][name] = _score(oos, data, folds, settings)
-    if "ensemble" in models or "all" in models:
-        _add_ensemble(report, oos_by, data, folds, settings, services)
+        report["models"][name] = _score(oos, data, folds, settings)  # scored on the test folds only
+    if with_ensemble:
+        _add_ensemble(report, oos_by, data, folds, settings, services, warmup)
     report["baselines"] = baseline_report(data, folds, settings)
     if shuffle_check and "trees" in oos_by:
         say("trees: shuffled-label check")
@@ -82,10 +90,14 @@ def evaluate(
 
 
 def _expand(models: list[str]) -> list[str]:
+    """Model kinds to train: ``all`` or a lone ``ensemble`` mean every kind; ``trees,lstm,ensemble`` the
+    ensemble of just those two."""
     kinds = known_kinds()
+    explicit = [m for m in models if m not in ("ensemble", "all")]
     out: list[str] = []
     for name in models:
-        members = kinds if name in ("ensemble", "all") else [name]
+        members = kinds if name == "all" or (name == "ensemble" and not explicit) else \
+            [] if name == "ensemble" else [name]
         for member in members:
             if member not in kinds:
                 raise KstockError(f"unknown model {member!r}; choose from {', '.join([*kinds, 'ensemble', 'all'])}")
@@ -114,18 +126,19 @@ def _multiclass(oos: OutOfSample, data, folds) -> dict[str, Any]:
             "hold_baseline_macro_f1": m["hold_baseline_macro_f1"], "accuracy_3class": m["accuracy"]}
 
 
-def _add_ensemble(report, oos_by, data, folds, settings, services) -> None:
-    """The ensemble over all folds, plus a like-for-like comparison on the folds after the first.
+def _add_ensemble(report, oos_by, data, folds, settings, services, warmup=None) -> None:
+    """The ensemble over all folds, plus a comparison on the folds after the first.
 
-    Fold 0 has no earlier fold to choose weights on, so it is combined with equal weights; from fold 1 on
-    the weights come from earlier folds. ``weighted_folds`` scores the ensemble and every member on those
-    later folds only — the honest test of whether the weighting beats its best member.
+    Every fold is combined with weights chosen on earlier data only: fold 1 on the warm-up fold (equal
+    weights when the history is too short for one), fold k on the warm-up and folds 1 … k-1.
+    ``weighted_folds`` also scores the ensemble and every member on folds 2 … n, where the weights rest
+    on at least one full fold.
     """
     from kstock.ml import ensemble
 
     if not oos_by:
         return
-    oos, weights = ensemble.ensemble_out_of_sample(oos_by, data, folds)
+    oos, weights = ensemble.ensemble_out_of_sample(oos_by, data, folds, warmup=warmup)
     report["models"]["ensemble"] = {**score_predictions(oos, data, folds, settings), "weights": weights}
     best = max((report["models"][n]["rank_ic_mean"] for n in oos_by), default=float("nan"))
     report["models"]["ensemble"]["best_member_rank_ic"] = best

@@ -64,6 +64,19 @@ def walk_forward_folds(
             for a, b in itertools.pairwise(edges)]
 
 
+def warmup_fold(first: Fold, embargo: int = 5, min_train_days: int = 120, min_days: int = 20) -> Fold | None:
+    """A fold just before ``first`` whose predictions only serve to weigh an ensemble for ``first``.
+
+    Its test block ends on ``first.train_end`` — so its labels, too, end before ``first`` starts — and is as
+    long as ``first``'s when the history allows; None when fewer than ``min_days`` days fit.
+    """
+    length = first.test_end - first.test_start + 1
+    start = max(first.train_end - length + 1, min_train_days + embargo + 1)
+    if first.train_end - start + 1 < min_days:
+        return None
+    return Fold(train_end=start - embargo - 1, test_start=start, test_end=first.train_end)
+
+
 def parse_day(value: str | np.datetime64, what: str = "date") -> np.datetime64:
     """A user's date as datetime64[D], or a clear KstockError naming the option."""
     try:
