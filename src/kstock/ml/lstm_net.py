@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from kstock.ml.evaluation.metrics import binary_metrics
-from kstock.ml.lstm_predictor import (
+from kstock.ml.lstm_data import (
     FORMAT_VERSION,
     LSTMParams,
     LSTMTrainingError,
