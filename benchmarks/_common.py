@@ -59,3 +59,11 @@ def machine() -> dict[str, Any]:
 def write_json(path: Path, report: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def publish(report: dict[str, Any], table: str, path: str | Path | None) -> None:
+    """Print the markdown table and, when ``path`` is given, write the full report there as JSON."""
+    print(table)
+    if path:
+        write_json(Path(path), report)
+        print(f"\nwrote {path}")

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from _common import write_json  # noqa: E402
+from _common import publish  # noqa: E402
 
 from kstock.bot import build_application  # noqa: E402
 from kstock.config import Settings  # noqa: E402
@@ -248,10 +248,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     report = run(args)
-    print(markdown(report))
-    if args.json:
-        write_json(Path(args.json), report)
-        print(f"\nwrote {args.json}")
+    publish(report, markdown(report), args.json)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from kstock.features.chart_raster import rasterize_charts
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _common import write_json  # noqa: E402
+from _common import publish  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "krx" / "market_2023_2025"
 PYKRX_COLUMNS = ["시가", "고가", "저가", "종가", "거래량"]
@@ -185,10 +185,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     report = run(args)
-    print(markdown(report))
-    if args.json:
-        write_json(Path(args.json), report)
-        print(f"\nwrote {args.json}")
+    publish(report, markdown(report), args.json)
 
 
 if __name__ == "__main__":

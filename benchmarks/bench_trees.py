@@ -34,7 +34,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT, REPO, ensure_kospi_db, latency_summary, machine, timed, write_json
+from _common import OUT, REPO, ensure_kospi_db, latency_summary, machine, publish, timed
 
 from kstock.config import Settings
 from kstock.market.store import MarketStore
@@ -153,9 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", type=Path, default=OUT / "trees.json")
     args = p.parse_args(argv)
     report = run(args)
-    write_json(args.json, report)
-    print(markdown(report))
-    print(f"\nwrote {args.json}")
+    publish(report, markdown(report), args.json)
 
 
 if __name__ == "__main__":

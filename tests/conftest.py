@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,3 +95,24 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith(("KSTOCK_", "TELEGRAM_", "KRX_")):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def deep_model_data(tmp_path_factory: pytest.TempPathFactory):
+    """Features and labels of a small synthetic market (40 tickers × 1.5 years) for the deep-model tests."""
+    from kstock.config import Settings
+    from kstock.market.store import MarketStore
+    from kstock.market.synthetic import generate_market
+    from kstock.ml.data import prepare_model_data
+
+    store = MarketStore(tmp_path_factory.mktemp("deep") / "s.db")
+    store.ingest(generate_market(n_tickers=40, years=1.5, seed=1), source="t")
+    return prepare_model_data(store, Settings.from_env({}, dotenv=None))
+
+
+@pytest.fixture(scope="session")
+def deep_train_days(deep_model_data) -> np.ndarray:
+    """Every day but the last 40 (kept back as unseen days)."""
+    days = np.zeros(len(deep_model_data.dates), dtype=bool)
+    days[: len(deep_model_data.dates) - 40] = True
+    return days

@@ -43,22 +43,13 @@ def tiny(**changes) -> LSTMParams:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    from kstock.config import Settings
-    from kstock.market.store import MarketStore
-    from kstock.market.synthetic import generate_market
-    from kstock.ml.data import prepare_model_data
-
-    store = MarketStore(tmp_path_factory.mktemp("lstm") / "s.db")
-    store.ingest(generate_market(n_tickers=40, years=1.5, seed=1), source="t")
-    return prepare_model_data(store, Settings.from_env({}, dotenv=None))
+def data(deep_model_data):
+    return deep_model_data
 
 
 @pytest.fixture(scope="module")
-def train_days(data):
-    days = np.zeros(len(data.dates), dtype=bool)
-    days[: len(data.dates) - 40] = True
-    return days
+def train_days(deep_train_days):
+    return deep_train_days
 
 
 @pytest.fixture(scope="module")

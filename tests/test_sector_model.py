@@ -17,7 +17,6 @@ from kstock.features.chart_raster import blank_mask, rasterize_charts
 from kstock.features.tabular import FEATURE_NAMES
 from kstock.market.store import MarketStore
 from kstock.market.synthetic import generate_market
-from kstock.ml.data import prepare_model_data
 from kstock.ml.sector.config import SectorConfig
 from kstock.ml.sector.windows import (
     CALENDAR_FEATURES,
@@ -53,17 +52,13 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    store = MarketStore(tmp_path_factory.mktemp("sector") / "s.db")
-    store.ingest(generate_market(n_tickers=40, years=1.5, seed=1), source="t")
-    return prepare_model_data(store, Settings.from_env({}, dotenv=None))
+def data(deep_model_data):
+    return deep_model_data
 
 
 @pytest.fixture(scope="module")
-def train_days(data):
-    mask = np.zeros(len(data.dates), dtype=bool)
-    mask[: len(data.dates) - 40] = True
-    return mask
+def train_days(deep_train_days):
+    return deep_train_days
 
 
 def tiny_config(data, train_days, **kw) -> SectorConfig:
