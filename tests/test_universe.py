@@ -205,6 +205,23 @@ def test_real_listing_kinds(krx_dir):
     assert all(kinds[r["code"]] == K.SPAC for r in rows if r["kosdaq_dept"].startswith("SPAC"))
 
 
+def test_real_funds_are_funds_and_operating_firms_under_the_same_ksic_are_not(krx_dir):
+    """Infrastructure, property and oil funds are excluded like ETFs; trust firms and VCs stay common."""
+    kinds = classify_rows(_read_rows(krx_dir / "tickers.csv"))
+    for code in ("088980", "415640", "094800", "152550"):  # 맥쿼리인프라, KB발해인프라, 맵스리얼티, 한국ANKOR유전
+        assert kinds[code] == K.FUND, code
+    for code in ("034830", "123890", "019550", "026890", "063570", "199730"):
+        # 한국토지신탁, 한국자산신탁, SBI인베스트먼트, 스틱인베스트먼트, NICE인프라, 바이오인프라
+        assert kinds[code] == K.COMMON, code
+    assert kinds["0030R0"] == K.REIT  # 대신밸류리츠 (KSIC 집합투자업 too): a REIT first
+
+
+@pytest.mark.parametrize("name", ["맥쿼리인프라", "KB발해인프라", "바다로19호", "하이골드12호", "한국ANKOR유전",
+                                  "맵스리얼티1", "동북아13호선박투자회사"])
+def test_fund_names_alone_are_funds(name):
+    assert classify_instrument("000000", name, "KOSPI") == K.FUND
+
+
 def test_name_rule_alone_agrees_with_the_listing_rule(krx_dir):
     """Without the listed-name evidence the exceptions list must still classify today's listing right."""
     rows = _read_rows(krx_dir / "tickers.csv")

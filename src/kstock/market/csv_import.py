@@ -217,7 +217,8 @@ def _ticker_from_row(row: dict, industries: dict[str, str], names: set[str]) -> 
     code, name = row["code"], row["name"].strip()
     market = row["market"].strip().upper()
     market = "KOSDAQ" if market.startswith("KOSDAQ") else market
-    hints = {"kosdaq_dept": row.get("kosdaq_dept", ""), "listed_names": names}
+    hints = {"kosdaq_dept": row.get("kosdaq_dept", ""), "ksic_industry": row.get("ksic_industry", ""),
+             "wics_small": row.get("wics_small", ""), "listed_names": names}
     sector = assign_sector(
         krx_industry=industries.get(code) or None, ksic=row.get("ksic_industry") or None,
         wics_large=row.get("wics_large") or None, wics_medium=row.get("wics_medium") or None,

@@ -286,6 +286,8 @@ class PykrxSource:
             old = stored.get(code)
             if old is not None:
                 sector = old.sector_id if old.sector_id is not None else assign_sector(industries.get(code))
+                # a fund recognised at import by its KSIC industry stays one: the listing has names only
+                kind = old.kind if old.kind == InstrumentKind.FUND and kind == InstrumentKind.COMMON else kind
                 tickers.append(replace(old, name=name, market=market, kind=kind, sector_id=sector))
             else:
                 tickers.append(Ticker(code, name, market, kind, assign_sector(industries.get(code))))

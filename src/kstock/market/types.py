@@ -18,6 +18,7 @@ class InstrumentKind(StrEnum):
     ETN = "etn"
     SPAC = "spac"
     REIT = "reit"
+    FUND = "fund"  # infrastructure funds, ship/aircraft investment companies, other 투자회사/집합투자 vehicles
 
 
 class Market(StrEnum):

@@ -38,6 +38,17 @@ _ETN_RE = re.compile(r"(?<![A-Za-z])ETN(?![A-Za-z])", re.IGNORECASE)
 # inside ordinary names (메리츠화재, 메리츠금융지주, 블리츠웨이엔터테인먼트), which are not REITs.
 _REIT_RE = re.compile(r"(?:리츠(?:\d+호)?|REITs?|부동산투자회사)$|^이리츠", re.IGNORECASE)
 _SPAC_WORDS = ("스팩", "기업인수목적")
+# Listed funds (투자회사 and 집합투자 vehicles) trade like shares but are not companies: infrastructure funds
+# (맥쿼리인프라, KB발해인프라), ship and aircraft investment companies (…선박투자회사, 바다로19호, 하이골드12호),
+# oil and property funds (한국ANKOR유전, 맵스리얼티1). Names alone catch the usual ones; the KSIC industry
+# 신탁업 및 집합투자업 catches the rest, except the operating firms filed under it: trust companies
+# (한국토지신탁) and venture capital houses (SBI인베스트먼트, WICS 창업투자).
+_FUND_NAME_RE = re.compile(
+    r"(?:투자회사|선박\d*호|(?:바다로|하이골드|동북아|아시아퍼시픽|해외자원)\d+호|유전|리얼티\d*)$"
+    r"|^(?:맥쿼리|KB발해|발해)인프라$"
+)
+_FUND_KSIC = "신탁업 및 집합투자업"
+_NOT_FUND_WICS_SMALL = frozenset({"창업투자"})
 # Preferred share names: base name + optional 전환상환 + optional series digit + 우 + optional class
 # letter + optional (전환): 삼성전자우, 현대차2우B, 아모레퍼시픽홀딩스3우C, CJ4우(전환), 동방전환상환3우B;
 # older listings wrote the suffix in brackets or in full: 한미은행(1우B), 서울시스템우선, 서울시스템2우1신.
@@ -82,7 +93,8 @@ def classify_instrument(
 
     ``market`` is the source's market column ("ETF" in tickers.csv marks funds). ``hints`` may carry
     ``kosdaq_dept`` (KOSDAQ 소속부; 'SPAC(소속부없음)' marks SPACs), ``secu_group`` (KRX 증권구분;
-    '부동산투자회사' marks REITs whose names do not say 리츠, such as 코크렙15호) and ``listed_names``
+    '부동산투자회사' marks REITs whose names do not say 리츠, such as 코크렙15호), ``ksic_industry`` and
+    ``wics_small`` (together they mark funds, see ``_FUND_NAME_RE``) and ``listed_names``
     (every listed name, which makes preferred-share detection exact, see `_is_preferred`). ``code`` is
     accepted for the caller's convenience only: its shape decides nothing.
     """
@@ -101,10 +113,20 @@ def classify_instrument(
         return InstrumentKind.SPAC
     if _REIT_RE.search(text) or str(hints.get("secu_group") or "").strip() == "부동산투자회사":
         return InstrumentKind.REIT
+    if _is_fund(text, hints):
+        return InstrumentKind.FUND
     listed = hints.get("listed_names")
     if _is_preferred(text, listed if isinstance(listed, Collection) else None):
         return InstrumentKind.PREFERRED
     return InstrumentKind.COMMON
+
+
+def _is_fund(name: str, hints: Mapping[str, object]) -> bool:
+    if _FUND_NAME_RE.search(name):
+        return True
+    ksic = str(hints.get("ksic_industry") or "").strip()
+    wics_small = str(hints.get("wics_small") or "").strip()
+    return ksic == _FUND_KSIC and "신탁" not in name and wics_small not in _NOT_FUND_WICS_SMALL
 
 
 def classify_rows(rows: Iterable[Mapping[str, str]]) -> dict[str, InstrumentKind]:
@@ -118,7 +140,8 @@ def classify_rows(rows: Iterable[Mapping[str, str]]) -> dict[str, InstrumentKind
     return {
         r["code"]: classify_instrument(
             r["code"], r.get("name") or "", r.get("market"),
-            {"kosdaq_dept": r.get("kosdaq_dept"), "secu_group": r.get("secu_group"), "listed_names": names},
+            {"kosdaq_dept": r.get("kosdaq_dept"), "secu_group": r.get("secu_group"),
+             "ksic_industry": r.get("ksic_industry"), "wics_small": r.get("wics_small"), "listed_names": names},
         )
         for r in rows
     }

@@ -15,6 +15,7 @@ from kstock.errors import KstockError
 from kstock.features.labels import Labels, build_labels
 from kstock.features.tabular import FeatureCube, build_features
 from kstock.market.store import MarketStore
+from kstock.market.tradability import buyable_at_close
 from kstock.market.types import InstrumentKind, Panel, Ticker
 
 
@@ -42,6 +43,14 @@ class ModelData:
         if end is not None:
             mask &= self.dates <= np.datetime64(end, "D")
         return mask
+
+    def buyable(self, min_traded_value: float) -> np.ndarray:
+        """(tickers × days) what the book may buy at each day's close — the backtest's and the push's rule."""
+        cached = getattr(self, "_buyable", None)
+        if cached is None or cached[0] != min_traded_value:
+            cached = (min_traded_value, buyable_at_close(self.panel, self.universe, min_traded_value))
+            self._buyable = cached
+        return cached[1]
 
     def sample_mask(self, days: np.ndarray, need_label: bool = True) -> np.ndarray:
         """(tickers × days) samples usable for training/evaluation: common, traded, labelled, in ``days``."""

@@ -34,14 +34,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from kstock.market.krx import COMMISSION, PRICE_LIMIT, PRICE_LIMIT_CHANGE, PRICE_LIMIT_OLD, sell_tax_array
-from kstock.market.types import CLOSE, OPEN, VOLUME, Panel
+from kstock.market.krx import COMMISSION
+from kstock.market.tradability import Execution, buyable_at_close, execution, ffill_days
+from kstock.market.types import Panel
 
 TRADING_DAYS = 252
-LIQUIDITY_WINDOW = 20
-#: An open within this fraction below the limit counts as limit-up: the limit price is rounded
-#: down to a tick, so the exact ratio lands a little under 30 %.
-LIMIT_TOLERANCE = 0.005
 
 
 @dataclass
@@ -117,58 +114,6 @@ def _result(
     )
 
 
-def _ffill(a: np.ndarray) -> np.ndarray:
-    """Forward-fill NaN along the day axis (leading NaN stay NaN)."""
-    idx = np.where(np.isnan(a), 0, np.arange(a.shape[1]))
-    np.maximum.accumulate(idx, axis=1, out=idx)
-    return a[np.arange(a.shape[0])[:, None], idx]
-
-
-def _shift_left(a: np.ndarray, by: int, fill: float | bool) -> np.ndarray:
-    """out[:, t] = a[:, t + by]; the last ``by`` days get ``fill``."""
-    out = np.full_like(a, fill)
-    out[:, : a.shape[1] - by] = a[:, by:]
-    return out
-
-
-@dataclass
-class _Tradability:
-    """Per (ticker, decision day t) facts about trading at the open of t+1, all vectorised."""
-
-    liquid: np.ndarray  # 20-day average traded value ≥ threshold, as known on t
-    opens_next: np.ndarray  # has an open on t+1
-    limit_up_next: np.ndarray  # opens at the upper limit on t+1: cannot be bought
-    alive_next: np.ndarray  # trades on t+1 or on some later day of the panel
-    ret_next: np.ndarray  # open t+1 → open t+2 with halts carried (NaN where there is no price yet)
-    tax_next: np.ndarray  # (T,) sell tax in force on t+1
-
-
-def _tradability(panel: Panel, min_traded_value: float) -> _Tradability:
-    o = panel.ohlcv[:, :, OPEN]
-    has_open = np.isfinite(o) & (o > 0)
-    open_ff = _ffill(np.where(has_open, o, np.nan))
-    close_ff = _ffill(panel.ohlcv[:, :, CLOSE])
-    traded_value = panel.ohlcv[:, :, CLOSE] * panel.ohlcv[:, :, VOLUME]
-    adv = pd.DataFrame(traded_value.T).rolling(LIQUIDITY_WINDOW, min_periods=1).mean().to_numpy().T
-
-    n_days = len(panel.dates)
-    next_dates = np.concatenate([panel.dates[1:], panel.dates[-1:]]).astype("datetime64[D]")
-    limit = np.where(next_dates >= np.datetime64(PRICE_LIMIT_CHANGE, "D"), PRICE_LIMIT, PRICE_LIMIT_OLD)
-    open_next = _shift_left(np.where(has_open, o, np.nan), 1, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        limit_up = open_next / close_ff - 1.0 >= limit - LIMIT_TOLERANCE
-        ret = _shift_left(open_ff, 2, np.nan) / _shift_left(open_ff, 1, np.nan) - 1.0
-    future_opens = np.flip(np.cumsum(np.flip(has_open, axis=1), axis=1), axis=1) > 0
-    return _Tradability(
-        liquid=np.nan_to_num(adv, nan=-np.inf) >= min_traded_value,
-        opens_next=_shift_left(has_open, 1, False),
-        limit_up_next=limit_up,
-        alive_next=_shift_left(future_opens, 1, False),
-        ret_next=ret,
-        tax_next=sell_tax_array(next_dates) if n_days else np.empty(0),
-    )
-
-
 def _decision_days(n_days: int, start: int | None, end: int | None) -> np.ndarray:
     """Decision days in [start, end] that have both a trading open (t+1) and a valuation open (t+2)."""
     lo = 0 if start is None else max(int(start), 0)
@@ -190,7 +135,7 @@ def _target_weights(
     w: np.ndarray,
     rank: np.ndarray,
     buyable: np.ndarray,
-    tr: _Tradability,
+    tr: Execution,
     t: int,
     k: int,
     keep_rank: float,
@@ -212,6 +157,7 @@ def backtest_top_k(
     *,
     k: int = 20,
     min_traded_value: float = 1e9,
+    eligible: np.ndarray | None = None,
     hold_buffer: float = 2.0,
     start: int | None = None,
     end: int | None = None,
@@ -223,6 +169,10 @@ def backtest_top_k(
     (liquid, scored, opening on t+1): without the buffer a name hovering around rank k is sold and
     bought back day after day, and the taxes eat the signal. The rest is filled from the top ranks
     of the names that can be bought, and the book is rebalanced to equal weights every day.
+
+    ``eligible`` is :func:`~kstock.market.tradability.buyable_at_close` — the same mask the daily
+    scoring picks its BUY list from; without it every scored name is judged on liquidity alone (unit
+    tests on a few days of data, where no name has the listing history the full rule asks for).
     """
     score = np.asarray(score, dtype=float)
     n_tickers, n_days = panel.ohlcv.shape[:2]
@@ -230,12 +180,16 @@ def backtest_top_k(
         raise ValueError(f"score shape {score.shape} != panel {(n_tickers, n_days)}")
     if k < 1 or hold_buffer < 1:
         raise ValueError("k must be ≥ 1 and hold_buffer ≥ 1")
-    tr = _tradability(panel, min_traded_value)
+    if eligible is None:
+        eligible = buyable_at_close(panel, np.ones(n_tickers, dtype=bool), min_traded_value, min_listed_days=1)
+    tr = execution(panel)
     days = _decision_days(n_days, start, end)
-    candidate = ~np.isnan(score) & tr.liquid & tr.opens_next
-    ranks = pd.DataFrame(np.where(candidate, -score, np.nan)[:, days]).rank(axis=0, method="first")
+    # A held name halted on t keeps its place in the ranking (it is judged, not bought); new buys come
+    # only from the names buyable at the close.
+    ranked = ~np.isnan(score) & tr.opens_next & (eligible | ~panel.traded)
+    ranks = pd.DataFrame(np.where(ranked, -score, np.nan)[:, days]).rank(axis=0, method="first")
     ranks = ranks.fillna(np.inf).to_numpy()
-    buyable = candidate & ~tr.limit_up_next
+    buyable = ranked & eligible & ~tr.limit_up_next
 
     out = np.zeros((4, days.size))  # net return, turnover, cost, names
     w = np.zeros(n_tickers)
@@ -260,23 +214,25 @@ def equal_weight_universe(
     min_traded_value: float = 1e9,
     start: int | None = None,
     end: int | None = None,
+    eligible: np.ndarray | None = None,
 ) -> BacktestResult:
     """The equal-weighted book of every eligible name, open-to-open, rebalanced daily, **no costs**.
 
-    Eligible on decision day t as in the top-k book minus the score: in ``universe_mask`` ((N,) or
-    (N, T) bool), liquid, opening on t+1 and not at the limit. It is the bar a model must clear —
+    Eligible on decision day t as in the top-k book minus the score: buyable at the close
+    (``eligible``, else ``universe_mask`` ((N,) or (N, T) bool) and liquid), opening on t+1 and not
+    at the limit. It is the bar a model must clear —
     on KRX data the equal-weighted small and mid caps often beat the cap-weighted KOSPI, so beating
     KOSPI alone proves little. Costs are left out because a real replication would not trade the
     full daily rebalance; turnover is reported as NaN.
     """
-    mask = np.asarray(universe_mask, dtype=bool)
-    n_tickers, n_days = panel.ohlcv.shape[:2]
-    mask = np.broadcast_to(mask[:, None] if mask.ndim == 1 else mask, (n_tickers, n_days))
-    tr = _tradability(panel, min_traded_value)
+    n_days = panel.ohlcv.shape[1]
+    if eligible is None:
+        eligible = buyable_at_close(panel, universe_mask, min_traded_value, min_listed_days=1)
+    tr = execution(panel)
     days = _decision_days(n_days, start, end)
-    eligible = (mask & tr.liquid & tr.opens_next & ~tr.limit_up_next)[:, days]
-    ret = np.where(eligible, tr.ret_next[:, days], 0.0)
-    names = eligible.sum(axis=0)
+    held = (eligible & tr.enterable)[:, days]
+    ret = np.where(held, tr.ret_next[:, days], 0.0)
+    names = held.sum(axis=0)
     daily = np.where(names > 0, ret.sum(axis=0) / np.maximum(names, 1), 0.0)
     return _result(daily, panel.dates[days], np.full(days.size, np.nan), np.zeros(days.size), names.astype(float))
 
@@ -290,7 +246,7 @@ def buy_and_hold(
     open t+1 → open t+2; over a fold of months the difference is a fraction of one day's move.
     Missing levels are carried forward.
     """
-    lv = _ffill(np.asarray(level, dtype=float)[None, :])[0]
+    lv = ffill_days(np.asarray(level, dtype=float)[None, :])[0]
     n_days = lv.size
     lo = 0 if start is None else max(int(start), 0)
     hi = n_days - 2 if end is None else min(int(end), n_days - 2)

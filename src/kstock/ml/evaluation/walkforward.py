@@ -110,7 +110,7 @@ def _metrics(
 def _backtest(score: np.ndarray, data: ModelData, days: np.ndarray, settings: Settings) -> dict[str, float]:
     idx = np.flatnonzero(days)
     result = bt.backtest_top_k(score, data.panel, k=settings.top_k, min_traded_value=settings.min_traded_value,
-                               start=int(idx[0]), end=int(idx[-1]))
+                               eligible=data.buyable(settings.min_traded_value), start=int(idx[0]), end=int(idx[-1]))
     return result.as_dict()
 
 
@@ -127,7 +127,7 @@ def baseline_report(data: ModelData, folds: list[Fold], settings: Settings) -> d
         kospi = bt.buy_and_hold(data.market_close[idx[0] : idx[-1] + 2], data.dates[idx[0] : idx[-1] + 2])
         out["kospi"] = {"backtest": kospi.as_dict()}
     ew = bt.equal_weight_universe(data.panel, data.universe, min_traded_value=settings.min_traded_value,
-                                  start=int(idx[0]), end=int(idx[-1]))
+                                  eligible=data.buyable(settings.min_traded_value), start=int(idx[0]), end=int(idx[-1]))
     out["equal_weight"] = {"backtest": ew.as_dict()}
     return out
 
