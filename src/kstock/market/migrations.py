@@ -107,6 +107,44 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX job_runs_job ON job_runs(job, started_at);
         """,
     ),
+    (
+        3,
+        """
+        -- the trading day a run of the daily loop was for (yyyymmdd), so each step runs once per day
+        ALTER TABLE job_runs ADD COLUMN day INTEGER;
+        CREATE INDEX job_runs_day ON job_runs(job, day);
+        -- one row per scored day: what the day's book was computed from and whether the data was current
+        CREATE TABLE publications (
+            date INTEGER PRIMARY KEY,
+            data_date INTEGER NOT NULL,
+            stale INTEGER NOT NULL,
+            versions TEXT,
+            created_at TEXT NOT NULL
+        );
+        -- the day's book as published: BUY = the names the backtest's book holds, SELL = the weakest
+        CREATE TABLE book (
+            date INTEGER NOT NULL,
+            side TEXT NOT NULL,
+            code TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            entry TEXT,
+            score REAL,
+            traded_value_20d REAL,
+            close REAL,
+            PRIMARY KEY (date, side, code)
+        );
+        """,
+    ),
+    (
+        4,
+        """
+        -- run ownership: only a run whose owner is really gone (same host and pid not alive, or no
+        -- heartbeat for a while) may be marked interrupted by another process
+        ALTER TABLE job_runs ADD COLUMN host TEXT;
+        ALTER TABLE job_runs ADD COLUMN pid INTEGER;
+        ALTER TABLE job_runs ADD COLUMN heartbeat_at TEXT;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,21 +1,43 @@
 """Job runs recorded in the store: start, end, status, metrics, error — what `/status` shows.
 
-A run still marked ``running`` when the process starts again was interrupted (killed mid-retrain);
-:func:`mark_interrupted` marks it failed so nobody mistakes it for a live job.
+Each run records its owner (host name and process id) and a heartbeat the owning process refreshes
+while the run lasts. A run still marked ``running`` is only declared interrupted (by
+:func:`mark_interrupted`, at the start of the bot or of a writing command) when its owner is really
+gone: the same host and a process id that is no longer alive, or a heartbeat older than
+:data:`STALE_AFTER` (another host, or a pid reused since). A live training in another process is
+never marked failed, and read-only commands do not call this at all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kstock.market.store import MarketStore
 
+log = logging.getLogger(__name__)
+
+#: How often a process refreshes the heartbeat of the runs it owns.
+HEARTBEAT_EVERY = dt.timedelta(seconds=30)
+#: A running run with no heartbeat for this long has lost its owner (whatever host it ran on).
+STALE_AFTER = dt.timedelta(minutes=10)
+INTERRUPTED = "interrupted: the process stopped before the run finished"
+
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def this_host() -> str:
+    return socket.gethostname()
 
 
 @dataclass
@@ -30,13 +52,20 @@ class JobRun:
 
 
 def start_run(store: MarketStore, job: str) -> int:
+    """Record a new ``running`` run owned by this process; its heartbeat is kept fresh until it finishes."""
+    now = _now()
     with store.transaction() as conn:
-        cur = conn.execute("INSERT INTO job_runs (job, started_at, status) VALUES (?, ?, 'running')", (job, _now()))
-        return int(cur.lastrowid)
+        cur = conn.execute(
+            "INSERT INTO job_runs (job, started_at, status, host, pid, heartbeat_at) VALUES (?, ?, 'running', ?, ?, ?)",
+            (job, now, this_host(), os.getpid(), now))
+        run_id = int(cur.lastrowid)
+    _HEARTBEAT.add(store.path, run_id)
+    return run_id
 
 
 def finish_run(store: MarketStore, run_id: int, status: str, metrics: dict[str, Any] | None = None,
                error: str | None = None) -> None:
+    _HEARTBEAT.discard(store.path, run_id)
     with store.transaction() as conn:
         conn.execute(
             "UPDATE job_runs SET finished_at = ?, status = ?, metrics = ?, error = ? WHERE id = ?",
@@ -53,12 +82,107 @@ def last_runs(store: MarketStore, limit: int = 10, job: str | None = None) -> li
     return [JobRun(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}, r[6]) for r in rows]
 
 
-def mark_interrupted(store: MarketStore) -> int:
-    """Runs left 'running' by a killed process become 'failed' with a reason; returns how many."""
+def mark_interrupted(store: MarketStore, now: dt.datetime | None = None) -> int:
+    """Runs left 'running' by a process that is gone become 'failed' with a reason; returns how many.
+
+    A run whose owner still lives — another process on this host, or a fresh heartbeat — is left alone.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    with store.lock:
+        rows = store.conn.execute(
+            "SELECT id, host, pid, COALESCE(heartbeat_at, started_at) FROM job_runs WHERE status = 'running'"
+        ).fetchall()
+    gone = [run_id for run_id, host, pid, beat in rows if owner_gone(host, pid, beat, now)]
+    if not gone:
+        return 0
     with store.transaction() as conn:
-        cur = conn.execute(
-            "UPDATE job_runs SET status = 'failed', finished_at = ?, "
-            "error = 'interrupted: the process stopped before the run finished' WHERE status = 'running'",
-            (_now(),),
-        )
+        cur = conn.executemany(
+            "UPDATE job_runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ? AND status = 'running'",
+            [(_now(), INTERRUPTED, run_id) for run_id in gone])
         return cur.rowcount
+
+
+def owner_gone(host: str | None, pid: int | None, heartbeat: str | None, now: dt.datetime) -> bool:
+    """True when the process that owns a run is certainly not running it any more."""
+    if host == this_host() and pid is not None:
+        if pid == os.getpid():
+            return not _HEARTBEAT.owns(pid)  # this very process: only if it no longer tracks the run
+        if not pid_alive(pid):
+            return True
+    try:
+        beat = dt.datetime.fromisoformat(heartbeat) if heartbeat else None
+    except ValueError:
+        beat = None
+    if beat is None:
+        return True
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=dt.UTC)
+    return now - beat > STALE_AFTER
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    except OSError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+class _Heartbeat:
+    """One daemon thread per process refreshing ``heartbeat_at`` of the runs this process owns.
+
+    It writes through a connection of its own (short busy timeout, errors ignored): a locked store
+    delays a beat, never a run.
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[Path, set[int]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, path: Path, run_id: int) -> None:
+        with self._lock:
+            self._runs.setdefault(Path(path), set()).add(run_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="kstock-heartbeat", daemon=True)
+                self._thread.start()
+
+    def discard(self, path: Path, run_id: int) -> None:
+        with self._lock:
+            self._runs.get(Path(path), set()).discard(run_id)
+
+    def owns(self, pid: int) -> bool:
+        with self._lock:
+            return pid == os.getpid() and any(self._runs.values())
+
+    def _loop(self) -> None:
+        while not self._wake.wait(HEARTBEAT_EVERY.total_seconds()):
+            with self._lock:
+                work = {path: sorted(ids) for path, ids in self._runs.items() if ids}
+            for path, ids in work.items():
+                self._beat(path, ids)
+
+    @staticmethod
+    def _beat(path: Path, ids: list[int]) -> None:
+        try:
+            conn = sqlite3.connect(path, timeout=2.0, isolation_level=None)
+            try:
+                conn.executemany("UPDATE job_runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+                                 [(_now(), run_id) for run_id in ids])
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            log.debug("heartbeat skipped: %s", exc)
+
+
+_HEARTBEAT = _Heartbeat()
