@@ -336,7 +336,7 @@ def test_lookup_finds_tickers_or_says_why(lookup_index, query: str) -> None:
         assert "\n" not in r.error
         assert_clear_message(r.error, query)
         if r.suggestions:
-            assert "Did you mean" in r.error and all(t.name in r.error for t in r.suggestions)
+            assert "혹시" in r.error and all(t.name in r.error for t in r.suggestions)
 
 
 def full_width(text: str) -> str:

@@ -180,7 +180,7 @@ def test_lookup(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> 
 def test_lookup_near_miss_suggests(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lookup", "삼송전자"]) == 1
     line = _one_error_line(capsys.readouterr().err)
-    assert "삼성전자" in line and "Did you mean" in line
+    assert "삼성전자" in line and "혹시" in line
     assert main(["lookup", "삼송전자", "--json"]) == 1
     answer = json.loads(capsys.readouterr().out)
     assert answer["match"] is None and answer["suggestions"][0]["code"] == "005930"
@@ -189,11 +189,11 @@ def test_lookup_near_miss_suggests(filled: dict[str, Path], capsys: pytest.Captu
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("999999", "unknown stock code"),
-        ("005931", "Did you mean: 005930 삼성전자"),
-        ("", "Please enter a stock name or code"),
-        ("   ", "Please enter a stock name or code"),
-        ("가" * 10_000, "Query too long"),
+        ("999999", "등록되지 않은 종목코드"),
+        ("005931", "혹시 이 종목인가요? 005930 삼성전자"),
+        ("", "종목명이나 종목코드를 입력하세요"),
+        ("   ", "종목명이나 종목코드를 입력하세요"),
+        ("가" * 10_000, "입력이 너무 깁니다"),
     ],
 )
 def test_lookup_bad_queries(filled: dict[str, Path], capsys, query: str, message: str) -> None:

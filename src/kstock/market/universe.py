@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kstock.market.aliases import ALIASES, choseong, is_choseong_query
 from kstock.market.types import InstrumentKind, Ticker
 
 #: Longest query `TickerIndex.resolve` looks at; longer input is a paste accident, not a stock name.
@@ -23,6 +24,9 @@ MAX_CANDIDATES = 10
 MAX_SUGGESTIONS = 5
 #: Letter-level similarity (difflib ratio) a name needs to be offered as "did you mean".
 SUGGEST_CUTOFF = 0.7
+#: A 초성 query (ㅅㅅㅈㅈ) that fits several names goes straight to the most traded one when it trades at least
+#: this many times the runner-up's value (삼성전자 vs 상신전자); otherwise the user picks from the list.
+CHOSEONG_DOMINANCE = 10.0
 
 #: Fund brands KRX ETF names start with ("KODEX 200", "TIGER 미국S&P500"). A space must follow the
 #: brand, so common stocks that merely begin with the same letters (HK이노엔, 파워넷, BNK금융지주) stay common.
@@ -211,6 +215,8 @@ class LookupResult:
     candidates: list[Ticker] = field(default_factory=list)
     suggestions: list[Ticker] = field(default_factory=list)
     error: str | None = None
+    #: How many tickers fitted before ``candidates`` was cut to :data:`MAX_CANDIDATES` (for "외 N개").
+    total: int = 0
 
     @property
     def ambiguous(self) -> bool:
@@ -219,39 +225,47 @@ class LookupResult:
 
 
 class TickerIndex:
-    """Resolves codes, Korean names and English names to tickers, with typo suggestions."""
+    """Resolves codes, Korean names, English names, nicknames and 초성 to tickers, with typo suggestions.
 
-    def __init__(self, tickers: Sequence[Ticker]) -> None:
+    ``aliases`` (code → nicknames, default :data:`kstock.market.aliases.ALIASES`) count as names of the
+    listed code they belong to.
+    """
+
+    def __init__(self, tickers: Sequence[Ticker], aliases: Mapping[str, Sequence[str]] = ALIASES) -> None:
         self._tickers = list(tickers)
         self._by_code = {t.code: t for t in self._tickers}
+        self._aliases = {code: tuple(names) for code, names in aliases.items() if code in self._by_code}
         self._keyed = [(t, self._keys(t)) for t in self._tickers]
         self._by_name: dict[str, list[Ticker]] = {}
         for t, keys in self._keyed:
             for key in keys:
                 self._by_name.setdefault(key, []).append(t)
         self._spelled = [(key, _jamo(key)) for key in self._by_name]
+        self._by_choseong: dict[str, list[Ticker]] = {}
+        for t in self._tickers:
+            self._by_choseong.setdefault(choseong(t.name), []).append(t)
 
-    @staticmethod
-    def _keys(t: Ticker) -> set[str]:
-        return {_norm(n) for n in (t.name, t.name_en) if n and _norm(n)}
+    def _names(self, t: Ticker) -> list[str]:
+        return [n for n in (t.name, t.name_en, *self._aliases.get(t.code, ())) if n]
 
-    @staticmethod
-    def _rank(t: Ticker, key: str) -> tuple[bool, bool, bool, int, str]:
-        """Relevance order: listed before delisted, common first, prefix before infix, shorter first."""
-        names = [_norm(n) for n in (t.name, t.name_en) if n]
-        prefix = any(n.startswith(key) for n in names)
-        return (t.delisting_date is not None, t.kind != InstrumentKind.COMMON, not prefix, len(t.name), t.code)
+    def _keys(self, t: Ticker) -> set[str]:
+        return {_norm(n) for n in self._names(t) if _norm(n)}
 
-    def resolve(self, query: str) -> LookupResult:
-        """Find the ticker a user means by ``query`` (code, exact name, part of a name, or a typo)."""
+    def _rank(self, t: Ticker, key: str, popularity: Mapping[str, float] | None = None) -> tuple:
+        """Relevance order: listed before delisted, common first, then the most traded (when ``popularity``,
+        code → recent traded value, is known), prefix before infix, shorter first."""
+        prefix = any(_norm(n).startswith(key) for n in self._names(t))
+        traded = -float(popularity.get(t.code, 0.0)) if popularity else 0.0
+        return (t.delisting_date is not None, t.kind != InstrumentKind.COMMON, traded, not prefix, len(t.name), t.code)
+
+    def resolve(self, query: str, popularity: Mapping[str, float] | None = None) -> LookupResult:
+        """Find the ticker a user means by ``query`` (code, exact name or nickname, 초성, part of a name, or a
+        typo). ``popularity`` (code → recent traded value) orders ambiguous matches, likely intent first."""
         text = _nfkc(query or "").strip()
         if not text:
-            return LookupResult(query, error="종목명이나 종목코드를 입력하세요. / Please enter a stock name or code.")
+            return LookupResult(query, error="종목명이나 종목코드를 입력하세요.")
         if len(text) > MAX_QUERY_LEN:
-            return LookupResult(
-                query,
-                error=f"입력이 너무 깁니다 (최대 {MAX_QUERY_LEN}자). / Query too long (max {MAX_QUERY_LEN} chars).",
-            )
+            return LookupResult(query, error=f"입력이 너무 깁니다 (최대 {MAX_QUERY_LEN}자).")
         if _CODE_RE.match(text.upper()):
             found = self._by_code.get(text.upper())
             if found is not None:
@@ -262,37 +276,56 @@ class TickerIndex:
             found = self._by_code.get(text.zfill(6))
             if found is not None:
                 return LookupResult(query, match=found)
-        return self._resolve_name(query, _norm(text))
+        if is_choseong_query(text):
+            found = self._resolve_choseong(query, choseong(text), popularity)
+            if found is not None:
+                return found
+        return self._resolve_name(query, _norm(text), popularity)
+
+    def _resolve_choseong(self, query: str, key: str, popularity: Mapping[str, float] | None) -> LookupResult | None:
+        """ㅅㅅㅈㅈ → 삼성전자: an exact 초성 match first (the dominant one when several fit), then 초성 prefixes."""
+        exact = [t for t in self._by_choseong.get(key, []) if t.delisting_date is None] or self._by_choseong.get(key)
+        fits = exact or [t for k, ts in self._by_choseong.items() if k.startswith(key) for t in ts]
+        if not fits:
+            return None
+        fits = sorted(set(fits), key=lambda t: self._rank(t, "", popularity))
+        if len(fits) == 1:
+            return LookupResult(query, match=fits[0])
+        if exact and popularity:
+            top, second = (float(popularity.get(t.code, 0.0)) for t in fits[:2])
+            if top > 0 and top >= CHOSEONG_DOMINANCE * second:
+                return LookupResult(query, match=fits[0])
+        return LookupResult(query, candidates=fits[:MAX_CANDIDATES], total=len(fits))
 
     def _unknown_code(self, query: str, code: str) -> LookupResult:
         """A well-formed code that is not listed; codes sharing its first five digits are offered."""
         near = sorted((t for t in self._tickers if t.code[:5] == code[:5]), key=lambda t: self._rank(t, ""))[
             :MAX_SUGGESTIONS
         ]
-        message = f"{code}: 등록되지 않은 종목코드입니다. / {code}: unknown stock code."
+        message = f"{code}: 등록되지 않은 종목코드입니다."
         if near:  # say what to do: the neighbours, or searching by name
-            message += " 혹시 / Did you mean: " + ", ".join(f"{t.code} {t.name}" for t in near) + "?"
+            message += " 혹시 이 종목인가요? " + ", ".join(f"{t.code} {t.name}" for t in near)
         else:
-            message += " 종목명으로 검색해 보세요. / Try the company name instead."
+            message += " 종목명으로 검색해 보세요."
         return LookupResult(query, suggestions=near, error=message)
 
-    def _resolve_name(self, query: str, key: str) -> LookupResult:
+    def _resolve_name(self, query: str, key: str, popularity: Mapping[str, float] | None = None) -> LookupResult:
         exact = self._by_name.get(key)
         if exact:
-            ranked = sorted(exact, key=lambda t: self._rank(t, key))
+            ranked = sorted(exact, key=lambda t: self._rank(t, key, popularity))
             return LookupResult(query, match=ranked[0])
         partial = [t for t, keys in self._keyed if any(key in k for k in keys)]
         if len(partial) == 1:
             return LookupResult(query, match=partial[0])
         if partial:
-            partial.sort(key=lambda t: self._rank(t, key))
-            return LookupResult(query, candidates=partial[:MAX_CANDIDATES])
+            partial.sort(key=lambda t: self._rank(t, key, popularity))
+            return LookupResult(query, candidates=partial[:MAX_CANDIDATES], total=len(partial))
         suggestions = self._suggest(key)
         hint = ", ".join(t.name for t in suggestions)
         shown = printable(query.strip())
-        message = f"'{shown}': 일치하는 종목이 없습니다. / No stock matches '{shown}'."
+        message = f"'{shown}': 일치하는 종목이 없습니다."
         if hint:
-            message += f" 혹시 / Did you mean: {hint}?"
+            message += f" 혹시 이 종목인가요? {hint}"
         return LookupResult(query, suggestions=suggestions, error=message)
 
     def _suggest(self, key: str) -> list[Ticker]:

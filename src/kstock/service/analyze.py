@@ -14,10 +14,11 @@ import numpy as np
 from kstock.errors import KstockError
 from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
 from kstock.market.sectors import sector_name
-from kstock.market.types import InstrumentKind, Ticker
+from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
 from kstock.market.universe import printable
 from kstock.ml.predictor import PredictionResult, Reason
 from kstock.service.context import Services
+from kstock.service.headline import Headline, headline
 from kstock.service.predict import DayPrediction, predict_day
 
 KIND_KO = {InstrumentKind.ETF: "ETF", InstrumentKind.ETN: "ETN", InstrumentKind.PREFERRED: "우선주",
@@ -32,9 +33,10 @@ class UnknownTickerError(KstockError):
 
 
 class AmbiguousTickerError(KstockError):
-    def __init__(self, message: str, candidates: list[Ticker]) -> None:
+    def __init__(self, message: str, candidates: list[Ticker], total: int | None = None) -> None:
         super().__init__(message)
         self.candidates = candidates
+        self.total = max(total or 0, len(candidates))  # every name that fitted, before the cut
 
 
 class NotScorableError(KstockError):
@@ -53,17 +55,43 @@ class Analysis:
     change_1d: float | None
     chart_png: bytes | None = None
     model_ages: dict[str, float | None] = field(default_factory=dict)
+    headline: Headline | None = None  # the call's one number, from the band table (DESIGN §7)
+
+
+#: Trading days over which the traded value that orders ambiguous lookups is averaged.
+POPULARITY_DAYS = 20
+SHOWN_CANDIDATES = 5
+
+
+def traded_value(services: Services, days: int = POPULARITY_DAYS) -> dict[str, float]:
+    """code → average daily traded value (원) over the last ``days`` stored days: what a name people mean
+    by "삼성" most likely is. Cached on the model data, so it is computed once per data update."""
+    try:
+        data = services.model_data()
+    except KstockError:  # no prices stored yet: names are still found, just not ordered by trading
+        return {}
+    cached = getattr(data, "_traded_value", None)
+    if cached is None or cached[0] != days:
+        panel = data.panel
+        window = panel.ohlcv[:, -days:, :]
+        value = np.nan_to_num(window[:, :, CLOSE] * window[:, :, VOLUME]).mean(axis=1)
+        cached = (days, dict(zip(panel.codes, value.tolist(), strict=True)))
+        data._traded_value = cached  # type: ignore[attr-defined]
+    return cached[1]
 
 
 def resolve(services: Services, query: str) -> Ticker:
-    """A query → one ticker, or a clear error with suggestions/candidates."""
-    result = services.ticker_index().resolve(query)
+    """A query → one ticker, or a clear error with suggestions/candidates (the most traded first)."""
+    result = services.ticker_index().resolve(query, traded_value(services))
     if result.match is not None:
         return result.match
     if result.candidates:
-        names = ", ".join(f"{t.name}({t.code})" for t in result.candidates[:5])
+        total = max(result.total, len(result.candidates))
+        names = ", ".join(f"{t.name}({t.code})" for t in result.candidates[:SHOWN_CANDIDATES])
+        more = f" 외 {total - SHOWN_CANDIDATES}개" if total > SHOWN_CANDIDATES else ""
         shown = printable(query.strip())  # the query as typed, minus control characters (see `printable`)
-        raise AmbiguousTickerError(f"'{shown}'에 해당하는 종목이 여러 개입니다: {names}", result.candidates)
+        raise AmbiguousTickerError(f"'{shown}'에 해당하는 종목이 {total}개입니다: {names}{more}",
+                                   result.candidates, total)
     raise UnknownTickerError(result.error or f"'{printable(query.strip())}': 종목을 찾을 수 없습니다.",
                              result.suggestions)
 
@@ -87,6 +115,8 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
     close = float(data.panel.close[i, day])
     prev = data.panel.close[i, :day][np.isfinite(data.panel.close[i, :day])]
     analysis = Analysis(ticker, result, close, float(close / prev[-1] - 1) if prev.size else None)
+    percentile = None if prediction.percentile is None else float(prediction.percentile[i])
+    analysis.headline = headline(services.settings, prediction.table, percentile)
     analysis.model_ages = {name: v.age_days() for name, v in
                            ((n, services.registry.current(n)) for n in prediction.versions) if v}
     if chart:
