@@ -42,14 +42,14 @@ def synth_settings(root: Path):
 def synth_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with ``s.db`` (40-ticker synthetic market, 1.5 years) and ``models/`` holding a trained,
     serving trees model. Built once per session; tests that write copy it (see ``workspace``)."""
+    from kstock.market.sources import synthesize_store
     from kstock.market.store import MarketStore
-    from kstock.market.synthetic import generate_market
     from kstock.service.context import Services
     from kstock.service.retrain import retrain
 
     root = tmp_path_factory.mktemp("golden")
     store = MarketStore(root / "s.db")
-    store.ingest(generate_market(n_tickers=40, years=1.5, seed=1), source="t")
+    synthesize_store(store, n_tickers=40, years=1.5, seed=1)  # with its simulated clock (the daily loop's tests)
     services = Services(synth_settings(root), store)
     result = retrain(services, "trees", **fast_tree_options())
     assert result.status == "promoted", result.reason

@@ -14,6 +14,9 @@ import numpy as np
 
 from kstock.errors import KstockError
 from kstock.market.dates import day_int, iso
+from kstock.market.tradability import traded_value_20d
+from kstock.ml.data import ModelData
+from kstock.ml.evaluation.backtest import HOLD_BUFFER, select_book
 from kstock.service.context import Services
 from kstock.service.predict import predict_day
 
@@ -27,6 +30,8 @@ class Signal:
     score: float | None
     rank: int
     close: float | None = None
+    traded_value_20d: float | None = None  # KRW, 20-day average as of the scored day
+    entry: str | None = None  # BUY book: "new" (bought at the next open) or "kept" (held from before)
 
 
 @dataclass
@@ -37,23 +42,30 @@ class ScoringReport:
     sells: list[Signal] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    buyable: int = 0  # names that passed the book's tradability rule that day
+    stale: bool = False  # the scored day is behind the source's current trading day
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def score_market(services: Services, date: str | None = None, top: int = 10) -> ScoringReport:
-    """Predict the whole universe on ``date`` (default: the last stored day) and store the results."""
+def score_market(services: Services, date: str | None = None, top: int = 10, *, stale: bool = False) -> ScoringReport:
+    """Predict the whole universe on ``date`` (default: the last stored day), store the predictions and the book.
+
+    The BUY side of the book is what the backtest would hold that day (:func:`select_book` over the names
+    :func:`~kstock.market.tradability.buyable_at_close` allows, carrying the previous day's stored book);
+    the SELL side is the weakest scored common stocks — a warning for holders, never a short. ``stale``
+    marks a day scored on data behind the source's clock: it is stored but never published as today's.
+    """
     data = services.model_data()
     day = len(data.dates) - 1 if date is None else _day_index(data.dates, date)
     pred = predict_day(services, day)
     score = pred.ensemble.score[:, 0]
     ok = np.isfinite(score) & data.universe
-    order = np.argsort(-np.where(ok, score, -np.inf))
-    ranks = np.empty(len(score), dtype=int)
-    ranks[order] = np.arange(1, len(score) + 1)
+    ranks = _ranks(score, ok)
     date_int, created = day_int(data.dates[day]), _now()
+    book = _book_rows(services, data, day, score, ok)
     signal_rows = []
     prediction_rows = []
     for i in np.flatnonzero(ok):
@@ -66,30 +78,79 @@ def score_market(services: Services, date: str | None = None, top: int = 10) -> 
                                         _f(out.score[i, 0]), None, None, created))
     with services.store.transaction() as conn:
         conn.execute("DELETE FROM signals WHERE date = ?", (date_int,))
+        conn.execute("DELETE FROM book WHERE date = ?", (date_int,))
         conn.executemany("INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?)", signal_rows)
         conn.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", prediction_rows)
+        conn.executemany("INSERT INTO book VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(date_int, *row) for row in book])
+        conn.execute("INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?)",
+                     (date_int, date_int, int(stale), json.dumps(pred.versions), created))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_scored', ?)",
                      (json.dumps({"date": iso(date_int), "versions": pred.versions}),))
     buys, sells = stored_signals(services, iso(date_int), top)
-    return ScoringReport(iso(date_int), len(signal_rows), buys, sells, pred.versions, pred.unavailable)
+    buyable = int((data.buyable(services.settings.min_traded_value)[:, day] & ok).sum())
+    return ScoringReport(iso(date_int), len(signal_rows), buys, sells, pred.versions, pred.unavailable, buyable, stale)
+
+
+def _ranks(score: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """1 for the best score among ``ok``; ``inf`` elsewhere."""
+    order = np.argsort(-np.where(ok, score, -np.inf), kind="stable")
+    ranks = np.full(len(score), np.inf)
+    ranks[order[: int(ok.sum())]] = np.arange(1, int(ok.sum()) + 1)
+    return ranks
+
+
+def _book_rows(services: Services, data: ModelData, day: int, score: np.ndarray, ok: np.ndarray) -> list[tuple]:
+    """(side, code, rank, entry, score, traded_value_20d, close) rows of the day's book."""
+    settings = services.settings
+    buyable = data.buyable(settings.min_traded_value)[:, day] & ok
+    # as in the backtest: a held name halted today keeps its place in the ranking (judged, not bought)
+    ranked = ok & (buyable | ~data.panel.traded[:, day])
+    rank = _ranks(score, ranked)
+    held = np.isin(np.asarray(data.panel.codes), _previous_book(services, day_int(data.dates[day])))
+    keep, new = select_book(held, rank, buyable, settings.top_k, HOLD_BUFFER * settings.top_k)
+    tv = traded_value_20d(data.panel)[:, day]
+    close = data.panel.close[:, day]
+    rows = []
+    members = np.flatnonzero(keep | new)
+    for n, i in enumerate(members[np.argsort(rank[members], kind="stable")], start=1):
+        rows.append(("BUY", data.panel.codes[i], n, "kept" if keep[i] else "new", _f(score[i]), _f(tv[i]),
+                     _f(close[i])))
+    weakest = np.flatnonzero(ok & data.panel.traded[:, day])
+    weakest = weakest[np.argsort(score[weakest], kind="stable")][: settings.top_k]
+    for n, i in enumerate(weakest, start=1):
+        rows.append(("SELL", data.panel.codes[i], n, None, _f(score[i]), _f(tv[i]), _f(close[i])))
+    return rows
+
+
+def _previous_book(services: Services, date_int: int) -> list[str]:
+    """The codes the stored book held on the last scored day before ``date_int``."""
+    rows = services.store.conn.execute(
+        "SELECT code FROM book WHERE side = 'BUY' AND date = (SELECT MAX(date) FROM book WHERE date < ?)",
+        (date_int,),
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def stored_signals(services: Services, date: str | None = None, top: int = 5) -> tuple[list[Signal], list[Signal]]:
-    """The strongest BUY and SELL signals of ``date`` (default: the last scored day)."""
+    """The day's book (default: the last scored day): BUY names in rank order and the weakest SELL names.
+
+    ``top`` limits each list (the book itself has ``KSTOCK_TOP_K`` names). Days scored before the book
+    existed fall back to the strongest BUY/SELL labels of the signals table.
+    """
     conn = services.store.conn
-    if date is None:
-        row = conn.execute("SELECT MAX(date) FROM signals").fetchone()
-        if row[0] is None:
-            raise KstockError(
-                "아직 채점된 신호가 없습니다 — 관리자가 /score 를 실행하거나 장 마감 후 자동 채점을 기다려 주세요."
-            )
-        date_int = row[0]
-    else:
-        try:
-            date_int = day_int(date)
-        except ValueError:
-            raise KstockError(f"날짜 '{date}'를 읽을 수 없습니다 (YYYY-MM-DD).") from None
+    date_int = _scored_day(services, date)
     names = dict(conn.execute("SELECT code, name FROM tickers").fetchall())
+    signals = {c: (lab, p) for c, lab, p in conn.execute(
+        "SELECT code, label, probability FROM signals WHERE date = ?", (date_int,)).fetchall()}
+    book = conn.execute("SELECT side, code, rank, entry, score, traded_value_20d, close FROM book WHERE date = ? "
+                        "ORDER BY side, rank", (date_int,)).fetchall()
+    if book:
+        def entry(row: tuple) -> Signal:
+            side, code, rank, kind, score, tv, close = row
+            label, probability = signals.get(code, (side, None))
+            return Signal(code, names.get(code, code), label, probability, score, rank, close, tv, kind)
+
+        return ([entry(r) for r in book if r[0] == "BUY"][:top], [entry(r) for r in book if r[0] == "SELL"][:top])
     closes = dict(conn.execute("SELECT code, close FROM prices WHERE date = ?", (date_int,)).fetchall())
 
     def fetch(label: str, order: str) -> list[Signal]:
@@ -98,6 +159,39 @@ def stored_signals(services: Services, date: str | None = None, top: int = 5) ->
         return [Signal(c, names.get(c, c), lab, p, s, r, closes.get(c)) for c, lab, p, s, r in rows]
 
     return fetch("BUY", "DESC"), fetch("SELL", "ASC")
+
+
+def _scored_day(services: Services, date: str | None) -> int:
+    """yyyymmdd of ``date`` (or the last scored day); a day that was never scored is an error saying so."""
+    conn = services.store.conn
+    if date is None:
+        row = conn.execute("SELECT MAX(date) FROM signals").fetchone()
+        if row[0] is None:
+            raise KstockError(
+                "아직 채점된 신호가 없습니다 — 관리자가 /score 를 실행하거나 장 마감 후 자동 채점을 기다려 주세요."
+            )
+        return int(row[0])
+    try:
+        date_int = day_int(date)
+    except ValueError:
+        raise KstockError(f"날짜 '{date}'를 읽을 수 없습니다 (YYYY-MM-DD).") from None
+    if conn.execute("SELECT 1 FROM signals WHERE date = ? LIMIT 1", (date_int,)).fetchone() is None:
+        raise NotScoredError(f"{iso(date_int)}은(는) 채점되지 않은 날입니다 — `kstock score --date {iso(date_int)}`로 "
+                             "채점할 수 있습니다.")
+    return date_int
+
+
+class NotScoredError(KstockError):
+    """A day that has no stored scoring."""
+
+
+def publication(services: Services, date: str) -> dict | None:
+    """How ``date`` was scored: data date, whether it was stale, model versions; None if never scored."""
+    row = services.store.conn.execute("SELECT data_date, stale, versions FROM publications WHERE date = ?",
+                                      (day_int(date),)).fetchone()
+    if row is None:
+        return None
+    return {"date": date, "data_date": iso(row[0]), "stale": bool(row[1]), "versions": json.loads(row[2] or "{}")}
 
 
 def last_scored_date(services: Services) -> str | None:

@@ -39,6 +39,8 @@ from kstock.market.tradability import Execution, buyable_at_close, execution, ff
 from kstock.market.types import Panel
 
 TRADING_DAYS = 252
+#: A held name stays while it ranks within this multiple of k (the backtest's and the served book's rule).
+HOLD_BUFFER = 2.0
 
 
 @dataclass
@@ -130,6 +132,22 @@ def _pick(mask: np.ndarray, rank: np.ndarray, slots: int) -> np.ndarray:
     return out
 
 
+def select_book(
+    held: np.ndarray, rank: np.ndarray, buyable: np.ndarray, k: int, keep_rank: float,
+    locked: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The book's rule, shared by the backtest and the daily scoring: (kept, newly bought) masks.
+
+    A held name is kept while it ranks within ``keep_rank`` (the hold buffer, 2 × k by default); the
+    free slots of ``k`` (less the ``locked`` names that cannot be sold) go to the best-ranked buyable
+    names not already held. ``rank`` is 1 for the best score, ``inf`` where a name is not ranked.
+    """
+    locked = np.zeros_like(held) if locked is None else locked
+    keep = held & ~locked & (rank <= keep_rank)
+    new = _pick(buyable & ~keep & ~locked, rank, k - int(locked.sum()) - int(keep.sum()))
+    return keep, new
+
+
 def _target_weights(
     held: np.ndarray,
     w: np.ndarray,
@@ -142,8 +160,7 @@ def _target_weights(
 ) -> np.ndarray:
     """Equal weights over the kept, locked and newly bought names; locked names keep their weight."""
     locked = held & ~tr.opens_next[:, t] & tr.alive_next[:, t]
-    keep = held & tr.opens_next[:, t] & (rank <= keep_rank)
-    new = _pick(buyable & ~keep & ~locked, rank, k - int(locked.sum()) - int(keep.sum()))
+    keep, new = select_book(held & tr.opens_next[:, t], rank, buyable, k, keep_rank, locked)
     free = keep | new
     target = np.where(locked, w, 0.0)
     if free.any():
@@ -158,7 +175,7 @@ def backtest_top_k(
     k: int = 20,
     min_traded_value: float = 1e9,
     eligible: np.ndarray | None = None,
-    hold_buffer: float = 2.0,
+    hold_buffer: float = HOLD_BUFFER,
     start: int | None = None,
     end: int | None = None,
     commission: float = COMMISSION,

@@ -1,0 +1,244 @@
+"""The daily loop — update the data, score every model, store the day's book — written once for every door.
+
+The bot's job queue runs the steps at their times (update, then scoring, then the push, which lives in
+the bot because only it can send), and ``kstock daily`` runs update and scoring back to back for people who
+schedule with cron or a systemd timer. Each step is recorded as a job run *for a trading day*
+(``job_runs.day``), so a step that already succeeded for that day is not run again — after a restart, a
+retry or a second front door — and a step only starts once the one before it succeeded for that day.
+
+**The day.** Each source has a clock (:mod:`kstock.market.sources`): for KRX (pykrx, csv) the day is
+the latest session whose bar is final in Seoul; for the synthetic market it is the next generated day,
+until that day's loop is finished (a loop interrupted after its update resumes the same day).
+
+**Staleness is never hidden.** When, after the update, the store's last trading day is behind the day,
+the scoring is recorded as ``stale`` and no book is stored for the day: nobody is sent old signals as
+today's. What the bot tells people then is in :mod:`kstock.bot.jobs`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kstock.errors import KstockError
+from kstock.market.calendar import TradingCalendar
+from kstock.market.dates import day_int, iso
+from kstock.market.freshness import as_date, last_stored_day
+from kstock.market.sources import DataSource, SyntheticSource, source_from_settings, synthetic_spec
+from kstock.service import runs
+from kstock.service.context import Services
+from kstock.service.scoring import ScoringReport, score_market
+
+log = logging.getLogger(__name__)
+
+UPDATE, SCORE, PUSH = "update", "score", "push"
+#: Statuses that end a day's loop (the synthetic clock then moves on); only "ok" keeps a step from running
+#: again the same day — a stale or failed day is tried again when the data may have arrived.
+DONE = ("ok", "stale")
+
+
+@dataclass
+class Freshness:
+    """How the stored data relates to the source's current trading day."""
+
+    today: str  # the trading day the loop is for (ISO)
+    data_date: str | None  # the store's last trading day
+    behind: int  # trading days the data is behind ``today`` (0 = current)
+
+    @property
+    def stale(self) -> bool:
+        return self.data_date is None or self.behind > 0
+
+    def warning(self) -> str | None:
+        """The ⚠️ line every user-facing list carries when the data is old; None when current."""
+        if not self.stale:
+            return None
+        if self.data_date is None:
+            return "⚠️ 저장된 시세 데이터가 없습니다."
+        return f"⚠️ 시세 데이터가 {self.behind}거래일 지났습니다 (기준일 {self.data_date}, 오늘 {self.today})."
+
+
+def freshness(services: Services, today: str | dt.date | None = None) -> Freshness:
+    """The store's age against ``today`` (default: the configured source's current trading day)."""
+    store = services.store
+    day = as_date(today) if today is not None else services.data_source().today(store)
+    last = last_stored_day(store)
+    if last is None:
+        return Freshness(day.isoformat(), None, 0)
+    data_date = iso(last)
+    behind = 0
+    if as_date(data_date) < day:  # at least one: a day with no session in between is still not today's data
+        behind = max(1, TradingCalendar.from_store(store).trading_days_between(data_date, day))
+    return Freshness(day.isoformat(), data_date, behind)
+
+
+@dataclass
+class StepResult:
+    step: str
+    day: str
+    status: str  # ok / stale / failed / skipped / done (already ran for the day)
+    message: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DailyReport:
+    day: str
+    steps: list[StepResult]
+    freshness: Freshness | None = None
+    scoring: ScoringReport | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status in ("ok", "done") for s in self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        fresh = asdict(self.freshness) if self.freshness else None
+        if self.freshness:
+            fresh["stale"] = self.freshness.stale
+        out: dict[str, Any] = {"day": self.day, "ok": self.ok, "freshness": fresh,
+                               "steps": [asdict(s) for s in self.steps]}
+        if self.scoring is not None:
+            out["book"] = {"date": self.scoring.date, "buys": [s.code for s in self.scoring.buys],
+                           "sells": [s.code for s in self.scoring.sells]}
+        return out
+
+
+def loop_day(services: Services, source: DataSource | None = None, now: dt.datetime | None = None) -> str:
+    """The trading day the loop works on now (see the module docstring), ISO."""
+    source = source or services.data_source()
+    store = services.store
+    if isinstance(source, SyntheticSource):
+        spec = synthetic_spec(store)
+        if spec is not None:
+            current = spec.today
+            updated = runs.run_for_day(store, UPDATE, current)
+            scored = runs.run_for_day(store, SCORE, current)
+            if updated is not None and updated.status in DONE and (scored is None or scored.status not in DONE):
+                return current  # that day's loop was interrupted after its update: finish it
+            return source.next_day(store) or current
+    return source.today(store, now).isoformat()
+
+
+def update_step(services: Services, day: str, source: DataSource | None = None, *,
+                progress: bool = False) -> StepResult:
+    """Fetch the day's data from the source, once per day; ``stale`` when the source had nothing new."""
+    store = services.store
+    done = runs.run_for_day(store, UPDATE, day)
+    if done is not None and done.status == "ok":
+        return StepResult(UPDATE, day, "done", "이미 갱신됨", done.metrics)
+    source = source or services.data_source()
+    run_id = runs.start_run(store, UPDATE, day)
+    try:
+        report = source.update(store, progress=progress)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
+        runs.finish_run(store, run_id, "failed", {}, reason)
+        if not isinstance(exc, KstockError):
+            log.exception("data update failed")
+        return StepResult(UPDATE, day, "failed", reason)
+    fresh = freshness(services, day)
+    metrics = {"source": source.name, "rows_changed": report.rows_changed, "data_date": fresh.data_date,
+               "behind": fresh.behind}
+    if not report.ok:
+        runs.finish_run(store, run_id, "failed", metrics, report.message)
+        return StepResult(UPDATE, day, "failed", report.message, metrics)
+    status = "stale" if fresh.stale else "ok"
+    runs.finish_run(store, run_id, status, metrics, None if status == "ok" else f"갱신 후에도 {day} 데이터가 없습니다")
+    return StepResult(UPDATE, day, status, report.message, metrics)
+
+
+def score_step(services: Services, day: str, *, top: int = 10) -> tuple[StepResult, ScoringReport | None]:
+    """Score the day once, if its data is in the store; otherwise record the day as stale (no book)."""
+    store = services.store
+    done = runs.run_for_day(store, SCORE, day)
+    if done is not None and done.status == "ok":
+        return StepResult(SCORE, day, "done", "이미 채점됨", done.metrics), None
+    fresh = freshness(services, day)
+    run_id = runs.start_run(store, SCORE, day)
+    if fresh.stale:
+        metrics = {"data_date": fresh.data_date, "behind": fresh.behind}
+        reason = f"데이터가 {day}에 미치지 못함 (기준일 {fresh.data_date})"
+        runs.finish_run(store, run_id, "stale", metrics, reason)
+        return StepResult(SCORE, day, "stale", reason, metrics), None
+    try:
+        report = score_market(services, day, top=top)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
+        runs.finish_run(store, run_id, "failed", {}, reason)
+        if not isinstance(exc, KstockError):
+            log.exception("market scoring failed")
+        raise
+    metrics = {"date": report.date, "scored": report.scored, "buyable": report.buyable, "versions": report.versions}
+    runs.finish_run(store, run_id, "ok", metrics)
+    return StepResult(SCORE, day, "ok", f"{report.scored}종목 채점", metrics), report
+
+
+def score_now(services: Services, date: str | None = None, *, top: int = 10) -> ScoringReport:
+    """A scoring asked for by hand (`kstock score`, admin /score): the given or last stored day, recorded.
+
+    Scoring the last stored day while the data is behind the source's clock is allowed (an admin may
+    want to see it) but the book is stored as stale, so it is never pushed or counted as a live call.
+    """
+    stale = False
+    if date is None:
+        fresh = freshness(services)
+        stale = fresh.stale
+    run_id = runs.start_run(services.store, SCORE, date)
+    try:
+        report = score_market(services, date, top=top, stale=stale)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
+        runs.finish_run(services.store, run_id, "failed", {}, reason)
+        raise
+    metrics = {"date": report.date, "scored": report.scored, "buyable": report.buyable, "versions": report.versions,
+               "stale": stale}
+    _set_run_day(services, run_id, report.date)
+    runs.finish_run(services.store, run_id, "ok" if not stale else "stale", metrics)
+    return report
+
+
+def _set_run_day(services: Services, run_id: int, day: str) -> None:
+    with services.store.transaction() as conn:
+        conn.execute("UPDATE job_runs SET day = ? WHERE id = ?", (day_int(day), run_id))
+
+
+def run_daily(services: Services, source: DataSource | None = None, *, now: dt.datetime | None = None,
+              progress: bool = False, top: int = 10) -> DailyReport:
+    """Update, then score — each once for the day, the second only after the first succeeded."""
+    source = source or services.data_source()
+    day = loop_day(services, source, now)
+    update = update_step(services, day, source, progress=progress)
+    report = DailyReport(day, [update])
+    if update.status in ("failed",):
+        report.freshness = freshness(services, day)
+        report.steps.append(StepResult(SCORE, day, "skipped", "데이터 갱신 실패"))
+        _record_stale_score(services, day, report.freshness)
+        return report
+    score, scoring = score_step(services, day, top=top)
+    report.steps.append(score)
+    report.freshness = freshness(services, day)
+    report.scoring = scoring
+    return report
+
+
+def _record_stale_score(services: Services, day: str, fresh: Freshness) -> None:
+    """A failed update leaves the day stale: say so in the scoring's record too (for /status and the push)."""
+    done = runs.run_for_day(services.store, SCORE, day)
+    if done is not None and done.status == "ok":
+        return
+    run_id = runs.start_run(services.store, SCORE, day)
+    runs.finish_run(services.store, run_id, "stale", {"data_date": fresh.data_date, "behind": fresh.behind},
+                    "데이터 갱신 실패")
+
+
+def step_status(services: Services, step: str, day: str) -> str | None:
+    """The latest recorded status of ``step`` for ``day`` (None when it never ran)."""
+    run = runs.run_for_day(services.store, step, day)
+    return run.status if run else None
+
+
+__all__ = ["DailyReport", "Freshness", "StepResult", "freshness", "loop_day", "run_daily", "score_now",
+           "score_step", "source_from_settings", "step_status", "update_step"]
