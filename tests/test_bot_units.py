@@ -15,6 +15,7 @@ from telegram.error import RetryAfter
 
 from kstock.bot.delivery import retry_after_seconds
 from kstock.bot.security import (
+    LOCK_DIR,
     BotAlreadyRunningError,
     InstanceLock,
     SlidingWindowLimiter,
@@ -24,6 +25,7 @@ from kstock.bot.security import (
     is_admin,
     is_allowed,
     lock_path,
+    token_hash,
 )
 from kstock.bot.text import escape, split_text
 from kstock.cli import main
@@ -133,8 +135,9 @@ def test_installed_redaction_applies_to_every_logger_and_silences_httpx(caplog: 
 # ---- one process per token; bad tokens stop the start -----------------------------------------------------
 
 def test_instance_lock_refuses_a_second_holder(tmp_path: Path) -> None:
-    path = lock_path(settings(tmp_path), TOKEN)
-    assert path.name == ".kstock-bot-987654321.lock" and TOKEN.split(":")[1] not in str(path)
+    path = lock_path(settings(tmp_path), TOKEN, folder=tmp_path)
+    assert path.name == f"bot-{token_hash(TOKEN)}.lock" and TOKEN.split(":")[1] not in str(path)
+    assert lock_path(settings(tmp_path / "elsewhere"), TOKEN).parent == LOCK_DIR  # one place, whatever the store
     with InstanceLock(path) as first:
         assert first.held
         with pytest.raises(BotAlreadyRunningError, match="already running"):
@@ -144,7 +147,7 @@ def test_instance_lock_refuses_a_second_holder(tmp_path: Path) -> None:
 
 
 def test_second_process_exits_with_a_clear_message(tmp_path: Path) -> None:
-    path = lock_path(settings(tmp_path), TOKEN)
+    path = lock_path(settings(tmp_path), TOKEN, folder=tmp_path)
     code = textwrap.dedent(f"""
         import sys
         from kstock.bot.security import InstanceLock, BotAlreadyRunningError

@@ -21,6 +21,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter
 
 from kstock.bot.security import anon
 from kstock.bot.text import MAX_CAPTION, MAX_TEXT, PARSE_MODE, escape, split_text, truncate
+from kstock.errors import KstockError
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -79,18 +80,21 @@ class Delivery:
                          self.max_retries)
                 await self.sleep(wait + 0.05)
             except Forbidden as exc:
-                self._gone(chat_id, f"blocked: {exc.message}")
+                await self._gone(chat_id, f"blocked: {exc.message}")
                 raise ChatUnreachable(chat_id, exc.message) from exc
             except BadRequest as exc:
                 if _unreachable(exc):
-                    self._gone(chat_id, f"unreachable: {exc.message}")
+                    await self._gone(chat_id, f"unreachable: {exc.message}")
                     raise ChatUnreachable(chat_id, exc.message) from exc
                 raise
 
-    def _gone(self, chat_id: int, reason: str) -> None:
+    async def _gone(self, chat_id: int, reason: str) -> None:
         log.info("%s cannot be reached (%s); unsubscribing it", anon(chat_id), reason)
         if self.subscriptions is not None:
-            self.subscriptions.unsubscribe(chat_id, reason)
+            try:  # off the loop: a locked store must not freeze every chat
+                await asyncio.to_thread(self.subscriptions.unsubscribe, chat_id, reason)
+            except KstockError as exc:  # e.g. locked: the next message to it will try again
+                log.warning("could not unsubscribe %s: %s", anon(chat_id), exc)
 
     async def send_text(self, bot: Bot, chat_id: int, text: str, *, reply_markup: InlineKeyboardMarkup | None = None,
                         reply_to: int | None = None) -> list[Message]:

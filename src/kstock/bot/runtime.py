@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from kstock.bot.charts import ChartRenderer
 from kstock.bot.delivery import Delivery
-from kstock.bot.security import SlidingWindowLimiter
+from kstock.bot.security import OncePer, SlidingWindowLimiter
 from kstock.bot.subscriptions import SubscriptionStore
 from kstock.config import Settings
 from kstock.market.calendar import TradingCalendar
@@ -70,6 +70,8 @@ class BotRuntime:
     retrain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     score_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     push_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Chats outside KSTOCK_ALLOWED_CHAT_IDS answered lately: each gets the refusal at most once an hour.
+    refusals: OncePer = field(default_factory=lambda: OncePer(3600.0))
     #: Set once the start-up warm-up has finished (or failed): caches filled, ready for full speed.
     warmed: threading.Event = field(default_factory=threading.Event)
     _calendar: tuple[Any, TradingCalendar] | None = field(default=None, repr=False)
@@ -102,6 +104,15 @@ class BotRuntime:
         """Run a short request (an analysis) in the request pool, off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.light, functools.partial(fn, *args, **kwargs))
+
+    async def run_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store access (a subscription, a count, a run record) off the event loop.
+
+        SQLite waits up to its busy timeout for a store locked by another writer; on the loop that wait
+        would freeze every chat. In a worker thread only the request that needs the store waits, and it
+        ends in a :class:`~kstock.market.store.StoreError` the handler turns into "잠시 후 다시".
+        """
+        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
     async def run_heavy(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` in the heavy-work pool; the event loop keeps answering meanwhile."""

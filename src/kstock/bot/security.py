@@ -6,7 +6,8 @@
 - :func:`check_query`: input length limits with a clear Korean message.
 - :class:`TokenRedactor` / :func:`install_log_redaction`: the bot token never reaches a log line —
   not in httpx's request URLs, not in PTB's own debug lines, not in exception text.
-- :class:`InstanceLock`: one polling process per bot token on this machine (``fcntl.flock``).
+- :class:`InstanceLock`: one polling process per bot token on this machine (``fcntl.flock`` on a file named
+  by a hash of the token in :data:`LOCK_DIR`, wherever each bot's store is).
 """
 
 from __future__ import annotations
@@ -83,6 +84,30 @@ class SlidingWindowLimiter:
             if len(self._events) > 10_000:  # forget idle users so the table stays small
                 self._events = {k: v for k, v in self._events.items() if v and v[-1] > now - self.window}
             return None
+
+
+class OncePer:
+    """Remembers when each key was last let through; :meth:`first` is True at most once per ``period``.
+
+    The bot answers a chat outside the allow-list once an hour, not once a message: a stranger (or a
+    script) sending hundreds of messages gets one polite line, and the bot stays quiet after that.
+    """
+
+    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic, limit: int = 10_000) -> None:
+        self.period, self.clock, self.limit = period, clock, limit
+        self._last: dict[Any, float] = {}
+        self._lock = threading.Lock()
+
+    def first(self, key: Any) -> bool:
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.period:
+                return False
+            self._last[key] = now
+            if len(self._last) > self.limit:  # forget old keys so the table stays small
+                self._last = {k: t for k, t in self._last.items() if now - t < self.period}
+            return True
 
 
 # ---- the token never reaches a log line ---------------------------------------------------------------
@@ -193,9 +218,29 @@ def bot_id_of(token: str) -> str:
     return token.strip().partition(":")[0]
 
 
-def lock_path(settings: Settings, token: str) -> Path:
-    """``.kstock-bot-<bot id>.lock`` next to the store (the bot id is public; the secret is not used)."""
-    return Path(settings.db_path).resolve().parent / f".kstock-bot-{bot_id_of(token)}.lock"
+#: The one per-machine folder holding the bot locks (world-writable and sticky, like /tmp itself).
+LOCK_DIR = Path("/tmp/kstock-locks")
+
+
+def token_hash(token: str) -> str:
+    """A short SHA-256 of the token: names its lock without ever writing the token down."""
+    return hashlib.sha256(token.strip().encode()).hexdigest()[:24]
+
+
+def lock_path(settings: Settings | None, token: str, folder: Path | None = None) -> Path:
+    """``bot-<hash of the token>.lock`` in one per-machine folder: two bots with one token but different
+    stores (or working folders) find the same lock. ``settings`` is kept for callers; the store's
+    location no longer matters."""
+    return (folder or LOCK_DIR) / f"bot-{token_hash(token)}.lock"
+
+
+def _lock_dir(path: Path) -> None:
+    """Create the lock folder so any user on the machine may add a lock to it (mode 1777, like /tmp)."""
+    if path.parent.is_dir():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.chmod(path.parent, 0o1777)
 
 
 class InstanceLock:
@@ -213,8 +258,15 @@ class InstanceLock:
     def acquire(self) -> InstanceLock:
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            _lock_dir(self.path)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except PermissionError:  # another user's bot holds this token's lock file
+            raise BotAlreadyRunningError("another kstock bot with this token (another user's) is already "
+                                         f"running on this machine; stop it first (lock: {self.path})") from None
+        except OSError as exc:
+            raise KstockError(f"cannot create the bot's single-instance lock {self.path}: "
+                              f"{exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -33,11 +33,26 @@ class Context:
 
     @property
     def store(self) -> MarketStore:
-        """Opened on first use, so `kstock --help` and bad arguments never touch the file."""
+        """The existing store, for writing; opened on first use, so `kstock --help` and bad arguments never
+        touch the file. A store that does not exist is refused (a mistyped --db is not a new, empty store)."""
+        return self._open(create=False)
+
+    @property
+    def new_store(self) -> MarketStore:
+        """The store for the commands that fill it (`data import|synth|update`): created when absent."""
+        return self._open(create=True)
+
+    @property
+    def read_store(self) -> MarketStore:
+        """The store opened read-only (SQLite ``mode=ro``) for commands that only read: they never write,
+        never mark another process's run, and work on a read-only file."""
+        return self._open(readonly=True)
+
+    def _open(self, *, create: bool = False, readonly: bool = False) -> MarketStore:
         if self._store is None:
             from kstock.market.store import MarketStore
 
-            self._store = MarketStore(self.settings.db_path)
+            self._store = MarketStore(self.settings.db_path, create=create, readonly=readonly)
         return self._store
 
     def close(self) -> None:

@@ -38,7 +38,7 @@ def cmd_jobs(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.market.calendar import TradingCalendar
     from kstock.market.freshness import seoul_now
 
-    calendar = TradingCalendar.from_store(ctx.store) if ctx.settings.db_path.exists() else None
+    calendar = TradingCalendar.from_store(ctx.read_store) if ctx.settings.db_path.exists() else None
     jobs = describe_jobs(ctx.settings, seoul_now(), calendar)
     if args.json:
         print_json(jobs)

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,15 @@ _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 class StoreError(KstockError, RuntimeError):
     """The store cannot be opened or written; the message says what to do."""
 
+    @property
+    def locked(self) -> bool:
+        """True when another writer holds the store: the same request will work in a moment."""
+        return LOCKED_WORDS in str(self)
+
+
+#: The words every "locked by another writer" StoreError carries (see :func:`_explain`).
+LOCKED_WORDS = "is locked by another writer"
+
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -39,17 +49,28 @@ def _now() -> str:
 class MarketStore:
     """SQLite-backed market store. Open with a path; the schema is migrated on open."""
 
-    def __init__(self, path: str | Path, *, timeout: float = 10.0) -> None:
+    def __init__(self, path: str | Path, *, timeout: float = 10.0, readonly: bool = False,
+                 create: bool = True) -> None:
+        """Open (and migrate) the store at ``path``.
+
+        ``readonly``: for commands that only read — the file must exist, is opened with SQLite's
+        ``mode=ro`` (so nothing can be written, and a read-only file works) and is not migrated.
+        ``create=False``: refuse a file that does not exist instead of creating an empty store (a mistyped
+        ``--db`` would otherwise become a new, empty store that "knows no stock").
+        """
         self.path = Path(path)
+        self.readonly = readonly
         self.lock = threading.RLock()  # one transaction at a time on the shared connection (bot threads)
         _check_is_sqlite(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
+        if (readonly or not create) and not self.path.exists():
+            raise StoreError(f"the store {self.path} does not exist (KSTOCK_DB / --db); create it with "
+                             "`kstock data synth`, `kstock data import` or `kstock data update`")
+        self.conn = self._connect(timeout)
         try:
             self._refuse_newer_schema()  # before anything (even the WAL switch) touches the file
+            if readonly:
+                self.conn.execute("PRAGMA query_only = ON")
+                return
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
@@ -58,6 +79,20 @@ class MarketStore:
             self.conn.close()  # a refused file (newer schema, corrupt, locked) is not left open
             if isinstance(exc, StoreError):
                 raise
+            raise StoreError(_explain(self.path, exc)) from exc
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        """The connection (``mode=ro`` when read-only); a path that cannot be opened names the setting."""
+        try:
+            if not self.readonly:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            target = f"file:{quote(str(self.path.resolve()))}?mode=ro" if self.readonly else str(self.path)
+            return sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False,
+                                   uri=self.readonly)
+        except OSError as exc:
+            raise StoreError(f"KSTOCK_DB / --db {self.path}: cannot create the store there "
+                             f"({exc.strerror or exc}); give a file path in a writable folder") from None
+        except sqlite3.Error as exc:
             raise StoreError(_explain(self.path, exc)) from exc
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -348,6 +383,12 @@ def _to_panel(codes: list[str], counts: list[int], data: np.ndarray, sector_ids:
 
 
 def _check_is_sqlite(path: Path) -> None:
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:  # e.g. a path through a file, or a folder we may not read
+        raise StoreError(f"KSTOCK_DB / --db {path}: cannot use that path ({exc.strerror or exc})") from None
     if path.is_dir():
         raise StoreError(f"{path} is a directory; give KSTOCK_DB / --db a file path such as data/kstock.db")
     if path.exists() and path.stat().st_size > 0:
@@ -363,10 +404,14 @@ def _explain(path: Path, exc: sqlite3.Error) -> str:
     text = str(exc)
     if "locked" in text or "busy" in text:
         # only the file name: this message reaches chat users, who need not see server paths
-        return (f"the store ({path.name}) is locked by another writer (another kstock process?); "
+        return (f"the store ({path.name}) {LOCKED_WORDS} (another kstock process?); "
                 "try again when it has finished")
     if "not a database" in text or "malformed" in text:
         return f"{path} is not a usable kstock store ({text}); restore it or point --db at a new file"
     if "disk" in text or "full" in text:
-        return f"cannot write {path}: {text}; free some disk space and retry"
-    return f"store {path}: {text}"
+        return f"cannot write the store ({path.name}): {text}; free some disk space and retry"
+    if "readonly" in text or "read-only" in text:
+        return f"the store ({path.name}) is read-only here: {text}"
+    if "unable to open" in text:
+        return f"KSTOCK_DB / --db {path}: unable to open the store there; give a file path in a writable folder"
+    return f"store {path.name}: {text}"

@@ -15,16 +15,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kstock.errors import KstockError
+from kstock.errors import WRITE_FAILED_KO, KstockError, is_write_failure, public_text
+from kstock.procs import pid_alive
 
 META_FILE = "meta.json"
 CURRENT_FILE = "CURRENT"
+#: What :meth:`ModelRegistry.pointer` answers for a CURRENT that holds no version name (garbled bytes).
+UNREADABLE_POINTER = "(unreadable)"
+#: A version folder's name: no path separators, not hidden.
+_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 
 
 class RegistryError(KstockError):
@@ -81,7 +88,7 @@ class ModelRegistry:
         """Write a new version (not yet serving): ``write(folder)`` puts the model files in ``folder``."""
         version = _now().strftime("%Y%m%dT%H%M%S%f")
         base = self.root / name
-        tmp = base / f".tmp-{version}"
+        tmp = base / f".tmp-{version}-{os.getpid()}"  # the pid tells a live writer's folder from a leftover
         final = base / version
         meta = {"name": name, "version": version, "trained_at": _now().isoformat(timespec="seconds"),
                 "libraries": library_versions(), **meta}
@@ -93,13 +100,11 @@ class ModelRegistry:
             (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=_json_default))
             _fsync_dir(tmp)
             os.replace(tmp, final)
-        except OSError as exc:
+        except BaseException as exc:  # the model's own writer failed: leave no half-written folder behind
             shutil.rmtree(tmp, ignore_errors=True)
-            raise RegistryError(
-                f"could not save {name} model ({exc.strerror or exc}); the serving model is kept"
-            ) from exc
-        except BaseException:  # the model's own writer failed: leave no half-written folder behind
-            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, OSError) or is_write_failure(exc):  # disk full, file-size limit, a library's own
+                raise RegistryError(f"{WRITE_FAILED_KO}: could not save the new {name} model "  # write error
+                                    f"({_short(exc)}); the serving model is kept") from exc
             raise
         return ModelVersion(name, version, final, meta)
 
@@ -114,25 +119,64 @@ class ModelRegistry:
             # disk full (or read-only) while writing the pointer: CURRENT still names the old version, so say so
             # as save() does rather than surface a bare OSError, and leave no stray CURRENT.tmp behind
             tmp.unlink(missing_ok=True)
-            raise RegistryError(f"could not switch the serving {version.name} model to {version.version} "
-                                f"({exc.strerror or exc}); the serving model is kept") from exc
+            raise RegistryError(f"{WRITE_FAILED_KO}: could not switch the serving {version.name} model to "
+                                f"{version.version} ({_short(exc)}); the serving model is kept") from exc
         self._prune(version.name)
 
     def current(self, name: str) -> ModelVersion | None:
-        """The serving version, or None when there is none (or its folder/meta is unreadable)."""
-        pointer = self.root / name / CURRENT_FILE
+        """The serving version, or None when there is none (or CURRENT, the folder or meta is unreadable)."""
+        version = self.pointer(name)
+        if version is None or version == UNREADABLE_POINTER:
+            return None
         try:
-            version = pointer.read_text().strip()
             return self.get(name, version)
         except (OSError, ValueError):
             return None
 
     def pointer(self, name: str) -> str | None:
-        """The version name CURRENT points at (whether or not that version is readable), or None."""
+        """The version name CURRENT points at (whether or not that version is readable), None when there is
+        no pointer, :data:`UNREADABLE_POINTER` when it holds something that is not a version name (bytes
+        that are not UTF-8, a path) — a garbled pointer is a corrupt one, never a crash."""
         try:
-            return (self.root / name / CURRENT_FILE).read_text().strip() or None
+            raw = (self.root / name / CURRENT_FILE).read_bytes()
         except OSError:
             return None
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return UNREADABLE_POINTER
+        if not text:
+            return None
+        return text if _VERSION_NAME.fullmatch(text) else UNREADABLE_POINTER
+
+    def last_good(self, name: str, skip: str | None = None) -> ModelVersion | None:
+        """The newest kept version other than ``skip`` whose meta reads and whose files match their checksums:
+        what is served while CURRENT is garbled or names a broken version."""
+        for version in reversed(self.versions(name)):
+            if version == skip:
+                continue
+            try:
+                candidate = self.get(name, version)
+            except (OSError, ValueError):
+                continue
+            if isinstance(candidate.meta.get("files"), dict) and self.verify(candidate) is None:
+                return candidate
+        return None
+
+    def clean_leftovers(self) -> list[Path]:
+        """Remove what killed processes left (``.tmp-*`` folders, ``CURRENT.tmp``): only when the process that
+        wrote them is gone, so a training running in another process keeps its folder. Returns what went."""
+        removed = []
+        for name in self.names():
+            for leftover in (self.root / name).glob(".tmp-*"):
+                if _abandoned(leftover):
+                    shutil.rmtree(leftover, ignore_errors=True)
+                    removed.append(leftover)
+            stray = self.root / name / (CURRENT_FILE + ".tmp")
+            if stray.exists() and _older_than(stray, 60):
+                stray.unlink(missing_ok=True)
+                removed.append(stray)
+        return removed
 
     def get(self, name: str, version: str) -> ModelVersion:
         path = self.root / name / version
@@ -190,7 +234,31 @@ class ModelRegistry:
         for version in stale[: max(0, len(stale) - (self.keep - 1))]:
             shutil.rmtree(self.root / name / version, ignore_errors=True)
         for tmp in (self.root / name).glob(".tmp-*"):
-            shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed mid-save
+            if _abandoned(tmp):  # left by a process killed mid-save (not one saving right now)
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _abandoned(tmp: Path) -> bool:
+    """A ``.tmp-<version>-<pid>`` folder whose writer is gone; a ``.tmp-<version>`` one (no pid: written
+    before pids were recorded) always is."""
+    pid = tmp.name.rsplit("-", 1)[-1]
+    if tmp.name.count("-") >= 2 and pid.isdigit():
+        return int(pid) != os.getpid() and not pid_alive(int(pid))
+    return True
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except OSError:
+        return False
+
+
+def _short(exc: BaseException) -> str:
+    """A failed write in a few words, without the paths or native stack traces libraries put in messages."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return public_text(f"{type(exc).__name__}: {exc}", limit=120)
 
 
 def _sha256(path: Path) -> str:
