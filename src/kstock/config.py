@@ -117,6 +117,9 @@ class Settings:
     analyze_per_minute: int = _setting(
         "KSTOCK_ANALYZE_PER_MINUTE", _positive_int, "a positive integer", 10
     )
+    train_years: float = _setting(
+        "KSTOCK_TRAIN_YEARS", _non_negative_float, "years of history training reads, e.g. 10 (0 = all)", 10.0
+    )
     score_time: str = _setting("KSTOCK_SCORE_TIME", _hhmm, "HH:MM in KST", "16:10")
     push_time: str = _setting("KSTOCK_PUSH_TIME", _hhmm, "HH:MM in KST", "16:40")
     use_gpu: bool = _setting("KSTOCK_USE_GPU", _bool, "true or false", True)

@@ -142,6 +142,6 @@ class ChartRenderer:
         return await asyncio.to_thread(_render, frame, options)
 
     def _request(self, analysis: Analysis) -> tuple[Any, dict[str, Any]]:
-        data = self.services.model_data()
+        data = self.services.model_data(analysis.result.date)  # the window the analysis was made on
         day = int(np.searchsorted(data.dates, np.datetime64(analysis.result.date, "D")))
-        return chart_request(self.services, analysis.ticker, day, analysis.result.label)
+        return chart_request(self.services, analysis.ticker, day, analysis.result.label, data)

@@ -102,7 +102,7 @@ def cmd_tune(args: argparse.Namespace, ctx: Context) -> int:
         raise KstockError("--trials must be at least 1")
     storage = args.storage or f"sqlite:///{Path(ctx.settings.model_dir).resolve() / 'optuna.db'}"
     Path(ctx.settings.model_dir).mkdir(parents=True, exist_ok=True)
-    out = tune_trees(services.model_data(), trials=args.trials, end=args.end, storage=storage,
+    out = tune_trees(services.training_data(), trials=args.trials, end=args.end, storage=storage,
                      study_name=args.study, model_dir=ctx.settings.model_dir, embargo=ctx.settings.label_horizon,
                      progress=lambda m: print(m, file=sys.stderr))
     print(f"best rank IC {out['rank_ic']:.4f} after {out['trials']} trials → {out['params']}")

@@ -37,7 +37,7 @@ class Labels:
 
 def forward_returns(panel: Panel, horizon: int, offset: int = 0) -> np.ndarray:
     """close[t+offset] → close[t+offset+horizon], NaN when any day in between did not trade or was faulty."""
-    close = panel.close
+    close = np.asarray(panel.close, dtype=np.float64)  # a float32 (serving) panel labels as a float64 one
     n, t = close.shape
     out = np.full((n, t), np.nan)
     start, end = offset, offset + horizon

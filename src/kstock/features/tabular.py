@@ -7,6 +7,7 @@ listing) get NaN features — missing, not zero — and the models treat them as
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,24 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
 
 #: Warm-up: the longest look-back (52 weeks); earlier days have some features missing.
 MAX_LOOKBACK = 250
+#: Wilder's RSI period and the MACD's fast, slow and signal EWM spans.
+RSI_PERIOD = 14
+MACD_SPANS = (12, 26, 9)
+#: An exponential average never forgets its first value; after enough days its weight is below this
+#: and a window that starts later gives the same feature (see :func:`history_days`).
+EWM_TOLERANCE = 1e-12
+
+
+def history_days(tolerance: float = EWM_TOLERANCE) -> int:
+    """Trading days of history day t's features depend on: the longest rolling look-back, or the days
+    after which the slowest exponential average's starting value weighs less than ``tolerance``.
+
+    Features computed on a window that starts this many days before t equal (to float32 precision)
+    those computed on the whole history — the recent-window serving path relies on it.
+    """
+    slowest = min(1.0 / RSI_PERIOD, *(2.0 / (span + 1) for span in MACD_SPANS))
+    settle = math.ceil(math.log(tolerance) / math.log1p(-slowest))
+    return max(MAX_LOOKBACK, max(MACD_SPANS), settle)
 
 
 @dataclass
@@ -68,7 +87,7 @@ def bad_moves(panel: Panel) -> np.ndarray:
     The limit is the one in force on the day of the move: ±15 % before 2015-06-15, ±30 % after.
     Such moves are not returns (DESIGN §4); labels that span them are dropped.
     """
-    close = _ffill(panel.close)
+    close = _ffill(np.asarray(panel.close, dtype=np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
         move = close[:, 1:] / close[:, :-1] - 1.0
     out = np.zeros_like(close, dtype=bool)
@@ -86,57 +105,65 @@ def build_features(panel: Panel, market_close: np.ndarray | None = None) -> Feat
     """All 30 features for the panel.
 
     ``market_close`` is the index level aligned to ``panel.dates`` (e.g. KOSPI); without it the
-    equal-weighted average return of the panel stands in for the market.
+    equal-weighted average return of the panel stands in for the market. A float32 panel gives the
+    same features as a float64 one of the same prices: the arithmetic is float64 either way.
     """
     traded = panel.traded
-    close = _ffill(panel.close)
-    frame = lambda a: pd.DataFrame(a.T)  # noqa: E731 - days × tickers for pandas rolling
+    ohlcv = panel.ohlcv
+    close = _ffill(np.asarray(panel.close, dtype=np.float64))
+    frame = lambda a: pd.DataFrame(np.asarray(a, dtype=np.float64).T)  # noqa: E731 - days × tickers for pandas
     c = frame(close)
-    high, low = frame(panel.ohlcv[:, :, HIGH]), frame(panel.ohlcv[:, :, LOW])
-    volume = frame(np.where(traded, panel.ohlcv[:, :, VOLUME], np.nan))
+    high, low = frame(ohlcv[:, :, HIGH]), frame(ohlcv[:, :, LOW])
+    volume = frame(np.where(traded, ohlcv[:, :, VOLUME], np.nan))
     logret = np.log(c / c.shift(1))
-    logret = logret.mask(frame(bad_moves(panel)) | ~frame(traded))
+    logret = logret.mask(pd.DataFrame((bad_moves(panel) | ~traded).T))
     mkt = _market_returns(close, traded, market_close, panel.dates)
 
-    f: dict[str, pd.DataFrame] = {}
-    for k in (1, 5, 10, 20, 60, 120):
-        f[f"ret_{k}d"] = c / c.shift(k) - 1
-    for k in (5, 20, 60):
-        f[f"vol_{k}d"] = logret.rolling(k, min_periods=max(3, k * 2 // 3)).std()
-    f["vol_ratio_5_20"] = f["vol_5d"] / f["vol_20d"]
-    f["rsi_14"] = _rsi(c.diff(), 14)
-    ema12, ema26 = c.ewm(span=12, adjust=False).mean(), c.ewm(span=26, adjust=False).mean()
-    macd = (ema12 - ema26) / c
-    f["macd"] = macd
-    f["macd_hist"] = macd - macd.ewm(span=9, adjust=False).mean()
+    # each feature goes into the float32 cube as soon as it is computed and its float64 frame is dropped:
+    # holding all 30 float64 frames (then stacking them) costs 30 × tickers × days × 8 bytes at the peak
+    values = np.empty((*close.shape, len(FEATURE_NAMES)), dtype=np.float32)
+    column = {name: j for j, name in enumerate(FEATURE_NAMES)}
+
+    def put(name: str, x: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+        values[:, :, column[name]] = _as_nt(x)
+        return x
+
+    rets = {k: put(f"ret_{k}d", c / c.shift(k) - 1) for k in (1, 5, 10, 20, 60, 120)}
+    vols = {k: put(f"vol_{k}d", logret.rolling(k, min_periods=max(3, k * 2 // 3)).std()) for k in (5, 20, 60)}
+    put("vol_ratio_5_20", vols[5] / vols[20])
+    del vols
+    put("rsi_14", _rsi(c.diff(), RSI_PERIOD))
+    fast, slow, signal = MACD_SPANS
+    ema_fast, ema_slow = c.ewm(span=fast, adjust=False).mean(), c.ewm(span=slow, adjust=False).mean()
+    macd = put("macd", (ema_fast - ema_slow) / c)
+    del ema_fast, ema_slow
+    put("macd_hist", macd - macd.ewm(span=signal, adjust=False).mean())
+    del macd
     ma20, sd20 = c.rolling(20, min_periods=15).mean(), c.rolling(20, min_periods=15).std()
-    f["bb_position"] = (c - ma20) / (2 * sd20)
-    f["bb_width"] = 4 * sd20 / ma20
+    put("bb_position", (c - ma20) / (2 * sd20))
+    put("bb_width", 4 * sd20 / ma20)
+    del ma20, sd20
     for k in (5, 20, 60, 120):
-        f[f"ma{k}_gap"] = c / c.rolling(k, min_periods=max(3, k * 2 // 3)).mean() - 1
+        put(f"ma{k}_gap", c / c.rolling(k, min_periods=max(3, k * 2 // 3)).mean() - 1)
     vol20 = volume.rolling(20, min_periods=10).mean()
-    f["volume_ratio_5_20"] = volume.rolling(5, min_periods=3).mean() / vol20
-    f["volume_ratio_1_20"] = volume / vol20
-    f["log_traded_value_20"] = np.log1p((c * volume).rolling(20, min_periods=10).mean())
+    put("volume_ratio_5_20", volume.rolling(5, min_periods=3).mean() / vol20)
+    put("volume_ratio_1_20", volume / vol20)
+    del vol20
+    put("log_traded_value_20", np.log1p((c * volume).rolling(20, min_periods=10).mean()))
     prev = c.shift(1)
     true_range = np.fmax(high - low, np.fmax((high - prev).abs(), (low - prev).abs()))
-    f["atr_14"] = true_range.rolling(14, min_periods=10).mean() / c
-    f["dist_52w_high"] = c / high.rolling(MAX_LOOKBACK, min_periods=60).max() - 1
-    f["dist_52w_low"] = c / low.rolling(MAX_LOOKBACK, min_periods=60).min() - 1
-    f["range_1d"] = (high - low) / c
-    f["close_location"] = ((c - low) / (high - low)).where(high > low, 0.5)
+    put("atr_14", true_range.rolling(14, min_periods=10).mean() / c)
+    del prev, true_range
+    put("dist_52w_high", c / high.rolling(MAX_LOOKBACK, min_periods=60).max() - 1)
+    put("dist_52w_low", c / low.rolling(MAX_LOOKBACK, min_periods=60).min() - 1)
+    put("range_1d", (high - low) / c)
+    put("close_location", ((c - low) / (high - low)).where(high > low, 0.5))
     cum = np.concatenate([[0.0], np.cumsum(np.nan_to_num(np.log1p(mkt)))])
     for k in (5, 20):
         mret = np.full(len(mkt), np.nan)
         mret[k:] = np.expm1(cum[k + 1:] - cum[1:-k])
-        f[f"rel_market_{k}d"] = f[f"ret_{k}d"].sub(mret, axis=0)
-    f["rel_sector_20d"] = _sector_relative(f["ret_20d"].to_numpy().T, panel.sector_ids, traded)
-
-    # filled one feature at a time (and each float64 frame dropped once copied) rather than stacked:
-    # a float64 stack of the whole market doubles the peak memory of every scoring and retrain
-    values = np.empty((*close.shape, len(FEATURE_NAMES)), dtype=np.float32)
-    for j, name in enumerate(FEATURE_NAMES):
-        values[:, :, j] = _as_nt(f.pop(name))
+        put(f"rel_market_{k}d", rets[k].sub(mret, axis=0))
+    put("rel_sector_20d", _sector_relative(rets[20].to_numpy().T, panel.sector_ids, traded))
     values[~traded] = np.nan
     values[~np.isfinite(values)] = np.nan
     return FeatureCube(values=values, codes=list(panel.codes), dates=panel.dates)

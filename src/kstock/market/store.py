@@ -27,6 +27,10 @@ from kstock.market.types import InstrumentKind, MarketData, Panel, Ticker
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+_CODES_PER_QUERY = 500  # bound parameters per query (SQLite's limit is 32766, older builds 999)
+#: The distinct codes of the prices table by skipping from one code's keys to the next (a loose index scan).
+_CODES_CTE = ("c(code) AS (SELECT MIN(code) FROM prices UNION ALL "
+              "SELECT (SELECT MIN(code) FROM prices WHERE code > c.code) FROM c WHERE c.code IS NOT NULL)")
 
 
 class StoreError(KstockError, RuntimeError):
@@ -272,34 +276,81 @@ class MarketStore:
         codes: Sequence[str] | None = None,
         start: str | np.datetime64 | None = None,
         end: str | np.datetime64 | None = None,
+        dtype: type[np.floating] = np.float64,
     ) -> Panel:
         """Prices as dense arrays (tickers × days × OHLCV); halts and gaps are NaN.
 
         The fast path: one ordered scan of the prices table's primary key streamed into numpy
-        with ``np.fromiter`` (no per-row Python objects kept).
+        with ``np.fromiter`` (no per-row Python objects kept). With ``start`` the read seeks each
+        code's date range in the key instead of scanning every stored row, so a recent window costs
+        the same whatever the history. ``dtype=np.float32`` halves the panel (serving reads it so;
+        the features are still computed in float64).
         """
         lo = int(to_yyyymmdd([np.datetime64(start, "D")])[0]) if start is not None else 0
         hi = int(to_yyyymmdd([np.datetime64(end, "D")])[0]) if end is not None else 99991231
-        counts = self.conn.execute(
-            "SELECT code, COUNT(*) FROM prices WHERE date BETWEEN ? AND ? GROUP BY code ORDER BY code", (lo, hi)
-        ).fetchall()
-        if codes is not None:
-            wanted = set(codes)
-            counts = [c for c in counts if c[0] in wanted]
-        all_codes = [c for c, _ in counts]
-        n_rows = sum(n for _, n in counts)
-        where, params = "date BETWEEN ? AND ?", [lo, hi]
-        if codes is not None:
-            where += f" AND code IN ({','.join('?' * len(all_codes))})"
-            params += all_codes
-        cursor = self.conn.execute(
+        for _attempt in range(3):  # a write between the count and the read changes the row count: read again
+            all_codes, counts = self._panel_counts(codes, lo, hi, seek=start is not None)
+            values = itertools.chain.from_iterable(self._panel_rows(all_codes, lo, hi))
+            try:
+                flat = np.fromiter(values, dtype=np.float64, count=sum(counts) * 6)
+            except ValueError:  # fewer rows than counted
+                continue
+            if next(values, None) is None:  # and not more
+                break
+        else:
+            raise StoreError("the store kept changing while it was read; try again when the import has finished")
+        return _to_panel(all_codes, counts, flat.reshape(-1, 6), self._sector_ids(all_codes), dtype)
+
+    def _panel_rows(self, codes: list[str], lo: int, hi: int) -> Iterator[tuple]:
+        """(date, open or -1 on a halt, high, low, close, volume) rows ordered by code and date."""
+        for i in range(0, len(codes), _CODES_PER_QUERY):
+            batch = codes[i : i + _CODES_PER_QUERY]
             # a halt row has open NULL (see upsert_prices): -1 marks it without a seventh column
-            "SELECT date, COALESCE(open, -1), high, low, close, volume "
-            f"FROM prices WHERE {where} ORDER BY code, date",
-            params,
-        )
-        flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64, count=n_rows * 6)
-        return _to_panel(all_codes, [n for _, n in counts], flat.reshape(n_rows, 6), self._sector_ids(all_codes))
+            yield from self.conn.execute(
+                "SELECT date, COALESCE(open, -1), high, low, close, volume FROM prices "
+                f"WHERE code IN ({','.join('?' * len(batch))}) AND date BETWEEN ? AND ? ORDER BY code, date",
+                [*batch, lo, hi])
+
+    def _panel_counts(self, codes: Sequence[str] | None, lo: int, hi: int, seek: bool) -> tuple[list[str], list[int]]:
+        """Codes with rows in [lo, hi] (ordered) and their row counts.
+
+        ``seek``: look each code's range up through the primary key (code, date) — a recent window
+        of a 25-year store touches its own rows only, where one ``GROUP BY`` would scan them all.
+        """
+        if not seek:
+            counts = self.conn.execute(
+                "SELECT code, COUNT(*) FROM prices WHERE date BETWEEN ? AND ? GROUP BY code ORDER BY code", (lo, hi)
+            ).fetchall()
+            if codes is not None:
+                wanted = set(codes)
+                counts = [c for c in counts if c[0] in wanted]
+            return [c for c, _ in counts], [n for _, n in counts]
+        candidates = sorted(set(codes)) if codes is not None else self.price_codes()
+        query = "SELECT COUNT(*) FROM prices WHERE code = ? AND date BETWEEN ? AND ?"
+        found = [(c, self.conn.execute(query, (c, lo, hi)).fetchone()[0]) for c in candidates]
+        found = [(c, n) for c, n in found if n]
+        return [c for c, _ in found], [n for _, n in found]
+
+    def price_codes(self) -> list[str]:
+        """Every code with stored prices, ordered: one primary-key seek per code, not a scan of every row."""
+        rows = self.conn.execute(f"WITH RECURSIVE {_CODES_CTE} SELECT code FROM c WHERE code IS NOT NULL").fetchall()
+        return [r[0] for r in rows]
+
+    def last_price_date(self) -> np.datetime64 | None:
+        """The newest stored price day, from each code's last key (a seek per code, not a scan)."""
+        row = self.conn.execute(
+            f"WITH RECURSIVE {_CODES_CTE} SELECT MAX((SELECT MAX(date) FROM prices p WHERE p.code = c.code)) "
+            "FROM c WHERE code IS NOT NULL"
+        ).fetchone()
+        return None if row[0] is None else from_yyyymmdd([row[0]])[0]
+
+    def first_price_date(self) -> np.datetime64 | None:
+        """The oldest stored price day (a seek per code, like :meth:`last_price_date`)."""
+        row = self.conn.execute(
+            f"WITH RECURSIVE {_CODES_CTE} SELECT MIN((SELECT MIN(date) FROM prices p WHERE p.code = c.code)) "
+            "FROM c WHERE code IS NOT NULL"
+        ).fetchone()
+        return None if row[0] is None else from_yyyymmdd([row[0]])[0]
 
     def _sector_ids(self, codes: Sequence[str]) -> np.ndarray:
         lookup = dict(self.conn.execute("SELECT code, sector_id FROM tickers").fetchall())
@@ -369,12 +420,13 @@ def _price_rows(prices: pd.DataFrame) -> list[tuple]:
                     obj(lo), close.tolist(), vol.tolist(), halted.astype(int).tolist(), strict=True))
 
 
-def _to_panel(codes: list[str], counts: list[int], data: np.ndarray, sector_ids: np.ndarray) -> Panel:
+def _to_panel(codes: list[str], counts: list[int], data: np.ndarray, sector_ids: np.ndarray,
+              dtype: type[np.floating] = np.float64) -> Panel:
     dates_int = data[:, 0].astype(np.int64)
     uniq = np.unique(dates_int)
     day_pos = np.searchsorted(uniq, dates_int)
     tick_pos = np.repeat(np.arange(len(codes)), counts)
-    ohlcv = np.full((len(codes), len(uniq), 5), np.nan)
+    ohlcv = np.full((len(codes), len(uniq), 5), np.nan, dtype=dtype)
     ohlcv[tick_pos, day_pos] = data[:, 1:6]
     halted = np.zeros((len(codes), len(uniq)), dtype=bool)
     halted[tick_pos, day_pos] = data[:, 1] < 0

@@ -13,7 +13,7 @@ import numpy as np
 from kstock.config import Settings
 from kstock.errors import KstockError
 from kstock.features.labels import Labels, build_labels
-from kstock.features.tabular import FeatureCube, build_features
+from kstock.features.tabular import FeatureCube, build_features, history_days
 from kstock.market.store import MarketStore
 from kstock.market.tradability import buyable_at_close
 from kstock.market.types import InstrumentKind, Panel, Ticker
@@ -64,12 +64,13 @@ class ModelData:
 def prepare_model_data(
     store: MarketStore,
     settings: Settings,
-    start: str | None = None,
-    end: str | None = None,
+    start: str | np.datetime64 | None = None,
+    end: str | np.datetime64 | None = None,
     codes: list[str] | None = None,
+    dtype: type[np.floating] = np.float64,
 ) -> ModelData:
     """Load the panel, compute features and labels for the whole universe (vectorised, once)."""
-    panel = store.load_panel(codes=codes, start=start, end=end)
+    panel = store.load_panel(codes=codes, start=start, end=end, dtype=dtype)
     if not panel.codes or len(panel.dates) < 30:
         raise NoDataError("the store has too little price data; run `kstock data synth` or `kstock data import`")
     tickers = {t.code: t for t in store.tickers()}
@@ -80,6 +81,41 @@ def prepare_model_data(
     labels = build_labels(panel, settings.label_horizon, settings.target_return, settings.buy_threshold,
                           settings.sell_threshold, universe=universe)
     return ModelData(panel, features, labels, universe, market_close, tickers)
+
+
+#: Trading days the serving window holds beyond what its last day needs: the days it can score exactly.
+SERVING_MARGIN_DAYS = 20
+
+
+def serving_window_days(sequence_days: int = 1) -> int:
+    """Trading days the serving path loads so that its last day's predictions equal the whole history's.
+
+    Day t's features need :func:`~kstock.features.tabular.history_days` of history; a model reading
+    ``sequence_days`` days of features (the LSTM's sequence, the sector model's window) needs them for
+    each of those days; ``SERVING_MARGIN_DAYS`` more let the last few days be scored exactly too. The
+    20-day traded value of the liquidity rule is well inside.
+    """
+    return history_days() + max(1, sequence_days) - 1 + SERVING_MARGIN_DAYS
+
+
+def prepare_recent_data(store: MarketStore, settings: Settings, days: int,
+                        end: str | np.datetime64 | None = None) -> ModelData:
+    """Model data for the last ``days`` stored trading days up to ``end`` (default: the newest), as float32.
+
+    What scoring, ``/analyze`` and the bot read: the cost depends on the window, not on how many years
+    the store holds. The window starts where the store starts when the store is shorter.
+    """
+    last = store.last_price_date() if end is None else np.datetime64(end, "D")
+    if last is None:
+        raise NoDataError("the store has too little price data; run `kstock data synth` or `kstock data import`")
+    first = store.first_price_date()
+    span = int(days * 1.46) + 20  # calendar days: ~248 KRX trading days a year
+    while True:
+        start = max(last - np.timedelta64(span, "D"), first)
+        data = prepare_model_data(store, settings, start=start, end=last, dtype=np.float32)
+        if len(data.dates) >= days or start <= first:
+            return data
+        span += int((days - len(data.dates)) * 1.6) + 10  # a long gap (holidays, halted market): reach further
 
 
 def _aligned_index(store: MarketStore, dates: np.ndarray) -> np.ndarray | None:

@@ -197,6 +197,11 @@ class LSTMPredictor:
         if self.network is None:
             raise RuntimeError("LSTMPredictor is not fitted")
 
+    @property
+    def history_days(self) -> int:
+        """Days of features one prediction reads (the serving window is sized from it): its sequence."""
+        return int(self.params.seq_len)
+
     def predict_days(self, data: Any, days: np.ndarray) -> MemberOutput:
         """Outputs for every ticker on the given day indices; NaN where a ticker cannot be scored.
 

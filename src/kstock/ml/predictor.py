@@ -114,6 +114,8 @@ class TreePredictor:
     """LightGBM + XGBoost, each with a classifier (probability) and a rank regressor (score)."""
 
     name = "trees"
+    #: Days of features one prediction reads (the serving window is sized from it): day t's alone.
+    history_days = 1
 
     def __init__(self, params: TreeParams | None = None, seed: int = 0, n_jobs: int = 2) -> None:
         self.params = params or TreeParams()

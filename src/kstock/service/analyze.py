@@ -16,6 +16,7 @@ from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
 from kstock.market.sectors import sector_name
 from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
 from kstock.market.universe import printable
+from kstock.ml.data import ModelData
 from kstock.ml.predictor import PredictionResult, Reason
 from kstock.service.context import Services
 from kstock.service.headline import Headline, headline
@@ -99,7 +100,7 @@ def resolve(services: Services, query: str) -> Ticker:
 def analyze(services: Services, query: str, date: str | None = None, chart: bool = False) -> Analysis:
     ticker = resolve(services, query)
     _check_scorable(ticker)
-    data = services.model_data()
+    data = services.model_data(date)  # the recent window, or one ending on an older ``date``
     if ticker.code not in data.panel.codes:
         raise NoPriceDataError(
             f"{ticker.name}({ticker.code}): 저장된 가격 데이터가 없습니다 — `kstock data update`로 받아 오세요."
@@ -110,8 +111,8 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
     if history < MIN_HISTORY_DAYS:
         raise NoPriceDataError(f"{ticker.name}({ticker.code}): 거래일이 {history}일뿐이라 분석할 수 없습니다 "
                                f"(최소 {MIN_HISTORY_DAYS}일 필요).")
-    prediction = predict_day(services, day)
-    result = _result_for(services, prediction, ticker, i)
+    prediction = predict_day(services, day, data)
+    result = _result_for(services, prediction, ticker, i, data)
     close = float(data.panel.close[i, day])
     prev = data.panel.close[i, :day][np.isfinite(data.panel.close[i, :day])]
     analysis = Analysis(ticker, result, close, float(close / prev[-1] - 1) if prev.size else None)
@@ -120,7 +121,7 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
     analysis.model_ages = {name: v.age_days() for name, v in
                            ((n, services.registry.current(n)) for n in prediction.versions) if v}
     if chart:
-        analysis.chart_png = render_chart(services, ticker, day, result.label)
+        analysis.chart_png = render_chart(services, ticker, day, result.label, data)
     return analysis
 
 
@@ -151,8 +152,9 @@ def _pick_day(dates: np.ndarray, traded: np.ndarray, ticker: Ticker, date: str |
     return day
 
 
-def _result_for(services: Services, pred: DayPrediction, ticker: Ticker, i: int) -> PredictionResult:
-    data = services.model_data()
+def _result_for(services: Services, pred: DayPrediction, ticker: Ticker, i: int,
+                data: ModelData | None = None) -> PredictionResult:
+    data = services.model_data() if data is None else data
     prob = pred.ensemble.probability[i, 0]
     score = pred.ensemble.score[i, 0]
     members = {name: None if out is None else
@@ -163,7 +165,7 @@ def _result_for(services: Services, pred: DayPrediction, ticker: Ticker, i: int)
         score=_num(score), label=str(pred.labels[i]) or "HOLD", model_versions=dict(pred.versions),
         members=members, unavailable=dict(pred.unavailable),
     )
-    result.shap_top3 = shap_reasons(services, pred, i)
+    result.shap_top3 = shap_reasons(services, pred, i, data)
     lstm = pred.members.get("lstm")
     if lstm is not None and "attention" in lstm.extras:
         result.lstm_key_days = _key_days(lstm.extras["attention"][i, 0], data.dates, pred.day)
@@ -186,12 +188,12 @@ def _key_days(attention: np.ndarray, dates: np.ndarray, day: int, top: int = 3) 
     return [(str(window[j]), float(weights[j])) for j in sorted(order)]
 
 
-def shap_reasons(services: Services, pred: DayPrediction, i: int) -> list[Reason]:
+def shap_reasons(services: Services, pred: DayPrediction, i: int, data: ModelData | None = None) -> list[Reason]:
     """Top three TreeSHAP contributions to the tree score, in words with the day's percentile."""
     trees = services.serving("trees").model
     if trees is None:
         return []
-    values = services.model_data().features.values[:, pred.day, :]
+    values = (services.model_data() if data is None else data).features.values[:, pred.day, :]
     contrib = trees.contributions(values[i])
     reasons = []
     for j in np.argsort(np.abs(contrib))[::-1][:3]:
@@ -225,16 +227,17 @@ def describe_feature(name: str, value: float, top_share: float | None, contribut
     return f"{label} {shown}{where} {'↑' if contribution >= 0 else '↓'}"
 
 
-def chart_request(services: Services, ticker: Ticker, day: int, label: str) -> tuple[Any, dict[str, Any]]:
+def chart_request(services: Services, ticker: Ticker, day: int, label: str,
+                  data: ModelData | None = None) -> tuple[Any, dict[str, Any]]:
     """``(frame, keyword arguments)`` for :func:`kstock.charts.render_analysis_chart` — plain picklable
     data, so the bot can draw the picture in a worker process instead of holding the GIL."""
-    data = services.model_data()
+    data = services.model_data() if data is None else data
     frame = data.panel.frame(ticker.code).iloc[: day + 1]
     return frame, {"title": f"{ticker.name} ({ticker.code})", "signal": label, "signal_date": frame.index[-1]}
 
 
-def render_chart(services: Services, ticker: Ticker, day: int, label: str) -> bytes:
+def render_chart(services: Services, ticker: Ticker, day: int, label: str, data: ModelData | None = None) -> bytes:
     from kstock.charts import render_analysis_chart
 
-    frame, options = chart_request(services, ticker, day, label)
+    frame, options = chart_request(services, ticker, day, label, data)
     return render_analysis_chart(frame, **options)

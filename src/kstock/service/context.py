@@ -12,10 +12,18 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from kstock.config import Settings
 from kstock.market.store import MarketStore
 from kstock.market.universe import TickerIndex
-from kstock.ml.data import ModelData, prepare_model_data
+from kstock.ml.data import (
+    SERVING_MARGIN_DAYS,
+    ModelData,
+    prepare_model_data,
+    prepare_recent_data,
+    serving_window_days,
+)
 from kstock.ml.models import known_kinds, model_loader, unavailable_reason
 from kstock.ml.registry import ModelRegistry, ModelVersion
 
@@ -40,6 +48,8 @@ class Services:
         self._lock = threading.RLock()
         self._data: ModelData | None = None
         self._data_key: tuple | None = None
+        self._whole_days = 1 << 30  # stored days, once a window found the store shorter than itself
+        self._past: tuple[np.datetime64, ModelData] | None = None  # the window of an older ``as_of`` day
         self._models: dict[str, ServingModel] = {}
         self.day_cache: dict[tuple, Any] = {}  # (model, version, day) → MemberOutput for the whole market
         self._index: TickerIndex | None = None
@@ -53,16 +63,66 @@ class Services:
         row = self.store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()
         return (row[0],)
 
-    def model_data(self) -> ModelData:
-        """Features and labels for the whole stored market, recomputed only after a data update."""
+    def model_data(self, as_of: str | np.datetime64 | None = None) -> ModelData:
+        """The serving data: the recent window the serving models need (float32), recomputed only after a
+        data update or when a newly served model reads a longer sequence.
+
+        Its last days' predictions equal those on the whole history (see ``serving_window_days``), and
+        its cost does not grow with the years stored. ``as_of`` (a stored day before the window's exact
+        days) gets a window of its own ending that day, kept until another is asked for.
+        """
         with self._lock:
             key = self._store_key()
-            if self._data is None or key != self._data_key:
-                log.info("computing features for the stored market")
-                self._data = prepare_model_data(self.store, self.settings)
+            days = serving_window_days(self._sequence_days())
+            if self._data is None or key != self._data_key or len(self._data.dates) < days <= self._whole_days:
+                log.info("computing features for the last %d trading days", days)
+                self._data = prepare_recent_data(self.store, self.settings, days)
                 self._data_key = key
+                self._whole_days = len(self._data.dates) if len(self._data.dates) < days else 1 << 30
+                self._past = None
                 self.day_cache.clear()
-            return self._data
+            if as_of is None or self._exact_in(self._data, as_of, whole=len(self._data.dates) < days):
+                return self._data
+            try:
+                day = np.datetime64(as_of, "D")
+            except ValueError:
+                return self._data  # the caller's date check says what is wrong with it
+            first = self.store.first_price_date()
+            if day > self._data.dates[-1] or first is None or day < first:
+                return self._data  # not a stored day: the caller's lookup says so, with the stored range
+            if self._past is None or self._past[0] != day:
+                self._past = (day, prepare_recent_data(self.store, self.settings, days, end=day))
+            return self._past[1]
+
+    @staticmethod
+    def _exact_in(data: ModelData, as_of: str | np.datetime64, whole: bool) -> bool:
+        """``as_of`` is one of the window's days scored as on the whole history (any day, when the window
+        is the whole store)."""
+        try:
+            day = np.datetime64(as_of, "D")
+        except ValueError:
+            return True
+        first_exact = data.dates[0] if whole else data.dates[max(0, len(data.dates) - 1 - SERVING_MARGIN_DAYS)]
+        return bool(first_exact <= day <= data.dates[-1])
+
+    def _sequence_days(self) -> int:
+        """The longest run of days any serving model reads per prediction (1 for the trees)."""
+        models = [s.model for s in self.all_serving().values() if s.model is not None]
+        return max((int(getattr(m, "history_days", 1)) for m in models), default=1)
+
+    def training_data(self) -> ModelData:
+        """What training reads: the last ``KSTOCK_TRAIN_YEARS`` years (all with 0), float64, not cached —
+        a retrain holds it only while it runs, the bot's memory stays the serving window's."""
+        start = None
+        years = self.settings.train_years
+        last = self.store.last_price_date()
+        if years > 0 and last is not None:
+            start = last - np.timedelta64(round(years * 365.25), "D")
+        return prepare_model_data(self.store, self.settings, start=start)
+
+    def history_data(self) -> ModelData:
+        """The whole stored history (float64): the walk-forward evaluation's folds span it."""
+        return prepare_model_data(self.store, self.settings)
 
     def ticker_index(self) -> TickerIndex:
         """Name/code resolver over the stored tickers (rebuilt after a data update)."""

@@ -44,7 +44,7 @@ def evaluate(
 ) -> dict[str, Any]:
     say = progress or (lambda _m: None)
     settings = services.settings
-    data = services.model_data()
+    data = services.history_data()  # folds span the whole history, not the serving window
     folds = walk_forward_folds(data.dates, n_folds, start, end, embargo=settings.label_horizon)
     wanted = _expand(models)
     report: dict[str, Any] = {

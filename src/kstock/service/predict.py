@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kstock.errors import KstockError
+from kstock.ml.data import ModelData
 from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine
 from kstock.ml.predictor import MemberOutput
 from kstock.service.context import Services
@@ -46,9 +47,12 @@ def ensemble_weights(services: Services) -> dict[str, float]:
     return dict(DEFAULT_WEIGHTS)
 
 
-def predict_day(services: Services, day: int) -> DayPrediction:
-    """Every serving model's real outputs for the whole market on ``day``, and their ensemble."""
-    data = services.model_data()
+def predict_day(services: Services, day: int, data: ModelData | None = None) -> DayPrediction:
+    """Every serving model's real outputs for the whole market on ``day``, and their ensemble.
+
+    ``day`` indexes ``data`` (default: the serving window, ``services.model_data()``).
+    """
+    data = services.model_data() if data is None else data
     members: dict[str, MemberOutput | None] = {}
     versions: dict[str, str] = {}
     unavailable: dict[str, str] = {}
@@ -57,7 +61,7 @@ def predict_day(services: Services, day: int) -> DayPrediction:
             members[name] = None
             unavailable[name] = serving.reason or "unavailable"
             continue
-        key = (name, serving.version.version, day)
+        key = (name, serving.version.version, str(data.dates[0]), day)  # the window's first day names it
         out = services.day_cache.get(key)
         if out is None:
             try:

@@ -117,7 +117,7 @@ def retrain(services: Services, name: str, progress: Progress | None = None, **o
 
 def _retrain(services: Services, name: str, say: Progress, **options: Any) -> RetrainResult:
     say(f"{name}: loading data and features")
-    data = services.model_data()
+    data = services.training_data()  # the last KSTOCK_TRAIN_YEARS years, not the serving window
     train_days, val_days = validation_split(data, services.settings.label_horizon)
     model = create_model(name, services.settings, **options)
     if hasattr(model, "set_progress"):

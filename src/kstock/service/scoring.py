@@ -58,9 +58,9 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
     the SELL side is the weakest scored common stocks — a warning for holders, never a short. ``stale``
     marks a day scored on data behind the source's clock: it is stored but never published as today's.
     """
-    data = services.model_data()
+    data = services.model_data(date)  # the recent window, or one ending on an older ``date``
     day = len(data.dates) - 1 if date is None else _day_index(data.dates, date)
-    pred = predict_day(services, day)
+    pred = predict_day(services, day, data)
     score = pred.ensemble.score[:, 0]
     ok = np.isfinite(score) & data.universe
     ranks = _ranks(score, ok)

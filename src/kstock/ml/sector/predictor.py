@@ -87,6 +87,11 @@ class SectorPredictor:
         """Report training progress as short text lines (the retrain service edits a chat message with them)."""
         self.progress = text_progress(say)
 
+    @property
+    def history_days(self) -> int:
+        """Days of features and prices one prediction reads (the serving window is sized from it)."""
+        return int(self.config.window)
+
     # -- training -------------------------------------------------------------------------------
     def fit(self, data: ModelData, train_days: np.ndarray, phases: str | int | None = None,
             resume: bool | None = None) -> dict[str, float]:

@@ -1,0 +1,193 @@
+"""The recent-window serving path (issue 15): scoring, /analyze and the bot read only the days the
+serving models need, and their predictions for the scored day equal those made on the whole history."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import fast_tree_options, synth_settings
+from kstock.features.tabular import history_days
+from kstock.market.store import MarketStore
+from kstock.market.synthetic import generate_market
+from kstock.ml.data import SERVING_MARGIN_DAYS, ModelData, prepare_model_data, serving_window_days
+from kstock.ml.models import create_model, torch_available
+from kstock.service.context import Services
+from kstock.service.predict import predict_day
+
+
+def _promote(services: Services, name: str, model) -> None:
+    version = services.registry.save(name, model.save, {"validation": {}})
+    services.registry.promote(version)
+    services.forget_model(name)
+
+
+def _train_days(data: ModelData) -> np.ndarray:
+    days = np.zeros(len(data.dates), dtype=bool)
+    days[: len(data.dates) - 10] = True
+    return days
+
+
+@pytest.fixture(scope="module")
+def long_market(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 tickers × 3 years (longer than the serving window) with every model kind trained and serving."""
+    root = tmp_path_factory.mktemp("window")
+    store = MarketStore(root / "s.db")
+    store.ingest(generate_market(n_tickers=40, years=3.0, seed=5), source="t")
+    services = Services(synth_settings(root), store)
+    data = prepare_model_data(store, services.settings)
+    trees = create_model("trees", services.settings, **fast_tree_options())
+    trees.fit(data, _train_days(data))
+    _promote(services, "trees", trees)
+    if torch_available():
+        from kstock.ml.lstm_data import LSTMParams
+        from kstock.ml.sector.config import SectorConfig
+
+        lstm = create_model("lstm", services.settings, params=LSTMParams(
+            hidden_size=8, samples_per_epoch=512, batch_size=256, max_val_samples=500, max_epochs=1, patience=1,
+            n_threads=1, time_budget_s=None), seed=3, progress_bar=False)
+        lstm.fit(data, _train_days(data))
+        _promote(services, "lstm", lstm)
+        config = SectorConfig(img_size=32, d_model=16, n_heads=2, n_layers=1, batch_size=32, samples_per_epoch=64,
+                              phase2_samples_per_sector=8, phase1_epochs=1, phase2_epochs=1, phase3_epochs=1,
+                              val_max_samples=32, patience=5, infer_batch=256, seed=3)
+        sector = create_model("sector", services.settings, config=config, checkpoint_dir=False)
+        sector.fit(data, _train_days(data))
+        _promote(services, "sector", sector)
+    services.close()
+    return root
+
+
+@pytest.fixture
+def services(long_market: Path):
+    s = Services(synth_settings(long_market))
+    yield s
+    s.close()
+
+
+def _whole(services: Services) -> ModelData:
+    """The whole history as the serving path reads it (float32 prices)."""
+    return prepare_model_data(services.store, services.settings, dtype=np.float32)
+
+
+def _assert_same_day(services: Services, window: ModelData, w_day: int, whole: ModelData, h_day: int) -> None:
+    assert window.dates[w_day] == whole.dates[h_day]
+    rows = np.array([whole.panel.index_of(c) for c in window.panel.codes])
+    a = predict_day(services, w_day, window)
+    b = predict_day(services, h_day, whole)
+    assert set(a.versions) == set(b.versions) == {n for n, s in services.all_serving().items() if s.model}
+    for name in a.versions:
+        out, other = a.members[name], b.members[name]
+        assert out is not None and other is not None, name
+        assert np.isfinite(out.score).sum() >= 10, name
+        np.testing.assert_array_equal(out.score[:, 0], other.score[rows, 0], err_msg=name)
+        np.testing.assert_array_equal(out.probability[:, 0], other.probability[rows, 0], err_msg=name)
+    np.testing.assert_array_equal(a.ensemble.score[:, 0], b.ensemble.score[rows, 0])
+    assert list(a.labels) == list(b.labels[rows])
+    # nobody the whole history scores is missing from the window
+    assert np.isfinite(b.ensemble.score[:, 0]).sum() == np.isfinite(a.ensemble.score[:, 0]).sum()
+
+
+def test_the_window_is_sized_from_the_features_and_the_serving_models(services: Services) -> None:
+    served = [s.model for s in services.all_serving().values() if s.model is not None]
+    longest = max(getattr(m, "history_days", 1) for m in served)
+    data = services.model_data()
+    assert len(data.dates) >= serving_window_days(longest) == history_days() + longest - 1 + SERVING_MARGIN_DAYS
+    stored = len(_whole(services).dates)
+    assert len(data.dates) < stored  # really a window: the store holds more
+    assert data.dates[-1] == services.store.last_price_date()
+    assert data.panel.ohlcv.dtype == np.float32 and data.features.values.dtype == np.float32
+    assert services.model_data() is data  # cached until the store changes
+
+
+def test_window_predictions_equal_the_whole_history_for_every_model(services: Services) -> None:
+    window, whole = services.model_data(), _whole(services)
+    for back in (0, SERVING_MARGIN_DAYS):  # the last day and the oldest day the window scores exactly
+        _assert_same_day(services, window, len(window.dates) - 1 - back, whole, len(whole.dates) - 1 - back)
+
+
+def test_an_older_day_gets_a_window_of_its_own(services: Services) -> None:
+    whole = _whole(services)
+    h_day = len(whole.dates) - 200
+    day = str(whole.dates[h_day])
+    past = services.model_data(day)
+    assert past.dates[-1] == whole.dates[h_day] and past is not services.model_data()
+    assert services.model_data(day) is past  # kept for the analysis' chart and reasons
+    _assert_same_day(services, past, len(past.dates) - 1, whole, h_day)
+    # a day inside the recent window's exact days is served from it
+    recent = services.model_data()
+    assert services.model_data(str(recent.dates[-3])) is recent
+
+
+def test_float32_features_equal_float64_ones_of_the_same_prices(services: Services) -> None:
+    """Serving reads float32 prices; the features are computed in float64 either way (volumes over 2^24
+    shares are the one place float32 rounds a stored value)."""
+    store = services.store
+    f32 = prepare_model_data(store, services.settings, dtype=np.float32)
+    f64 = prepare_model_data(store, services.settings)
+    exact = f32.panel.ohlcv[..., :4].astype(np.float64)
+    np.testing.assert_array_equal(exact, f64.panel.ohlcv[..., :4])
+    big_volume = (f64.panel.ohlcv[..., 4] >= 2**24).any(axis=1)
+    same = ~big_volume
+    np.testing.assert_array_equal(f32.features.values[same], f64.features.values[same])
+    np.testing.assert_array_equal(f32.labels.forward_return, f64.labels.forward_return)
+
+
+def test_a_windowed_read_is_the_whole_read_sliced(services: Services) -> None:
+    store = services.store
+    whole = store.load_panel()
+    start = whole.dates[-100]
+    part = store.load_panel(start=start)
+    rows = [whole.index_of(c) for c in part.codes]
+    np.testing.assert_array_equal(part.ohlcv, whole.ohlcv[rows][:, -100:])
+    assert set(whole.codes) - set(part.codes) == {c for i, c in enumerate(whole.codes)
+                                                  if np.isnan(whole.ohlcv[i, -100:, 3]).all()
+                                                  and not whole.halted[i, -100:].any()}
+    assert store.price_codes() == whole.codes
+    assert store.first_price_date() == whole.dates[0] and store.last_price_date() == whole.dates[-1]
+
+
+def test_training_reads_at_most_the_configured_years(long_market: Path, tmp_path: Path) -> None:
+    root = tmp_path / "t"
+    root.mkdir()
+    shutil.copy2(long_market / "s.db", root / "s.db")
+    services = Services(synth_settings(root).with_overrides(train_years=1.0))
+    try:
+        data = services.training_data()
+        last = services.store.last_price_date()
+        assert data.dates[-1] == last
+        assert data.dates[0] >= last - np.timedelta64(366, "D") and len(data.dates) > 200
+        assert data.panel.ohlcv.dtype == np.float64
+        everything = Services(synth_settings(root).with_overrides(train_years=0.0))
+        assert len(everything.training_data().dates) == len(services.history_data().dates) > len(data.dates)
+        everything.close()
+    finally:
+        services.close()
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_window_predictions_equal_the_whole_history(krx_dir: Path, tmp_path: Path) -> None:
+    """On kospi_2020_2026 (6.4 years): the trees' last-day scores from the window equal the whole history's."""
+    from kstock.market.csv_import import import_directory
+
+    store = MarketStore(tmp_path / "real.db")
+    import_directory(store, krx_dir / "kospi_2020_2026", tickers_file=krx_dir / "tickers.csv",
+                     sectors_file=krx_dir / "krx_industry_2021-12.csv",
+                     index_files={"KOSPI": krx_dir / "index" / "kospi.csv"}, progress=False)
+    services = Services(synth_settings(tmp_path), store)
+    try:
+        whole = _whole(services)
+        trees = create_model("trees", services.settings, **fast_tree_options())
+        train = np.zeros(len(whole.dates), dtype=bool)
+        train[len(whole.dates) - 500 : len(whole.dates) - 10] = True
+        trees.fit(whole, train)
+        _promote(services, "trees", trees)
+        window = services.model_data()
+        assert len(window.dates) < len(whole.dates)
+        _assert_same_day(services, window, len(window.dates) - 1, whole, len(whole.dates) - 1)
+    finally:
+        services.close()
