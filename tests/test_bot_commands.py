@@ -57,7 +57,7 @@ def test_analyze_by_code_and_by_name_sends_text_and_png(env: BotEnv, chat: int, 
     text = env.reply(chat, since)
     photo = env.reply(chat, since, method="sendPhoto", timeout=30)
     assert "삼성전자 (005930)" in text.text
-    assert "판단:" in text.text and "확률" in text.text and "투자 권유가 아닙니다" in text.text
+    assert "판단:" in text.text and "일 초과수익률" in text.text and "투자 권유가 아닙니다" in text.text
     assert "기준일" in text.text and "모델:" in text.text
     assert photo.is_png and photo.photo is not None and len(photo.photo) > 1000
     assert "005930" in (photo.caption or "")

@@ -71,6 +71,8 @@ def test_analyze_json(cli) -> None:
     assert "trees" in payload["model_versions"]
     assert payload["date"] == "2025-06-30"
     assert payload["close"] > 0
+    headline = payload["headline"]  # the call's one number, read from the same band as the label
+    assert headline["call"] == payload["label"] and headline["text"].startswith("예상 5일 초과수익률")
 
 
 def test_analyze_text_and_chart(cli, tmp_path: Path) -> None:
@@ -227,10 +229,16 @@ def assert_no_signals_yet(cli):
 # -- evaluate ----------------------------------------------------------------------------------------------------
 def test_evaluate_writes_the_documented_json(cli, tmp_path: Path) -> None:
     report_file = tmp_path / "reports" / "eval.json"
-    rc, out, err = cli("evaluate", "--model", "trees", "--folds", "2", "--json", str(report_file))
+    chart = tmp_path / "deciles.png"
+    rc, out, err = cli("evaluate", "--model", "trees", "--folds", "2", "--json", str(report_file),
+                       "--chart", str(chart))
     assert rc == 0, err
     report = json.loads(report_file.read_text())
     trees = report["models"]["trees"]
+    bands = trees["calibration"]["bands"]  # what each out-of-sample score decile meant
+    assert len(bands) == 10 and sum(b["n"] for b in bands) > 1_000
+    assert trees["calibration"]["source"]["kind"] == "walk_forward"
+    assert "| D10 |" in out and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for key in ("auc", "accuracy", "rank_ic_mean", "rank_ic_ir", "ic_mean", "top_decile_hit"):
         assert isinstance(trees[key], float) and np.isfinite(trees[key]), key
     assert set(trees["backtest"]) >= {"cagr", "sharpe", "max_drawdown", "turnover"}
@@ -279,6 +287,8 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
 
     served = ModelRegistry(cli.root / "models").current("ensemble")  # what predict_day combines with
     assert served is not None and served.meta["weights"] == ensemble["weights"]
+    assert served.meta["calibration"] == ensemble["calibration"]  # the served headline reads the ensemble's table
+    assert ensemble["calibration"]["source"]["model"] == "ensemble"
 
 
 # -- tune -----------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=4, help="number of walk-forward folds (default 4)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
     p.add_argument("--shuffle-check", action="store_true", help="also train on shuffled labels (expect ≈ 0)")
+    p.add_argument("--chart", type=Path, metavar="FILE", help="draw the mean excess return per score decile (PNG)")
     p.add_argument("--epochs", type=int, help="deep models: epochs per fold")
 
     p = command(sub, "analyze", cmd_analyze, "one ticker's BUY/HOLD/SELL call with reasons",
@@ -121,6 +122,10 @@ def cmd_evaluate(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=_jsonable))
+    if args.chart:
+        from kstock.ml.evaluation.calibration_chart import save_decile_chart
+
+        save_decile_chart(args.chart, report)
     print(evaluation_table(report))
     return 0
 
@@ -161,7 +166,17 @@ def evaluation_table(report: dict) -> str:
         rows.append(f"{name}: {why}")
     if "checks" in report:
         rows.append(f"shuffled-label Rank IC: {report['checks']['shuffled_label_rank_ic']:.4f} (should be ≈ 0)")
+    rows += _decile_tables(report)
     return "\n".join(rows)
+
+
+def _decile_tables(report: dict) -> list[str]:
+    """Each model's out-of-sample band table: what the headline of a call in that decile will say."""
+    from kstock.ml.evaluation.calibration import markdown
+    from kstock.ml.evaluation.calibration_chart import tables_of
+
+    return [markdown(t, f"\n{name}: excess over the equal-weighted buyable universe per score decile")
+            for name, t in tables_of(report).items()]
 
 
 def _fmt(value: object, digits: int = 3) -> str:
@@ -183,7 +198,8 @@ def cmd_analyze(args: argparse.Namespace, ctx: Context) -> int:
         args.chart.write_bytes(analysis.chart_png or b"")
     if args.json:
         print_json({"code": analysis.ticker.code, "name": analysis.ticker.name, "close": analysis.close,
-                    **analysis.result.as_dict(), "chart": str(args.chart) if args.chart else None})
+                    **analysis.result.as_dict(), "chart": str(args.chart) if args.chart else None,
+                    "headline": analysis.headline.as_dict() if analysis.headline else None})
     else:
         print(format_analysis(analysis))
         if args.chart:

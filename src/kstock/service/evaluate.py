@@ -2,7 +2,9 @@
 
 All models and baselines share the folds, the samples and the backtest rules. ``ensemble`` evaluates
 each available member once and combines their out-of-sample predictions with weights chosen on
-earlier folds only.
+earlier folds only. Every model's report carries its band table (``calibration``: what each decile of
+its out-of-sample score meant, :mod:`kstock.ml.evaluation.calibration`); the ensemble's is stored with
+its weights in the registry, where the served headline reads it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from kstock.errors import KstockError
 from kstock.ml.evaluation import metrics as mt
+from kstock.ml.evaluation.calibration import build_table
 from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
 from kstock.ml.evaluation.walkforward import (
     OutOfSample,
@@ -79,6 +82,7 @@ def evaluate(
         oos = run_folds(make, data, trained, on_fold)
         oos_by[name] = oos
         report["models"][name] = _score(oos, data, folds, settings)  # scored on the test folds only
+        report["models"][name]["calibration"] = _calibration(oos, data, folds, settings, name)
     if with_ensemble:
         _add_ensemble(report, oos_by, data, folds, settings, services, warmup)
     report["baselines"] = baseline_report(data, folds, settings)
@@ -113,6 +117,15 @@ def _score(oos: OutOfSample, data, folds, settings) -> dict[str, Any]:
     return scored
 
 
+def _calibration(oos: OutOfSample, data, folds, settings, name: str) -> dict[str, Any]:
+    """The band table of the test blocks only (a warm-up fold, when there is one, stays out)."""
+    days = np.concatenate([f.test_days() for f in folds])
+    table = build_table(oos.score, data.panel, data.universe, days, horizon=settings.label_horizon,
+                        min_traded_value=settings.min_traded_value,
+                        source={"kind": "walk_forward", "model": name, "folds": len(folds)})
+    return table.as_dict()
+
+
 def _multiclass(oos: OutOfSample, data, folds) -> dict[str, Any]:
     days = np.zeros(len(data.dates), dtype=bool)
     for f in folds:
@@ -139,7 +152,8 @@ def _add_ensemble(report, oos_by, data, folds, settings, services, warmup=None) 
     if not oos_by:
         return
     oos, weights = ensemble.ensemble_out_of_sample(oos_by, data, folds, warmup=warmup)
-    report["models"]["ensemble"] = {**score_predictions(oos, data, folds, settings), "weights": weights}
+    report["models"]["ensemble"] = {**score_predictions(oos, data, folds, settings), "weights": weights,
+                                    "calibration": _calibration(oos, data, folds, settings, "ensemble")}
     best = max((report["models"][n]["rank_ic_mean"] for n in oos_by), default=float("nan"))
     report["models"]["ensemble"]["best_member_rank_ic"] = best
     if len(folds) > 1:
@@ -154,7 +168,8 @@ def _add_ensemble(report, oos_by, data, folds, settings, services, warmup=None) 
 
 def _store_weights(services: Services, weights: dict[str, float], report: dict[str, Any]) -> None:
     """Serve the validated weights: a tiny 'ensemble' registry entry holding them in its meta."""
+    validation = {k: v for k, v in report["models"]["ensemble"].items() if k != "calibration"}
     version = services.registry.save("ensemble", lambda _folder: None,
-                                     {"weights": weights, "validation": report["models"]["ensemble"],
-                                      "folds": report["folds"]})
+                                     {"weights": weights, "validation": validation, "folds": report["folds"],
+                                      "calibration": report["models"]["ensemble"]["calibration"]})
     services.registry.promote(version)

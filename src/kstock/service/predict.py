@@ -14,14 +14,13 @@ import numpy as np
 
 from kstock.errors import KstockError
 from kstock.ml.data import ModelData
-from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine
+from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine, daily_percentile
+from kstock.ml.evaluation.calibration import CalibrationTable, calls_for
 from kstock.ml.predictor import MemberOutput
 from kstock.service.context import Services
+from kstock.service.headline import serving_table
 
 log = logging.getLogger(__name__)
-
-#: Share of the day's scored universe called BUY (top) and SELL (bottom).
-CALL_SHARE = 0.10
 
 
 class NoModelError(KstockError):
@@ -37,6 +36,8 @@ class DayPrediction:
     versions: dict[str, str]
     unavailable: dict[str, str] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
+    percentile: np.ndarray | None = None  # (N,) the ensemble score's place in the day's cross-section, 0 … 1
+    table: CalibrationTable | None = None  # the band table the labels were read from (None: none measured)
 
 
 def ensemble_weights(services: Services) -> dict[str, float]:
@@ -78,7 +79,10 @@ def predict_day(services: Services, day: int, data: ModelData | None = None) -> 
         raise NoModelError(no_model_message(services, unavailable))
     weights = ensemble_weights(services)
     ensemble = combine(members, weights)
-    return DayPrediction(day, ensemble, call_labels(ensemble.score[:, 0]), members, versions, unavailable, weights)
+    table = serving_table(services, weights)
+    percentile = daily_percentile(ensemble.score)[:, 0]
+    return DayPrediction(day, ensemble, calls_for(table, percentile), members, versions, unavailable, weights,
+                         percentile, table)
 
 
 def no_model_message(services: Services, unavailable: dict[str, str]) -> str:
@@ -95,15 +99,11 @@ def no_model_message(services: Services, unavailable: dict[str, str]) -> str:
             "(or run `kstock train trees`)")
 
 
-def call_labels(score: np.ndarray) -> np.ndarray:
-    """BUY for the top decile of the day's scored names, SELL for the bottom decile, HOLD between."""
-    labels = np.full(score.shape, "", dtype=object)
-    ok = np.isfinite(score)
-    if not ok.any():
-        return labels
-    lo, hi = np.quantile(score[ok], [CALL_SHARE, 1 - CALL_SHARE])
-    labels[ok] = "HOLD"
-    if hi > lo:  # a lone name or identical scores rank nothing: all HOLD (not all SELL)
-        labels[ok & (score >= hi)] = "BUY"
-        labels[ok & (score <= lo)] = "SELL"
-    return labels
+def call_labels(score: np.ndarray, table: CalibrationTable | None = None) -> np.ndarray:
+    """The calls of one day's scores, read from the band of each score's daily percentile.
+
+    The top decile is a BUY and the bottom decile a SELL — where ``table`` has measured them, only if
+    that band beat (lagged) the buyable universe out of sample (:func:`calls_for`). A lone name or
+    identical scores sit at the median: HOLD.
+    """
+    return calls_for(table, daily_percentile(np.asarray(score, dtype=float)[:, None])[:, 0])

@@ -7,6 +7,7 @@ read them: 원 with thousands separators, percentages with a sign.
 from __future__ import annotations
 
 from kstock.service.analyze import Analysis
+from kstock.service.headline import rank_text
 from kstock.service.scoring import Signal
 
 DISCLAIMER = "※ 투자 참고용 정보이며 투자 권유가 아닙니다 (not investment advice)."
@@ -36,12 +37,12 @@ def format_analysis(a: Analysis) -> str:
     lines = [
         f"{CALL_ICON.get(r.label, '')} {a.ticker.name} ({a.ticker.code}) · {a.ticker.market}",
         f"판단: {CALL_KO.get(r.label, r.label)} ({r.label})",
-        f"종가 {won(a.close)} ({pct(a.change_1d)}) · 기준일 {r.date}",
     ]
-    if r.probability is not None:
-        lines.append(f"5일 내 +3% 이상 상승 확률: {r.probability * 100:.1f}%")
-    if r.score is not None:
-        lines.append(f"시장 내 순위 점수: {r.score * 100:.0f}/100 (높을수록 5일 수익률 상위 예상)")
+    if a.headline is not None:  # the call's one number: what its score band has meant out of sample
+        lines.append(a.headline.text)
+    lines.append(f"종가 {won(a.close)} ({pct(a.change_1d)}) · 기준일 {r.date}")
+    if a.headline is not None and a.headline.percentile is not None:
+        lines.append(f"오늘 점수 순위: {rank_text(a.headline.percentile)} (10개 등급 중 {a.headline.band + 1}등급)")
     if r.shap_top3:
         lines.append("주요 근거 (SHAP):")
         lines += [f"  • {reason.text}" for reason in r.shap_top3]

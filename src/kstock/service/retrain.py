@@ -7,7 +7,9 @@ The flow is the same for every model kind (the weekly LSTM job, the admin's /ret
 2. score the candidate — and the serving model, on the same days — by Rank IC of the score against
    the 5-day forward return (AUC beside it);
 3. promote through the registry gate only if training was clean, metrics are finite and the candidate
-   is no worse than serving beyond a tolerance; otherwise keep serving and say why.
+   is no worse than serving beyond a tolerance; otherwise keep serving and say why;
+4. a promoted version carries, in its meta, the band table of its validation predictions
+   (:mod:`kstock.ml.evaluation.calibration`): out of sample, since it trained only on days before.
 
 Every run is recorded in ``job_runs``; any exception, NaN loss or worse model leaves the serving model
 in place.
@@ -23,10 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from kstock.config import Settings
 from kstock.errors import KstockError
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import metrics as mt
+from kstock.ml.evaluation.calibration import CalibrationTable, build_table
 from kstock.ml.models import create_model
+from kstock.ml.predictor import MemberOutput
 from kstock.ml.registry import RegistryError
 from kstock.service import runs
 from kstock.service.context import Services
@@ -65,8 +70,9 @@ def validation_split(data: ModelData, horizon: int, days: int = VALIDATION_DAYS)
     return train, np.arange(val_start, last_labelled + 1)
 
 
-def validate(model: Any, data: ModelData, days: np.ndarray) -> dict[str, float]:
-    out = model.predict_days(data, days)
+def validate(model: Any, data: ModelData, days: np.ndarray, out: MemberOutput | None = None) -> dict[str, float]:
+    """Rank IC and AUC on ``days``; ``out`` is the model's prediction of those days when already made."""
+    out = model.predict_days(data, days) if out is None else out
     day_mask = np.zeros(len(data.dates), dtype=bool)
     day_mask[days] = True
     samples = data.sample_mask(day_mask)[:, days]
@@ -75,6 +81,15 @@ def validate(model: Any, data: ModelData, days: np.ndarray) -> dict[str, float]:
     binary = mt.binary_metrics(np.where(samples, out.probability, np.nan), data.labels.up[:, days])
     return {"rank_ic_mean": rank_ic["mean"], "rank_ic_ir": rank_ic["ir"], "auc": binary["auc"],
             "accuracy": binary["accuracy"], "validation_days": float(len(days))}
+
+
+def validation_table(name: str, out: MemberOutput, data: ModelData, days: np.ndarray,
+                     settings: Settings) -> CalibrationTable:
+    """The band table of the validation window: out of sample, since training stopped an embargo before it."""
+    score = np.full(data.panel.close.shape, np.nan)
+    score[:, days] = out.score
+    return build_table(score, data.panel, data.universe, days, horizon=settings.label_horizon,
+                       min_traded_value=settings.min_traded_value, source={"kind": "validation", "model": name})
 
 
 def retrain(services: Services, name: str, progress: Progress | None = None, **options: Any) -> RetrainResult:
@@ -125,7 +140,8 @@ def _retrain(services: Services, name: str, say: Progress, **options: Any) -> Re
     say(f"{name}: training on {data.dates[0]} … {data.dates[int(np.flatnonzero(train_days)[-1])]}")
     model.fit(data, train_days)
     say(f"{name}: validating on {data.dates[val_days[0]]} … {data.dates[val_days[-1]]}")
-    metrics = validate(model, data, val_days)
+    predicted = model.predict_days(data, val_days)
+    metrics = validate(model, data, val_days, predicted)
     if not all(np.isfinite(metrics[k]) for k in (GATE_METRIC,)):
         return RetrainResult(name, "failed", f"validation {GATE_METRIC} is not a number (diverged training?); "
                              "the serving model is kept", metrics)
@@ -142,7 +158,8 @@ def _retrain(services: Services, name: str, say: Progress, **options: Any) -> Re
     meta = {"data_range": [str(data.dates[0]), str(data.dates[-1])],
             "train_range": [str(data.dates[0]), str(data.dates[int(np.flatnonzero(train_days)[-1])])],
             "validation_range": [str(data.dates[val_days[0]]), str(data.dates[val_days[-1]])],
-            "validation": metrics, "features": list(data.features.names), "options": options}
+            "validation": metrics, "features": list(data.features.names), "options": options,
+            "calibration": validation_table(name, predicted, data, val_days, services.settings).as_dict()}
     version = services.registry.save(name, model.save, meta)
     services.registry.promote(version)
     services.forget_model(name)

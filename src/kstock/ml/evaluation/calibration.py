@@ -1,0 +1,199 @@
+"""What each band of the score has meant out of sample — the table behind every headline (DESIGN §7).
+
+The served score is turned into its daily cross-sectional percentile and cut into ten bands (deciles).
+For every band the table keeps, from **out-of-sample predictions only** (walk-forward test blocks, or
+a model's validation window it was not trained on):
+
+* ``mean_return`` — the mean ``horizon``-day return a subscriber who acted on the signal got: buy at
+  the open of t+1, sell at the open of t+1+horizon (halts carried at the last open, as the backtest
+  values them), commission on both sides and the sell tax in force on the day of the sale deducted;
+* ``mean_excess`` — that return minus the same-day return of the equal-weighted buyable universe
+  bought and sold the same way (same costs), so the number is what the band added over "buy
+  everything";
+* ``hit_rate`` — the share of samples that beat that universe; ``n`` — how many (ticker, day) samples.
+
+Only names that could be bought on the day count (:func:`buyable_on`: the shared buyable-at-close rule
+and an open on t+1 not at the upper limit). The call is read from the same band (:func:`call_for`), so a
+BUY never carries a worse number than a SELL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kstock.market.krx import COMMISSION, sell_tax_array
+from kstock.market.tradability import buyable_at_close, execution, shift_left
+from kstock.market.types import Panel
+
+N_BANDS = 10
+#: A band with fewer samples than this says "not enough history" instead of a number.
+MIN_BAND_SAMPLES = 100
+
+
+@dataclass(frozen=True)
+class Band:
+    """One decile of the day's score percentile and what it meant out of sample."""
+
+    index: int  # 0 = the day's lowest 10 % of scores … 9 = the highest 10 %
+    lo: float  # percentile range [lo, hi)
+    hi: float
+    mean_return: float  # net round trip, open t+1 → open t+1+horizon (NaN when n == 0)
+    mean_excess: float  # over the equal-weighted buyable universe of the same day
+    hit_rate: float  # share of samples whose return beat that universe
+    n: int
+
+    @property
+    def reliable(self) -> bool:
+        return self.n >= MIN_BAND_SAMPLES and bool(np.isfinite(self.mean_excess))
+
+
+@dataclass(frozen=True)
+class CalibrationTable:
+    """The ten bands of one model (or the ensemble), with where the samples came from."""
+
+    horizon: int
+    bands: tuple[Band, ...]
+    source: dict[str, Any] = field(default_factory=dict)  # kind, model, first_day, last_day, days
+
+    @property
+    def n(self) -> int:
+        return sum(b.n for b in self.bands)
+
+    def band_for(self, percentile: float) -> Band:
+        """The band of a score percentile in [0, 1] (1.0 falls in the top band)."""
+        return self.bands[band_index(percentile)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"horizon": self.horizon, "source": dict(self.source), "bands": [asdict(b) for b in self.bands]}
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> CalibrationTable | None:
+        """The table stored in a registry meta.json, or None when absent or unreadable (→ no headline)."""
+        try:
+            bands = tuple(Band(**{k: b[k] for k in Band.__dataclass_fields__}) for b in raw["bands"])
+            if len(bands) != N_BANDS:
+                return None
+            return cls(int(raw["horizon"]), bands, dict(raw.get("source") or {}))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per band, for JSON reports and the CLI table."""
+        return [asdict(b) for b in self.bands]
+
+
+def band_index(percentile: float | np.ndarray) -> np.ndarray | int:
+    """Decile of a percentile in [0, 1]: 0 … 9 (vectorised; NaN → -1)."""
+    p = np.asarray(percentile, dtype=float)
+    idx = np.where(np.isfinite(p), np.clip(np.floor(np.nan_to_num(p) * N_BANDS), 0, N_BANDS - 1), -1).astype(int)
+    return int(idx) if idx.ndim == 0 else idx
+
+
+def call_for(table: CalibrationTable | None, percentile: float) -> str:
+    """BUY / HOLD / SELL from the band: the top band is a BUY only where it has beaten the universe out of
+    sample, the bottom band a SELL only where it has lagged it — so a BUY's number is always above a SELL's.
+
+    Without a (reliable) table the call falls back to the band alone: top decile BUY, bottom decile SELL.
+    """
+    if not np.isfinite(percentile):
+        return ""
+    idx = band_index(percentile)
+    if idx not in (0, N_BANDS - 1):
+        return "HOLD"
+    band = table.bands[idx] if table is not None else None
+    if band is None or not band.reliable:
+        return "BUY" if idx == N_BANDS - 1 else "SELL"
+    if idx == N_BANDS - 1:
+        return "BUY" if band.mean_excess > 0 else "HOLD"
+    return "SELL" if band.mean_excess < 0 else "HOLD"
+
+
+def calls_for(table: CalibrationTable | None, percentile: np.ndarray) -> np.ndarray:
+    """:func:`call_for` over an array of percentiles ("" where NaN)."""
+    return np.array([call_for(table, float(p)) for p in np.asarray(percentile, dtype=float)], dtype=object)
+
+
+def markdown(table: CalibrationTable, title: str = "") -> str:
+    """The table as Markdown rows (the CLI's evaluate output and the README)."""
+    rows = [f"{title}\n" if title else "",
+            f"| decile | mean net {table.horizon}-day return | mean excess | hit rate | n |", "|---|---|---|---|---|"]
+    for b in table.bands:
+        rows.append(f"| D{b.index + 1} | {_pct(b.mean_return)} | {_pct(b.mean_excess)} | "
+                    f"{'-' if not np.isfinite(b.hit_rate) else f'{b.hit_rate * 100:.1f}%'} | {b.n:,} |")
+    return "\n".join(r for r in rows if r)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.2f}%" if np.isfinite(x) else "-"
+
+
+# -- measuring -------------------------------------------------------------------------------------------
+def round_trip_returns(panel: Panel, horizon: int, commission: float = COMMISSION) -> np.ndarray:
+    """(N, T) net return of a signal decided on day t: buy at t+1's open, sell at the open of t+1+horizon.
+
+    Opens are carried over halts (a halted name is valued at its last open, as the backtest does), the
+    buy pays ``commission``, the sale ``commission`` plus the sell tax in force on the sale day. NaN where
+    the panel has no open on t+1 or ends before t+1+horizon.
+    """
+    ex = execution(panel)
+    entry = np.where(ex.opens_next, shift_left(ex.open_ff, 1, np.nan), np.nan)
+    exit_ = shift_left(ex.open_ff, 1 + horizon, np.nan)
+    n_days = len(panel.dates)
+    sale_days = np.concatenate([panel.dates[1 + horizon:], np.repeat(panel.dates[-1:], min(n_days, 1 + horizon))])
+    tax = sell_tax_array(np.asarray(sale_days, dtype="datetime64[D]")) if n_days else np.empty(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gross = exit_ / entry - 1.0
+    return (1.0 + gross) * (1.0 - commission) * (1.0 - commission - tax[None, :]) - 1.0
+
+
+def buyable_on(panel: Panel, universe: np.ndarray, min_traded_value: float) -> np.ndarray:
+    """(N, T) names a subscriber could buy on a signal from day t (the backtest's candidates)."""
+    return buyable_at_close(panel, universe, min_traded_value) & execution(panel).enterable
+
+
+def build_table(
+    score: np.ndarray,
+    panel: Panel,
+    universe: np.ndarray,
+    days: np.ndarray,
+    *,
+    horizon: int,
+    min_traded_value: float,
+    source: dict[str, Any] | None = None,
+) -> CalibrationTable:
+    """The band table of ``score`` (N, T) over the day indices ``days``.
+
+    ``score`` must hold out-of-sample predictions on ``days`` (the caller's promise: walk-forward test
+    blocks or a validation window after the training data). Each day's percentile is taken over every
+    name the model scored that day — the cross-section it is served on — and only buyable names with a
+    measurable round trip enter the table.
+    """
+    from kstock.ml.ensemble import daily_percentile
+
+    days = np.asarray(days, dtype=int)
+    pct = daily_percentile(np.asarray(score, dtype=float)[:, days])
+    ret = round_trip_returns(panel, horizon)[:, days]
+    buyable = buyable_on(panel, universe, min_traded_value)[:, days] & np.isfinite(ret)
+    with np.errstate(invalid="ignore"):
+        market = np.where(buyable.any(axis=0), np.where(buyable, ret, 0.0).sum(axis=0) / np.maximum(buyable.sum(0), 1),
+                          np.nan)
+    ok = buyable & np.isfinite(pct)
+    band = band_index(np.where(ok, pct, np.nan))
+    excess = ret - market[None, :]
+    bands = []
+    for i in range(N_BANDS):
+        sel = ok & (band == i)
+        n = int(sel.sum())
+        bands.append(Band(i, i / N_BANDS, (i + 1) / N_BANDS, _mean(ret[sel]), _mean(excess[sel]),
+                          _mean((excess[sel] > 0).astype(float)), n))
+    used = days[ok.any(axis=0)]
+    info = {"days": int(used.size), "first_day": str(panel.dates[used[0]]) if used.size else None,
+            "last_day": str(panel.dates[used[-1]]) if used.size else None, **(source or {})}
+    return CalibrationTable(horizon, tuple(bands), info)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else float("nan")

@@ -1,0 +1,89 @@
+"""`kstock evaluate --chart F`: the band table as a picture — mean excess return per score decile.
+
+One group of bars per decile, one bar per evaluated model, green where the decile beat the buyable
+universe out of sample and red where it lagged; the hit rate of the top and bottom deciles and the
+sample counts are written on the figure. An operator's chart (English labels, any font), drawn with
+matplotlib's object API on the Agg canvas like :mod:`kstock.charts`.
+
+There is no reliability diagram: the P(+target) probability is not shown to users (it mostly measures
+volatility, see README), so there is no shown probability whose calibration a user relies on.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kstock.errors import KstockError
+from kstock.ml.evaluation.calibration import N_BANDS, CalibrationTable
+
+GOOD, BAD = "#2b8a3e", "#c92a2a"
+
+
+def tables_of(report: dict[str, Any]) -> dict[str, CalibrationTable]:
+    """The band tables an evaluation report holds, by model (models without one are skipped)."""
+    out = {}
+    for name, model in report.get("models", {}).items():
+        table = CalibrationTable.from_dict(model.get("calibration"))
+        if table is not None:
+            out[name] = table
+    return out
+
+
+def render_decile_chart(tables: dict[str, CalibrationTable], title: str = "") -> bytes:
+    """PNG bytes of the mean excess return per score decile of every table."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not tables:
+        raise ValueError("no calibration table to draw")
+    fig = Figure(figsize=(9.0, 5.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / len(tables)
+    x = np.arange(N_BANDS)
+    for k, (name, table) in enumerate(tables.items()):
+        excess = np.array([b.mean_excess for b in table.bands]) * 100
+        colors = [GOOD if e > 0 else BAD for e in np.nan_to_num(excess)]
+        offset = (k - (len(tables) - 1) / 2) * width
+        ax.bar(x + offset, np.nan_to_num(excess), width * 0.95, color=colors, alpha=1.0 - 0.45 * k / len(tables),
+               edgecolor="#212529", linewidth=0.6, label=name)
+        for i in (0, N_BANDS - 1):
+            band = table.bands[i]
+            if band.n:
+                ax.annotate(f"{name}\nhit {band.hit_rate:.0%}\nn {band.n:,}", (x[i] + offset, excess[i]),
+                            ha="center", va="bottom" if excess[i] >= 0 else "top", fontsize=7)
+    ax.axhline(0, color="#495057", linewidth=0.8)
+    ax.set_xticks(x, [f"D{i + 1}" for i in range(N_BANDS)])
+    horizon = next(iter(tables.values())).horizon
+    ax.set_xlabel("score decile of the day (D1 lowest … D10 highest)")
+    ax.set_ylabel(f"mean {horizon}-day excess return, %")
+    ax.set_title(title or f"Out-of-sample {horizon}-day excess return over the equal-weighted buyable universe "
+                          "(next open → open, net of costs)", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    if len(tables) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def save_decile_chart(path: str | Path, report: dict[str, Any]) -> Path:
+    """Write the decile chart of an evaluation report to ``path`` (parents created)."""
+    tables = tables_of(report)
+    if not tables:
+        raise KstockError("the evaluation holds no decile table to draw (no model could be evaluated)")
+    folds = report.get("folds") or []
+    span = f" · test {folds[0]['test_start']} … {folds[-1]['test_end']}" if folds else ""
+    horizon = report.get("settings", {}).get("label_horizon", "horizon")
+    title = (f"Out-of-sample excess return per score decile{span}\n(next open → open {horizon} days later, "
+             "net of costs, vs the equal-weighted buyable universe)")
+    png = render_decile_chart(tables, title)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(png)
+    return out

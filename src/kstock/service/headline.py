@@ -1,0 +1,97 @@
+"""One number per call: what the call's score band has meant out of sample (DESIGN §7).
+
+`/analyze`, `kstock analyze`, `/signals` and the push lead with the call and this number, e.g.
+"예상 5일 초과수익률 +0.9% (과거 같은 등급 종목 58%가 시장을 이김, 표본 41,200)". The call comes from the
+same band (:func:`kstock.ml.evaluation.calibration.call_for`), so the two never contradict; with no
+table yet the text says so instead of showing a number nobody measured.
+
+Which table serves: the one ``kstock evaluate --model ensemble`` stored with the ensemble weights
+(walk-forward, every fold out of sample), as long as every member it weighs is serving; otherwise the
+validation-window table of the serving version of the member with the largest weight — exact when that
+member serves alone (the ensemble's percentile is then its percentile), an approximation otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from kstock.config import Settings
+from kstock.ml.evaluation.calibration import CalibrationTable, band_index, call_for
+from kstock.service.context import Services
+
+CALL_KO = {"BUY": "매수", "HOLD": "관망", "SELL": "매도"}
+NO_RECORD = "아직 검증 기록 없음"
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The call and its one number; ``excess``/``hit_rate`` are None when there is no record to show."""
+
+    call: str  # BUY / HOLD / SELL ("" when the name has no score)
+    text: str  # the number as a sentence, e.g. "예상 5일 초과수익률 +0.9% (… 표본 41,200)"
+    excess: float | None  # mean excess return of the band over the buyable universe (fraction)
+    hit_rate: float | None  # share of the band's samples that beat that universe
+    n: int  # samples behind the number (0 without a table)
+    percentile: float | None  # the name's place in the day's scores, 0 … 1
+    band: int | None  # 0 … 9
+
+    @property
+    def call_ko(self) -> str:
+        return CALL_KO.get(self.call, self.call)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"call": self.call, "text": self.text, "excess": self.excess, "hit_rate": self.hit_rate,
+                "n": self.n, "percentile": self.percentile, "band": self.band}
+
+
+def headline(settings: Settings, table: CalibrationTable | None, percentile: float | None) -> Headline:
+    """The call and its number for a score percentile; ``table`` from :func:`serving_table` (None = none yet)."""
+    p = float("nan") if percentile is None else float(percentile)
+    if not np.isfinite(p):
+        return Headline("", f"예상 {settings.label_horizon}일 초과수익률: 점수 없음", None, None, 0, None, None)
+    if table is not None and table.horizon != settings.label_horizon:
+        table = None  # measured for another horizon: its numbers do not answer this question
+    call = call_for(table, p)
+    band = table.band_for(p) if table is not None else None
+    index = band_index(p)
+    if band is None or not band.reliable:
+        why = NO_RECORD if band is None else f"검증 표본 부족 ({band.n:,}건)"
+        return Headline(call, f"예상 {settings.label_horizon}일 초과수익률: {why}", None, None,
+                        0 if band is None else band.n, p, index)
+    text = (f"예상 {settings.label_horizon}일 초과수익률 {band.mean_excess * 100:+.1f}% "
+            f"(과거 같은 등급 종목 {band.hit_rate * 100:.0f}%가 시장을 이김, 표본 {band.n:,})")
+    return Headline(call, text, band.mean_excess, band.hit_rate, band.n, p, band.index)
+
+
+def rank_text(percentile: float) -> str:
+    """A score percentile as Korean investors say it: '상위 8%' / '하위 5%'."""
+    if percentile >= 0.5:
+        return f"상위 {max(1, round((1 - percentile) * 100))}%"
+    return f"하위 {max(1, round(percentile * 100))}%"
+
+
+def serving_table(services: Services, weights: Mapping[str, float] | None = None) -> CalibrationTable | None:
+    """The band table behind today's served score, or None when nothing has been measured yet.
+
+    ``weights`` are the ensemble weights in use (default: :func:`kstock.service.predict.ensemble_weights`).
+    """
+    if weights is None:
+        from kstock.service.predict import ensemble_weights
+
+        weights = ensemble_weights(services)
+    serving = [name for name, s in services.all_serving().items() if s.model is not None]
+    weighed = {name for name, w in weights.items() if w > 0}
+    ensemble = services.registry.current("ensemble")
+    if ensemble is not None and weighed and weighed <= set(serving):
+        table = CalibrationTable.from_dict(ensemble.meta.get("calibration"))
+        if table is not None:
+            return table
+    for name in sorted((n for n in serving if weights.get(n, 0) > 0), key=lambda n: -weights[n]):
+        version = services.registry.current(name)
+        table = CalibrationTable.from_dict(version.meta.get("calibration")) if version else None
+        if table is not None:
+            return table
+    return None
