@@ -32,13 +32,14 @@ TRADING_EVENING = dt.datetime(2025, 10, 10, 17, 0, tzinfo=SEOUL)
 @lru_cache(maxsize=1)
 def trained_template() -> Path:
     """A folder with s.db (40 synthetic tickers, 1.5 years) and models/ (small trees), built once."""
-    from kstock.market.synthetic import generate_market
+    from kstock.market.sources import synthesize_store
     from kstock.service.retrain import retrain
 
     root = Path(tempfile.mkdtemp(prefix="kstock-bot-tests-"))
     atexit.register(shutil.rmtree, root, True)
     store = MarketStore(root / "s.db")
-    store.ingest(generate_market(n_tickers=40, years=1.5, seed=1), source="test")
+    # the synthetic market's clock stands at TRADING_EVENING's day: the data is current for the jobs there
+    synthesize_store(store, n_tickers=40, years=1.5, seed=1, present=TRADING_EVENING.date().isoformat())
     services = Services(base_settings(root), store=store)
     result = retrain(services, "trees", **SMALL_TREES)
     assert result.status == "promoted", result

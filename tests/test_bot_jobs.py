@@ -71,7 +71,7 @@ def test_registered_job_queue_trigger_fires_sunday_three_kst(tmp_path: Path) -> 
     try:
         app = build_application(settings, services, chart_workers=0)
         jobs = {job.name: job for job in app.job_queue.jobs()}
-        assert set(jobs) == {"lstm_retrain", "score_market", "push_signals"}
+        assert set(jobs) == {"lstm_retrain", "update_data", "score_market", "push_signals"}
         trigger = jobs["lstm_retrain"].job.trigger
         for now in (dt.datetime(2025, 10, 1, 9, 0, tzinfo=KST), dt.datetime(2025, 10, 5, 3, 0, 1, tzinfo=KST)):
             fire = trigger.get_next_fire_time(None, now)
@@ -122,13 +122,14 @@ def test_kstock_jobs_json_lists_next_runs(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("KSTOCK_PUSH_TIME", "17:05")
     assert main(["jobs", "--json"]) == 0
     jobs = json.loads(capsys.readouterr().out)
-    assert [j["name"] for j in jobs] == ["lstm_retrain", "score_market", "push_signals"]
+    assert [j["name"] for j in jobs] == ["lstm_retrain", "update_data", "score_market", "push_signals"]
     for job in jobs:
         at = dt.datetime.fromisoformat(job["next_run"])
         assert job["next_run"].endswith("+09:00") and at > dt.datetime.now(dt.UTC)
     weekly = dt.datetime.fromisoformat(jobs[0]["next_run"])
     assert weekly.weekday() == SUNDAY and weekly.strftime("%H:%M") == "03:00"
-    assert dt.datetime.fromisoformat(jobs[2]["next_run"]).strftime("%H:%M") == "17:05"
+    assert dt.datetime.fromisoformat(jobs[3]["next_run"]).strftime("%H:%M") == "17:05"
+    assert dt.datetime.fromisoformat(jobs[1]["next_run"]).strftime("%H:%M") == "15:50"
     assert not (tmp_path / "none.db").exists()  # listing jobs never creates a store
     assert main(["jobs"]) == 0
     assert "lstm_retrain" in capsys.readouterr().out
@@ -189,5 +190,5 @@ def test_push_that_telegram_refused_is_retried_and_nobody_gets_it_twice(root: Pa
         env.call(push_job(job_context(env, attempt=1)))
         env.call(push_job(job_context(env, attempt=2)))  # a further run finds nothing left to send
         pushes = [r for r in tg.sent[since:] if r.chat_id == 811]
-        assert len(pushes) == 1 and "매수 상위" in pushes[0].text
+        assert len(pushes) == 1 and "매수 바스켓" in pushes[0].text
         assert pending_retries(env, "push_signals") == []

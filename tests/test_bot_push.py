@@ -14,7 +14,7 @@ import pytest
 
 from _bot_env import ADMIN, SATURDAY_NOON, TRADING_EVENING, BotEnv, fresh_copy
 from kstock.bot import messages
-from kstock.bot.jobs import catch_up, run_push, run_scoring, run_weekly_retrain
+from kstock.bot.jobs import catch_up, run_push, run_scoring, run_update, run_weekly_retrain
 from kstock.bot.subscriptions import day_key
 from kstock.service import runs
 from kstock.service.retrain import RetrainResult
@@ -44,7 +44,7 @@ def env(tg: FakeTelegramServer, root: Path) -> Iterator[BotEnv]:
 
 
 def pushes_to(tg: FakeTelegramServer, chat: int) -> list[str]:
-    return [r.text for r in tg.messages_to(chat) if "신호 (장 마감 기준)" in r.text]
+    return [r.text for r in tg.messages_to(chat) if "장 마감 기준 신호" in r.text]
 
 
 def test_subscribe_push_once_per_day_even_across_a_restart(env: BotEnv, tg: FakeTelegramServer) -> None:
@@ -54,7 +54,7 @@ def test_subscribe_push_once_per_day_even_across_a_restart(env: BotEnv, tg: Fake
     assert "이미 구독 중" in env.ask(701, "/subscribe").text
     report = env.call(run_scoring(env.runtime, TRADING_EVENING))
     assert report is not None and report.scored > 20 and report.buys
-    assert "매수 상위" in env.ask(702, "/signals").text
+    assert "매수 바스켓" in env.ask(702, "/signals").text
 
     first = env.call(run_push(env.runtime, env.bot, TRADING_EVENING))
     assert (first.status, first.sent, first.blocked) == ("done", 1, 0)
@@ -70,8 +70,11 @@ def test_subscribe_push_once_per_day_even_across_a_restart(env: BotEnv, tg: Fake
     assert len(pushes_to(tg, 701)) == 1
     assert env.runtime.subscriptions.push_statuses(TRADING_EVENING.date()) == {701: "sent"}
 
-    nxt = env.call(run_push(env.runtime, env.bot, NEXT_TRADING_EVENING))  # the next trading day: pushed again
-    assert nxt.sent == 1 and len(pushes_to(tg, 701)) == 2
+    # the next trading day: the loop moves the synthetic market one day, scores it and pushes it again
+    assert env.call(run_update(env.runtime, NEXT_TRADING_EVENING)).day == "2025-10-13"
+    assert env.call(run_scoring(env.runtime, NEXT_TRADING_EVENING)).date == "2025-10-13"
+    nxt = env.call(run_push(env.runtime, env.bot, NEXT_TRADING_EVENING))
+    assert nxt.sent == 1 and len(pushes_to(tg, 701)) == 2 and "2025-10-13" in pushes_to(tg, 701)[-1]
 
     assert "해지했습니다" in env.ask(701, "/unsubscribe").text
     assert env.call(run_push(env.runtime, env.bot, NEXT_TRADING_EVENING + dt.timedelta(days=1))).sent == 0
@@ -177,7 +180,7 @@ def test_admin_score_runs_now(env: BotEnv, tg: FakeTelegramServer) -> None:
     since = env.send(ADMIN, "/score")
     assert "채점 중" in env.reply(ADMIN, since).text
     done = tg.wait_for(lambda r: r.method == "editMessageText" and r.chat_id == ADMIN, timeout=30, since=since)
-    assert "채점 완료" in done.text and "매수 상위" in done.text
+    assert "채점 완료" in done.text and "매수 바스켓" in done.text
 
 
 def test_bot_keeps_answering_while_a_retrain_runs(env: BotEnv, tg: FakeTelegramServer,

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from _bot_env import TRADING_EVENING, BotEnv
+from _bot_env import TRADING_EVENING, BotEnv, fresh_copy
 from _faults import ADMIN, assert_answers, job_runs, make_root, start_bot, tg_fixture
 from kstock.bot import messages
-from kstock.bot.jobs import run_push, run_scoring
+from kstock.bot.jobs import run_push, run_scoring, run_update
 from kstock.testing import FakeTelegramServer
 from test_bot_push import pushes_to
 
@@ -37,7 +37,7 @@ STALL = 3.0  # > READ_TIMEOUT: the bot gives up waiting, the fake delivers anywa
 def env(synth_golden: Path, tmp_path: Path, tg: FakeTelegramServer,
         monkeypatch: pytest.MonkeyPatch) -> Iterator[BotEnv]:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
-    bot_env = start_bot(tg, make_root(synth_golden, tmp_path))
+    bot_env = start_bot(tg, fresh_copy(tmp_path / "env"))  # a market whose clock stands at TRADING_EVENING
     # every Bot API call but getUpdates goes through this request object: give up reading after 1.5 s
     bot_env.bot.request._client.timeout = httpx.Timeout(5.0, read=READ_TIMEOUT)
     yield bot_env
@@ -75,6 +75,8 @@ def test_push_through_429_blocked_users_and_timeouts(env: BotEnv, tg: FakeTelegr
     assert env.runtime.subscriptions.active_chats() == [801, 803]
 
     # day 2: the send to 801 times out — recorded as "unknown" and never sent again (no duplicates)
+    env.call(run_update(env.runtime, NEXT_TRADING_EVENING))
+    assert env.call(run_scoring(env.runtime, NEXT_TRADING_EVENING)).date == NEXT_TRADING_EVENING.date().isoformat()
     tg.delay("sendMessage", STALL, times=1)
     report = env.call(run_push(env.runtime, env.bot, NEXT_TRADING_EVENING))
     assert (report.sent, report.blocked, report.failed) == (1, 0, 1)

@@ -7,6 +7,7 @@ inside a job.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -62,17 +63,57 @@ def _positive_int(raw: str) -> int:
 
 
 def _fraction(raw: str) -> float:
-    value = float(raw)
+    value = _finite(raw)
     if not -1.0 < value < 1.0:
         raise ValueError(raw)
     return value
 
 
-def _non_negative_float(raw: str) -> float:
+def _finite(raw: str) -> float:
+    """A float that is a number: ``nan`` and ``inf`` are refused (they would silently disable a filter)."""
     value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = _finite(raw)
     if value < 0:
         raise ValueError(raw)
     return value
+
+
+#: Chart pixels the sector model may be trained on: below 16 there is no chart left, above 512 a batch
+#: no longer fits in memory (the seed used 224).
+CHART_SIZE_RANGE = (16, 512)
+
+
+def _chart_size(raw: str) -> int:
+    value = int(raw)
+    if not CHART_SIZE_RANGE[0] <= value <= CHART_SIZE_RANGE[1]:
+        raise ValueError(raw)
+    return value
+
+
+def _file_path(raw: str) -> Path:
+    """A file path (not a folder, not empty)."""
+    if not raw.strip():
+        raise ValueError(raw)
+    path = Path(raw.strip())
+    if path.is_dir():
+        raise ValueError(raw)
+    return path
+
+
+def _folder_path(raw: str) -> Path:
+    """A folder path (not an existing file, not empty)."""
+    if not raw.strip():
+        raise ValueError(raw)
+    path = Path(raw.strip())
+    if path.exists() and not path.is_dir():
+        raise ValueError(raw)
+    return path
 
 
 def _setting(env: str, parse: Callable[[str], Any], expected: str, default: Any, secret: bool = False) -> Any:
@@ -96,11 +137,12 @@ class Settings:
     allowed_chat_ids: tuple[int, ...] = _setting(
         "KSTOCK_ALLOWED_CHAT_IDS", _int_list, "comma-separated numeric chat ids (empty = everyone)", ()
     )
-    db_path: Path = _setting("KSTOCK_DB", Path, "a file path", Path("data/kstock.db"))
-    model_dir: Path = _setting("KSTOCK_MODEL_DIR", Path, "a folder path", Path("models"))
+    db_path: Path = _setting("KSTOCK_DB", _file_path, "a file path (not a folder)", Path("data/kstock.db"))
+    model_dir: Path = _setting("KSTOCK_MODEL_DIR", _folder_path, "a folder path (not a file)", Path("models"))
     data_source: str = _setting(
         "KSTOCK_DATA_SOURCE", _choice(DATA_SOURCES), "one of " + ", ".join(DATA_SOURCES), "synthetic"
     )
+    csv_dir: Path | None = _setting("KSTOCK_CSV_DIR", Path, "a folder of <code>.csv files", None)
     krx_id: str = _setting("KRX_ID", str.strip, "your KRX data-portal login", "")
     krx_pw: str = _setting("KRX_PW", str, "your KRX data-portal password", "", secret=True)
     label_horizon: int = _setting("KSTOCK_LABEL_HORIZON", _positive_int, "a positive number of days", 5)
@@ -113,13 +155,16 @@ class Settings:
     min_traded_value: float = _setting(
         "KSTOCK_MIN_TRADED_VALUE", _non_negative_float, "KRW per day, e.g. 1000000000", 1e9
     )
-    chart_size: int = _setting("KSTOCK_CHART_SIZE", _positive_int, "pixels, e.g. 64", 64)
+    chart_size: int = _setting(
+        "KSTOCK_CHART_SIZE", _chart_size, f"pixels from {CHART_SIZE_RANGE[0]} to {CHART_SIZE_RANGE[1]}, e.g. 64", 64
+    )
     analyze_per_minute: int = _setting(
         "KSTOCK_ANALYZE_PER_MINUTE", _positive_int, "a positive integer", 10
     )
     train_years: float = _setting(
         "KSTOCK_TRAIN_YEARS", _non_negative_float, "years of history training reads, e.g. 10 (0 = all)", 10.0
     )
+    update_time: str = _setting("KSTOCK_UPDATE_TIME", _hhmm, "HH:MM in KST", "15:50")
     score_time: str = _setting("KSTOCK_SCORE_TIME", _hhmm, "HH:MM in KST", "16:10")
     push_time: str = _setting("KSTOCK_PUSH_TIME", _hhmm, "HH:MM in KST", "16:40")
     use_gpu: bool = _setting("KSTOCK_USE_GPU", _bool, "true or false", True)
@@ -140,7 +185,7 @@ class Settings:
                 continue
             try:
                 kwargs[f.name] = f.metadata["parse"](raw)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, OverflowError):
                 shown = "<hidden>" if name in ("KRX_PW", "TELEGRAM_BOT_TOKEN") else repr(raw)
                 raise SettingsError(f"{name}={shown} is invalid: expected {f.metadata['expected']}") from None
         settings = cls(**kwargs)
@@ -172,6 +217,21 @@ def _read_dotenv(path: Path | str) -> dict[str, str]:
     from dotenv import dotenv_values
 
     return {k: v for k, v in dotenv_values(p).items() if v is not None}
+
+
+def check_model_dir(settings: Settings) -> Path:
+    """Make sure ``KSTOCK_MODEL_DIR`` can hold new models (created when missing; a probe file written and
+    removed) — at start, so a bot or a training does not find out after an hour of work."""
+    folder = Path(settings.model_dir)
+    probe = folder / f".kstock-write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise SettingsError(f"KSTOCK_MODEL_DIR={str(folder)!r} is not writable ({exc.strerror or exc}): expected a "
+                            "folder kstock may write models to") from None
+    return folder
 
 
 def validate_token(token: str) -> str:

@@ -4,9 +4,18 @@
 job                when (KST)                  what
 =================  ==========================  =====================================================
 ``lstm_retrain``   Sundays 03:00               retrain the LSTM (gate: promoted or kept), tell admins
-``score_market``   trading days, score_time    score the whole market, store signals
-``push_signals``   trading days, push_time     send the signals to subscribers, once per day each
+``update_data``    trading days, update_time   fetch the day's data from the configured source
+``score_market``   trading days, score_time    the day's update if still missing, then the scoring and
+                                               the book (:mod:`kstock.service.daily`); stale data →
+                                               no book, each admin told once
+``push_signals``   trading days, push_time     the day's book to subscribers, once per day each; a
+                                               stale day → one short "데이터 지연" note instead
 =================  ==========================  =====================================================
+
+The steps and their once-per-trading-day records live in :mod:`kstock.service.daily` (``kstock daily``
+runs the same loop from cron). The bot's "day" is the source's clock: the current KRX session for
+pykrx/csv, the last revealed day of the synthetic market — whose update job reveals at most one new day
+per calendar day, so a catch-up and the scheduled job never advance it twice.
 
 PTB (≥ 20) numbers weekdays 0 = Sunday … 6 = Saturday in ``run_daily(days=...)``, unlike Python's
 ``date.weekday()`` (0 = Monday): :func:`ptb_weekday` converts. Trading-day jobs are scheduled Monday to
@@ -32,12 +41,15 @@ from telegram.error import TelegramError, TimedOut
 
 from kstock.bot import messages
 from kstock.bot.delivery import ChatUnreachable
+from kstock.bot.subscriptions import PUSH_SIGNALS
 from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import SEOUL
-from kstock.service import runs
+from kstock.market.sources import SyntheticSource
+from kstock.service import daily, runs
+from kstock.service.daily import StepResult
 from kstock.service.retrain import RetrainResult, retrain
-from kstock.service.scoring import ScoringReport, last_scored_date, score_market, stored_signals
+from kstock.service.scoring import ScoringReport, last_scored_date, stored_signals
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -60,6 +72,9 @@ PUSH_PACE_S = 0.05
 #: many times, this far apart, the same day — instead of waiting for tomorrow's run.
 JOB_RETRIES = 3
 RETRY_DELAY_S = 10 * 60
+#: push_log kinds besides the daily signals: the subscribers' note on a stale day, the admins' alert.
+STALE_NOTE = "stale_note"
+ADMIN_STALE = "admin_stale"
 
 
 def ptb_weekday(day: dt.date) -> int:
@@ -98,6 +113,7 @@ class JobSpec:
 def job_specs(settings: Settings) -> list[JobSpec]:
     return [
         JobSpec("lstm_retrain", "LSTM 주간 재학습", dt.time(3, 0), (SUNDAY,), False),
+        JobSpec("update_data", "장 마감 후 데이터 갱신", _hhmm(settings.update_time), WEEKDAYS, True),
         JobSpec("score_market", "장 마감 후 시장 채점", _hhmm(settings.score_time), WEEKDAYS, True),
         JobSpec("push_signals", "구독자에게 신호 푸시", _hhmm(settings.push_time), WEEKDAYS, True),
     ]
@@ -128,7 +144,8 @@ def schedule_jobs(app: Application, runtime: BotRuntime) -> dict[str, Job]:
     """Register the three daily/weekly jobs on ``app.job_queue``; returns them by name."""
     if app.job_queue is None:
         raise KstockError("the job queue is unavailable: install python-telegram-bot[job-queue]")
-    callbacks = {"lstm_retrain": weekly_retrain_job, "score_market": score_job, "push_signals": push_job}
+    callbacks = {"lstm_retrain": weekly_retrain_job, "update_data": update_job, "score_market": score_job,
+                 "push_signals": push_job}
     jobs = {}
     for spec in job_specs(runtime.settings):
         jobs[spec.name] = app.job_queue.run_daily(
@@ -149,10 +166,21 @@ async def weekly_retrain_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await run_weekly_retrain(rt, context.bot, rt.now())
 
 
+async def update_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = _runtime(context)
+    try:
+        step = await run_update(rt, rt.now())
+    except Exception as exc:
+        retry_later(context, update_job, "update_data", str(exc))
+        return
+    if step is not None and step.status in ("failed", "stale"):
+        retry_later(context, update_job, "update_data", step.message)
+
+
 async def score_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = _runtime(context)
     try:
-        await run_scoring(rt, rt.now())
+        await run_scoring(rt, rt.now(), bot=context.bot)
     except Exception as exc:  # recorded as a failed run by run_scoring; try again later today
         retry_later(context, score_job, "score_market", str(exc))
 
@@ -215,29 +243,77 @@ async def run_weekly_retrain(rt: BotRuntime, bot: Bot | None, now: dt.datetime |
     return result
 
 
-async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: bool = False) -> ScoringReport | None:
-    """Score the market (the last stored day) on a trading day; ``force`` (admin /score) skips the check.
+def _source_day(rt: BotRuntime, now: dt.datetime) -> str:
+    """The trading day on the source's clock (the day the scoring and the push are for)."""
+    return rt.services.data_source().today(rt.services.store, now).isoformat()
 
-    Raises :class:`KstockError` when scoring fails (no model, no data); the run is recorded either way.
+
+async def run_update(rt: BotRuntime, now: dt.datetime | None = None) -> StepResult | None:
+    """The day's data update (once per trading day); None when there was nothing to do."""
+    now = now or rt.now()
+    if not rt.calendar().is_trading_day(now.date()):
+        _skip(rt, "update", f"{now.date()} is not a KRX trading day")
+        return None
+    source = rt.services.data_source()
+    if isinstance(source, SyntheticSource) and updated_on(rt, now.date()):
+        return None  # the simulated market moves one day per calendar day in the bot
+    async with rt.score_lock:
+        day = await asyncio.to_thread(daily.loop_day, rt.services, source, now)
+        step = await rt.run_heavy(daily.update_step, rt.services, day, source, clock_day=now.date().isoformat())
+    log.info("data update for %s: %s — %s", day, step.status, step.message)
+    return step
+
+
+async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: bool = False,
+                      bot: Bot | None = None) -> ScoringReport | None:
+    """Score the day on a trading day (its update first if still missing); ``force`` (admin /score) scores the
+    last stored day now, whatever the calendar.
+
+    A day whose data did not arrive is recorded as stale — no book — and each admin is told once. Raises
+    :class:`KstockError` when scoring fails (no model, no data); the run is recorded either way.
     """
     now = now or rt.now()
-    if not force and not rt.calendar().is_trading_day(now.date()):
+    if force:
+        async with rt.score_lock:
+            report = await rt.run_heavy(daily.score_now, rt.services)
+        log.info("scored %d stocks for %s (by hand)", report.scored, report.date)
+        return report
+    if not rt.calendar().is_trading_day(now.date()):
         _skip(rt, "score", f"{now.date()} is not a KRX trading day")
         return None
     async with rt.score_lock:
-        run_id = runs.start_run(rt.services.store, "score")
-        try:
-            report = await rt.run_heavy(score_market, rt.services)
-        except Exception as exc:
-            reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
-            runs.finish_run(rt.services.store, run_id, "failed", {}, reason)
-            if not isinstance(exc, KstockError):
-                log.exception("market scoring failed")
-            raise
-        runs.finish_run(rt.services.store, run_id, "ok", {"date": report.date, "scored": report.scored,
-                                                          "versions": report.versions})
-    log.info("scored %d stocks for %s", report.scored, report.date)
+        day = await asyncio.to_thread(_source_day, rt, now)
+        update = await rt.run_heavy(daily.update_step, rt.services, day)
+        step, report = await rt.run_heavy(daily.score_step, rt.services, day, clock_day=now.date().isoformat())
+    if step.status == "stale":
+        log.warning("scoring for %s is stale: %s", day, step.message)
+        if bot is not None:
+            await tell_admins_stale(rt, bot, day, update, step)
+        return None
+    if report is not None:
+        log.info("scored %d stocks for %s", report.scored, report.date)
     return report
+
+
+async def tell_admins_stale(rt: BotRuntime, bot: Bot, day: str, update: StepResult, score: StepResult) -> int:
+    """One message per admin per stale day: what failed and how old the data is."""
+    fresh = await asyncio.to_thread(daily.freshness, rt.services, day)
+    text = messages.stale_admin(day, update.message if update.status == "failed" else "", fresh.data_date,
+                                fresh.behind)
+    sent = 0
+    key = dt.date.fromisoformat(day)
+    for admin in rt.settings.admin_ids:
+        if not rt.subscriptions.claim_push(key, admin, kind=ADMIN_STALE):
+            continue
+        try:
+            await rt.delivery.send_text(bot, admin, text)
+        except (ChatUnreachable, TelegramError) as exc:
+            log.warning("could not tell an admin about stale data: %s", type(exc).__name__)
+            rt.subscriptions.release_push(key, admin, kind=ADMIN_STALE)
+            continue
+        rt.subscriptions.finish_push(key, admin, "sent", kind=ADMIN_STALE)
+        sent += 1
+    return sent
 
 
 @dataclass
@@ -254,63 +330,101 @@ class PushReport:
 
 
 async def run_push(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> PushReport:
-    """Send the latest signals to every active subscriber not yet pushed today (KST day)."""
+    """Send the day's book to every active subscriber not yet pushed that day.
+
+    The day is the source's trading day. Its book goes out only when that day was scored on current data;
+    a stale day sends each subscriber one short "데이터 지연" note instead (never old signals as today's),
+    and a day not scored yet sends nothing (the job's retry comes back).
+    """
     now = now or rt.now()
-    day = now.date()
-    if not rt.calendar().is_trading_day(day):
-        reason = f"{day} is not a KRX trading day"
+    if not rt.calendar().is_trading_day(now.date()):
+        reason = f"{now.date()} is not a KRX trading day"
         _skip(rt, "push", reason)
-        return PushReport(day, "skipped", reason)
+        return PushReport(now.date(), "skipped", reason)
     async with rt.score_lock:  # a scoring still running at push time finishes first
-        pass
+        day_iso = await asyncio.to_thread(_source_day, rt, now)
+    day = dt.date.fromisoformat(day_iso)
     async with rt.push_lock:
-        pending = rt.subscriptions.pending_push(day)
+        scored = await rt.run_store(daily.step_status, rt.services, daily.SCORE, day_iso)
+        if scored == "stale":
+            return await _push_stale_note(rt, bot, day)
+        if scored != "ok":
+            reason = f"{day_iso} has not been scored yet"
+            return PushReport(day, "skipped", reason)
+        pending = await rt.run_store(rt.subscriptions.pending_push, day)
         if not pending:
             return PushReport(day, "done", "nothing to send (no subscribers, or everyone already has today's push)")
-        try:
-            date, (buys, sells) = await asyncio.to_thread(latest_signals, rt)
-        except KstockError as exc:
-            _skip(rt, "push", str(exc))
-            return PushReport(day, "skipped", str(exc))
-        text = messages.push_text(date, buys, sells)
-        report = PushReport(day, "done", date=date)
-        run_id = runs.start_run(rt.services.store, "push")
-        for chat_id in pending:
-            if not rt.subscriptions.claim_push(day, chat_id):
-                report.already += 1
-                continue
-            try:
-                await rt.delivery.send_text(bot, chat_id, text)
-            except ChatUnreachable:
-                rt.subscriptions.finish_push(day, chat_id, "blocked")
-                report.blocked += 1
-            except TimedOut:  # Telegram may have delivered it: never risk a second copy
-                rt.subscriptions.finish_push(day, chat_id, "unknown")
-                report.failed += 1
-            except TelegramError as exc:  # certainly not delivered: a later run today may retry
-                log.warning("push to a subscriber failed: %s", type(exc).__name__)
-                rt.subscriptions.release_push(day, chat_id)
-                report.failed += 1
-            else:
-                rt.subscriptions.finish_push(day, chat_id, "sent")
-                report.sent += 1
-                report.chats.append(chat_id)
-            await asyncio.sleep(PUSH_PACE_S)
-        runs.finish_run(rt.services.store, run_id, "ok" if not report.failed else "failed",
-                        {"date": date, "sent": report.sent, "blocked": report.blocked, "failed": report.failed},
-                        f"{report.failed} deliveries failed" if report.failed else None)
+        buys, sells = await rt.run_store(stored_signals, rt.services, day_iso, rt.settings.top_k)
+        text = messages.push_text(day_iso, buys, sells)
+        report = await _deliver(rt, bot, day, pending, text, PUSH_SIGNALS, "push")
+        report.date = day_iso
     log.info("push for %s: %d sent, %d blocked, %d failed", day, report.sent, report.blocked, report.failed)
+    return report
+
+
+async def _push_stale_note(rt: BotRuntime, bot: Bot, day: dt.date) -> PushReport:
+    """The one note subscribers get on a day whose data did not arrive."""
+    pending = await rt.run_store(rt.subscriptions.pending_push, day, STALE_NOTE)
+    if not pending:
+        return PushReport(day, "done", "stale day: everyone already has the note")
+    fresh = await asyncio.to_thread(daily.freshness, rt.services, day.isoformat())
+    text = messages.stale_note(day.isoformat(), fresh.data_date, fresh.behind)
+    report = await _deliver(rt, bot, day, pending, text, STALE_NOTE, "push_stale")
+    report.reason = "stale day: sent the 데이터 지연 note"
+    return report
+
+
+async def _deliver(rt: BotRuntime, bot: Bot, day: dt.date, chats: list[int], text: str, kind: str,
+                   job: str) -> PushReport:
+    """Send ``text`` to each chat once for ``day`` (push log ``kind``), recorded as a job run."""
+    report = PushReport(day, "done")
+    run_id = await rt.run_store(runs.start_run, rt.services.store, job, day.isoformat())
+    for chat_id in chats:
+        if not await rt.run_store(rt.subscriptions.claim_push, day, chat_id, kind):
+            report.already += 1
+            continue
+        try:
+            await rt.delivery.send_text(bot, chat_id, text)
+        except ChatUnreachable:
+            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "blocked", kind)
+            report.blocked += 1
+        except TimedOut:  # Telegram may have delivered it: never risk a second copy
+            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "unknown", kind)
+            report.failed += 1
+        except TelegramError as exc:  # certainly not delivered: a later run today may retry
+            log.warning("push to a subscriber failed: %s", type(exc).__name__)
+            await rt.run_store(rt.subscriptions.release_push, day, chat_id, kind)
+            report.failed += 1
+        else:
+            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "sent", kind)
+            report.sent += 1
+            report.chats.append(chat_id)
+        await asyncio.sleep(PUSH_PACE_S)
+    await rt.run_store(runs.finish_run, rt.services.store, run_id, "ok" if not report.failed else "failed",
+                       {"date": day.isoformat(), "sent": report.sent, "blocked": report.blocked,
+                        "failed": report.failed},
+                       f"{report.failed} deliveries failed" if report.failed else None)
     return report
 
 
 def latest_signals(rt: BotRuntime) -> tuple[str, tuple[list, list]]:
     date = last_scored_date(rt.services)
-    return date or "", stored_signals(rt.services, date)
+    return date or "", stored_signals(rt.services, date, rt.settings.top_k)
+
+
+def updated_on(rt: BotRuntime, day: dt.date) -> bool:
+    """Whether the bot's loop already updated or scored on the calendar day ``day`` (KST, the runtime's clock)."""
+    return any(run.status == "ok" and run.metrics.get("clock_day") == day.isoformat()
+               for job in (daily.UPDATE, daily.SCORE) for run in runs.last_runs(rt.services.store, limit=5, job=job))
 
 
 def scored_on(rt: BotRuntime, day: dt.date) -> bool:
     """Whether a successful scoring run started on ``day`` (KST)."""
-    for run in runs.last_runs(rt.services.store, limit=20, job="score"):
+    return _ran_on(rt, "score", day)
+
+
+def _ran_on(rt: BotRuntime, job: str, day: dt.date) -> bool:
+    for run in runs.last_runs(rt.services.store, limit=20, job=job):
         started = dt.datetime.fromisoformat(run.started_at).astimezone(KST).date()
         if started < day:
             return False
@@ -320,19 +434,31 @@ def scored_on(rt: BotRuntime, day: dt.date) -> bool:
 
 
 async def catch_up(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Run a scoring and a push missed while the bot was down — only on that trading day, past their times."""
+    """Run the day's steps missed while the bot was down — only on that trading day, past their times."""
     now = now or rt.now()
     done: dict[str, Any] = {}
     if not rt.calendar().is_trading_day(now.date()):
         return done
     specs = {s.name: s for s in job_specs(rt.settings)}
-    if now.time() >= specs["score_market"].at and not scored_on(rt, now.date()):
-        log.info("catching up the scoring missed while down")
+    if now.time() >= specs["update_data"].at:
         try:
-            done["score"] = await run_scoring(rt, now)
+            step = await run_update(rt, now)
+        except KstockError as exc:
+            log.warning("catch-up update failed: %s", exc)
+        else:
+            if step is not None and step.status != "done":
+                done["update"] = step
+    if now.time() >= specs["score_market"].at:
+        try:
+            report = await run_scoring(rt, now, bot=bot)
         except KstockError as exc:
             log.warning("catch-up scoring failed: %s", exc)
-    if now.time() >= specs["push_signals"].at and rt.subscriptions.pending_push(now.date()):
-        log.info("catching up the push missed while down")
-        done["push"] = await run_push(rt, bot, now)
+        else:
+            if report is not None:
+                done["score"] = report
+    if now.time() >= specs["push_signals"].at:
+        push = await run_push(rt, bot, now)
+        if push.sent or push.blocked or push.failed:
+            log.info("caught up the push missed while down")
+            done["push"] = push
     return done

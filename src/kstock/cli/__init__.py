@@ -66,7 +66,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kstock.cli import data_cmds, model_cmds
+    from kstock.cli import daily_cmds, data_cmds, model_cmds
 
     parser = argparse.ArgumentParser(
         prog="kstock",
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (data_cmds, model_cmds, *_optional_command_modules()):
+    for module in (data_cmds, model_cmds, daily_cmds, *_optional_command_modules()):
         module.register(sub)
     return parser
 

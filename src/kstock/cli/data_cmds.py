@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sectors", type=Path, help="KRX 업종 file (종목코드,…,업종명) used for sector ids")
     p.add_argument("--index", action="append", default=[], metavar="NAME=FILE",
                    help="an index series, e.g. KOSPI=../shared/data/krx/index/kospi.csv (repeatable)")
+    p.add_argument("--until", help="last date a row may carry (default: today, KST); later rows reject their file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = command(data_sub, "synth", cmd_synth, "generate the embedded synthetic KRX-like market into the store",
@@ -31,11 +32,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--years", type=float, default=3.0, help="years of daily data (default 3)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
 
-    p = command(data_sub, "update", cmd_update, "fetch new daily prices from KRX through pykrx (needs network)",
-                "Incrementally fetch adjusted daily OHLCV and the KOSPI/KOSDAQ index via pykrx. With no network the "
-                "store is left as it was and the age of the stored data is reported.")
-    p.add_argument("--codes", nargs="*", help="only these codes")
-    p.add_argument("--end", help="last date to fetch (default today, KST)")
+    p = command(data_sub, "update", cmd_update, "fetch new daily data from KSTOCK_DATA_SOURCE (pykrx, csv, synthetic)",
+                "Incrementally fetch new daily data from the configured source: pykrx (adjusted OHLCV and the "
+                "KOSPI/KOSDAQ index; needs network and a KRX login), csv (the KSTOCK_CSV_DIR drop folder; only new "
+                "rows are written) or synthetic (the next simulated trading day). When the source fails the store "
+                "is left as it was and the age of the stored data is reported.")
+    p.add_argument("--codes", nargs="*", help="pykrx only: only these codes")
+    p.add_argument("--end", help="pykrx only: last date to fetch (default today, KST)")
+
+    p = command(data_sub, "prune", cmd_prune, "remove price and index rows dated after a day (e.g. from the future)",
+                "Remove every price and index row dated after --after in one transaction. Shows the counts and "
+                "changes nothing without --yes.")
+    p.add_argument("--after", required=True, help="keep rows up to this date (YYYY-MM-DD)")
+    p.add_argument("--yes", action="store_true", help="really remove them")
 
     p = command(data_sub, "status", cmd_status, "show what the store holds")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -57,13 +66,29 @@ def _parse_index_options(values: list[str]) -> dict[str, Path]:
     return out
 
 
-def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
-    from kstock.market.csv_import import import_directory
+def _until(text: str | None):
+    if text is None:
+        return None
+    from kstock.market.freshness import as_date
 
-    report = import_directory(
-        ctx.store, args.directory, tickers_file=args.tickers, sectors_file=args.sectors,
-        index_files=_parse_index_options(args.index), progress=not args.no_progress,
-    )
+    try:
+        return as_date(text)
+    except ValueError:
+        raise KstockError(f"--until {text!r}: expected a date YYYY-MM-DD") from None
+
+
+def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.market.csv_import import CsvImportError, import_directory
+
+    try:
+        report = import_directory(
+            ctx.new_store, args.directory, tickers_file=args.tickers, sectors_file=args.sectors,
+            index_files=_parse_index_options(args.index), progress=not args.no_progress, until=_until(args.until),
+        )
+    except CsvImportError as exc:  # every rejected file with its reason, then the one-line error
+        for name, reason in exc.bad_files:
+            print(f"skipped {name}: {reason}", file=sys.stderr)
+        raise
     print(f"imported {report.files_ok} files, {report.rows_read:,} rows ({report.rows_changed:,} changed), "
           f"{report.tickers} tickers")
     for name, n in report.index_rows.items():
@@ -77,24 +102,31 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_synth(args: argparse.Namespace, ctx: Context) -> int:
-    from kstock.market.synthetic import generate_market
+    from kstock.market.sources import synthesize_store
 
     if not 25 <= args.tickers <= 5000:
         raise KstockError("--tickers must be between 25 and 5000")
     if not 0.5 <= args.years <= 30:
         raise KstockError("--years must be between 0.5 and 30")
-    market = generate_market(n_tickers=args.tickers, years=args.years, seed=args.seed)
-    changed = ctx.store.ingest(market, source=f"synthetic:seed={args.seed}")
+    market, changed = synthesize_store(ctx.new_store, n_tickers=args.tickers, years=args.years, seed=args.seed)
     print(f"synthetic market: {len(market.tickers)} tickers, {len(market.prices):,} rows ({changed:,} changed) "
-          f"→ {ctx.settings.db_path}")
+          f"→ {ctx.settings.db_path}; its clock stands at {market.prices['date'].max():%Y-%m-%d} "
+          "(each `data update` with KSTOCK_DATA_SOURCE=synthetic adds the next trading day)")
     return 0
 
 
 def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
-    from kstock.market.pykrx_source import PykrxSource
+    from kstock.market.sources import source_from_settings
 
-    source = PykrxSource.from_settings(ctx.settings)
-    report = source.update(ctx.store, codes=args.codes or None, end=args.end)
+    settings = ctx.settings
+    if (args.codes or args.end) and settings.data_source != "pykrx":
+        raise KstockError(f"--codes and --end apply to KSTOCK_DATA_SOURCE=pykrx (now {settings.data_source})")
+    if settings.data_source == "pykrx":
+        from kstock.market.pykrx_source import PykrxSource
+
+        report = PykrxSource.from_settings(settings).update(ctx.new_store, codes=args.codes or None, end=args.end)
+    else:
+        report = source_from_settings(settings).update(ctx.new_store)
     if not report.ok:  # a failed update is an error: one line on stderr, exit 1 (the store is as it was)
         raise KstockError(report.message)
     print(report.message)
@@ -103,8 +135,38 @@ def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.market.dates import day_int
+
+    try:
+        after = day_int(args.after)
+    except ValueError:
+        raise KstockError(f"--after {args.after!r}: expected a date YYYY-MM-DD") from None
+    store = ctx.store
+    counts = store.rows_after(after)
+    total = counts["prices"] + counts["index"]
+    if total == 0:
+        print(f"nothing to remove: no rows after {args.after}")
+        return 0
+    if not args.yes:
+        print(f"{counts['prices']:,} price rows and {counts['index']:,} index rows are dated after {args.after}; "
+              "run again with --yes to remove them")
+        return 1
+    removed = store.prune_after(after)
+    print(f"removed {removed['prices']:,} price rows and {removed['index']:,} index rows dated after {args.after}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    summary = ctx.store.summary()
+    from kstock.market.dates import day_int
+    from kstock.market.freshness import seoul_today
+
+    store = ctx.read_store
+    summary = store.summary()
+    today = seoul_today()
+    future = store.rows_after(day_int(today))
+    summary["today"] = today.isoformat()
+    summary["future_rows"] = future if future["prices"] or future["index"] else None
     if args.json:
         print_json(summary)
         return 0
@@ -119,6 +181,10 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     print("sectors (common stocks):")
     for name, n in summary["by_sector"].items():
         print(f"  {name:<8} {n:>5}  {n / commons:6.1%}")
+    if summary.get("future_rows"):
+        rows = summary["future_rows"]
+        print(f"⚠️ {rows['prices']:,} price rows and {rows['index']:,} index rows are dated after today "
+              f"({summary['today']}); remove them with `kstock data prune --after {summary['today']} --yes`")
     last = summary["last_update"]
     if last:
         print(f"last update: {last['finished_at']} via {last['source']} ({last['status']})"
@@ -130,7 +196,7 @@ def cmd_lookup(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.market.sectors import sector_name
     from kstock.market.universe import TickerIndex
 
-    result = TickerIndex(ctx.store.tickers()).resolve(args.query)
+    result = TickerIndex(ctx.read_store.tickers()).resolve(args.query)
     rows = [result.match] if result.match else result.candidates
     as_dict = [
         {"code": t.code, "name": t.name, "market": t.market, "kind": str(t.kind), "sector_id": t.sector_id,

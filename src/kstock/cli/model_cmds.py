@@ -1,4 +1,4 @@
-"""`kstock train|tune|evaluate|analyze|models|score|signals`: thin wrappers over the service layer."""
+"""`kstock train|tune|evaluate|analyze|models`: thin wrappers over the service layer."""
 
 from __future__ import annotations
 
@@ -51,19 +51,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(sub, "models", cmd_models, "list the serving models, their age and validation metrics")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = command(sub, "score", cmd_score, "score the whole market on a day and store the signals")
-    p.add_argument("--date", help="stored trading day (default: the last)")
-
-    p = command(sub, "signals", cmd_signals, "show the stored BUY/SELL signals of a day")
-    p.add_argument("--date", help="scored day (default: the last)")
-    p.add_argument("--top", type=int, default=5, help="how many of each (default 5)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _services(ctx: Context):
+def _services(ctx: Context, *, write: bool = True):
+    """Services over the store: read-only commands open it read-only and touch no run record; writing
+    ones first mark the runs of processes that are gone as interrupted (never a live one)."""
     from kstock.service import runs
     from kstock.service.context import Services
 
+    if not write:
+        return Services(ctx.settings, ctx.read_store)
     services = Services(ctx.settings, ctx.store)
     runs.mark_interrupted(ctx.store)
     return services
@@ -81,9 +78,11 @@ def _model_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.config import check_model_dir
     from kstock.ml.models import known_kinds
     from kstock.service.retrain import retrain
 
+    check_model_dir(ctx.settings)  # an unwritable KSTOCK_MODEL_DIR is refused before an hour of training
     services = _services(ctx)
     names = known_kinds() if args.model == "all" else [args.model]
     failed = False
@@ -191,11 +190,12 @@ def cmd_analyze(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.service.analyze import analyze
     from kstock.service.presenters import format_analysis
 
-    services = _services(ctx)
+    if args.chart is not None:
+        check_output_file(args.chart, "--chart")  # before the work: a bad path is refused at once
+    services = _services(ctx, write=False)
     analysis = analyze(services, args.query, date=args.date, chart=args.chart is not None)
     if args.chart is not None:
-        args.chart.parent.mkdir(parents=True, exist_ok=True)
-        args.chart.write_bytes(analysis.chart_png or b"")
+        write_output_file(args.chart, analysis.chart_png or b"", "--chart")
     if args.json:
         print_json({"code": analysis.ticker.code, "name": analysis.ticker.name, "close": analysis.close,
                     **analysis.result.as_dict(), "chart": str(args.chart) if args.chart else None,
@@ -207,37 +207,28 @@ def cmd_analyze(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def check_output_file(path: Path, option: str) -> None:
+    """A file the command will write: not a folder, in a folder that exists (never created silently)."""
+    if path.is_dir():
+        raise KstockError(f"{option} {path}: is a folder; give a file name such as {path / 'chart.png'}")
+    if not path.parent.is_dir():
+        raise KstockError(f"{option} {path}: the folder {path.parent} does not exist; create it first")
+
+
+def write_output_file(path: Path, data: bytes, option: str) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise KstockError(f"{option} {path}: cannot write the file ({exc.strerror or exc})") from None
+
+
 def cmd_models(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.service.presenters import format_models
     from kstock.service.status import models_status
 
-    rows = models_status(_services(ctx))
+    rows = models_status(_services(ctx, write=False))
     if args.json:
         print_json(rows)
     else:
         print(format_models(rows))
-    return 0
-
-
-def cmd_score(args: argparse.Namespace, ctx: Context) -> int:
-    from kstock.service.presenters import format_signals
-    from kstock.service.scoring import score_market
-
-    report = score_market(_services(ctx), args.date)
-    print(f"scored {report.scored} stocks on {report.date} with {', '.join(report.versions)}")
-    print(format_signals(report.date, report.buys[:5], report.sells[:5]))
-    return 0
-
-
-def cmd_signals(args: argparse.Namespace, ctx: Context) -> int:
-    from kstock.service.presenters import format_signals
-    from kstock.service.scoring import last_scored_date, stored_signals
-
-    services = _services(ctx)
-    buys, sells = stored_signals(services, args.date, args.top)
-    date = args.date or last_scored_date(services)
-    if args.json:
-        print_json({"date": date, "buy": [s.__dict__ for s in buys], "sell": [s.__dict__ for s in sells]})
-    else:
-        print(format_signals(date, buys, sells))
     return 0

@@ -8,6 +8,7 @@ passes is written in one transaction, so nothing already stored is lost.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kstock.errors import KstockError
+from kstock.market.freshness import seoul_today
 from kstock.market.sectors import assign_sector, load_sector_file
 from kstock.market.store import MarketStore
 from kstock.market.types import MarketData, Ticker
@@ -33,7 +35,12 @@ _INDEX_DIALECTS = {
 
 
 class CsvImportError(KstockError, ValueError):
-    """The import as a whole cannot proceed (nothing was written); the message says why."""
+    """The import as a whole cannot proceed (nothing was written); the message says why, and
+    ``bad_files`` lists every rejected file with its reason when that was the cause."""
+
+    def __init__(self, message: str, bad_files: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.bad_files = list(bad_files or [])
 
 
 class BadFile(ValueError):
@@ -69,8 +76,11 @@ def detect_dialect(columns: Iterable[str], dialects: dict[str, dict[str, str]] =
     )
 
 
-def read_price_file(path: Path) -> pd.DataFrame:
+def read_price_file(path: Path, until: dt.date | None = None) -> pd.DataFrame:
     """Read and validate one ticker file → frame (code, date, open, high, low, close, volume).
+
+    A row dated after ``until`` (the import's "today") rejects the file: a day that has not happened
+    would become the store's last trading day and every analysis would be of it.
 
     The common case (clean numeric columns) takes pandas' fast C parser; only a file whose columns
     do not parse as numbers is re-read as text to say which row is wrong.
@@ -79,8 +89,12 @@ def read_price_file(path: Path) -> pd.DataFrame:
     # ASCII only: str.isalnum() alone also takes Hangul or superscript digits, so 가나다라마바.csv became a ticker
     if not _FILE_CODE.fullmatch(code):
         raise BadFile("the file name must be the six-character ticker code, e.g. 005930.csv")
+    if path.is_dir():
+        raise BadFile("is a folder, not a CSV file")
     try:
         raw = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)
+    except OSError as exc:  # unreadable (permissions, a folder, a broken link): this file only
+        raise BadFile(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     except UnicodeDecodeError:  # Excel on Korean Windows saves "CSV" as CP949; say so, not the codec's words
         raise BadFile("cannot be read as CSV: not UTF-8 text (CP949/EUC-KR, as Excel saves it?); "
                       "save it as 'CSV UTF-8' and retry") from None
@@ -91,7 +105,7 @@ def read_price_file(path: Path) -> pd.DataFrame:
     frame = raw[list(mapping)].rename(columns=mapping)
     if frame.empty:
         raise BadFile("has a header but no rows")
-    return _validate_prices(code, frame)
+    return _validate_prices(code, frame, until)
 
 
 _FILE_CODE = re.compile(r"[0-9A-Z]{6}")
@@ -141,7 +155,7 @@ def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
     if not np.isfinite(array).all():  # text, an empty cell, or inf
         bad = int((~np.isfinite(array)).argmax())
         cell = frame[col].iloc[bad]
-        shown = "is empty" if pd.isna(cell) else f"{str(cell).strip()!r} is not a number"
+        shown = "is empty" if pd.isna(cell) else f"{cut_cell(cell)} is not a number"
         raise BadFile(f"row {bad + 2}: {col} {shown}")
     if (array < 0).any():
         bad = int((array < 0).argmax())
@@ -149,12 +163,16 @@ def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
     return array
 
 
-def _validate_prices(code: str, frame: pd.DataFrame) -> pd.DataFrame:
+def _validate_prices(code: str, frame: pd.DataFrame, until: dt.date | None = None) -> pd.DataFrame:
     dates = _parse_dates(frame["date"])
     if np.isnat(dates).any():
         bad = int(np.isnat(dates).argmax())
-        raise BadFile(f"row {bad + 2}: date {str(frame['date'].iloc[bad]).strip()!r} is not a date between 1950 and "
+        raise BadFile(f"row {bad + 2}: date {cut_cell(frame['date'].iloc[bad])} is not a date between 1950 and "
                       "2199 (expected YYYY-MM-DD)")
+    if until is not None and (dates > np.datetime64(until, "D")).any():
+        bad = int((dates > np.datetime64(until, "D")).argmax())
+        raise BadFile(f"row {bad + 2}: date {dates[bad]} is in the future (after {until}); nothing from this "
+                      "file was imported")
     cols = {col: _numeric(frame, col) for col in ("open", "high", "low", "close", "volume")}
     inverted = (cols["volume"] > 0) & (cols["high"] < cols["low"])
     if inverted.any():
@@ -269,9 +287,15 @@ def import_directory(
     sectors_file: Path | None = None,
     index_files: dict[str, Path] | None = None,
     progress: bool = True,
+    until: dt.date | None = None,
 ) -> ImportReport:
-    """Import every ``*.csv`` in ``directory``; all checks happen before the one write transaction."""
+    """Import every ``*.csv`` in ``directory``; all checks happen before the one write transaction.
+
+    ``until`` (default: today in Seoul) is the last date a row may carry; a file with a later row is
+    rejected with the row named, like any other bad file.
+    """
     directory = Path(directory)
+    until = until or seoul_today()
     if not directory.is_dir():
         raise CsvImportError(f"{directory} is not a directory; give the folder holding one CSV file per ticker")
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv")
@@ -280,15 +304,14 @@ def import_directory(
     if sectors_file and not tickers_file:
         raise CsvImportError("--sectors needs --tickers: sector ids are assigned to the tickers file's rows")
     tickers, industries = read_tickers_file(tickers_file, sectors_file) if tickers_file else ([], {})
-    indices = {name.upper(): read_index_file(p) for name, p in (index_files or {}).items()}
+    indices = {name.upper(): _until(read_index_file(p), p, until) for name, p in (index_files or {}).items()}
     report = ImportReport()
-    frames = _read_all(files, report, progress)
-    if not frames:
+    frames = _read_all(files, report, progress, until)
+    if not frames:  # every file's reason travels with the error: the user fixes them all in one go
         name, reason = report.bad_files[0]
-        more = f" (and {len(files) - 1} more bad files)" if len(files) > 1 else ""
-        raise CsvImportError(
-            f"no usable CSV in {directory}: {name}: {reason}{more}; fix the files and retry (nothing was imported)"
-        )
+        each = f"; each file's reason: {', '.join(n for n, _ in report.bad_files[:3])}…" if len(files) > 1 else ""
+        raise CsvImportError(f"no usable CSV in {directory}: all {len(files)} files were rejected "
+                             f"({name}: {reason}){each}; fix them and retry (nothing was imported)", report.bad_files)
     known = {t.code for t in tickers} | {t.code for t in store.tickers()}
     tickers += _placeholder_tickers([f["code"].iloc[0] for f in frames if f["code"].iloc[0] not in known], report)
     prices = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -302,17 +325,41 @@ def import_directory(
     return report
 
 
-def _read_all(files: list[Path], report: ImportReport, progress: bool) -> list[pd.DataFrame]:
+def _until(index: pd.DataFrame, path: Path, until: dt.date) -> pd.DataFrame:
+    """An index series with no row after ``until``; a later row stops the import (nothing written)."""
+    late = index["date"] > pd.Timestamp(until)
+    if late.any():
+        raise CsvImportError(f"{path.name}: date {index['date'][late].iloc[0].date()} is in the future (after "
+                             f"{until}); nothing was imported")
+    return index
+
+
+def _read_all(files: list[Path], report: ImportReport, progress: bool,
+              until: dt.date | None = None) -> list[pd.DataFrame]:
     from tqdm import tqdm
 
     frames = []
     for path in tqdm(files, desc="import", unit="file", disable=not progress, leave=False):
         try:
-            frames.append(read_price_file(path))
+            frames.append(read_price_file(path, until))
             report.files_ok += 1
         except BadFile as exc:
-            report.bad_files.append((path.name, str(exc)))
+            report.bad_files.append((cut_cell(path.name, 80)[1:-1], _cut(str(exc), MAX_REASON)))
     return frames
+
+
+#: Longest cell value and reason shown in an error line (a 100 KB cell is not echoed in full).
+MAX_CELL, MAX_REASON = 40, 300
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cut_cell(value: object, limit: int = MAX_CELL) -> str:
+    """A cell as quoted in an error line: stripped, one line, at most ``limit`` characters."""
+    text = " ".join(str(value).split())
+    return repr(_cut(text, limit))
 
 
 def _placeholder_tickers(codes: list[str], report: ImportReport) -> list[Ticker]:

@@ -213,13 +213,22 @@ class MarketStore:
 
     def ingest(self, data: MarketData, *, source: str, industries: dict[str, str] | None = None) -> int:
         """Store a whole batch from a source in one transaction and log the update."""
+        return self.ingest_chunks(data, [data.prices], source=source, industries=industries)[1]
+
+    def ingest_chunks(self, data: MarketData, price_chunks: Iterable[pd.DataFrame], *, source: str,
+                      industries: dict[str, str] | None = None) -> tuple[int, int]:
+        """:meth:`ingest` with the prices given as a stream of frames (``data.prices`` is ignored), so a
+        source need not hold them all at once; still one transaction. Returns (rows given, rows changed)."""
         with self.transaction():
             changed = self.upsert_tickers(data.tickers, industries)
-            changed += self.upsert_prices(data.prices)
+            rows = 0
+            for chunk in price_chunks:
+                rows += len(chunk)
+                changed += self.upsert_prices(chunk)
             for name, frame in data.indices.items():
                 changed += self.upsert_index(name, frame)
             self._log_update_in_tx(source, changed, "ok", None)
-        return changed
+        return rows, changed
 
     def log_update(self, source: str, rows_changed: int, status: str, message: str | None = None) -> None:
         """Record a data update attempt (successful or not) so `data status` can show its age."""
@@ -380,6 +389,20 @@ class MarketStore:
             "SELECT source, finished_at, rows_changed FROM data_updates WHERE status = 'ok' ORDER BY id DESC LIMIT 1"
         ).fetchone()
         return None if row is None else dict(zip(("source", "finished_at", "rows_changed"), row, strict=True))
+
+    def rows_after(self, day: int) -> dict[str, int]:
+        """How many price and index rows are dated after ``day`` (yyyymmdd): rows from the future."""
+        prices = self.conn.execute("SELECT COUNT(*) FROM prices WHERE date > ?", (day,)).fetchone()[0]
+        index = self.conn.execute("SELECT COUNT(*) FROM index_prices WHERE date > ?", (day,)).fetchone()[0]
+        return {"prices": int(prices), "index": int(index)}
+
+    def prune_after(self, day: int) -> dict[str, int]:
+        """Delete price and index rows dated after ``day`` (yyyymmdd) in one transaction; returns the counts."""
+        with self.transaction() as conn:
+            prices = conn.execute("DELETE FROM prices WHERE date > ?", (day,)).rowcount
+            index = conn.execute("DELETE FROM index_prices WHERE date > ?", (day,)).rowcount
+            self._log_update_in_tx("prune", prices + index, "ok", f"removed rows after {day}")
+        return {"prices": int(prices), "index": int(index)}
 
     def summary(self) -> dict:
         """What the store holds, for `kstock data status` and the bot's /status."""

@@ -20,7 +20,9 @@ signal has a daily Rank IC of roughly 0.05–0.15 against the 5-day forward retu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,9 +32,14 @@ from kstock.market.krx import PRICE_LIMIT, round_to_tick, tick_size
 from kstock.market.synthetic_universe import N_REFERENCE, N_SECTORS, Listing, build_universe
 from kstock.market.types import InstrumentKind, Market, MarketData
 
+if TYPE_CHECKING:
+    from kstock.market.store import MarketStore
+
 #: Fixed-date KRX closures (month-day); lunar holidays are left out, the calendar only needs to look right.
 HOLIDAYS_MMDD = ("01-01", "03-01", "05-05", "08-15", "10-03", "10-09", "12-25", "12-31")
 INDEX_START = {"KOSPI": 2_500.0, "KOSDAQ": 850.0}
+#: Instruments per long-frame slice written to the store: ~1.5M rows over 25 years, a few hundred MB.
+_CHUNK_TICKERS = 250
 
 _DRIFT_SD = 0.0018  # stationary sd of the per-stock daily drift
 _DRIFT_PHI = 1 - 1 / 120  # drift persistence (half-life ~ 80 trading days)
@@ -76,6 +83,46 @@ def generate_market(n_tickers: int = 100, years: float = 3.0, seed: int = 7, end
     Deterministic: the same arguments give identical frames. ``prices`` is long format (code, date,
     open, high, low, close, volume); ``indices`` holds "KOSPI" and "KOSDAQ" (date, open, high, low, close).
     """
+    sim = _simulate(n_tickers, years, seed, end)
+    prices = pd.concat(list(sim.price_chunks()), ignore_index=True)
+    return MarketData([li.ticker for li in sim.listings], prices, sim.indices)
+
+
+def write_market(store: MarketStore, n_tickers: int = 100, years: float = 3.0, seed: int = 7,
+                 end: str = "2025-06-30", source: str | None = None) -> tuple[MarketData, int, int]:
+    """:func:`generate_market` straight into ``store``, a slice of tickers at a time, in one transaction.
+
+    The same rows as ``store.ingest(generate_market(...))`` without ever holding the whole long frame
+    (and its row tuples) in memory: the full market over 25 years is 17.6M rows. Returns the market's
+    tickers and indices (``prices`` left empty), the rows written and the rows changed.
+    """
+    sim = _simulate(n_tickers, years, seed, end)
+    market = MarketData([li.ticker for li in sim.listings], pd.DataFrame(), sim.indices)
+    rows, changed = store.ingest_chunks(market, sim.price_chunks(), source=source or f"synthetic:seed={seed}")
+    return market, rows, changed
+
+
+@dataclass
+class _Simulation:
+    """The simulated market as (instruments × days) arrays, turned into long rows slice by slice."""
+
+    listings: list[Listing]
+    days: np.ndarray
+    listed: np.ndarray
+    halted: np.ndarray
+    bars: tuple[np.ndarray, ...]  # opens, highs, lows, close, volume
+    indices: dict[str, pd.DataFrame]
+
+    def price_chunks(self, tickers_per_chunk: int = _CHUNK_TICKERS) -> Iterator[pd.DataFrame]:
+        """Long price frames sorted by code and date, ``tickers_per_chunk`` codes each."""
+        codes = np.array([li.ticker.code for li in self.listings])
+        order = np.argsort(codes, kind="stable")
+        for at in range(0, len(order), tickers_per_chunk):
+            yield _long_frame(codes, order[at : at + tickers_per_chunk], self.days, self.listed, self.halted,
+                              *self.bars)
+
+
+def _simulate(n_tickers: int, years: float, seed: int, end: str) -> _Simulation:
     if years <= 0:
         raise ValueError("years must be positive")
     rng = np.random.default_rng(seed)
@@ -85,22 +132,30 @@ def generate_market(n_tickers: int = 100, years: float = 3.0, seed: int = 7, end
     params = _params(listings, rng)
     factors = _factors(rng, len(days))
     systematic, returns, shock, events = _returns(rng, listings, params, factors)
+    del factors
     listed = _listed_mask(listings, days)
     halted = _halts(rng, listings, listed, returns)
     start = round_to_tick(np.array([li.start_price for li in listings]))
     close, prev, upper, lower = _close_path(start, returns, halted)
     opens, highs, lows = _bars(rng, close, prev, upper, lower, returns, shock)
+    del prev, upper, lower, returns
     volume = _volumes(rng, params, close, shock, events)
-    prices = _long_frame(listings, days, listed, halted, opens, highs, lows, close, volume)
-    return MarketData([li.ticker for li in listings], prices, _indices(rng, listings, days, systematic))
+    del shock, events
+    indices = _indices(rng, listings, days, systematic)
+    return _Simulation(listings, days, listed, halted, (opens, highs, lows, close, volume), indices)
 
 
 def trading_days(first: np.datetime64 | str, last: np.datetime64 | str) -> np.ndarray:
-    """Mon–Fri between ``first`` and ``last`` (inclusive) minus the fixed holidays, as datetime64[D]."""
+    """KRX sessions between ``first`` and ``last`` (inclusive), as datetime64[D]: Mon–Fri minus the fixed
+    holidays and the exchange's own holiday list (Seollal, Chuseok, elections), so the synthetic market
+    and the bot's trading calendar agree on which days trade."""
+    from kstock.market.calendar import is_krx_holiday
+
     days = np.arange(np.datetime64(first, "D"), np.datetime64(last, "D") + 1)
     weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
     mmdd = np.array([str(d)[5:] for d in days])
-    return days[(weekday < 5) & ~np.isin(mmdd, HOLIDAYS_MMDD)]
+    days = days[(weekday < 5) & ~np.isin(mmdd, HOLIDAYS_MMDD)]
+    return days[~np.array([is_krx_holiday(d) for d in days], dtype=bool)]
 
 
 def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float, sd: float) -> np.ndarray:
@@ -277,7 +332,8 @@ def _listed_mask(listings: list[Listing], days: np.ndarray) -> np.ndarray:
 
 
 def _long_frame(
-    listings: list[Listing],
+    codes: np.ndarray,
+    rows_of: np.ndarray,
     days: np.ndarray,
     listed: np.ndarray,
     halted: np.ndarray,
@@ -287,11 +343,9 @@ def _long_frame(
     close: np.ndarray,
     volume: np.ndarray,
 ) -> pd.DataFrame:
-    """The long price frame sorted by code and date; halt rows as KRX writes them."""
-    codes = np.array([li.ticker.code for li in listings])
-    order = np.argsort(codes, kind="stable")
-    rows, cols = np.nonzero(listed[order])
-    src = order[rows]
+    """The long price frame of instruments ``rows_of`` (in that order) by date; halt rows as KRX writes them."""
+    rows, cols = np.nonzero(listed[rows_of])
+    src = rows_of[rows]
     halt = halted[src, cols]
     zero_if_halt = np.where(halt, 0.0, 1.0)
     return pd.DataFrame({

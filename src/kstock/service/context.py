@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from kstock.config import Settings
+from kstock.market.sources import DataSource, source_from_settings
 from kstock.market.store import MarketStore
 from kstock.market.universe import TickerIndex
 from kstock.ml.data import (
@@ -25,7 +26,7 @@ from kstock.ml.data import (
     serving_window_days,
 )
 from kstock.ml.models import known_kinds, model_loader, unavailable_reason
-from kstock.ml.registry import ModelRegistry, ModelVersion
+from kstock.ml.registry import UNREADABLE_POINTER, ModelRegistry, ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,12 @@ class ServingModel:
     name: str
     model: Any | None
     version: ModelVersion | None
-    reason: str | None = None
+    reason: str | None = None  # why there is no model — or, beside a model, why an older version serves
+    key: tuple | None = None  # (what CURRENT said, the version it named) when loaded: a change reloads
 
 
 class Services:
-    def __init__(self, settings: Settings, store: MarketStore | None = None) -> None:
+    def __init__(self, settings: Settings, store: MarketStore | None = None, source: DataSource | None = None) -> None:
         self.settings = settings
         self.store = store or MarketStore(settings.db_path)
         self.registry = ModelRegistry(settings.model_dir)
@@ -54,9 +56,16 @@ class Services:
         self.day_cache: dict[tuple, Any] = {}  # (model, version, day) → MemberOutput for the whole market
         self._index: TickerIndex | None = None
         self._index_key: tuple | None = None
+        self._source: DataSource | None = source  # None: the configured one (KSTOCK_DATA_SOURCE), made on first use
 
     def close(self) -> None:
         self.store.close()
+
+    def data_source(self) -> DataSource:
+        """The configured source (``KSTOCK_DATA_SOURCE``): where updates come from, and its clock."""
+        if self._source is None:
+            self._source = source_from_settings(self.settings)
+        return self._source
 
     # -- data ----------------------------------------------------------------------------------
     def _store_key(self) -> tuple:
@@ -141,30 +150,51 @@ class Services:
             if reason:
                 return ServingModel(name, None, None, reason)
             version = self.registry.current(name)
-            if version is None:
-                pointer = self.registry.pointer(name)
-                if pointer is None:
-                    return ServingModel(name, None, None, "not trained yet (run `kstock train " + name + "`)")
-                # CURRENT names a version whose folder or meta.json is gone or corrupt
-                return ServingModel(name, None, None, f"unavailable (serving version {pointer} is missing or "
-                                                      f"unreadable; run `kstock train {name}`)")
+            pointer = self.registry.pointer(name)
+            if version is None and pointer is None:
+                return ServingModel(name, None, None, "not trained yet (run `kstock train " + name + "`)")
+            key = (pointer, version.version if version else None)
             cached = self._models.get(name)
-            if cached and cached.version and cached.version.version == version.version:
+            if cached is not None and cached.key == key:
                 return cached
-            problem = self.registry.verify(version)  # before loading: a truncated file can crash a library
-            if problem:
-                log.warning("model %s %s is unusable: %s", name, version.version, problem)
-                loaded = ServingModel(name, None, version, f"unavailable ({problem}; run `kstock train {name}`)")
-            else:
-                try:
-                    model = model_loader(name)(version.path)
-                    loaded = ServingModel(name, model, version)
-                except Exception as exc:  # a corrupt artifact means "unavailable", never a crash
-                    log.warning("model %s %s is unusable: %s", name, version.version, exc)
-                    why = f"unavailable (model files unreadable: {type(exc).__name__})"
-                    loaded = ServingModel(name, None, version, why)
+            loaded = self._load(name, version) if version is not None else None
+            if loaded is None or loaded.model is None:
+                # CURRENT is garbled or names a missing/corrupt version: serve the newest kept version whose
+                # checksums hold, and say why (a retrain writes a new CURRENT)
+                loaded = self._fall_back(name, pointer, version, loaded)
+            loaded.key = key
             self._models[name] = loaded
             return loaded
+
+    def _load(self, name: str, version: ModelVersion) -> ServingModel:
+        problem = self.registry.verify(version)  # before loading: a truncated file can crash a library
+        if problem:
+            log.warning("model %s %s is unusable: %s", name, version.version, problem)
+            return ServingModel(name, None, version, f"unavailable ({problem}; run `kstock train {name}`)")
+        try:
+            return ServingModel(name, model_loader(name)(version.path), version)
+        except Exception as exc:  # a corrupt artifact means "unavailable", never a crash
+            log.warning("model %s %s is unusable: %s", name, version.version, exc)
+            return ServingModel(name, None, version, f"unavailable (model files unreadable: {type(exc).__name__})")
+
+    def _fall_back(self, name: str, pointer: str | None, version: ModelVersion | None,
+                   failed: ServingModel | None) -> ServingModel:
+        if failed is not None:
+            problem = failed.reason or "unusable"
+        elif pointer == UNREADABLE_POINTER:
+            problem = "unavailable (the serving-version pointer CURRENT is unreadable"
+            problem += f"; run `kstock train {name}`)"
+        else:
+            problem = f"unavailable (serving version {pointer} is missing or unreadable; run `kstock train {name}`)"
+        previous = self.registry.last_good(name, skip=version.version if version else pointer)
+        if previous is None:
+            return ServingModel(name, None, version, problem)
+        loaded = self._load(name, previous)
+        if loaded.model is None:
+            return ServingModel(name, None, version, problem)
+        log.warning("model %s: %s — serving the previous version %s", name, problem, previous.version)
+        loaded.reason = f"previous version {previous.version} served: {problem}"
+        return loaded
 
     def all_serving(self) -> dict[str, ServingModel]:
         return {name: self.serving(name) for name in known_kinds()}

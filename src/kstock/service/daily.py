@@ -74,6 +74,17 @@ def freshness(services: Services, today: str | dt.date | None = None) -> Freshne
     return Freshness(day.isoformat(), data_date, behind)
 
 
+def signals_warning(services: Services, date: str | None) -> str | None:
+    """The ⚠️ line for a stored book dated ``date`` when it is not the source's current trading day."""
+    if not date:
+        return None
+    today = services.data_source().today(services.store)
+    if as_date(date) >= today:
+        return None
+    behind = max(1, TradingCalendar.from_store(services.store).trading_days_between(date, today))
+    return f"⚠️ {date} 기준 신호입니다 — {behind}거래일 지났습니다 (오늘 {today.isoformat()})."
+
+
 @dataclass
 class StepResult:
     step: str
@@ -123,12 +134,18 @@ def loop_day(services: Services, source: DataSource | None = None, now: dt.datet
 
 
 def update_step(services: Services, day: str, source: DataSource | None = None, *,
-                progress: bool = False) -> StepResult:
-    """Fetch the day's data from the source, once per day; ``stale`` when the source had nothing new."""
+                progress: bool = False, clock_day: str | None = None) -> StepResult:
+    """Fetch the day's data from the source, once per day; ``stale`` when the source had nothing new.
+
+    ``clock_day`` (the caller's calendar day, KST) is recorded with the run: the bot uses it to move the
+    synthetic market at most one day per calendar day.
+    """
     store = services.store
     done = runs.run_for_day(store, UPDATE, day)
     if done is not None and done.status == "ok":
         return StepResult(UPDATE, day, "done", "이미 갱신됨", done.metrics)
+    if not freshness(services, day).stale:  # the day's data is already stored (an import, a re-run)
+        return StepResult(UPDATE, day, "done", "이미 최신 데이터", {"data_date": day})
     source = source or services.data_source()
     run_id = runs.start_run(store, UPDATE, day)
     try:
@@ -141,7 +158,7 @@ def update_step(services: Services, day: str, source: DataSource | None = None, 
         return StepResult(UPDATE, day, "failed", reason)
     fresh = freshness(services, day)
     metrics = {"source": source.name, "rows_changed": report.rows_changed, "data_date": fresh.data_date,
-               "behind": fresh.behind}
+               "behind": fresh.behind, "clock_day": clock_day}
     if not report.ok:
         runs.finish_run(store, run_id, "failed", metrics, report.message)
         return StepResult(UPDATE, day, "failed", report.message, metrics)
@@ -150,8 +167,12 @@ def update_step(services: Services, day: str, source: DataSource | None = None, 
     return StepResult(UPDATE, day, status, report.message, metrics)
 
 
-def score_step(services: Services, day: str, *, top: int = 10) -> tuple[StepResult, ScoringReport | None]:
-    """Score the day once, if its data is in the store; otherwise record the day as stale (no book)."""
+def score_step(services: Services, day: str, *, top: int = 10,
+               clock_day: str | None = None) -> tuple[StepResult, ScoringReport | None]:
+    """Score the day once, if its data is in the store; otherwise record the day as stale (no book).
+
+    ``clock_day`` is recorded as in :func:`update_step`.
+    """
     store = services.store
     done = runs.run_for_day(store, SCORE, day)
     if done is not None and done.status == "ok":
@@ -171,7 +192,8 @@ def score_step(services: Services, day: str, *, top: int = 10) -> tuple[StepResu
         if not isinstance(exc, KstockError):
             log.exception("market scoring failed")
         raise
-    metrics = {"date": report.date, "scored": report.scored, "buyable": report.buyable, "versions": report.versions}
+    metrics = {"date": report.date, "scored": report.scored, "buyable": report.buyable, "versions": report.versions,
+               "clock_day": clock_day}
     runs.finish_run(store, run_id, "ok", metrics)
     return StepResult(SCORE, day, "ok", f"{report.scored}종목 채점", metrics), report
 

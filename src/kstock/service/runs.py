@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kstock.market.dates import day_int, iso
 from kstock.market.store import MarketStore
+from kstock.procs import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +48,23 @@ class JobRun:
     job: str
     started_at: str
     finished_at: str | None
-    status: str  # running / ok / kept / failed / skipped
+    status: str  # running / ok / kept / failed / skipped / stale
     metrics: dict[str, Any]
     error: str | None
+    day: str | None = None  # the trading day a daily-loop step was for (ISO)
 
 
-def start_run(store: MarketStore, job: str) -> int:
-    """Record a new ``running`` run owned by this process; its heartbeat is kept fresh until it finishes."""
+def start_run(store: MarketStore, job: str, day: str | None = None) -> int:
+    """Record a new ``running`` run owned by this process; its heartbeat is kept fresh until it finishes.
+
+    ``day`` (ISO) is the trading day a step of the daily loop is for (see :func:`run_for_day`).
+    """
     now = _now()
     with store.transaction() as conn:
         cur = conn.execute(
-            "INSERT INTO job_runs (job, started_at, status, host, pid, heartbeat_at) VALUES (?, ?, 'running', ?, ?, ?)",
-            (job, now, this_host(), os.getpid(), now))
+            "INSERT INTO job_runs (job, started_at, status, host, pid, heartbeat_at, day) "
+            "VALUES (?, ?, 'running', ?, ?, ?, ?)",
+            (job, now, this_host(), os.getpid(), now, day_int(day) if day else None))
         run_id = int(cur.lastrowid)
     _HEARTBEAT.add(store.path, run_id)
     return run_id
@@ -76,10 +83,23 @@ def finish_run(store: MarketStore, run_id: int, status: str, metrics: dict[str, 
 def last_runs(store: MarketStore, limit: int = 10, job: str | None = None) -> list[JobRun]:
     where, params = ("WHERE job = ?", (job, limit)) if job else ("", (limit,))
     rows = store.conn.execute(
-        f"SELECT id, job, started_at, finished_at, status, metrics, error FROM job_runs {where} "
-        "ORDER BY id DESC LIMIT ?", params,
+        f"SELECT {_COLUMNS} FROM job_runs {where} ORDER BY id DESC LIMIT ?", params,
     ).fetchall()
-    return [JobRun(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}, r[6]) for r in rows]
+    return [_job_run(r) for r in rows]
+
+
+def run_for_day(store: MarketStore, job: str, day: str) -> JobRun | None:
+    """The latest run of ``job`` for the trading day ``day`` (ISO), or None."""
+    row = store.conn.execute(f"SELECT {_COLUMNS} FROM job_runs WHERE job = ? AND day = ? ORDER BY id DESC LIMIT 1",
+                             (job, day_int(day))).fetchone()
+    return _job_run(row) if row else None
+
+
+_COLUMNS = "id, job, started_at, finished_at, status, metrics, error, day"
+
+
+def _job_run(r: tuple) -> JobRun:
+    return JobRun(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}, r[6], iso(r[7]) if r[7] else None)
 
 
 def mark_interrupted(store: MarketStore, now: dt.datetime | None = None) -> int:
@@ -118,23 +138,6 @@ def owner_gone(host: str | None, pid: int | None, heartbeat: str | None, now: dt
     if beat.tzinfo is None:
         beat = beat.replace(tzinfo=dt.UTC)
     return now - beat > STALE_AFTER
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with ``pid`` exists on this host (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    except OSError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
 
 
 class _Heartbeat:

@@ -8,6 +8,7 @@ from kstock.market.freshness import data_age, describe_age
 from kstock.ml.models import known_kinds
 from kstock.service import runs
 from kstock.service.context import Services
+from kstock.service.daily import freshness
 from kstock.service.scoring import last_scored_date
 
 
@@ -33,11 +34,17 @@ def models_status(services: Services) -> list[dict[str, Any]]:
 
 def service_status(services: Services) -> dict[str, Any]:
     """Data freshness, last scoring, last job runs."""
-    last, age = data_age(services.store)
+    today = services.data_source().today(services.store)  # the source's clock (simulated for synthetic)
+    last, age = data_age(services.store, today)
+    fresh = freshness(services, today)
     return {
         "data_last_date": last,
         "data_age_days": age,
-        "data_age": describe_age(services.store),
+        "data_age": describe_age(services.store, today),
+        "source": services.settings.data_source,
+        "today": fresh.today,
+        "data_behind_trading_days": fresh.behind,
+        "data_warning": fresh.warning(),
         "last_update": services.store.last_update(),
         "last_scored": last_scored_date(services),
         "runs": [r.__dict__ for r in runs.last_runs(services.store, limit=8)],

@@ -1,0 +1,112 @@
+"""`kstock daily|score|signals`: the daily loop from the command line (for cron and systemd timers).
+
+`kstock daily` runs the same steps as the bot's jobs (:mod:`kstock.service.daily`) — the data update from
+the configured source, then the scoring and the day's book — each at most once per trading day; the bot
+then pushes what was stored. `score` and `signals` are the single steps by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from kstock.cli import Context, command, print_json
+from kstock.errors import KstockError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = command(sub, "daily", cmd_daily, "run the daily loop once: update the data, score, store the day's book",
+                "Update the data from KSTOCK_DATA_SOURCE, then score every model and store the day's book — each "
+                "step once per trading day (a re-run skips what is done). For cron/systemd users who do not run "
+                "the bot; exit status 1 when the day could not be scored on current data.")
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar of the update")
+
+    p = command(sub, "score", cmd_score, "score the whole market on a day and store the signals")
+    p.add_argument("--date", help="stored trading day (default: the last)")
+
+    p = command(sub, "signals", cmd_signals, "show the stored book (BUY basket, SELL warnings) of a day")
+    p.add_argument("--date", help="scored day (default: the last)")
+    p.add_argument("--top", type=int, default=None, help="how many of each (default: the whole book, KSTOCK_TOP_K)")
+    p.add_argument("--json", action="store_true",
+                   help='machine-readable: {"date", "stale", "buys": [...], "sells": [...]}')
+
+
+def _writing_services(ctx: Context):
+    from kstock.service import runs
+    from kstock.service.context import Services
+
+    services = Services(ctx.settings, ctx.store)
+    runs.mark_interrupted(ctx.store)
+    return services
+
+
+def cmd_daily(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.service.daily import run_daily
+
+    services = _writing_services(ctx)
+    report = run_daily(services, progress=not args.no_progress and not args.json)
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        for step in report.steps:
+            print(f"{report.day} {step.step}: {step.status} — {step.message}")
+        if report.freshness and report.freshness.warning():
+            print(report.freshness.warning())
+        if report.scoring is not None:
+            _print_book(services, report.scoring.date, services.settings.top_k)
+    return 0 if report.scoring is not None or (report.ok and report.freshness and not report.freshness.stale) else 1
+
+
+def cmd_score(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.service.daily import score_now
+    from kstock.service.presenters import format_signals
+
+    report = score_now(_writing_services(ctx), args.date)
+    print(f"scored {report.scored} stocks on {report.date} ({report.buyable} buyable) with "
+          f"{', '.join(report.versions)}" + (" — stale data: stored, not published" if report.stale else ""))
+    print(format_signals(report.date, report.buys[:5], report.sells[:5]))
+    return 0
+
+
+def cmd_signals(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.service.context import Services
+
+    if args.top is not None and args.top < 1:
+        raise KstockError("--top must be a positive number")
+    services = Services(ctx.settings, ctx.read_store)
+    top = args.top or services.settings.top_k
+    if args.json:
+        print_json(signals_json(services, args.date, top))
+    else:
+        _print_book(services, args.date, top)
+    return 0
+
+
+def signals_json(services, date: str | None, top: int) -> dict:
+    """The stored book as JSON: date, stale (data behind the source's clock or scored on old data), buys, sells."""
+    from kstock.service.daily import freshness
+    from kstock.service.scoring import last_scored_date, publication, stored_signals
+
+    buys, sells = stored_signals(services, date, top)
+    day = date or last_scored_date(services)
+    pub = publication(services, day) if day else None
+    stale = bool(pub and pub["stale"]) or (date is None and freshness(services).stale)
+
+    def entry(s) -> dict:
+        row = asdict(s)
+        return {"code": row.pop("code"), "name": row.pop("name"), "rank": row.pop("rank"), "label": row.pop("label"),
+                "traded_value_20d": row.pop("traded_value_20d"), "close": row.pop("close"), **row}
+
+    return {"date": day, "stale": stale, "buys": [entry(s) for s in buys], "sells": [entry(s) for s in sells]}
+
+
+def _print_book(services, date: str | None, top: int) -> None:
+    from kstock.service.daily import freshness
+    from kstock.service.presenters import format_signals
+    from kstock.service.scoring import last_scored_date, stored_signals
+
+    buys, sells = stored_signals(services, date, top)
+    day = date or last_scored_date(services) or ""
+    warning = freshness(services).warning() if date is None else None
+    print(format_signals(day, buys, sells, warning, book_size=services.settings.top_k))

@@ -1,0 +1,148 @@
+"""The daily loop (`kstock.service.daily`, `kstock daily`) on the synthetic market's simulated clock.
+
+A trading day runs update → scoring → book, each recorded once for that day; a failed update leaves the
+day stale (no book, nothing published as today's); a restart in the middle finishes the same day; the
+synthetic source reveals one generated day per update, deterministically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kstock.cli import main
+from kstock.market.pykrx_source import UpdateReport
+from kstock.market.sources import SyntheticSource, synthesize_store, synthetic_spec
+from kstock.market.store import MarketStore
+from kstock.service import runs
+from kstock.service.daily import SCORE, UPDATE, freshness, loop_day, run_daily, score_step, update_step
+from kstock.service.scoring import publication, stored_signals
+
+
+class BrokenSource:
+    """A source whose every update fails the way pykrx does with no network."""
+
+    name = "pykrx"
+
+    def __init__(self, today: str) -> None:
+        self._today = today
+
+    def update(self, store: MarketStore, *, progress: bool = True) -> UpdateReport:
+        return UpdateReport(False, message="KRX에 연결할 수 없습니다 (ConnectionError)")
+
+    def today(self, store: MarketStore, now=None):
+        import datetime as dt
+
+        return dt.date.fromisoformat(self._today)
+
+
+def day_rows(store: MarketStore, day: str) -> pd.DataFrame:
+    rows = store.conn.execute("SELECT code, date, open, high, low, close, volume FROM prices WHERE date = ? "
+                              "ORDER BY code", (int(day.replace("-", "")),)).fetchall()
+    return pd.DataFrame(rows)
+
+
+def test_synthetic_source_reveals_one_generated_day_per_update_deterministically(tmp_path: Path) -> None:
+    a, b = MarketStore(tmp_path / "a.db"), MarketStore(tmp_path / "b.db")
+    for store in (a, b):
+        synthesize_store(store, n_tickers=30, years=1.0, seed=3, present="2025-06-30")
+    assert str(a.trading_days()[-1]) == "2025-06-30" and SyntheticSource().today(a).isoformat() == "2025-06-30"
+    revealed = []
+    for _ in range(3):
+        report = SyntheticSource().update(a)
+        assert report.ok and report.rows_changed > 0
+        revealed.append(synthetic_spec(a).today)
+    assert revealed == ["2025-07-01", "2025-07-02", "2025-07-03"]
+    assert str(a.trading_days()[-1]) == "2025-07-03"
+    SyntheticSource().update(b)
+    pd.testing.assert_frame_equal(day_rows(a, "2025-07-01"), day_rows(b, "2025-07-01"))  # the same market
+    assert len(day_rows(b, "2025-07-02")) == 0  # nothing beyond its own clock
+
+
+def test_a_trading_day_updates_scores_and_stores_the_book_each_once(workspace) -> None:
+    _, services = workspace
+    report = run_daily(services)
+    day = report.day
+    assert [(s.step, s.status) for s in report.steps] == [(UPDATE, "ok"), (SCORE, "ok")]
+    assert report.freshness is not None and not report.freshness.stale and report.freshness.data_date == day
+    assert report.scoring is not None and report.scoring.date == day
+    for job in (UPDATE, SCORE):
+        run = runs.run_for_day(services.store, job, day)
+        assert run is not None and run.status == "ok" and run.day == day
+    # the same day again (a retry, another front door): nothing runs twice
+    assert update_step(services, day).status == "done"
+    assert score_step(services, day)[0].status == "done"
+    assert len([r for r in runs.last_runs(services.store, 20) if r.day == day and r.job == SCORE]) == 1
+    buys, sells = stored_signals(services, day, top=100)
+    assert len(buys) == services.settings.top_k or len(buys) == report.scoring.buyable
+    assert {s.entry for s in buys} == {"new"}  # the first book: everything is a new buy
+    assert publication(services, day) == {"date": day, "data_date": day, "stale": False,
+                                          "versions": report.scoring.versions}
+    # the next run is the next trading day, and its book carries yesterday's names where they still rank
+    nxt = run_daily(services)
+    assert nxt.day > day and nxt.scoring is not None and nxt.scoring.date == nxt.day
+    kept = [s for s in stored_signals(services, nxt.day, top=100)[0] if s.entry == "kept"]
+    assert kept and {s.code for s in kept} <= {s.code for s in buys}
+
+
+def test_a_restart_after_the_update_finishes_the_same_day(workspace) -> None:
+    _, services = workspace
+    day = loop_day(services)
+    assert update_step(services, day).status == "ok"  # … and the process dies here
+    assert loop_day(services) == day  # the day's loop is not finished: resume it, do not move the clock
+    report = run_daily(services)
+    assert report.day == day and [s.status for s in report.steps] == ["done", "ok"]
+    assert loop_day(services) > day
+
+
+def test_failed_update_leaves_the_day_stale_with_no_book(workspace) -> None:
+    _, services = workspace
+    last = str(services.store.trading_days()[-1])
+    services._source = BrokenSource("2025-07-02")
+    report = run_daily(services)
+    assert report.day == "2025-07-02"
+    assert [(s.step, s.status) for s in report.steps] == [(UPDATE, "failed"), (SCORE, "skipped")]
+    assert report.freshness.stale and report.freshness.data_date == last and report.freshness.behind == 2
+    assert "2거래일" in report.freshness.warning()
+    assert runs.run_for_day(services.store, SCORE, "2025-07-02").status == "stale"
+    assert publication(services, "2025-07-02") is None  # nothing published for the day
+    assert services.store.conn.execute("SELECT COUNT(*) FROM book").fetchone()[0] == 0
+    assert freshness(services).stale
+
+
+def test_kstock_daily_runs_the_loop_and_reports_json(workspace, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    root, services = workspace
+    services.close()
+    monkeypatch.setenv("KSTOCK_DB", str(root / "s.db"))
+    monkeypatch.setenv("KSTOCK_MODEL_DIR", str(root / "models"))
+    assert main(["daily", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["ok"] and first["freshness"]["stale"] is False and first["book"]["buys"]
+    assert main(["daily"]) == 0
+    text = capsys.readouterr().out
+    second_day = text.split()[0]
+    assert second_day > first["day"] and "score: ok" in text and "매수 바스켓" in text
+
+    assert main(["signals", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["date"] == second_day and payload["stale"] is False
+    assert set(payload) == {"date", "stale", "buys", "sells"}
+    for entry in payload["buys"] + payload["sells"]:
+        assert {"code", "name", "rank", "label", "traded_value_20d", "close"} <= set(entry)
+    assert all(e["traded_value_20d"] >= 1e9 for e in payload["buys"])  # KSTOCK_MIN_TRADED_VALUE
+    assert [e["rank"] for e in payload["buys"]] == list(range(1, len(payload["buys"]) + 1))
+
+
+def test_signals_for_an_unscored_day_say_so(workspace, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    root, services = workspace
+    services.close()
+    monkeypatch.setenv("KSTOCK_DB", str(root / "s.db"))
+    monkeypatch.setenv("KSTOCK_MODEL_DIR", str(root / "models"))
+    assert main(["signals", "--date", "2025-06-27"]) == 1
+    err = capsys.readouterr().err
+    assert "채점되지 않은 날" in err and "kstock score --date 2025-06-27" in err and "Traceback" not in err
