@@ -57,6 +57,7 @@ def render_decile_chart(tables: dict[str, CalibrationTable], title: str = "") ->
                 ax.annotate(f"{name}\nhit {band.hit_rate:.0%}\nn {band.n:,}", (x[i] + offset, excess[i]),
                             ha="center", va="bottom" if excess[i] >= 0 else "top", fontsize=7)
     ax.axhline(0, color="#495057", linewidth=0.8)
+    ax.margins(y=0.25)  # room for the notes above the top and below the bottom decile
     ax.set_xticks(x, [f"D{i + 1}" for i in range(N_BANDS)])
     horizon = next(iter(tables.values())).horizon
     ax.set_xlabel("score decile of the day (D1 lowest … D10 highest)")
