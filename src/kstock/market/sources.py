@@ -164,11 +164,13 @@ def synthesize_store(store: MarketStore, n_tickers: int = 100, years: float = 3.
                      present: str = DEFAULT_SYNTHETIC_END) -> tuple[MarketData, int]:
     """Fill ``store`` with ``years`` of synthetic history ending at ``present``; its clock starts there.
 
-    Returns the stored slice and the number of rows changed.
+    Returns the market (its tickers and stored indices; the prices went to the store a slice at a time,
+    ``prices`` is empty) and the number of rows changed.
     """
+    from kstock.market.synthetic import write_market
+
     spec = SyntheticSpec(n_tickers, years, seed, present, present)
-    history = _until(_generated(*spec.generation), None, present)
-    changed = store.ingest(history, source=f"synthetic:seed={seed}")
+    history, _rows, changed = write_market(store, *spec.generation, source=f"synthetic:seed={seed}", until=present)
     _save_spec(store, spec)
     return history, changed
 

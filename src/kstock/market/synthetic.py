@@ -89,16 +89,21 @@ def generate_market(n_tickers: int = 100, years: float = 3.0, seed: int = 7, end
 
 
 def write_market(store: MarketStore, n_tickers: int = 100, years: float = 3.0, seed: int = 7,
-                 end: str = "2025-06-30", source: str | None = None) -> tuple[MarketData, int, int]:
+                 end: str = "2025-06-30", source: str | None = None,
+                 until: str | None = None) -> tuple[MarketData, int, int]:
     """:func:`generate_market` straight into ``store``, a slice of tickers at a time, in one transaction.
 
-    The same rows as ``store.ingest(generate_market(...))`` without ever holding the whole long frame
-    (and its row tuples) in memory: the full market over 25 years is 17.6M rows. Returns the market's
-    tickers and indices (``prices`` left empty), the rows written and the rows changed.
+    The same rows as ``store.ingest(generate_market(...))`` — only those dated up to ``until`` when it
+    is given — without ever holding the whole long frame (and its row tuples) in memory: the full
+    market over 25 years is 17.6M rows. Returns the market's tickers and written indices (``prices``
+    left empty), the price rows written and the rows changed.
     """
     sim = _simulate(n_tickers, years, seed, end)
-    market = MarketData([li.ticker for li in sim.listings], pd.DataFrame(), sim.indices)
-    rows, changed = store.ingest_chunks(market, sim.price_chunks(), source=source or f"synthetic:seed={seed}")
+    last = pd.Timestamp(until) if until is not None else None
+    cut = (lambda f: f) if last is None else (lambda f: f.loc[f["date"] <= last].reset_index(drop=True))
+    market = MarketData([li.ticker for li in sim.listings], pd.DataFrame(), {k: cut(v) for k, v in sim.indices.items()})
+    rows, changed = store.ingest_chunks(market, (cut(chunk) for chunk in sim.price_chunks()),
+                                        source=source or f"synthetic:seed={seed}")
     return market, rows, changed
 
 
@@ -113,13 +118,13 @@ class _Simulation:
     bars: tuple[np.ndarray, ...]  # opens, highs, lows, close, volume
     indices: dict[str, pd.DataFrame]
 
-    def price_chunks(self, tickers_per_chunk: int = _CHUNK_TICKERS) -> Iterator[pd.DataFrame]:
+    def price_chunks(self, tickers_per_chunk: int | None = None) -> Iterator[pd.DataFrame]:
         """Long price frames sorted by code and date, ``tickers_per_chunk`` codes each."""
+        step = tickers_per_chunk or _CHUNK_TICKERS
         codes = np.array([li.ticker.code for li in self.listings])
         order = np.argsort(codes, kind="stable")
-        for at in range(0, len(order), tickers_per_chunk):
-            yield _long_frame(codes, order[at : at + tickers_per_chunk], self.days, self.listed, self.halted,
-                              *self.bars)
+        for at in range(0, len(order), step):
+            yield _long_frame(codes, order[at : at + step], self.days, self.listed, self.halted, *self.bars)
 
 
 def _simulate(n_tickers: int, years: float, seed: int, end: str) -> _Simulation:
