@@ -68,6 +68,19 @@ def test_a_buy_headline_is_never_worse_than_a_sell_headline() -> None:
         assert all(b > 0 for b in buys) and all(s < 0 for s in sells)
 
 
+def test_day_headlines_match_the_served_calls(synth_services) -> None:
+    from kstock.service.headline import day_headlines
+    from kstock.service.predict import predict_day
+
+    data = synth_services.model_data()
+    pred = predict_day(synth_services, len(data.dates) - 1)
+    heads = day_headlines(synth_services.settings, pred.table, pred.ensemble.score[:, 0])
+    assert [h.call for h in heads] == list(pred.labels)
+    scored = np.isfinite(pred.ensemble.score[:, 0])
+    stored = day_headlines(synth_services.settings, pred.table, pred.ensemble.score[scored, 0])  # NaN-free column
+    assert [h.text for h in stored] == [h.text for h, ok in zip(heads, scored, strict=True) if ok]
+
+
 def test_rank_text() -> None:
     assert (rank_text(0.95), rank_text(1.0), rank_text(0.5), rank_text(0.03), rank_text(0.0)) == \
         ("상위 5%", "상위 1%", "상위 50%", "하위 3%", "하위 1%")

@@ -66,6 +66,15 @@ def headline(settings: Settings, table: CalibrationTable | None, percentile: flo
     return Headline(call, text, band.mean_excess, band.hit_rate, band.n, p, band.index)
 
 
+def day_headlines(settings: Settings, table: CalibrationTable | None, scores: np.ndarray) -> list[Headline]:
+    """Headlines of every name of one day from its ensemble scores — e.g. the stored ``signals.score`` of a
+    date, all of them: the percentile is taken over that day's scored names, as :func:`predict_day` does."""
+    from kstock.ml.ensemble import daily_percentile
+
+    percentile = daily_percentile(np.asarray(scores, dtype=float)[:, None])[:, 0]
+    return [headline(settings, table, float(p)) for p in percentile]
+
+
 def rank_text(percentile: float) -> str:
     """A score percentile as Korean investors say it: '상위 8%' / '하위 5%'."""
     if percentile >= 0.5:
