@@ -45,10 +45,14 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 
 def test_start_replies_and_menu_is_registered(env: BotEnv) -> None:
     reply = env.ask(101, "/start")
-    assert "kstock" in reply.text and "/analyze" in reply.text and reply.parse_mode == "HTML"
-    names = [c["command"] for c in env.tg.commands or []]
-    assert names == [name for name, _ in messages.COMMANDS]
-    assert {"start", "analyze", "retrain", "score"} <= set(names)
+    assert "주식 신호 봇" in reply.text and "/analyze" in reply.text and reply.parse_mode == "HTML"
+    assert "/retrain" not in reply.text  # admin commands are not advertised to users
+    names = [c["command"] for c in env.tg.commands or []]  # the default scope: everyone's menu
+    assert names == [name for name, _ in messages.PUBLIC_COMMANDS]
+    assert {"start", "analyze", "watch", "watchlist"} <= set(names) and not {"retrain", "score"} & set(names)
+    admin_menu = [c["command"] for c in env.tg.commands_for(f"chat:{ADMIN}")]
+    assert admin_menu == [name for name, _ in messages.COMMANDS] and {"retrain", "score"} <= set(admin_menu)
+    assert env.tg.commands_for("chat:101") == []  # no scope of its own: the default menu
 
 
 @pytest.mark.parametrize(("chat", "query"), [(102, "005930"), (103, "삼성전자")])
@@ -61,7 +65,12 @@ def test_analyze_by_code_and_by_name_sends_text_and_png(env: BotEnv, chat: int, 
     assert "기준일" in text.text and "모델:" in text.text
     assert photo.is_png and photo.photo is not None and len(photo.photo) > 1000
     assert "005930" in (photo.caption or "")
-    assert [r.method for r in env.sent_to(chat, since)] == ["sendMessage", "sendPhoto"]
+    methods = [r.method for r in env.sent_to(chat, since)]
+    assert [m for m in methods if m != "sendChatAction"] == ["sendMessage", "sendPhoto"]
+    actions = [r.text for r in env.sent_to(chat, since) if r.method == "sendChatAction"]
+    assert methods[0] == "sendChatAction" and actions[0] == "typing"  # "typing…" while the analysis runs
+    if "upload_photo" in actions:  # drawn and uploaded (not a cached file id): "sending photo…" first
+        assert methods.index("sendChatAction", 1) < methods.index("sendPhoto")
 
 
 def test_plain_text_in_a_private_chat_is_an_analysis(env: BotEnv) -> None:
@@ -94,7 +103,7 @@ def test_etf_is_refused_clearly(env: BotEnv) -> None:
     reply = env.reply(107, since)
     assert "ETF" in reply.text and "보통주만" in reply.text
     time.sleep(0.3)
-    assert [r.method for r in env.sent_to(107, since)] == ["sendMessage"]  # no chart for a refusal
+    assert [r.method for r in env.sent_to(107, since) if r.method != "sendChatAction"] == ["sendMessage"]  # no chart
 
 
 def test_garbage_and_overlong_and_empty_queries(env: BotEnv) -> None:
@@ -103,7 +112,7 @@ def test_garbage_and_overlong_and_empty_queries(env: BotEnv) -> None:
     reply = env.reply(108, since)
     assert "너무 깁니다" in reply.text and "40자" in reply.text
     time.sleep(0.3)
-    assert len(env.sent_to(108, since)) == 1
+    assert len([r for r in env.sent_to(108, since) if r.method == "sendMessage"]) == 1
     assert "종목명이나 종목코드" in env.ask(108, "/analyze").text
 
 
@@ -120,9 +129,9 @@ def test_analyze_rate_limit_per_user(env: BotEnv) -> None:
         env.tg.push_message(chat, "/analyze 없는종목이름")
     env.tg.wait_for(lambda r: r.chat_id == chat and "요청이 너무 많습니다" in r.text, timeout=15, since=since)
     deadline = time.monotonic() + 10
-    while len(env.sent_to(chat, since)) < 6 and time.monotonic() < deadline:
+    while len(env.tg.messages_to(chat)) < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
-    texts = [r.text for r in env.sent_to(chat, since)]
+    texts = [r.text for r in env.sent_to(chat, since) if r.method == "sendMessage"]
     assert sum("요청이 너무 많습니다" in t for t in texts) == 1
     assert sum("일치하는 종목이 없습니다" in t for t in texts) == 5
     assert "/start" not in texts and "안녕하세요" in env.ask(chat, "/start").text  # other commands unaffected

@@ -20,13 +20,13 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, Update
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ContextTypes
 
 from kstock.bot.handlers import register_handlers
 from kstock.bot.jobs import schedule_jobs, startup_catch_up_job
-from kstock.bot.messages import COMMANDS
+from kstock.bot.menus import register_menus
 from kstock.bot.runtime import BotRuntime
 from kstock.bot.security import REDACTOR, InstanceLock, install_log_redaction, lock_path
 from kstock.config import Settings, SettingsError, validate_token
@@ -83,10 +83,7 @@ async def on_startup(app: Application) -> None:
     interrupted = runs.mark_interrupted(rt.services.store)
     if interrupted:
         log.warning("%d job run(s) left 'running' by a stopped process were marked interrupted", interrupted)
-    try:
-        await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
-    except TelegramError as exc:
-        log.warning("could not register the command menu (setMyCommands): %s", exc)
+    await register_menus(app.bot, rt.settings.admin_ids)  # /retrain and /score only in admins' chats
     rt.charts.start()
     if app.job_queue is not None:
         if rt.warm_up_on_start:

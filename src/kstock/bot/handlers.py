@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -27,32 +26,42 @@ from telegram.ext import (
 )
 
 from kstock.bot import messages
+from kstock.bot.analysis_flow import (
+    ANALYZE_BUTTON,
+    CHART_BUTTON,
+    MAX_BUTTONS,
+    REFRESH_BUTTON,
+    SIGNAL_BUTTON,
+    WATCH_BUTTON,
+    answer_analysis,
+    chart_button,
+    pick_button,
+    refresh_button,
+    send_chart,
+    signal_button,
+)
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.jobs import KST, describe_jobs, latest_signals, run_scoring
 from kstock.bot.progress import ProgressMessage
 from kstock.bot.runtime import BotRuntime
-from kstock.bot.security import anon, check_query, is_admin, is_allowed
-from kstock.bot.text import truncate
-from kstock.errors import KstockError
-from kstock.market.types import InstrumentKind, Ticker
-from kstock.ml.models import known_kinds
-from kstock.service.analyze import KIND_KO, AmbiguousTickerError, Analysis, UnknownTickerError, analyze
-from kstock.service.presenters import (
-    format_analysis,
-    format_chart_caption,
-    format_models,
-    format_signals,
-    format_status,
+from kstock.bot.security import anon, is_admin, is_allowed
+from kstock.bot.watch_handlers import (
+    WATCH_PICK_BUTTON,
+    unwatch_command,
+    watch_button,
+    watch_command,
+    watchlist_command,
 )
+from kstock.errors import KstockError
+from kstock.ml.models import known_kinds
+from kstock.service.presenters import format_signals
 from kstock.service.retrain import RetrainResult, retrain
 from kstock.service.status import models_status, service_status
 
 log = logging.getLogger(__name__)
 
-ANALYZE_BUTTON = "a:"
 RETRAIN_BUTTON = "r:"
-_CODE = re.compile(r"^[0-9A-Za-z]{6}$")
-MAX_BUTTONS = 8
+__all__ = ["MAX_BUTTONS", "answer_analysis", "register_handlers", "send_chart"]
 
 
 def runtime(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
@@ -102,11 +111,18 @@ async def access_gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
-    await _reply(runtime(context), update, context, messages.welcome(user.first_name if user else None))
+    await _reply(runtime(context), update, context,
+                 messages.welcome(user.first_name if user else None, _is_admin(runtime(context), update)))
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _reply(runtime(context), update, context, messages.help_text())
+    await _reply(runtime(context), update, context, messages.help_text(_is_admin(runtime(context), update)))
+
+
+def _is_admin(rt: BotRuntime, update: Update) -> bool:
+    """Admins get the details (model reasons, shell commands, error texts); everyone else plain Korean."""
+    user = update.effective_user
+    return is_admin(rt.settings, user.id if user else None)
 
 
 async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -115,8 +131,8 @@ async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         date, (buys, sells) = await asyncio.to_thread(latest_signals, rt)
         text = format_signals(date, buys, sells)
     except KstockError as exc:
-        text = str(exc)
-    await _reply(rt, update, context, text)
+        text, buys, sells, date = str(exc), [], [], None
+    await _reply(rt, update, context, text, messages.signal_buttons(buys, sells, date))
 
 
 async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -135,13 +151,14 @@ async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     rows = await asyncio.to_thread(models_status, rt.services)
-    await _reply(rt, update, context, format_models(rows))
+    await _reply(rt, update, context, messages.models_text(rows, _is_admin(rt, update)))
 
 
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     state = await asyncio.to_thread(service_status, rt.services)
-    lines = [format_status(state), f"구독자: {rt.subscriptions.counts()['active']}명", "다음 예약 작업:"]
+    head = messages.status_text(state, _is_admin(rt, update))
+    lines = [head, f"구독자: {rt.subscriptions.counts()['active']}명", "다음 예약 작업:"]
     lines += [messages.job_line(job) for job in describe_jobs(rt.settings, rt.now(), rt.calendar())]
     await _reply(rt, update, context, "\n".join(lines))
 
@@ -151,71 +168,6 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 # ---- /analyze --------------------------------------------------------------------------------------------
-
-def _ticker_button(t: Ticker) -> InlineKeyboardButton:
-    kind = "" if t.kind == InstrumentKind.COMMON else f" · {KIND_KO.get(t.kind, str(t.kind))}"
-    return InlineKeyboardButton(truncate(f"{t.name} ({t.code}){kind}", 60), callback_data=f"{ANALYZE_BUTTON}{t.code}")
-
-
-def _ticker_keyboard(tickers: list[Ticker]) -> InlineKeyboardMarkup | None:
-    if not tickers:
-        return None
-    return InlineKeyboardMarkup([[_ticker_button(t)] for t in tickers[:MAX_BUTTONS]])
-
-
-async def answer_analysis(rt: BotRuntime, bot, chat_id: int, user_id: int | None, query: str,
-                          reply_to: int | None = None) -> Analysis | None:
-    """The whole /analyze exchange for one query: checks, analysis off the loop, text, then the chart."""
-    query = query.strip()
-    if not query:
-        await rt.delivery.send_text(bot, chat_id, messages.ANALYZE_USAGE)
-        return None
-    too_long = check_query(query)
-    if too_long:
-        await rt.delivery.send_text(bot, chat_id, too_long)
-        return None
-    wait = rt.limiter.hit(user_id if user_id is not None else chat_id)
-    if wait is not None:
-        await rt.delivery.send_text(bot, chat_id, messages.rate_limited(wait, rt.settings.analyze_per_minute))
-        return None
-    try:
-        result = await rt.run_light(analyze, rt.services, query)
-    except AmbiguousTickerError as exc:
-        await rt.delivery.send_text(bot, chat_id, f"{exc}\n아래에서 종목을 골라 주세요.", reply_to=reply_to,
-                                    reply_markup=_ticker_keyboard(exc.candidates))
-        return None
-    except UnknownTickerError as exc:
-        markup = _ticker_keyboard(exc.suggestions)
-        await rt.delivery.send_text(bot, chat_id, str(exc) + ("\n혹시 아래 종목인가요?" if markup else ""),
-                                    reply_to=reply_to, reply_markup=markup)
-        return None
-    except KstockError as exc:
-        await rt.delivery.send_text(bot, chat_id, str(exc), reply_to=reply_to)
-        return None
-    await rt.delivery.send_text(bot, chat_id, format_analysis(result), reply_to=reply_to)
-    await send_chart(rt, bot, chat_id, result)
-    return result
-
-
-async def send_chart(rt: BotRuntime, bot, chat_id: int, result: Analysis) -> None:
-    caption = format_chart_caption(result)
-    file_id = rt.charts.file_id(result)
-    if file_id is not None:
-        try:
-            await rt.delivery.send_photo(bot, chat_id, file_id, caption)
-            return
-        except BadRequest:  # the stored id went stale: upload again
-            pass
-    try:
-        png = await rt.charts.png(result)
-    except Exception:
-        log.exception("drawing the chart for %s failed", result.ticker.code)
-        await rt.delivery.send_text(bot, chat_id, "차트를 그리지 못했습니다. 분석 결과는 위 내용을 참고해 주세요.")
-        return
-    sent = await rt.delivery.send_photo(bot, chat_id, png, caption)
-    if sent.photo:
-        rt.charts.remember_file_id(result, sent.photo[-1].file_id)
-
 
 async def analyze_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
@@ -232,18 +184,6 @@ async def analyze_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     with contextlib.suppress(ChatUnreachable):
         await answer_analysis(rt, context.bot, update.effective_chat.id, user.id if user else None,
                               message.text or "")
-
-
-async def analyze_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime(context)
-    query = update.callback_query
-    code = (query.data or "")[len(ANALYZE_BUTTON):]
-    with contextlib.suppress(TelegramError):
-        await query.answer()
-    if not _CODE.match(code) or query.message is None:
-        return
-    with contextlib.suppress(ChatUnreachable):
-        await answer_analysis(rt, context.bot, query.message.chat.id, query.from_user.id, code)
 
 
 # ---- admin: /retrain and /score --------------------------------------------------------------------------
@@ -381,7 +321,14 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("status", status))
     app.add_handler(CommandHandler("retrain", retrain_command))
     app.add_handler(CommandHandler("score", score_command))
-    app.add_handler(CallbackQueryHandler(analyze_button, pattern=f"^{ANALYZE_BUTTON}"))
+    app.add_handler(CommandHandler("watch", watch_command))
+    app.add_handler(CommandHandler("unwatch", unwatch_command))
+    app.add_handler(CommandHandler("watchlist", watchlist_command))
+    app.add_handler(CallbackQueryHandler(pick_button, pattern=f"^{ANALYZE_BUTTON}"))
+    app.add_handler(CallbackQueryHandler(refresh_button, pattern=f"^{REFRESH_BUTTON}"))
+    app.add_handler(CallbackQueryHandler(chart_button, pattern=f"^{CHART_BUTTON}"))
+    app.add_handler(CallbackQueryHandler(signal_button, pattern=f"^{SIGNAL_BUTTON}"))
+    app.add_handler(CallbackQueryHandler(watch_button, pattern=f"^(?:{WATCH_BUTTON}|{WATCH_PICK_BUTTON})"))
     app.add_handler(CallbackQueryHandler(retrain_button, pattern=f"^{RETRAIN_BUTTON}"))
     app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, analyze_text))

@@ -8,48 +8,64 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kstock.service.presenters import DISCLAIMER, MODEL_KO, format_signals
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from kstock.bot.text import truncate
+from kstock.market.dates import day_int
+from kstock.service.korean import kst
+from kstock.service.presenters import DISCLAIMER, MODEL_KO, format_age, format_models, format_signals
 from kstock.service.retrain import RetrainResult
 from kstock.service.scoring import Signal
 
-#: (command, menu description) — registered with setMyCommands; admin commands are listed too
-#: (Telegram shows one menu to everyone) and refuse politely for others.
-COMMANDS: tuple[tuple[str, str], ...] = (
+#: (command, menu description) everyone sees — setMyCommands with the default scope.
+PUBLIC_COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", "시작 및 안내"),
     ("help", "명령어 도움말"),
     ("analyze", "종목 분석: /analyze 삼성전자 또는 005930"),
     ("signals", "오늘의 매수·매도 상위 신호"),
+    ("watch", "관심종목 추가: /watch 삼성전자"),
+    ("unwatch", "관심종목 삭제: /unwatch 삼성전자"),
+    ("watchlist", "관심종목과 오늘의 판단"),
     ("subscribe", "매일 장 마감 후 신호 받기"),
     ("unsubscribe", "신호 구독 해지"),
     ("model", "서비스 중인 모델 정보"),
     ("status", "데이터 신선도와 최근 작업"),
+)
+#: Added to the menu only in each admin's own chat (setMyCommands with BotCommandScopeChat).
+ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("retrain", "(관리자) 모델 재학습: lstm|trees|sector|all"),
     ("score", "(관리자) 오늘 시장 채점 실행"),
 )
+COMMANDS: tuple[tuple[str, str], ...] = PUBLIC_COMMANDS + ADMIN_COMMANDS
+#: Callback-data prefix of the buttons that open one stock's analysis from /signals and the push.
+SIGNAL_BUTTON = "s:"
 
 RETRAIN_TARGETS = ("lstm", "trees", "sector", "all")
 STATUS_KO = {"promoted": "교체됨 (promoted)", "kept": "기존 모델 유지 (kept)", "failed": "실패 (failed)"}
 
 
-def welcome(first_name: str | None) -> str:
+def welcome(first_name: str | None, admin: bool = False) -> str:
     name = f"{first_name}님, " if first_name else ""
-    return (f"안녕하세요 {name}kstock입니다 📈\n"
-            "코스피·코스닥 종목의 5일 전망을 트리·LSTM·섹터 모델로 분석해 드립니다.\n\n" + help_text())
+    return (f"안녕하세요 {name}주식 신호 봇입니다 📈\n"
+            "코스피·코스닥 종목의 5일 전망을 트리·LSTM·섹터 모델로 분석해 드립니다.\n\n" + help_text(admin))
 
 
-def help_text() -> str:
-    return "\n".join([
+def help_text(admin: bool = False) -> str:
+    lines = [
         "사용법:",
-        "/analyze 삼성전자 — 종목 분석 (종목명 또는 6자리 코드)",
+        "/analyze 삼성전자 — 종목 분석 (종목명, 별명, 초성, 6자리 코드: 삼전, ㅅㅅㅈㅈ, 005930)",
         "/signals — 최근 채점의 매수·매도 상위 종목",
+        "/watch 삼성전자 — 관심종목 추가 (판단이 바뀌면 장 마감 후 알려 드립니다)",
+        "/unwatch 삼성전자 — 관심종목 삭제",
+        "/watchlist — 관심종목과 오늘의 판단",
         "/subscribe — 거래일 장 마감 후 신호를 매일 받기",
         "/unsubscribe — 구독 해지",
         "/model — 서비스 중인 모델과 검증 지표",
         "/status — 데이터 기준일과 최근 작업",
-        "관리자: /retrain [lstm|trees|sector|all], /score",
-        "",
-        DISCLAIMER,
-    ])
+    ]
+    if admin:
+        lines.append("관리자: /retrain [lstm|trees|sector|all], /score")
+    return "\n".join([*lines, "", DISCLAIMER])
 
 
 ANALYZE_USAGE = "분석할 종목명이나 종목코드를 함께 입력해 주세요. 예: /analyze 삼성전자 또는 /analyze 005930"
@@ -67,9 +83,99 @@ def push_text(date: str, buys: Sequence[Signal], sells: Sequence[Signal]) -> str
     return format_signals(date, list(buys), list(sells)) + "\n" + PUSH_FOOTER
 
 
+def stale_note(day: str, data_date: str | None, behind: int) -> str:
+    """Subscribers' note on a day whose data did not arrive: no signals rather than old ones as today's."""
+    since = f"마지막 데이터는 {data_date} ({behind}거래일 전)입니다. " if data_date else ""
+    return (f"⚠️ 데이터 지연 — {day} 장 마감 데이터가 아직 들어오지 않아 오늘은 신호를 보내지 않습니다. "
+            f"{since}데이터가 들어오면 /signals 로 확인할 수 있습니다.\n{PUSH_FOOTER}")
+
+
+def stale_admin(day: str, failure: str, data_date: str | None, behind: int) -> str:
+    """The admins' alert on a stale day: what failed and how old the data is (technical detail allowed)."""
+    lines = [f"⚠️ {day} 채점 보류: 데이터가 최신이 아닙니다.",
+             f"저장된 마지막 거래일: {data_date or '없음'} ({behind}거래일 지남)"]
+    if failure:
+        lines.append(f"데이터 갱신 실패: {failure[:300]}")
+    lines.append("구독자에게는 '데이터 지연' 안내만 보냅니다. 확인: /status · 수동 갱신 후 /score")
+    return "\n".join(lines)
+
+
 def job_line(job: Mapping[str, Any]) -> str:
-    """One scheduled job (an entry of :func:`kstock.bot.jobs.describe_jobs`) as ``/status`` lists it."""
-    return f"  • {job['description']} — {job['next_run'][:16].replace('T', ' ')} KST ({job['schedule']})"
+    """One scheduled job (an entry of :func:`kstock.bot.jobs.describe_jobs`) as ``/status`` lists it, in KST."""
+    schedule = str(job["schedule"]).replace(" KST", "")
+    return f"  • {job['description']} — {kst(job['next_run'])} ({schedule})"
+
+
+def signal_buttons(buys: Sequence[Signal], sells: Sequence[Signal], date: str | None = None,
+                   per_row: int = 2) -> InlineKeyboardMarkup | None:
+    """One button per stock of /signals or the push, opening its analysis (``s:CODE[:YYYYMMDD]``).
+
+    ``date`` is the signals' day: a tap after a newer scoring says the list is old before answering with
+    the current analysis (see :mod:`kstock.bot.analysis_flow`).
+    """
+    suffix = f":{day_int(date)}" if date else ""
+    buttons = [InlineKeyboardButton(truncate(f"{icon} {s.name}", 30), callback_data=f"{SIGNAL_BUTTON}{s.code}{suffix}")
+               for icon, items in (("🟢", buys), ("🔴", sells)) for s in items]
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([buttons[i:i + per_row] for i in range(0, len(buttons), per_row)])
+
+
+JOB_KO = {"score": "시장 채점", "push": "신호 푸시", "update": "데이터 업데이트", "watch": "관심종목 알림"}
+RUN_STATUS_KO = {"ok": "완료", "failed": "실패", "skipped": "건너뜀", "running": "진행 중", "interrupted": "중단됨"}
+
+
+def _job_ko(job: str) -> str:
+    if job.startswith("retrain:"):
+        return f"{MODEL_KO.get(job.split(':', 1)[1], '모델')} 재학습"
+    return JOB_KO.get(job, "작업")
+
+
+def status_text(state: Mapping[str, Any], admin: bool) -> str:
+    """``/status`` in Korean with KST times; failure details (messages, errors) only for admins."""
+    last_date, age = state.get("data_last_date"), state.get("data_age_days")
+    if last_date is None:
+        data = "아직 저장된 시세가 없습니다"
+    else:
+        data = f"{last_date} 종가 기준" + (f" ({age}일 전)" if age else " (오늘)")
+    lines = ["🩺 상태", f"데이터: {data}"]
+    if state.get("data_warning"):  # behind the source's current trading day (service.daily.Freshness)
+        lines.append(state["data_warning"])
+    last = state.get("last_update") or {}
+    if last.get("status") == "failed":
+        detail = f": {last.get('message') or '-'}" if admin else ""
+        lines.append(f"⚠️ 최근 데이터 업데이트 실패 ({kst(last.get('finished_at'))}){detail}")
+    if state.get("last_scored"):
+        lines.append(f"마지막 채점: {state['last_scored']}")
+    if state.get("runs"):
+        lines.append("최근 작업 (한국 시간):")
+        for run in state["runs"][:5]:
+            job = run["job"] if admin else _job_ko(run["job"])
+            outcome = RUN_STATUS_KO.get(run["status"], run["status"] if admin else "기타")
+            line = f"  • {job} {outcome} ({kst(run['started_at'])})"
+            if admin and run.get("error"):
+                line += f": {run['error'][:80]}"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def models_text(rows: Sequence[Mapping[str, Any]], admin: bool) -> str:
+    """``/model``: admins get versions, metric names and why a model is missing; users a Korean summary."""
+    if admin:
+        return format_models(list(rows))
+    lines = ["🤖 서비스 중인 모델"]
+    for row in rows:
+        label = MODEL_KO.get(row["name"], row["name"])
+        if not row["available"]:
+            lines.append(f"• {label}: 준비 중")
+            continue
+        v = row.get("validation") or {}
+        rng = row.get("data_range") or ["?", "?"]
+        line = f"• {label}: {format_age(row['age_days'])} 학습 · 학습 데이터 {rng[0]} ~ {rng[1]}"
+        if isinstance(v.get("rank_ic_mean"), float):
+            line += f" · 검증 순위상관 {v['rank_ic_mean']:+.3f}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def rate_limited(wait: float, per_minute: int) -> str:

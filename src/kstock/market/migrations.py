@@ -145,6 +145,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE job_runs ADD COLUMN heartbeat_at TEXT;
         """,
     ),
+    (
+        5,
+        """
+        -- /watch: the stocks a chat follows; their call changes are sent once a day (push_log kind 'watch')
+        CREATE TABLE watchlist (
+            chat_id INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            user_id INTEGER,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (chat_id, code)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -47,6 +47,9 @@ class NotScorableError(KstockError):
 class NoPriceDataError(KstockError):
     """The ticker or the date has no usable price data."""
 
+    #: What an admin can do about it (a shell command): shown to admins and in the CLI, never to users.
+    admin_hint: str | None = None
+
 
 @dataclass
 class Analysis:
@@ -91,7 +94,7 @@ def resolve(services: Services, query: str) -> Ticker:
         names = ", ".join(f"{t.name}({t.code})" for t in result.candidates[:SHOWN_CANDIDATES])
         more = f" 외 {total - SHOWN_CANDIDATES}개" if total > SHOWN_CANDIDATES else ""
         shown = printable(query.strip())  # the query as typed, minus control characters (see `printable`)
-        raise AmbiguousTickerError(f"'{shown}'에 해당하는 종목이 {total}개입니다: {names}{more}",
+        raise AmbiguousTickerError(f"'{shown}'에 해당하는 종목이 여러 개입니다 ({total}개): {names}{more}",
                                    result.candidates, total)
     raise UnknownTickerError(result.error or f"'{printable(query.strip())}': 종목을 찾을 수 없습니다.",
                              result.suggestions)
@@ -102,9 +105,9 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
     _check_scorable(ticker)
     data = services.model_data(date)  # the recent window, or one ending on an older ``date``
     if ticker.code not in data.panel.codes:
-        raise NoPriceDataError(
-            f"{ticker.name}({ticker.code}): 저장된 가격 데이터가 없습니다 — `kstock data update`로 받아 오세요."
-        )
+        error = NoPriceDataError(f"{ticker.name}({ticker.code}): 저장된 가격 데이터가 없습니다.")
+        error.admin_hint = "`kstock data update`로 받아 오세요."
+        raise error
     i = data.panel.index_of(ticker.code)
     day = _pick_day(data.dates, data.panel.traded[i], ticker, date)
     history = int(data.panel.traded[i, : day + 1].sum())
@@ -128,7 +131,7 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
 def _check_scorable(ticker: Ticker) -> None:
     if ticker.kind != InstrumentKind.COMMON:
         kind = KIND_KO.get(ticker.kind, str(ticker.kind))
-        raise NotScorableError(f"{ticker.name}({ticker.code})은(는) {kind}입니다. kstock은 보통주만 분석합니다.")
+        raise NotScorableError(f"{ticker.name}({ticker.code})은(는) {kind}입니다. 이 서비스는 보통주만 분석합니다.")
     if ticker.delisting_date:
         raise NotScorableError(f"{ticker.name}({ticker.code})은(는) {ticker.delisting_date}에 상장폐지되었습니다.")
 

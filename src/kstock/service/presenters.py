@@ -10,7 +10,7 @@ from kstock.service.analyze import Analysis
 from kstock.service.headline import rank_text
 from kstock.service.scoring import Signal
 
-DISCLAIMER = "※ 투자 참고용 정보이며 투자 권유가 아닙니다 (not investment advice)."
+DISCLAIMER = "※ 투자 참고용 정보이며 투자 권유가 아닙니다."
 CALL_KO = {"BUY": "매수", "HOLD": "관망", "SELL": "매도"}
 CALL_ICON = {"BUY": "🟢", "HOLD": "⚪", "SELL": "🔴"}
 MODEL_KO = {"trees": "트리(LightGBM+XGBoost)", "lstm": "어텐션 LSTM", "sector": "섹터 CNN-트랜스포머"}
@@ -32,7 +32,8 @@ def format_age(days: float | None) -> str:
     return f"{days:.0f}일 전"
 
 
-def format_analysis(a: Analysis) -> str:
+def format_analysis(a: Analysis, admin: bool = True) -> str:
+    """The analysis in Korean; ``admin`` adds why a model is unavailable (with the command that fixes it)."""
     r = a.result
     lines = [
         f"{CALL_ICON.get(r.label, '')} {a.ticker.name} ({a.ticker.code}) · {a.ticker.market}",
@@ -44,15 +45,15 @@ def format_analysis(a: Analysis) -> str:
     if a.headline is not None and a.headline.percentile is not None:
         lines.append(f"오늘 점수 순위: {rank_text(a.headline.percentile)} (10개 등급 중 {a.headline.band + 1}등급)")
     if r.shap_top3:
-        lines.append("주요 근거 (SHAP):")
+        lines.append("주요 근거:")
         lines += [f"  • {reason.text}" for reason in r.shap_top3]
-    if r.lstm_key_days:
-        days = ", ".join(f"{d[5:]}({w * 100:.0f}%)" for d, w in r.lstm_key_days)
-        lines.append(f"LSTM이 주목한 날: {days}")
+    if r.extras.get("key_days_ko"):  # only when the attention stands out (kstock.service.attention)
+        lines.append("LSTM이 주목한 날:")
+        lines += [f"  • {line}" for line in r.extras["key_days_ko"]]
     if r.sector_head:
         lines.append(f"섹터 모델: {r.sector_head}")
     names = sorted(set(r.members) | set(r.unavailable))
-    lines.append("모델: " + " · ".join(_member_line(name, r, a) for name in names))
+    lines.append("모델: " + " · ".join(_member_line(name, r, a, admin) for name in names))
     lines.append(DISCLAIMER)
     return "\n".join(lines)
 
@@ -63,10 +64,10 @@ def format_chart_caption(a: Analysis) -> str:
     return f"{a.ticker.name} ({a.ticker.code}) · {r.date} · {CALL_KO.get(r.label, r.label)} ({r.label})"
 
 
-def _member_line(name: str, r, a: Analysis) -> str:
+def _member_line(name: str, r, a: Analysis, admin: bool = True) -> str:
     label = MODEL_KO.get(name, name)
     if name in r.unavailable:
-        return f"{label} 사용 불가 ({r.unavailable[name]})"
+        return f"{label} 사용 불가 ({r.unavailable[name]})" if admin else f"{label} 준비 중"
     return f"{label} {format_age(a.model_ages.get(name))} 학습"
 
 

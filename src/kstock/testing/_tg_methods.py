@@ -27,6 +27,8 @@ _CHAT_TARGETED = frozenset({"sendMessage", "sendPhoto", "sendDocument", "editMes
 _NOT_MODIFIED = ("message is not modified: specified new message content and reply markup are exactly the same "
                  "as a current content and reply markup of the message")
 Handler = Callable[[JSON, dict[str, Upload]], Any]
+_SCOPES = frozenset({"default", "all_private_chats", "all_group_chats", "all_chat_administrators", "chat",
+                     "chat_administrators", "chat_member"})
 
 
 class BotApiMethods(FakeTelegramState):
@@ -140,7 +142,7 @@ class BotApiMethods(FakeTelegramState):
                     "pending_update_count": len(self._updates)}
 
     def _set_commands(self, params: JSON, _uploads: dict[str, Upload]) -> bool:
-        """Validate like Telegram (1-32 chars of a-z, 0-9, _; description 1-256) and store; scope is ignored."""
+        """Validate like Telegram (1-32 chars of a-z, 0-9, _; description 1-256) and store per scope."""
         commands = as_json(params, "commands")
         if not isinstance(commands, list) or len(commands) > 100:
             raise BadRequestError("can't parse commands JSON object")
@@ -150,18 +152,41 @@ class BotApiMethods(FakeTelegramState):
                 raise BadRequestError("BOT_COMMAND_INVALID")
             if not (1 <= len(text) <= 256):
                 raise BadRequestError("command description is empty" if not text else "BOT_COMMAND_DESCRIPTION_INVALID")
+        stored = [{"command": str(c["command"]), "description": str(c["description"])} for c in commands]
+        key = self._scope_key(params)
         with self._cond:
-            self._commands = [{"command": str(c["command"]), "description": str(c["description"])} for c in commands]
+            if key == "default":
+                self._commands = stored
+            else:
+                self._scoped_commands[key] = stored
         return True
 
-    def _get_commands(self, _params: JSON, _uploads: dict[str, Upload]) -> list[JSON]:
-        """The stored command list ([] before any setMyCommands, like a fresh bot)."""
-        return self.commands or []
+    def _scope_key(self, params: JSON) -> str:
+        """The scope of a *MyCommands call as a key ("default", "chat:42", "all_private_chats", …)."""
+        scope = as_json(params, "scope") if params.get("scope") not in (None, "") else None
+        if scope is None:
+            return "default"
+        if not isinstance(scope, dict) or scope.get("type") not in _SCOPES:
+            raise BadRequestError("can't parse BotCommandScope JSON object")
+        if scope["type"] in ("chat", "chat_administrators", "chat_member"):
+            if "chat_id" not in scope:
+                raise BadRequestError("chat_id is empty")
+            return f"{scope['type']}:{scope['chat_id']}" + (f":{scope['user_id']}" if "user_id" in scope else "")
+        return str(scope["type"])
 
-    def _delete_commands(self, _params: JSON, _uploads: dict[str, Upload]) -> bool:
-        """Forget the command list."""
+    def _get_commands(self, params: JSON, _uploads: dict[str, Upload]) -> list[JSON]:
+        """The command list of the scope ([] before any setMyCommands for it, like a fresh bot)."""
+        key = self._scope_key(params)
+        return (self.commands or []) if key == "default" else self.commands_for(key)
+
+    def _delete_commands(self, params: JSON, _uploads: dict[str, Upload]) -> bool:
+        """Forget the command list of the scope."""
+        key = self._scope_key(params)
         with self._cond:
-            self._commands = []
+            if key == "default":
+                self._commands = []
+            else:
+                self._scoped_commands.pop(key, None)
         return True
 
     def _get_chat(self, params: JSON, _uploads: dict[str, Upload]) -> JSON:

@@ -104,6 +104,7 @@ class FakeTelegramState:
         self._delays: dict[str, tuple[float, int | None]] = {}
         self._conflicts = 0
         self._commands: list[JSON] | None = None
+        self._scoped_commands: dict[str, list[JSON]] = {}  # "chat:42", "all_private_chats", …
         self._allowed_updates: set[str] | None = None
         self.webhook_url = ""
 
@@ -164,6 +165,11 @@ class FakeTelegramState:
         """The command list of the last setMyCommands (None before any; [] after deleteMyCommands)."""
         with self._cond:
             return copy.deepcopy(self._commands)
+
+    def commands_for(self, scope: str) -> list[JSON]:
+        """The command list set for a non-default scope: ``"chat:<id>"``, ``"all_private_chats"``, … ([] if none)."""
+        with self._cond:
+            return copy.deepcopy(self._scoped_commands.get(scope, []))
 
     @property
     def pending_updates(self) -> int:

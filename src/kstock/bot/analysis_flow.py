@@ -1,0 +1,294 @@
+"""The ``/analyze`` exchange and its buttons: lookup, analysis off the loop, text, chart.
+
+Buttons (callback data, all under Telegram's 64 bytes):
+
+- ``a:CODE`` — a candidate of an ambiguous or unknown lookup; the list's keyboard is removed once tapped,
+  so an old list cannot be tapped twice;
+- ``rf:CODE`` — 새로고침 under an analysis: the message is edited in place with the latest analysis;
+- ``c:CODE:YYYYMMDD`` — 차트 under a refreshed analysis (its chart was not sent again); when the data has
+  moved past that day the button says so instead of drawing yesterday's picture as today's;
+- ``s:CODE[:YYYYMMDD]`` — a stock of /signals or the push; after a newer scoring the reply says the list
+  was older before giving the current analysis;
+- ``w:CODE`` — ☆ 관심종목 (:mod:`kstock.bot.watch_handlers`).
+
+The user sees "typing…" while the analysis runs and "sending photo…" while the chart is drawn. Texts are
+sent with HTML formatting: the stock and the call in bold, the price line in monospace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from kstock.bot import messages
+from kstock.bot.delivery import ChatUnreachable
+from kstock.bot.runtime import BotRuntime
+from kstock.bot.security import check_query, is_admin
+from kstock.bot.text import MAX_TEXT, PARSE_MODE, bold, escape, truncate
+from kstock.errors import KstockError
+from kstock.market.dates import day_int, iso
+from kstock.market.types import InstrumentKind, Ticker
+from kstock.service.analyze import KIND_KO, AmbiguousTickerError, Analysis, UnknownTickerError, analyze
+from kstock.service.predict import NoModelError
+from kstock.service.presenters import format_analysis, format_chart_caption
+
+log = logging.getLogger(__name__)
+
+ANALYZE_BUTTON = "a:"
+REFRESH_BUTTON = "rf:"
+CHART_BUTTON = "c:"
+WATCH_BUTTON = "w:"
+SIGNAL_BUTTON = messages.SIGNAL_BUTTON
+MAX_BUTTONS = 8
+_CODE = re.compile(r"^[0-9A-Za-z]{6}$")
+_DATED = re.compile(r"^(?P<code>[0-9A-Za-z]{6})(?::(?P<day>\d{8}))?$")
+#: Lines of the analysis text shown in bold / monospace (see :func:`analysis_html`).
+_BOLD_PREFIXES = ("판단:",)
+_MONO_PREFIXES = ("종가 ",)
+
+
+def _runtime(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
+    return context.application.bot_data["runtime"]
+
+
+async def chat_action(bot, chat_id: int, action: str) -> None:
+    """Show "typing…" / "sending photo…"; purely cosmetic, so a failure is ignored."""
+    with contextlib.suppress(TelegramError):
+        await bot.send_chat_action(chat_id, action)
+
+
+# ---- keyboards -----------------------------------------------------------------------------------------
+
+def _ticker_button(t: Ticker) -> InlineKeyboardButton:
+    kind = "" if t.kind == InstrumentKind.COMMON else f" · {KIND_KO.get(t.kind, str(t.kind))}"
+    return InlineKeyboardButton(truncate(f"{t.name} ({t.code}){kind}", 60), callback_data=f"{ANALYZE_BUTTON}{t.code}")
+
+
+def ticker_keyboard(tickers: list[Ticker]) -> InlineKeyboardMarkup | None:
+    """The candidates of a lookup, most traded first (the order the lookup gives), one per row."""
+    if not tickers:
+        return None
+    return InlineKeyboardMarkup([[_ticker_button(t)] for t in tickers[:MAX_BUTTONS]])
+
+
+def analysis_keyboard(result: Analysis, *, chart_sent: bool) -> InlineKeyboardMarkup:
+    """새로고침 · 차트 (only when this message's chart was not sent) · ☆ 관심종목."""
+    code = result.ticker.code
+    row = [InlineKeyboardButton("🔄 새로고침", callback_data=f"{REFRESH_BUTTON}{code}")]
+    if not chart_sent:
+        row.append(InlineKeyboardButton("📈 차트", callback_data=f"{CHART_BUTTON}{code}:{day_int(result.result.date)}"))
+    row.append(InlineKeyboardButton("☆ 관심종목", callback_data=f"{WATCH_BUTTON}{code}"))
+    return InlineKeyboardMarkup([row])
+
+
+def analysis_html(result: Analysis, admin: bool, note: str | None = None) -> str:
+    """The analysis text as HTML: the heading and the call in bold, the price line in monospace."""
+    lines = []
+    for i, line in enumerate(format_analysis(result, admin=admin).split("\n")):
+        if i == 0 or line.startswith(_BOLD_PREFIXES):
+            lines.append(bold(line))
+        elif line.startswith(_MONO_PREFIXES):
+            lines.append(f"<code>{escape(line)}</code>")
+        else:
+            lines.append(escape(line))
+    text = "\n".join(lines)
+    return (escape(note) + "\n" + text) if note else text
+
+
+def _ambiguous_text(exc: AmbiguousTickerError) -> str:
+    text = f"{exc}\n아래에서 종목을 골라 주세요 (최근 20일 거래대금 순)."
+    hidden = exc.total - min(len(exc.candidates), MAX_BUTTONS)
+    if hidden > 0:
+        text += f"\n버튼에 없는 {hidden}개는 이름을 더 자세히 입력해 주세요."
+    return text
+
+
+# ---- the exchange --------------------------------------------------------------------------------------
+
+async def _checked(rt: BotRuntime, bot, chat_id: int, user_id: int | None, query: str) -> bool:
+    """Usage, length and rate-limit checks; False (after telling the user) when the query cannot run."""
+    if not query:
+        await rt.delivery.send_text(bot, chat_id, messages.ANALYZE_USAGE)
+        return False
+    too_long = check_query(query)
+    if too_long:
+        await rt.delivery.send_text(bot, chat_id, too_long)
+        return False
+    wait = rt.limiter.hit(user_id if user_id is not None else chat_id)
+    if wait is not None:
+        await rt.delivery.send_text(bot, chat_id, messages.rate_limited(wait, rt.settings.analyze_per_minute))
+        return False
+    return True
+
+
+#: What a user (not an admin) is told when no model can answer; admins get the reason and the command.
+NO_MODEL_KO = "아직 분석할 수 있는 모델이 준비되지 않았습니다. 관리자가 모델을 학습하면 다시 알려 드릴게요."
+
+
+def error_text(exc: KstockError, admin: bool) -> str:
+    """A service error for the chat: as written for people, plus the admin-only hint (shell command) for
+    admins; a missing model is explained without developer details to everyone else."""
+    if isinstance(exc, NoModelError) and not admin:
+        return NO_MODEL_KO
+    hint = getattr(exc, "admin_hint", None)
+    return f"{exc}\n(관리자) {hint}" if admin and hint else str(exc)
+
+
+async def _run(rt: BotRuntime, bot, chat_id: int, query: str, reply_to: int | None,
+               admin: bool = False) -> Analysis | None:
+    """The analysis, or None after the lookup/refusal message was sent."""
+    await chat_action(bot, chat_id, ChatAction.TYPING)
+    try:
+        return await rt.run_light(analyze, rt.services, query)
+    except AmbiguousTickerError as exc:
+        await rt.delivery.send_text(bot, chat_id, _ambiguous_text(exc), reply_to=reply_to,
+                                    reply_markup=ticker_keyboard(exc.candidates))
+    except UnknownTickerError as exc:
+        markup = ticker_keyboard(exc.suggestions)
+        await rt.delivery.send_text(bot, chat_id, str(exc) + ("\n혹시 아래 종목인가요?" if markup else ""),
+                                    reply_to=reply_to, reply_markup=markup)
+    except KstockError as exc:
+        await rt.delivery.send_text(bot, chat_id, error_text(exc, admin), reply_to=reply_to)
+    return None
+
+
+async def answer_analysis(rt: BotRuntime, bot, chat_id: int, user_id: int | None, query: str,
+                          reply_to: int | None = None, *, listed_on: str | None = None) -> Analysis | None:
+    """The whole /analyze exchange for one query: checks, analysis off the loop, text with buttons, chart.
+
+    ``listed_on`` is the day of the signal list a button came from: when the analysis is of a later day,
+    the reply says so first.
+    """
+    query = query.strip()
+    if not await _checked(rt, bot, chat_id, user_id, query):
+        return None
+    admin = is_admin(rt.settings, user_id)
+    result = await _run(rt, bot, chat_id, query, reply_to, admin)
+    if result is None:
+        return None
+    note = None
+    if listed_on and listed_on != result.result.date:
+        note = f"ℹ️ 누르신 신호 목록은 {listed_on} 기준입니다. 아래는 최신({result.result.date}) 분석입니다."
+    html = analysis_html(result, admin, note)[:MAX_TEXT]
+    markup = analysis_keyboard(result, chart_sent=True)
+    reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+    await rt.delivery.call(chat_id, lambda: bot.send_message(chat_id, html, parse_mode=PARSE_MODE, reply_markup=markup,
+                                                             reply_parameters=reply))
+    await send_chart(rt, bot, chat_id, result)
+    return result
+
+
+async def send_chart(rt: BotRuntime, bot, chat_id: int, result: Analysis) -> None:
+    caption = format_chart_caption(result)
+    file_id = rt.charts.file_id(result)
+    if file_id is not None:
+        try:
+            await rt.delivery.send_photo(bot, chat_id, file_id, caption)
+            return
+        except BadRequest:  # the stored id went stale: upload again
+            pass
+    await chat_action(bot, chat_id, ChatAction.UPLOAD_PHOTO)
+    try:
+        png = await rt.charts.png(result)
+    except Exception:
+        log.exception("drawing the chart for %s failed", result.ticker.code)
+        await rt.delivery.send_text(bot, chat_id, "차트를 그리지 못했습니다. 분석 결과는 위 내용을 참고해 주세요.")
+        return
+    sent = await rt.delivery.send_photo(bot, chat_id, png, caption)
+    if sent.photo:
+        rt.charts.remember_file_id(result, sent.photo[-1].file_id)
+
+
+# ---- buttons -------------------------------------------------------------------------------------------
+
+async def _answer(query, text: str | None = None, alert: bool = False) -> None:
+    with contextlib.suppress(TelegramError):
+        await query.answer(text, show_alert=alert)
+
+
+async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``a:CODE``: a candidate was chosen — remove the list's keyboard, then analyse."""
+    rt, query = _runtime(context), update.callback_query
+    code = (query.data or "")[len(ANALYZE_BUTTON):]
+    await _answer(query)
+    if not _CODE.match(code) or query.message is None:
+        return
+    chat_id = query.message.chat.id
+    with contextlib.suppress(TelegramError):
+        await context.bot.edit_message_reply_markup(chat_id, query.message.message_id, reply_markup=None)
+    with contextlib.suppress(ChatUnreachable):
+        await answer_analysis(rt, context.bot, chat_id, query.from_user.id, code)
+
+
+async def signal_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``s:CODE[:YYYYMMDD]``: a stock of a signal list — its analysis, noting when the list is older."""
+    rt, query = _runtime(context), update.callback_query
+    match = _DATED.match((query.data or "")[len(SIGNAL_BUTTON):])
+    await _answer(query)
+    if match is None or query.message is None:
+        return
+    listed_on = iso(int(match["day"])) if match["day"] else None
+    with contextlib.suppress(ChatUnreachable):
+        await answer_analysis(rt, context.bot, query.message.chat.id, query.from_user.id, match["code"],
+                              listed_on=listed_on)
+
+
+async def refresh_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``rf:CODE``: the analysis message is replaced by the latest analysis (its chart is one tap away)."""
+    rt, query = _runtime(context), update.callback_query
+    code = (query.data or "")[len(REFRESH_BUTTON):]
+    if not _CODE.match(code) or query.message is None:
+        await _answer(query)
+        return
+    user_id = query.from_user.id
+    wait = rt.limiter.hit(user_id)
+    if wait is not None:
+        await _answer(query, messages.rate_limited(wait, rt.settings.analyze_per_minute), alert=True)
+        return
+    try:
+        result = await rt.run_light(analyze, rt.services, code)
+    except KstockError as exc:
+        await _answer(query, truncate(error_text(exc, is_admin(rt.settings, query.from_user.id)), 190), alert=True)
+        return
+    chat_id, message_id = query.message.chat.id, query.message.message_id
+    html = analysis_html(result, is_admin(rt.settings, user_id))[:MAX_TEXT]
+    markup = analysis_keyboard(result, chart_sent=False)
+    try:
+        await rt.delivery.call(chat_id, lambda: context.bot.edit_message_text(
+            html, chat_id=chat_id, message_id=message_id, parse_mode=PARSE_MODE, reply_markup=markup))
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+        await _answer(query, f"이미 최신 분석입니다 ({result.result.date} 기준).")
+        return
+    except ChatUnreachable:
+        return
+    await _answer(query, f"{result.result.date} 기준으로 새로 고쳤습니다.")
+
+
+async def chart_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``c:CODE:YYYYMMDD``: the chart of that analysis — unless the data has moved on since."""
+    rt, query = _runtime(context), update.callback_query
+    match = _DATED.match((query.data or "")[len(CHART_BUTTON):])
+    if match is None or not match["day"] or query.message is None:
+        await _answer(query)
+        return
+    shown_day = iso(int(match["day"]))
+    try:
+        result = await rt.run_light(analyze, rt.services, match["code"])
+    except KstockError as exc:
+        await _answer(query, truncate(error_text(exc, is_admin(rt.settings, query.from_user.id)), 190), alert=True)
+        return
+    if result.result.date != shown_day:
+        await _answer(query, f"이 버튼은 {shown_day} 기준이라 지난 정보입니다. 🔄 새로고침을 눌러 "
+                             f"최신({result.result.date}) 분석을 받아 보세요.", alert=True)
+        return
+    await _answer(query)
+    with contextlib.suppress(ChatUnreachable):
+        await send_chart(rt, context.bot, query.message.chat.id, result)

@@ -1,0 +1,147 @@
+"""Watchlists: the stocks a chat follows (``/watch``), their latest calls, and the calls that changed.
+
+Stored in the store (table ``watchlist``, schema v5) so they survive restarts. The calls come from the
+``signals`` table the daily scoring writes — nothing is recomputed per request, and a watchlist shows
+exactly what ``/signals`` and the push saw. A chat may follow at most :data:`MAX_WATCH` stocks: the
+daily alert lists every change in one message, which must stay readable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from kstock.errors import KstockError
+from kstock.market.dates import day_int, iso
+from kstock.market.store import MarketStore
+from kstock.market.types import Ticker
+
+#: Stocks one chat may follow.
+MAX_WATCH = 20
+
+
+class WatchlistFull(KstockError):
+    """The chat already follows :data:`MAX_WATCH` stocks."""
+
+
+@dataclass(frozen=True)
+class WatchedCall:
+    """One watched stock with its call on the last scored day (``label`` None: not scored that day)."""
+
+    code: str
+    name: str
+    date: str | None
+    label: str | None
+    probability: float | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class CallChange:
+    """A watched stock whose call on ``date`` differs from its call on the previous scored day."""
+
+    code: str
+    name: str
+    date: str
+    before: str
+    after: str
+    probability: float | None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def add(store: MarketStore, chat_id: int, user_id: int | None, ticker: Ticker) -> bool:
+    """Follow ``ticker``; False when already followed. Raises :class:`WatchlistFull` at the limit."""
+    with store.transaction() as conn:
+        if conn.execute("SELECT 1 FROM watchlist WHERE chat_id = ? AND code = ?", (chat_id, ticker.code)).fetchone():
+            return False
+        count = conn.execute("SELECT COUNT(*) FROM watchlist WHERE chat_id = ?", (chat_id,)).fetchone()[0]
+        if count >= MAX_WATCH:
+            raise WatchlistFull(f"관심종목은 {MAX_WATCH}개까지 등록할 수 있습니다. "
+                                "/unwatch 로 하나를 지운 뒤 다시 시도해 주세요.")
+        conn.execute("INSERT INTO watchlist (chat_id, code, user_id, added_at) VALUES (?, ?, ?, ?)",
+                     (chat_id, ticker.code, user_id, _now()))
+        return True
+
+
+def remove(store: MarketStore, chat_id: int, code: str) -> bool:
+    """Stop following ``code``; False when it was not followed."""
+    with store.transaction() as conn:
+        return conn.execute("DELETE FROM watchlist WHERE chat_id = ? AND code = ?", (chat_id, code)).rowcount > 0
+
+
+def codes(store: MarketStore, chat_id: int) -> list[str]:
+    """The codes a chat follows, in the order they were added."""
+    with store.lock:
+        rows = store.conn.execute("SELECT code FROM watchlist WHERE chat_id = ? ORDER BY added_at, code",
+                                  (chat_id,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def watching_chats(store: MarketStore) -> dict[int, list[str]]:
+    """chat → followed codes, for every chat that follows something."""
+    with store.lock:
+        rows = store.conn.execute("SELECT chat_id, code FROM watchlist ORDER BY chat_id, added_at, code").fetchall()
+    out: dict[int, list[str]] = {}
+    for chat_id, code in rows:
+        out.setdefault(int(chat_id), []).append(code)
+    return out
+
+
+def _names(store: MarketStore, wanted: list[str]) -> dict[str, str]:
+    marks = ",".join("?" * len(wanted))
+    with store.lock:
+        return dict(store.conn.execute(f"SELECT code, name FROM tickers WHERE code IN ({marks})", wanted).fetchall())
+
+
+def latest_calls(store: MarketStore, wanted: list[str]) -> list[WatchedCall]:
+    """Each code's call on the last scored day (the day ``/signals`` shows), in the given order."""
+    if not wanted:
+        return []
+    marks = ",".join("?" * len(wanted))
+    with store.lock:
+        last = store.conn.execute("SELECT MAX(date) FROM signals").fetchone()[0]
+        rows = {} if last is None else {r[0]: r[1:] for r in store.conn.execute(
+            f"SELECT code, label, probability, score FROM signals WHERE date = ? AND code IN ({marks})",
+            (last, *wanted)).fetchall()}
+    names = _names(store, wanted)
+    date = iso(last) if last is not None else None
+    return [WatchedCall(c, names.get(c, c), date, *(rows.get(c) or (None, None, None))) for c in wanted]
+
+
+def previous_scored_date(store: MarketStore, date: str) -> str | None:
+    """The last scored day before ``date`` (the day a call *changed from*)."""
+    with store.lock:
+        row = store.conn.execute("SELECT MAX(date) FROM signals WHERE date < ?", (day_int(date),)).fetchone()
+    return iso(row[0]) if row[0] is not None else None
+
+
+def call_changes(store: MarketStore, date: str) -> dict[int, list[CallChange]]:
+    """chat → its watched stocks whose call on ``date`` differs from the previous scored day.
+
+    A stock scored on only one of the two days is not a change (no call to compare); a chat with no
+    change is absent.
+    """
+    before_date = previous_scored_date(store, date)
+    chats = watching_chats(store)
+    if before_date is None or not chats:
+        return {}
+    wanted = sorted({c for cs in chats.values() for c in cs})
+    marks = ",".join("?" * len(wanted))
+    with store.lock:
+        def labels(day: str) -> dict[str, tuple[str, float | None]]:
+            rows = store.conn.execute(f"SELECT code, label, probability FROM signals WHERE date = ? AND code IN "
+                                      f"({marks})", (day_int(day), *wanted)).fetchall()
+            return {code: (label, prob) for code, label, prob in rows}
+
+        now, before = labels(date), labels(before_date)
+    names = _names(store, wanted)
+    out: dict[int, list[CallChange]] = {}
+    for chat_id, followed in chats.items():
+        changed = [CallChange(c, names.get(c, c), date, before[c][0], now[c][0], now[c][1])
+                   for c in followed if c in now and c in before and now[c][0] != before[c][0]]
+        if changed:
+            out[chat_id] = changed
+    return out
