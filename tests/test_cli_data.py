@@ -154,6 +154,7 @@ def test_update_offline_keeps_the_store_and_says_how_old(filled: dict[str, Path]
                                         min_interval=0.0)
 
     monkeypatch.setattr(pykrx_source.PykrxSource, "from_settings", staticmethod(offline))
+    monkeypatch.setenv("KSTOCK_DATA_SOURCE", "pykrx")
     before = data_checksum(filled["db"])
     assert main(["data", "update", "--end", "2024-01-19"]) == 1
     out, err = capsys.readouterr()
@@ -367,3 +368,72 @@ def test_real_process_exit_codes_and_stderr(ws: dict[str, Path], tmp_path: Path)
 
     ok = run("data", "import", str(ws["prices"]), "--tickers", str(ws["tickers"]), "--db", str(ws["db"]))
     assert ok.returncode == 0 and "imported 3 files" in ok.stdout
+
+
+# --- rows from the future -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("future", ["2199-12-31", "2026-12-01"])
+def test_a_future_dated_row_is_refused_with_file_and_row_named(filled: dict[str, Path], tmp_path: Path, capsys,
+                                                               future: str) -> None:
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    write_fdr_csv(batch / "000660.csv", price_frame("000660", "2024-01-02", 3, base=140_000))
+    (batch / "000670.csv").write_text("Date,Open,High,Low,Close,Volume\n2024-01-02,1,2,1,1,1\n"
+                                      f"{future},1,2,1,1,1\n", encoding="utf-8")
+    before = store_checksum(filled["db"], ("prices",))
+    assert main(["data", "import", str(batch), "--no-progress", "--until", "2026-11-26"]) == 0
+    out, err = capsys.readouterr()
+    assert "imported 1 files" in out
+    assert f"skipped 000670.csv: row 3: date {future} is in the future (after 2026-11-26)" in err
+    with MarketStore(filled["db"]) as store:
+        assert "000670" not in store.load_panel().codes and str(store.trading_days()[-1]) < "2026-11-26"
+    assert store_checksum(filled["db"], ("prices",)) != before  # the good file went in
+
+
+def test_default_until_is_today_in_seoul(filled: dict[str, Path], tmp_path: Path, capsys) -> None:
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "000670.csv").write_text("Date,Open,High,Low,Close,Volume\n2199-12-31,1,2,1,1,1\n", encoding="utf-8")
+    assert main(["data", "import", str(batch), "--no-progress"]) == 1
+    assert "2199-12-31 is in the future" in capsys.readouterr().err
+
+
+def test_status_reports_future_rows_and_prune_removes_them(filled: dict[str, Path], capsys) -> None:
+    with MarketStore(filled["db"]) as store:  # a store an older kstock filled before the check existed
+        store.upsert_prices(price_frame("005930", "2199-12-30", 2, base=90_000))
+    assert main(["data", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "⚠️ 2 price rows and 0 index rows are dated after today" in out and "kstock data prune --after" in out
+    assert main(["data", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["future_rows"] == {"prices": 2, "index": 0}
+    before = data_checksum(filled["db"])
+    assert main(["data", "prune", "--after", "2026-11-26"]) == 1  # no --yes: counts only, nothing removed
+    assert "2 price rows" in capsys.readouterr().out and data_checksum(filled["db"]) == before
+    assert main(["data", "prune", "--after", "2026-11-26", "--yes"]) == 0
+    assert "removed 2 price rows and 0 index rows" in capsys.readouterr().out
+    assert main(["data", "status", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["future_rows"] is None and payload["last_date"] == "2024-01-11"
+    assert main(["data", "prune", "--after", "someday", "--yes"]) == 1
+    assert "expected a date" in _one_error_line(capsys.readouterr().err)
+
+
+def test_update_uses_the_configured_source(filled: dict[str, Path], tmp_path: Path, monkeypatch, capsys) -> None:
+    # csv: the drop folder's new rows go in; synthetic on a store it did not make says so; bad flags refused
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    write_fdr_csv(drop / "005930.csv", price_frame("005930", "2024-01-12", 2, base=80_000))
+    monkeypatch.setenv("KSTOCK_DATA_SOURCE", "csv")
+    monkeypatch.setenv("KSTOCK_CSV_DIR", str(drop))
+    assert main(["data", "update"]) == 0
+    assert "csv: 1 files, 2 rows new or changed" in capsys.readouterr().out
+    assert main(["data", "update"]) == 0
+    assert "0 rows new or changed" in capsys.readouterr().out  # only new rows are written
+    assert main(["data", "update", "--codes", "005930"]) == 1
+    assert "apply to KSTOCK_DATA_SOURCE=pykrx" in _one_error_line(capsys.readouterr().err)
+    monkeypatch.setenv("KSTOCK_DATA_SOURCE", "synthetic")
+    before = data_checksum(filled["db"])
+    assert main(["data", "update"]) == 1
+    assert "kstock data synth" in _one_error_line(capsys.readouterr().err)
+    assert data_checksum(filled["db"]) == before

@@ -76,7 +76,7 @@ def test_a_trading_day_updates_scores_and_stores_the_book_each_once(workspace) -
     assert update_step(services, day).status == "done"
     assert score_step(services, day)[0].status == "done"
     assert len([r for r in runs.last_runs(services.store, 20) if r.day == day and r.job == SCORE]) == 1
-    buys, sells = stored_signals(services, day, top=100)
+    buys, _ = stored_signals(services, day, top=100)
     assert len(buys) == services.settings.top_k or len(buys) == report.scoring.buyable
     assert {s.entry for s in buys} == {"new"}  # the first book: everything is a new buy
     assert publication(services, day) == {"date": day, "data_date": day, "stale": False,

@@ -25,7 +25,7 @@ from telegram.ext import (
     filters,
 )
 
-from kstock.bot import messages
+from kstock.bot import failures, leftovers, messages
 from kstock.bot.analysis_flow import (
     ANALYZE_BUTTON,
     CHART_BUTTON,
@@ -52,8 +52,10 @@ from kstock.bot.watch_handlers import (
     watch_command,
     watchlist_command,
 )
-from kstock.errors import KstockError
+from kstock.errors import KstockError, is_write_failure
+from kstock.market.store import StoreError
 from kstock.ml.models import known_kinds
+from kstock.service.daily import signals_warning
 from kstock.service.presenters import format_signals
 from kstock.service.retrain import RetrainResult, retrain
 from kstock.service.status import models_status, service_status
@@ -98,6 +100,8 @@ async def access_gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> Non
     if is_allowed(rt.settings, chat.id if chat else None, user.id if user else None):
         return
     log.info("refused an update from %s (not in KSTOCK_ALLOWED_CHAT_IDS)", anon(chat.id if chat else None))
+    if not rt.refusals.first(chat.id if chat else None):
+        raise ApplicationHandlerStop  # answered within the hour already: stay quiet
     if update.callback_query is not None:
         with contextlib.suppress(TelegramError):
             await update.callback_query.answer(messages.NOT_ALLOWED, show_alert=True)
@@ -129,7 +133,8 @@ async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     try:
         date, (buys, sells) = await asyncio.to_thread(latest_signals, rt)
-        text = format_signals(date, buys, sells)
+        warning = await asyncio.to_thread(signals_warning, rt.services, date)
+        text = format_signals(date, buys, sells, warning, book_size=rt.settings.top_k)
     except KstockError as exc:
         text, buys, sells, date = str(exc), [], [], None
     await _reply(rt, update, context, text, messages.signal_buttons(buys, sells, date))
@@ -138,13 +143,21 @@ async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     user = update.effective_user
-    new = rt.subscriptions.subscribe(update.effective_chat.id, user.id if user else None)
+    try:  # off the loop: a store locked by another writer must not freeze the other chats
+        new = await rt.run_store(rt.subscriptions.subscribe, update.effective_chat.id, user.id if user else None)
+    except StoreError as exc:
+        await _reply(rt, update, context, failures.explain(exc))
+        return
     await _reply(rt, update, context, messages.subscribed(new, rt.settings.push_time))
 
 
 async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
-    was = rt.subscriptions.unsubscribe(update.effective_chat.id, "user request (/unsubscribe)")
+    try:  # off the loop, like /subscribe
+        was = await rt.run_store(rt.subscriptions.unsubscribe, update.effective_chat.id, "user request (/unsubscribe)")
+    except StoreError as exc:
+        await _reply(rt, update, context, failures.explain(exc))
+        return
     await _reply(rt, update, context, messages.unsubscribed(was))
 
 
@@ -157,9 +170,10 @@ async def model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     state = await asyncio.to_thread(service_status, rt.services)
+    counts, calendar = await rt.run_store(lambda: (rt.subscriptions.counts(), rt.calendar()))
     head = messages.status_text(state, _is_admin(rt, update))
-    lines = [head, f"구독자: {rt.subscriptions.counts()['active']}명", "다음 예약 작업:"]
-    lines += [messages.job_line(job) for job in describe_jobs(rt.settings, rt.now(), rt.calendar())]
+    lines = [head, f"구독자: {counts['active']}명", "다음 예약 작업:"]
+    lines += [messages.job_line(job) for job in describe_jobs(rt.settings, rt.now(), calendar)]
     await _reply(rt, update, context, "\n".join(lines))
 
 
@@ -237,15 +251,20 @@ async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> l
         first = await rt.delivery.send_text(bot, chat_id, messages.retrain_progress(names, ["준비 중…"], started))
         progress = ProgressMessage(rt.delivery, bot, chat_id, first[0].message_id,
                                    lambda lines: messages.retrain_progress(names, lines, started), rt.progress_interval)
+        # noted in the store while it runs: a bot killed meanwhile fixes the message at its next start
+        await rt.run_store(leftovers.remember_progress, rt.services.store, chat_id, first[0].message_id)
         results: list[RetrainResult] = []
-        for name in names:
-            began = time.monotonic()
-            result = await rt.run_heavy(retrain, rt.services, name, progress=progress.from_thread,
-                                        **rt.retrain_options.get(name, {}))
-            log.info("admin retrain %s: %s in %.1f s", name, result.status, time.monotonic() - began)
-            results.append(result)
-        await asyncio.sleep(0)  # let the last progress lines from the worker thread land first
-        await progress.finish(messages.retrain_done(names, results))
+        try:
+            for name in names:
+                began = time.monotonic()
+                result = await rt.run_heavy(retrain, rt.services, name, progress=progress.from_thread,
+                                            **rt.retrain_options.get(name, {}))
+                log.info("admin retrain %s: %s in %.1f s", name, result.status, time.monotonic() - began)
+                results.append(result)
+            await asyncio.sleep(0)  # let the last progress lines from the worker thread land first
+            await progress.finish(messages.retrain_done(names, results))
+        finally:
+            await rt.run_store(leftovers.forget_progress, rt.services.store, chat_id, first[0].message_id)
     return results
 
 
@@ -273,18 +292,37 @@ async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 # ---- errors ----------------------------------------------------------------------------------------------
 
-_last_conflict_log = 0.0
+#: This many 409 Conflicts from getUpdates within CONFLICT_WINDOW seconds stop the bot (another instance
+#: polls with the same token — on another machine, since the token lock catches this one's).
+CONFLICT_LIMIT = 4
+CONFLICT_WINDOW = 120.0
+#: bot_data key set when the bot stopped itself over repeated 409 Conflicts (run_bot then says so).
+CONFLICT_STOP = "stopped_by_conflict"
+
+
+def _conflict(context: ContextTypes.DEFAULT_TYPE, err: Conflict) -> None:
+    """Count a 409 Conflict; after CONFLICT_LIMIT in a row stop polling instead of fighting forever."""
+    data = context.application.bot_data
+    now = time.monotonic()
+    times = [t for t in data.get("conflicts", []) if now - t < CONFLICT_WINDOW] + [now]
+    data["conflicts"] = times
+    if len(times) < CONFLICT_LIMIT:
+        log.warning("409 Conflict from getUpdates (%d/%d): another process may be polling with this bot token",
+                    len(times), CONFLICT_LIMIT)
+        return
+    if not data.get(CONFLICT_STOP):
+        data[CONFLICT_STOP] = len(times)
+        log.error("409 Conflict from getUpdates %d times: another process is polling with this bot token (or a "
+                  "webhook is set); stopping this one instead of fighting over updates. Telegram says: %s",
+                  len(times), err.message)
+        context.application.stop_running()
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log what went wrong (never the token, never a user's chat id) and apologise to the user."""
-    global _last_conflict_log
     err = context.error
     if isinstance(err, Conflict):
-        if time.monotonic() - _last_conflict_log > 60:
-            _last_conflict_log = time.monotonic()
-            log.error("409 Conflict from getUpdates: another process is polling with this bot token (or a webhook "
-                      "is set). Stop the other instance; this one keeps retrying. Telegram says: %s", err.message)
+        _conflict(context, err)
         return
     if update is None and isinstance(err, NetworkError):
         log.warning("network problem talking to Telegram (will retry): %s", err)
@@ -298,9 +336,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if isinstance(err, ChatUnreachable):
         return  # already handled: the chat was unsubscribed
-    if isinstance(err, KstockError):  # written for people: show it as it is
+    if isinstance(err, KstockError) or is_write_failure(err):  # written for people, or a failed write
         log.warning("request failed: %s", err)
-        text = str(err)
+        text = failures.explain(err)  # Korean for a busy store or a full disk; never a path or a trace
     else:
         log.error("unhandled error while handling an update", exc_info=err)
         text = messages.INTERNAL_ERROR

@@ -80,6 +80,8 @@ class BotRuntime:
     def create(cls, settings: Settings, services: Services, *, chart_workers: int = 1,
                clock: Callable[[], dt.datetime] | None = None, **options: Any) -> BotRuntime:
         subscriptions = SubscriptionStore(services.store)
+        if clock is not None:  # the services' idea of "today" (data freshness, the source's day) follows it
+            services.clock = clock
         return cls(
             settings=settings, services=services, subscriptions=subscriptions,
             delivery=Delivery(subscriptions), limiter=SlidingWindowLimiter(settings.analyze_per_minute, 60.0),

@@ -19,11 +19,12 @@ from kstock.market.universe import printable
 from kstock.ml.data import ModelData
 from kstock.ml.predictor import PredictionResult, Reason
 from kstock.service.context import Services
+from kstock.service.daily import signals_warning
 from kstock.service.headline import Headline, headline
 from kstock.service.predict import DayPrediction, predict_day
 
 KIND_KO = {InstrumentKind.ETF: "ETF", InstrumentKind.ETN: "ETN", InstrumentKind.PREFERRED: "우선주",
-           InstrumentKind.SPAC: "스팩", InstrumentKind.REIT: "리츠"}
+           InstrumentKind.SPAC: "스팩", InstrumentKind.REIT: "리츠", InstrumentKind.FUND: "펀드(투자회사)"}
 MIN_HISTORY_DAYS = 60
 
 
@@ -60,6 +61,7 @@ class Analysis:
     chart_png: bytes | None = None
     model_ages: dict[str, float | None] = field(default_factory=dict)
     headline: Headline | None = None  # the call's one number, from the band table (DESIGN §7)
+    data_warning: str | None = None  # ⚠️ when the data is behind the source's current trading day
 
 
 #: Trading days over which the traded value that orders ambiguous lookups is averaged.
@@ -121,6 +123,8 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
     analysis = Analysis(ticker, result, close, float(close / prev[-1] - 1) if prev.size else None)
     percentile = None if prediction.percentile is None else float(prediction.percentile[i])
     analysis.headline = headline(services.settings, prediction.table, percentile)
+    if date is None:  # the latest analysis must say when the latest data is not today's
+        analysis.data_warning = signals_warning(services, result.date)
     analysis.model_ages = {name: v.age_days() for name, v in
                            ((n, services.registry.current(n)) for n in prediction.versions) if v}
     if chart:

@@ -7,14 +7,17 @@ from memory. Thread-safe: the bot runs services in worker threads.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from kstock.config import Settings
+from kstock.market.freshness import seoul_now
 from kstock.market.sources import DataSource, source_from_settings
 from kstock.market.store import MarketStore
 from kstock.market.universe import TickerIndex
@@ -56,10 +59,15 @@ class Services:
         self.day_cache: dict[tuple, Any] = {}  # (model, version, day) → MemberOutput for the whole market
         self._index: TickerIndex | None = None
         self._index_key: tuple | None = None
+        self.clock: Callable[[], dt.datetime] = seoul_now  # "now" for the source's clock (KST)
         self._source: DataSource | None = source  # None: the configured one (KSTOCK_DATA_SOURCE), made on first use
 
     def close(self) -> None:
         self.store.close()
+
+    def today(self) -> dt.date:
+        """The trading day on the source's clock at ``self.clock()`` (the bot sets its clock; tests fake it)."""
+        return self.data_source().today(self.store, self.clock())
 
     def data_source(self) -> DataSource:
         """The configured source (``KSTOCK_DATA_SOURCE``): where updates come from, and its clock."""

@@ -63,7 +63,7 @@ class Freshness:
 def freshness(services: Services, today: str | dt.date | None = None) -> Freshness:
     """The store's age against ``today`` (default: the configured source's current trading day)."""
     store = services.store
-    day = as_date(today) if today is not None else services.data_source().today(store)
+    day = as_date(today) if today is not None else services.today()
     last = last_stored_day(store)
     if last is None:
         return Freshness(day.isoformat(), None, 0)
@@ -78,7 +78,7 @@ def signals_warning(services: Services, date: str | None) -> str | None:
     """The ⚠️ line for a stored book dated ``date`` when it is not the source's current trading day."""
     if not date:
         return None
-    today = services.data_source().today(services.store)
+    today = services.today()
     if as_date(date) >= today:
         return None
     behind = max(1, TradingCalendar.from_store(services.store).trading_days_between(date, today))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from kstock.service.analyze import Analysis
 from kstock.service.headline import rank_text
+from kstock.service.korean import man_eok
 from kstock.service.scoring import Signal
 
 DISCLAIMER = "※ 투자 참고용 정보이며 투자 권유가 아닙니다."
@@ -42,6 +43,8 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
     if a.headline is not None:  # the call's one number: what its score band has meant out of sample
         lines.append(a.headline.text)
     lines.append(f"종가 {won(a.close)} ({pct(a.change_1d)}) · 기준일 {r.date}")
+    if a.data_warning:
+        lines.append(a.data_warning)
     if a.headline is not None and a.headline.percentile is not None:
         lines.append(f"오늘 점수 순위: {rank_text(a.headline.percentile)} (10개 등급 중 {a.headline.band + 1}등급)")
     if r.shap_top3:
@@ -71,15 +74,29 @@ def _member_line(name: str, r, a: Analysis, admin: bool = True) -> str:
     return f"{label} {format_age(a.model_ages.get(name))} 학습"
 
 
-def format_signals(date: str, buys: list[Signal], sells: list[Signal]) -> str:
-    lines = [f"📊 {date} 신호 (장 마감 기준)"]
-    for title, items in (("🟢 매수 상위", buys), ("🔴 매도 상위", sells)):
-        lines.append(title)
-        if not items:
-            lines.append("  (없음)")
-        for s in items:
-            prob = f" · 상승확률 {s.probability * 100:.0f}%" if s.probability is not None else ""
-            lines.append(f"  {s.rank:>4}위 {s.name}({s.code}) {won(s.close)}{prob}")
+def format_signals(date: str, buys: list[Signal], sells: list[Signal], warning: str | None = None,
+                   book_size: int | None = None) -> str:
+    """The day's book as a follower reads it: the BUY basket (new and kept names) and SELL warnings for holders.
+
+    ``warning`` is the ⚠️ line of :meth:`kstock.service.daily.Freshness.warning` when the data is old;
+    every list says the date of the data it was computed from.
+    """
+    lines = [f"📊 {date} 장 마감 기준 신호 (데이터 기준일 {date})"]
+    if warning:
+        lines.append(warning)
+    size = f" {book_size}종목 중" if book_size and book_size > len(buys) else ""
+    lines.append(f"🟢 매수 바스켓{size} 상위 — 다음 거래일 시가 매수 기준")
+    if not buys:
+        lines.append("  (없음)")
+    for s in buys:
+        entry = {"new": " · 신규", "kept": " · 유지"}.get(s.entry or "", "")
+        lines.append(f"  {s.rank:>2}위 {s.name}({s.code}) {won(s.close)} · 20일 평균 거래대금 "
+                     f"{man_eok(s.traded_value_20d, '원')}{entry}")
+    lines.append("🔴 약세 신호 — 보유 중이면 주의 (공매도 권유 아님)")
+    if not sells:
+        lines.append("  (없음)")
+    for s in sells:
+        lines.append(f"  {s.name}({s.code}) {won(s.close)}")
     lines.append(DISCLAIMER)
     return "\n".join(lines)
 
@@ -96,11 +113,15 @@ def format_models(rows: list[dict]) -> str:
         rng = row.get("data_range") or ["?", "?"]
         lines.append(f"• {label}: v{row['version']} · {format_age(row['age_days'])} 학습 · 데이터 {rng[0]}~{rng[1]}"
                      + (f" · 검증 {metrics}" if metrics else ""))
+        if row.get("reason"):  # an older version serves because the pointer or the newer one is broken
+            lines.append(f"  ⚠️ {row['reason']}")
     return "\n".join(lines)
 
 
 def format_status(status: dict) -> str:
     lines = ["🩺 상태", f"데이터: {status['data_age']}"]
+    if status.get("data_warning"):
+        lines.append(status["data_warning"])
     last = status.get("last_update") or {}
     if last.get("status") == "failed":
         # a failed `kstock data update` (KRX down, login refused) leaves the store as it was and is logged in

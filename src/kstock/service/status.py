@@ -34,7 +34,7 @@ def models_status(services: Services) -> list[dict[str, Any]]:
 
 def service_status(services: Services) -> dict[str, Any]:
     """Data freshness, last scoring, last job runs."""
-    today = services.data_source().today(services.store)  # the source's clock (simulated for synthetic)
+    today = services.today()  # the source's clock (simulated for synthetic)
     last, age = data_age(services.store, today)
     fresh = freshness(services, today)
     return {

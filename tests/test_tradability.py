@@ -1,0 +1,123 @@
+"""One buyable rule (`kstock.market.tradability`) for the backtest, the served book and the ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kstock.market.tradability import MIN_LISTED_DAYS, buyable_at_close, execution
+from kstock.market.types import Panel
+
+NAN = np.nan
+
+
+def panel(closes: np.ndarray, volume: float | np.ndarray = 1e6, opens: np.ndarray | None = None) -> Panel:
+    closes = np.asarray(closes, dtype=float)
+    n, t = closes.shape
+    ohlcv = np.zeros((n, t, 5))
+    ohlcv[:, :, 0] = closes if opens is None else opens
+    ohlcv[:, :, 1] = np.fmax(closes, ohlcv[:, :, 0])
+    ohlcv[:, :, 2] = np.fmin(closes, ohlcv[:, :, 0])
+    ohlcv[:, :, 3] = closes
+    ohlcv[:, :, 4] = volume
+    ohlcv[np.isnan(closes)] = NAN
+    dates = np.arange(np.datetime64("2025-01-01"), np.datetime64("2025-01-01") + t)
+    return Panel([f"{i:06d}" for i in range(n)], dates, ohlcv, np.isnan(closes))
+
+
+def test_buyable_needs_common_liquid_traded_and_listed_long_enough() -> None:
+    t = MIN_LISTED_DAYS + 5
+    closes = np.full((4, t), 10_000.0)
+    closes[2, -1] = NAN  # halted on the last day
+    closes[3, : t - 10] = NAN  # listed ten days ago
+    volume = np.array([[1e6], [1e4], [1e6], [1e6]]) * np.ones((4, t))  # 100억원/day vs 1억원/day
+    p = panel(closes, volume)
+    universe = np.array([True, True, True, True])
+    ok = buyable_at_close(p, universe, 1e9)
+    assert ok[:, -1].tolist() == [True, False, False, False]
+    assert not ok[0, MIN_LISTED_DAYS - 2] and ok[0, MIN_LISTED_DAYS - 1]  # the 60th traded day is the first
+    assert not buyable_at_close(p, np.array([False, True, True, True]), 1e9)[0].any()  # not a common stock
+    assert buyable_at_close(p, universe, 1e7)[1, -1]  # the threshold is the setting
+
+
+def test_execution_marks_a_limit_up_open_as_not_enterable() -> None:
+    closes = np.array([[10_000.0, 10_000.0, 13_000.0], [10_000.0, 10_000.0, 10_500.0]])
+    opens = closes.copy()
+    opens[0, 2] = 13_000.0  # opens +30 %: no sellers
+    ex = execution(panel(closes, opens=opens))
+    assert ex.limit_up_next[0, 1] and not ex.enterable[0, 1]
+    assert ex.enterable[1, 1]
+
+
+# --- real data ------------------------------------------------------------------------------------------
+
+#: 맥쿼리인프라 and KB발해인프라 (funds), 진로발효 (trades ~6천만원 a day), big liquid names, and a spread of others.
+PICKED = ["088980", "415640", "018120", "005930", "000660", "035420", "005380", "051910", "068270", "105560"]
+
+
+@pytest.fixture(scope="module")
+def real_services(krx_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    from tests.conftest import fast_tree_options, synth_settings
+
+    from kstock.market.csv_import import import_directory
+    from kstock.market.store import MarketStore
+    from kstock.service.context import Services
+    from kstock.service.retrain import retrain
+
+    root = tmp_path_factory.mktemp("real")
+    drop = root / "drop"
+    drop.mkdir()
+    files = sorted((krx_dir / "market_2023_2025").glob("*.csv"))
+    chosen = {f.stem for f in files[::12]} | set(PICKED)  # ~240 tickers of both markets
+    for f in files:
+        if f.stem in chosen:
+            (drop / f.name).symlink_to(f)
+    store = MarketStore(root / "s.db", create=True)
+    import_directory(store, drop, tickers_file=krx_dir / "tickers.csv", index_files={"KOSPI": krx_dir / "index" /
+                     "kospi.csv"}, progress=False)
+    services = Services(synth_settings(root), store)
+    assert retrain(services, "trees", **fast_tree_options()).status == "promoted"
+    yield services
+    services.close()
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_served_book_on_real_data_buys_only_liquid_common_stocks(real_services) -> None:
+    from kstock.market.types import InstrumentKind
+    from kstock.service.scoring import score_market, stored_signals
+
+    services = real_services
+    report = score_market(services)
+    buys, sells = stored_signals(services, report.date, top=100)
+    kinds = {t.code: t.kind for t in services.store.tickers()}
+    assert kinds["088980"] == InstrumentKind.FUND and kinds["415640"] == InstrumentKind.FUND
+    assert len(buys) == services.settings.top_k
+    assert all(s.traded_value_20d >= services.settings.min_traded_value for s in buys)
+    assert all(kinds[s.code] == InstrumentKind.COMMON for s in buys + sells)
+    assert "018120" not in {s.code for s in buys}  # 진로발효: far below 10억원 a day
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_backtest_and_scoring_agree_on_the_buyable_set(real_services) -> None:
+    from kstock.service.scoring import score_market, stored_signals
+
+    services = real_services
+    data = services.model_data()
+    mtv = services.settings.min_traded_value
+    day = len(data.dates) - 1
+    rule = buyable_at_close(data.panel, data.universe, mtv)[:, day]
+    assert np.array_equal(data.buyable(mtv)[:, day], rule)  # what the evaluator hands the backtest
+    report = score_market(services)
+    buys, _ = stored_signals(services, report.date, top=100)
+    codes = np.asarray(data.panel.codes)
+    assert {s.code for s in buys} <= set(codes[rule])
+    # an earlier day scored by hand: the same rule decides what its book may hold
+    earlier = str(data.dates[day - 2])
+    served = score_market(services, earlier)
+    rule_earlier = buyable_at_close(data.panel, data.universe, mtv)[:, day - 2]
+    assert {s.code for s in stored_signals(services, earlier, top=100)[0]} <= set(codes[rule_earlier])
+    assert served.buyable <= int(rule_earlier.sum())
