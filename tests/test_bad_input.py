@@ -156,7 +156,11 @@ class RecordingBot:
     def _codes(markup) -> list[str]:
         if markup is None:
             return []
-        return [b.callback_data.removeprefix("a:") for row in markup.inline_keyboard for b in row]
+        return [b.callback_data.removeprefix("a:") for row in markup.inline_keyboard for b in row
+                if b.callback_data.startswith("a:")]
+
+    async def send_chat_action(self, chat_id, action, **_: object):
+        return True
 
     async def send_message(self, chat_id, text, parse_mode=None, reply_markup=None, **_: object):
         assert text and text.strip(), "Telegram refuses an empty message"
@@ -288,7 +292,8 @@ def test_bot_answers_nasty_analyze_input_clearly(bot_env, text: str, caplog: pyt
     query = text.removeprefix("/analyze")
     assert plain != messages.INTERNAL_ERROR
     assert_clear_message(plain, query)
-    assert all(code.startswith("a:") for _, code in reply.buttons)
+    # candidates ("a:CODE") on a lookup reply; refresh / watch on an analysis
+    assert all(code.split(":")[0] in {"a", "rf", "w"} for _, code in reply.buttons)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
