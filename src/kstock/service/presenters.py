@@ -46,7 +46,7 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
     if a.data_warning:
         lines.append(a.data_warning)
     if a.headline is not None and a.headline.percentile is not None:
-        lines.append(f"오늘 점수 순위: {rank_text(a.headline.percentile)} (10개 등급 중 {a.headline.band + 1}등급)")
+        lines.append(f"시장 내 점수 순위: {rank_text(a.headline.percentile)} (10개 등급 중 {a.headline.band + 1}등급)")
     if r.shap_top3:
         lines.append("주요 근거:")
         lines += [f"  • {reason.text}" for reason in r.shap_top3]
