@@ -109,8 +109,9 @@ def cmd_synth(args: argparse.Namespace, ctx: Context) -> int:
     if not 0.5 <= args.years <= 30:
         raise KstockError("--years must be between 0.5 and 30")
     market, changed = synthesize_store(ctx.new_store, n_tickers=args.tickers, years=args.years, seed=args.seed)
-    print(f"synthetic market: {len(market.tickers)} tickers, {len(market.prices):,} rows ({changed:,} changed) "
-          f"→ {ctx.settings.db_path}; its clock stands at {market.prices['date'].max():%Y-%m-%d} "
+    stored = ctx.new_store.summary()  # the prices went to the store a slice at a time
+    print(f"synthetic market: {len(market.tickers)} tickers, {stored['rows']:,} rows ({changed:,} changed) "
+          f"→ {ctx.settings.db_path}; its clock stands at {stored['last_date']} "
           "(each `data update` with KSTOCK_DATA_SOURCE=synthetic adds the next trading day)")
     return 0
 
