@@ -76,7 +76,7 @@ def test_analyze_json(cli) -> None:
 
 
 def test_analyze_text_and_chart(cli, tmp_path: Path) -> None:
-    chart = tmp_path / "out" / "c.png"
+    chart = tmp_path / "c.png"  # in a folder that exists: --chart never creates folders
     rc, out, err = cli("analyze", "005930", "--chart", str(chart))
     assert rc == 0, err
     assert "삼성전자 (005930)" in out and f"차트: {chart}" in out
@@ -325,10 +325,12 @@ def test_an_empty_store_is_a_clear_message(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KSTOCK_DB", str(tmp_path / "empty.db"))
     monkeypatch.setenv("KSTOCK_MODEL_DIR", str(tmp_path / "models"))
-    for argv in (["evaluate", "--folds", "2"], ["score"], ["tune", "trees", "--trials", "1"]):
+    for argv in (["evaluate", "--folds", "2"], ["score"], ["tune", "trees", "--trials", "1"], ["train", "trees"]):
         rc = main(argv)
         out, err = capsys.readouterr()
         assert_clean_error(rc, out, err, "kstock data synth")
+    assert not (tmp_path / "empty.db").exists()  # a store that does not exist is refused, not created empty
+    (tmp_path / "empty.db").touch()  # an existing but empty store: training says what to do
     rc = main(["train", "trees"])
     out, err = capsys.readouterr()
     assert rc == 1 and "Traceback" not in out + err

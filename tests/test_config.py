@@ -70,6 +70,13 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
         ("KSTOCK_TARGET_RETURN", "3", "a fraction"),
         ("KSTOCK_MIN_TRADED_VALUE", "-1", "KRW per day"),
         ("KSTOCK_LOG_LEVEL", "verbose", "debug/info/warning/error"),
+        ("KSTOCK_MIN_TRADED_VALUE", "nan", "KRW per day"),  # nan and inf would silently disable the filter
+        ("KSTOCK_MIN_TRADED_VALUE", "inf", "KRW per day"),
+        ("KSTOCK_BUY_THRESHOLD", "nan", "a fraction"),
+        ("KSTOCK_CHART_SIZE", "100000", "pixels from 16 to 512"),
+        ("KSTOCK_CHART_SIZE", "8", "pixels from 16 to 512"),
+        ("KSTOCK_DB", "/", "a file path (not a folder)"),
+        ("KSTOCK_MODEL_DIR", "/etc/hostname", "a folder path (not a file)"),
     ],
 )
 def test_bad_value_names_the_variable_and_what_is_expected(name: str, value: str, expected: str) -> None:
@@ -134,3 +141,15 @@ def test_with_overrides_keeps_the_rest() -> None:
     s = Settings.from_env({"KSTOCK_TOP_K": "5"}, dotenv=None)
     t = s.with_overrides(db_path=Path("other.db"), model_dir=None)
     assert t.db_path == Path("other.db") and t.top_k == 5 and t.model_dir == s.model_dir
+
+
+def test_unwritable_model_dir_is_refused_with_the_variable(tmp_path: Path) -> None:
+    from kstock.config import check_model_dir
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for where in (blocker / "models", Path("/proc/kstock-models")):
+        with pytest.raises(SettingsError, match="KSTOCK_MODEL_DIR=.* is not writable") as info:
+            check_model_dir(Settings.from_env({"KSTOCK_MODEL_DIR": str(where)}, dotenv=None))
+        assert "\n" not in str(info.value)
+    assert check_model_dir(Settings.from_env({"KSTOCK_MODEL_DIR": str(tmp_path / "m")}, dotenv=None)).is_dir()

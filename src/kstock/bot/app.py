@@ -21,15 +21,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import Conflict, InvalidToken, NetworkError
 from telegram.ext import Application, ContextTypes
 
-from kstock.bot.handlers import register_handlers
+from kstock.bot import leftovers
+from kstock.bot.handlers import CONFLICT_STOP, register_handlers
 from kstock.bot.jobs import schedule_jobs, startup_catch_up_job
 from kstock.bot.menus import register_menus
 from kstock.bot.runtime import BotRuntime
 from kstock.bot.security import REDACTOR, InstanceLock, install_log_redaction, lock_path
-from kstock.config import Settings, SettingsError, validate_token
+from kstock.config import Settings, SettingsError, check_model_dir, validate_token
 from kstock.errors import KstockError
 from kstock.market.types import InstrumentKind
 from kstock.service import runs
@@ -80,9 +81,14 @@ def build_application(settings: Settings, services: Services, *, runtime: BotRun
 
 async def on_startup(app: Application) -> None:
     rt: BotRuntime = app.bot_data["runtime"]
-    interrupted = runs.mark_interrupted(rt.services.store)
+    try:  # off the loop: a store locked by another writer delays only this
+        interrupted, stale = await rt.run_store(_recover, rt)
+    except KstockError as exc:
+        log.warning("start-up clean-up skipped: %s", exc)
+        interrupted, stale = 0, []
     if interrupted:
         log.warning("%d job run(s) left 'running' by a stopped process were marked interrupted", interrupted)
+    await leftovers.repair_progress_messages(rt.delivery, app.bot, stale)
     await register_menus(app.bot, rt.settings.admin_ids)  # /retrain and /score only in admins' chats
     rt.charts.start()
     if app.job_queue is not None:
@@ -91,6 +97,12 @@ async def on_startup(app: Application) -> None:
         app.job_queue.run_once(startup_catch_up_job, when=dt.timedelta(seconds=1), name="catch_up")
     log.info("kstock bot @%s started (%d admins, allow-list %s)", app.bot.username, len(rt.settings.admin_ids),
              "on" if rt.settings.allowed_chat_ids else "off")
+
+
+def _recover(rt: BotRuntime) -> tuple[int, list[tuple[int, int]]]:
+    """What a killed bot left: runs of gone processes, temporary model folders, stale progress messages."""
+    leftovers.clean_model_leftovers(rt.services.registry)
+    return runs.mark_interrupted(rt.services.store), leftovers.stale_progress(rt.services.store)
 
 
 async def on_shutdown(app: Application) -> None:
@@ -141,13 +153,22 @@ def run_bot(settings: Settings, *, webhook_url: str | None = None, listen: str =
     if webhook_url is not None:
         _check_webhook(webhook_url)
     lock = InstanceLock(lock_path(settings, token)).acquire()
+    quiet = _QuietRejectedToken()
+    for name in _PTB_LOGGERS:  # the clean error below says it all: no 40-line library traceback first
+        logging.getLogger(name).addFilter(quiet)
     try:
+        check_model_dir(settings)
         services = Services(settings)
         try:
             app = build_application(settings, services, chart_workers=chart_workers)
             if webhook_url is None:
                 log.info("polling Telegram for updates")
                 app.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+                if app.bot_data.get(CONFLICT_STOP):
+                    raise KstockError(
+                        f"Telegram answered 409 Conflict {app.bot_data[CONFLICT_STOP]} times in a row: another "
+                        "process is polling with this bot token (on another machine, or a webhook is set). Stopped "
+                        "instead of fighting over updates; stop the other instance (or deleteWebhook) and start again")
             else:
                 path = urlsplit(webhook_url).path.lstrip("/")
                 log.info("listening for webhook updates on %s:%d/%s", listen, port, path)
@@ -162,7 +183,22 @@ def run_bot(settings: Settings, *, webhook_url: str | None = None, listen: str =
         finally:
             services.close()
     finally:
+        for name in _PTB_LOGGERS:
+            logging.getLogger(name).removeFilter(quiet)
         lock.release()
+
+
+#: The loggers through which PTB reports a rejected token or a 409 (with the whole traceback) itself.
+_PTB_LOGGERS = ("telegram.ext", "telegram.ext.Application", "telegram.ext.Updater")
+
+
+class _QuietRejectedToken(logging.Filter):
+    """Drops PTB's own log lines (and tracebacks) for a token Telegram rejected and for 409 Conflicts: run_bot
+    ends with one clear line for each, and the 409s are counted and logged by the error handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, InvalidToken | Conflict) and "Invalid token" not in str(record.msg)
 
 
 def _check_webhook(url: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from kstock.config import Settings
-from kstock.errors import KstockError
+from kstock.errors import KstockError, public_reason
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.calibration import CalibrationTable, build_table
@@ -116,7 +116,9 @@ def retrain(services: Services, name: str, progress: Progress | None = None, **o
             log.warning("retrain %s failed: %s", name, exc)
         else:
             log.exception("retrain %s failed", name)
-        reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
+        # one short line: it reaches the admin's chat (Korean for a failed write; never a native stack trace
+        # or a server path)
+        reason = public_reason(exc)
         result = RetrainResult(name, "failed", f"training failed ({reason}); the serving model is kept")
     result.seconds = time.monotonic() - started
     try:
@@ -154,6 +156,10 @@ def _retrain(services: Services, name: str, say: Progress, **options: Any) -> Re
             log.warning("could not score the serving %s model: %s", name, exc)
     decision = services.registry.gate(name, metrics, serving_metrics, GATE_METRIC, GATE_TOLERANCE)
     if not decision.promote:
+        if serving.version is not None and services.registry.pointer(name) != serving.version.version:
+            # CURRENT was garbled or named a broken version and an older one serves: point CURRENT at it
+            services.registry.promote(serving.version)
+            services.forget_model(name)
         return RetrainResult(name, "kept", decision.reason, metrics, serving_metrics)
     meta = {"data_range": [str(data.dates[0]), str(data.dates[-1])],
             "train_range": [str(data.dates[0]), str(data.dates[int(np.flatnonzero(train_days)[-1])])],
