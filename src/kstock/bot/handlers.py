@@ -134,7 +134,8 @@ async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         date, (buys, sells) = await asyncio.to_thread(latest_signals, rt)
         warning = await asyncio.to_thread(signals_warning, rt.services, date)
-        text = format_signals(date, buys, sells, warning, book_size=rt.settings.top_k)
+        text = format_signals(date, buys, sells, warning, book_size=rt.settings.top_k,
+                              horizon=rt.settings.label_horizon)
     except KstockError as exc:
         text, buys, sells, date = str(exc), [], [], None
     await _reply(rt, update, context, text, messages.signal_buttons(buys, sells, date))
@@ -283,7 +284,7 @@ async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     else:
         text = "채점할 수 없습니다." if report is None else (
             f"✅ 채점 완료: {report.date} · {report.scored}종목\n"
-            + format_signals(report.date, report.buys[:5], report.sells[:5]))
+            + format_signals(report.date, report.buys[:5], report.sells[:5], horizon=rt.settings.label_horizon))
     if sent:
         await rt.delivery.edit_text(context.bot, update.effective_chat.id, sent[0].message_id, text)
     else:

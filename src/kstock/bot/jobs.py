@@ -34,14 +34,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from telegram.error import TelegramError, TimedOut
+from telegram.error import TelegramError
 
 from kstock.bot import messages
 from kstock.bot.delivery import ChatUnreachable
-from kstock.bot.subscriptions import PUSH_SIGNALS
+from kstock.bot.push import record_skip, run_push, source_day, tell_admins_stale
+from kstock.bot.watch_alerts import send_watch_alerts
 from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import SEOUL
@@ -66,15 +67,10 @@ WEEKDAYS = (1, 2, 3, 4, 5)  # Monday … Friday, PTB numbering
 DAY_NAMES_KO = ("일", "월", "화", "수", "목", "금", "토")  # by PTB number
 #: A job that fires late (busy loop, suspended machine) still runs within this many seconds.
 MISFIRE_GRACE_S = 15 * 60
-#: Seconds between two push messages (Telegram allows ~30 messages/s overall).
-PUSH_PACE_S = 0.05
 #: A scoring or push that fails (a store locked by an import, a Telegram outage) is tried again this
 #: many times, this far apart, the same day — instead of waiting for tomorrow's run.
 JOB_RETRIES = 3
 RETRY_DELAY_S = 10 * 60
-#: push_log kinds besides the daily signals: the subscribers' note on a stale day, the admins' alert.
-STALE_NOTE = "stale_note"
-ADMIN_STALE = "admin_stale"
 
 
 def ptb_weekday(day: dt.date) -> int:
@@ -216,18 +212,12 @@ async def startup_catch_up_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 # ---- job bodies ---------------------------------------------------------------------------------------------
 
-def _skip(rt: BotRuntime, job: str, reason: str) -> None:
-    log.info("%s skipped: %s", job, reason)
-    run_id = runs.start_run(rt.services.store, job)
-    runs.finish_run(rt.services.store, run_id, "skipped", {}, reason)
-
-
 async def run_weekly_retrain(rt: BotRuntime, bot: Bot | None, now: dt.datetime | None = None,
                              name: str = "lstm") -> RetrainResult | None:
     """Retrain ``name`` off the event loop; admins get the result. None when a retrain was running."""
     now = now or rt.now()
     if rt.retrain_lock.locked():
-        _skip(rt, f"retrain:{name}", "another retrain was running")
+        record_skip(rt, f"retrain:{name}", "another retrain was running")
         return None
     async with rt.retrain_lock:
         log.info("weekly %s retrain started (%s)", name, now.isoformat(timespec="minutes"))
@@ -243,16 +233,11 @@ async def run_weekly_retrain(rt: BotRuntime, bot: Bot | None, now: dt.datetime |
     return result
 
 
-def _source_day(rt: BotRuntime, now: dt.datetime) -> str:
-    """The trading day on the source's clock (the day the scoring and the push are for)."""
-    return rt.services.data_source().today(rt.services.store, now).isoformat()
-
-
 async def run_update(rt: BotRuntime, now: dt.datetime | None = None) -> StepResult | None:
     """The day's data update (once per trading day); None when there was nothing to do."""
     now = now or rt.now()
     if not rt.calendar().is_trading_day(now.date()):
-        _skip(rt, "update", f"{now.date()} is not a KRX trading day")
+        record_skip(rt, "update", f"{now.date()} is not a KRX trading day")
         return None
     source = rt.services.data_source()
     if isinstance(source, SyntheticSource) and updated_on(rt, now.date()):
@@ -279,10 +264,10 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
         log.info("scored %d stocks for %s (by hand)", report.scored, report.date)
         return report
     if not rt.calendar().is_trading_day(now.date()):
-        _skip(rt, "score", f"{now.date()} is not a KRX trading day")
+        record_skip(rt, "score", f"{now.date()} is not a KRX trading day")
         return None
     async with rt.score_lock:
-        day = await asyncio.to_thread(_source_day, rt, now)
+        day = await asyncio.to_thread(source_day, rt, now)
         update = await rt.run_heavy(daily.update_step, rt.services, day)
         step, report = await rt.run_heavy(daily.score_step, rt.services, day, clock_day=now.date().isoformat())
     if step.status == "stale":
@@ -292,118 +277,11 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
         return None
     if report is not None:
         log.info("scored %d stocks for %s", report.scored, report.date)
-    return report
-
-
-async def tell_admins_stale(rt: BotRuntime, bot: Bot, day: str, update: StepResult, score: StepResult) -> int:
-    """One message per admin per stale day: what failed and how old the data is."""
-    fresh = await asyncio.to_thread(daily.freshness, rt.services, day)
-    text = messages.stale_admin(day, update.message if update.status == "failed" else "", fresh.data_date,
-                                fresh.behind)
-    sent = 0
-    key = dt.date.fromisoformat(day)
-    for admin in rt.settings.admin_ids:
-        if not rt.subscriptions.claim_push(key, admin, kind=ADMIN_STALE):
-            continue
-        try:
-            await rt.delivery.send_text(bot, admin, text)
-        except (ChatUnreachable, TelegramError) as exc:
-            log.warning("could not tell an admin about stale data: %s", type(exc).__name__)
-            rt.subscriptions.release_push(key, admin, kind=ADMIN_STALE)
-            continue
-        rt.subscriptions.finish_push(key, admin, "sent", kind=ADMIN_STALE)
-        sent += 1
-    return sent
-
-
-@dataclass
-class PushReport:
-    day: dt.date
-    status: str  # done / skipped
-    reason: str = ""
-    date: str | None = None  # the signals' date
-    sent: int = 0
-    blocked: int = 0
-    failed: int = 0
-    already: int = 0
-    chats: list[int] = field(default_factory=list, repr=False)
-
-
-async def run_push(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> PushReport:
-    """Send the day's book to every active subscriber not yet pushed that day.
-
-    The day is the source's trading day. Its book goes out only when that day was scored on current data;
-    a stale day sends each subscriber one short "데이터 지연" note instead (never old signals as today's),
-    and a day not scored yet sends nothing (the job's retry comes back).
-    """
-    now = now or rt.now()
-    if not rt.calendar().is_trading_day(now.date()):
-        reason = f"{now.date()} is not a KRX trading day"
-        _skip(rt, "push", reason)
-        return PushReport(now.date(), "skipped", reason)
-    async with rt.score_lock:  # a scoring still running at push time finishes first
-        day_iso = await asyncio.to_thread(_source_day, rt, now)
-    day = dt.date.fromisoformat(day_iso)
-    async with rt.push_lock:
-        scored = await rt.run_store(daily.step_status, rt.services, daily.SCORE, day_iso)
-        if scored == "stale":
-            return await _push_stale_note(rt, bot, day)
-        if scored != "ok":
-            reason = f"{day_iso} has not been scored yet"
-            return PushReport(day, "skipped", reason)
-        pending = await rt.run_store(rt.subscriptions.pending_push, day)
-        if not pending:
-            return PushReport(day, "done", "nothing to send (no subscribers, or everyone already has today's push)")
-        buys, sells = await rt.run_store(stored_signals, rt.services, day_iso, rt.settings.top_k)
-        text = messages.push_text(day_iso, buys, sells)
-        report = await _deliver(rt, bot, day, pending, text, PUSH_SIGNALS, "push")
-        report.date = day_iso
-    log.info("push for %s: %d sent, %d blocked, %d failed", day, report.sent, report.blocked, report.failed)
-    return report
-
-
-async def _push_stale_note(rt: BotRuntime, bot: Bot, day: dt.date) -> PushReport:
-    """The one note subscribers get on a day whose data did not arrive."""
-    pending = await rt.run_store(rt.subscriptions.pending_push, day, STALE_NOTE)
-    if not pending:
-        return PushReport(day, "done", "stale day: everyone already has the note")
-    fresh = await asyncio.to_thread(daily.freshness, rt.services, day.isoformat())
-    text = messages.stale_note(day.isoformat(), fresh.data_date, fresh.behind)
-    report = await _deliver(rt, bot, day, pending, text, STALE_NOTE, "push_stale")
-    report.reason = "stale day: sent the 데이터 지연 note"
-    return report
-
-
-async def _deliver(rt: BotRuntime, bot: Bot, day: dt.date, chats: list[int], text: str, kind: str,
-                   job: str) -> PushReport:
-    """Send ``text`` to each chat once for ``day`` (push log ``kind``), recorded as a job run."""
-    report = PushReport(day, "done")
-    run_id = await rt.run_store(runs.start_run, rt.services.store, job, day.isoformat())
-    for chat_id in chats:
-        if not await rt.run_store(rt.subscriptions.claim_push, day, chat_id, kind):
-            report.already += 1
-            continue
-        try:
-            await rt.delivery.send_text(bot, chat_id, text)
-        except ChatUnreachable:
-            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "blocked", kind)
-            report.blocked += 1
-        except TimedOut:  # Telegram may have delivered it: never risk a second copy
-            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "unknown", kind)
-            report.failed += 1
-        except TelegramError as exc:  # certainly not delivered: a later run today may retry
-            log.warning("push to a subscriber failed: %s", type(exc).__name__)
-            await rt.run_store(rt.subscriptions.release_push, day, chat_id, kind)
-            report.failed += 1
-        else:
-            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "sent", kind)
-            report.sent += 1
-            report.chats.append(chat_id)
-        await asyncio.sleep(PUSH_PACE_S)
-    await rt.run_store(runs.finish_run, rt.services.store, run_id, "ok" if not report.failed else "failed",
-                       {"date": day.isoformat(), "sent": report.sent, "blocked": report.blocked,
-                        "failed": report.failed},
-                       f"{report.failed} deliveries failed" if report.failed else None)
+        if bot is not None:  # watchers whose stocks' calls changed hear it once, right after the day's scoring
+            try:
+                await send_watch_alerts(rt, bot, report.date)
+            except Exception:  # an alert failure must not fail the scoring (the push still follows)
+                log.exception("watch alerts for %s failed", report.date)
     return report
 
 
@@ -416,21 +294,6 @@ def updated_on(rt: BotRuntime, day: dt.date) -> bool:
     """Whether the bot's loop already updated or scored on the calendar day ``day`` (KST, the runtime's clock)."""
     return any(run.status == "ok" and run.metrics.get("clock_day") == day.isoformat()
                for job in (daily.UPDATE, daily.SCORE) for run in runs.last_runs(rt.services.store, limit=5, job=job))
-
-
-def scored_on(rt: BotRuntime, day: dt.date) -> bool:
-    """Whether a successful scoring run started on ``day`` (KST)."""
-    return _ran_on(rt, "score", day)
-
-
-def _ran_on(rt: BotRuntime, job: str, day: dt.date) -> bool:
-    for run in runs.last_runs(rt.services.store, limit=20, job=job):
-        started = dt.datetime.fromisoformat(run.started_at).astimezone(KST).date()
-        if started < day:
-            return False
-        if started == day and run.status == "ok":
-            return True
-    return False
 
 
 async def catch_up(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> dict[str, Any]:

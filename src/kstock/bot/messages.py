@@ -78,9 +78,10 @@ UNKNOWN_COMMAND = "알 수 없는 명령입니다. /help 로 사용법을 확인
 PUSH_FOOTER = "구독 해지: /unsubscribe"
 
 
-def push_text(date: str, buys: Sequence[Signal], sells: Sequence[Signal]) -> str:
-    """The daily push to subscribers: the day's signals and how to stop them."""
-    return format_signals(date, list(buys), list(sells)) + "\n" + PUSH_FOOTER
+def push_text(date: str, buys: Sequence[Signal], sells: Sequence[Signal], book_size: int | None = None,
+              horizon: int = 5) -> str:
+    """The daily push to subscribers: the day's book and how to stop it."""
+    return format_signals(date, list(buys), list(sells), book_size=book_size, horizon=horizon) + "\n" + PUSH_FOOTER
 
 
 def stale_note(day: str, data_date: str | None, behind: int) -> str:

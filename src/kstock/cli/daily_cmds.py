@@ -65,7 +65,7 @@ def cmd_score(args: argparse.Namespace, ctx: Context) -> int:
     report = score_now(_writing_services(ctx), args.date)
     print(f"scored {report.scored} stocks on {report.date} ({report.buyable} buyable) with "
           f"{', '.join(report.versions)}" + (" — stale data: stored, not published" if report.stale else ""))
-    print(format_signals(report.date, report.buys[:5], report.sells[:5]))
+    print(format_signals(report.date, report.buys[:5], report.sells[:5], horizon=ctx.settings.label_horizon))
     return 0
 
 
@@ -109,4 +109,5 @@ def _print_book(services, date: str | None, top: int) -> None:
     buys, sells = stored_signals(services, date, top)
     day = date or last_scored_date(services) or ""
     warning = freshness(services).warning() if date is None else None
-    print(format_signals(day, buys, sells, warning, book_size=services.settings.top_k))
+    print(format_signals(day, buys, sells, warning, book_size=services.settings.top_k,
+                         horizon=services.settings.label_horizon))

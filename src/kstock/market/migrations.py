@@ -131,6 +131,9 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             score REAL,
             traded_value_20d REAL,
             close REAL,
+            expected_excess REAL,  -- the headline: what the name's score band meant out of sample
+            hit_rate REAL,
+            samples INTEGER,
             PRIMARY KEY (date, side, code)
         );
         """,

@@ -75,11 +75,12 @@ def _member_line(name: str, r, a: Analysis, admin: bool = True) -> str:
 
 
 def format_signals(date: str, buys: list[Signal], sells: list[Signal], warning: str | None = None,
-                   book_size: int | None = None) -> str:
+                   book_size: int | None = None, horizon: int = 5) -> str:
     """The day's book as a follower reads it: the BUY basket (new and kept names) and SELL warnings for holders.
 
     ``warning`` is the ⚠️ line of :meth:`kstock.service.daily.Freshness.warning` when the data is old;
-    every list says the date of the data it was computed from.
+    every list says the date of the data it was computed from. Each name carries its headline — what its
+    score band has meant out of sample over ``horizon`` days (KSTOCK_LABEL_HORIZON) — when one is measured.
     """
     lines = [f"📊 {date} 장 마감 기준 신호 (데이터 기준일 {date})"]
     if warning:
@@ -90,15 +91,25 @@ def format_signals(date: str, buys: list[Signal], sells: list[Signal], warning: 
         lines.append("  (없음)")
     for s in buys:
         entry = {"new": " · 신규", "kept": " · 유지"}.get(s.entry or "", "")
-        lines.append(f"  {s.rank:>2}위 {s.name}({s.code}) {won(s.close)} · 20일 평균 거래대금 "
-                     f"{man_eok(s.traded_value_20d, '원')}{entry}")
+        lines.append(f"  {s.rank:>2}위 {s.name}({s.code}) {won(s.close)}{entry}{_expected(s, horizon)}")
+        lines.append(f"       20일 평균 거래대금 {man_eok(s.traded_value_20d, '원')}")
     lines.append("🔴 약세 신호 — 보유 중이면 주의 (공매도 권유 아님)")
     if not sells:
         lines.append("  (없음)")
     for s in sells:
-        lines.append(f"  {s.name}({s.code}) {won(s.close)}")
+        lines.append(f"  {s.name}({s.code}) {won(s.close)}{_expected(s, horizon)}")
+    if any(s.expected_excess is not None for s in (*buys, *sells)):
+        lines.append(f"※ 예상 초과수익률: 과거 같은 점수 등급 종목이 다음 날 시가에 사서 {horizon}일 보유했을 때 "
+                     "매수 가능 종목 평균보다 더 번 수익(비용 차감, 검증 기간 기준)")
     lines.append(DISCLAIMER)
     return "\n".join(lines)
+
+
+def _expected(s: Signal, horizon: int) -> str:
+    if s.expected_excess is None:
+        return ""
+    hit = f", 적중 {s.hit_rate * 100:.0f}%" if s.hit_rate is not None else ""
+    return f" · 예상 {horizon}일 초과 {pct(s.expected_excess)}{hit}"
 
 
 def format_models(rows: list[dict]) -> str:

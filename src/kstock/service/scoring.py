@@ -18,7 +18,8 @@ from kstock.market.tradability import traded_value_20d
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation.backtest import HOLD_BUFFER, select_book
 from kstock.service.context import Services
-from kstock.service.predict import predict_day
+from kstock.service.headline import headline
+from kstock.service.predict import DayPrediction, predict_day
 
 
 @dataclass
@@ -32,6 +33,9 @@ class Signal:
     close: float | None = None
     traded_value_20d: float | None = None  # KRW, 20-day average as of the scored day
     entry: str | None = None  # BUY book: "new" (bought at the next open) or "kept" (held from before)
+    expected_excess: float | None = None  # the headline: mean excess return of the name's score band, OOS
+    hit_rate: float | None = None  # share of that band that beat the buyable universe
+    samples: int | None = None  # how many out-of-sample (name, day) pairs the band's numbers rest on
 
 
 @dataclass
@@ -65,7 +69,7 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
     ok = np.isfinite(score) & data.universe
     ranks = _ranks(score, ok)
     date_int, created = day_int(data.dates[day]), _now()
-    book = _book_rows(services, data, day, score, ok)
+    book = _book_rows(services, data, day, pred, ok)
     signal_rows = []
     prediction_rows = []
     for i in np.flatnonzero(ok):
@@ -81,7 +85,8 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
         conn.execute("DELETE FROM book WHERE date = ?", (date_int,))
         conn.executemany("INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?)", signal_rows)
         conn.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", prediction_rows)
-        conn.executemany("INSERT INTO book VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(date_int, *row) for row in book])
+        conn.executemany("INSERT INTO book VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [(date_int, *row) for row in book])
         conn.execute("INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?)",
                      (date_int, date_int, int(stale), json.dumps(pred.versions), created))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_scored', ?)",
@@ -99,9 +104,10 @@ def _ranks(score: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _book_rows(services: Services, data: ModelData, day: int, score: np.ndarray, ok: np.ndarray) -> list[tuple]:
-    """(side, code, rank, entry, score, traded_value_20d, close) rows of the day's book."""
+def _book_rows(services: Services, data: ModelData, day: int, pred: DayPrediction, ok: np.ndarray) -> list[tuple]:
+    """(side, code, rank, entry, score, traded_value_20d, close, expected_excess, hit_rate, samples) rows."""
     settings = services.settings
+    score = pred.ensemble.score[:, 0]
     buyable = data.buyable(settings.min_traded_value)[:, day] & ok
     # as in the backtest: a held name halted today keeps its place in the ranking (judged, not bought)
     ranked = ok & (buyable | ~data.panel.traded[:, day])
@@ -110,15 +116,19 @@ def _book_rows(services: Services, data: ModelData, day: int, score: np.ndarray,
     keep, new = select_book(held, rank, buyable, settings.top_k, HOLD_BUFFER * settings.top_k)
     tv = traded_value_20d(data.panel)[:, day]
     close = data.panel.close[:, day]
-    rows = []
+
+    def row(side: str, i: int, n: int, entry: str | None) -> tuple:
+        p = None if pred.percentile is None else float(pred.percentile[i])
+        h = headline(settings, pred.table, p)
+        return (side, data.panel.codes[i], n, entry, _f(score[i]), _f(tv[i]), _f(close[i]), h.excess, h.hit_rate,
+                h.n or None)
+
     members = np.flatnonzero(keep | new)
-    for n, i in enumerate(members[np.argsort(rank[members], kind="stable")], start=1):
-        rows.append(("BUY", data.panel.codes[i], n, "kept" if keep[i] else "new", _f(score[i]), _f(tv[i]),
-                     _f(close[i])))
+    rows = [row("BUY", i, n, "kept" if keep[i] else "new")
+            for n, i in enumerate(members[np.argsort(rank[members], kind="stable")], start=1)]
     weakest = np.flatnonzero(ok & data.panel.traded[:, day])
     weakest = weakest[np.argsort(score[weakest], kind="stable")][: settings.top_k]
-    for n, i in enumerate(weakest, start=1):
-        rows.append(("SELL", data.panel.codes[i], n, None, _f(score[i]), _f(tv[i]), _f(close[i])))
+    rows += [row("SELL", i, n, None) for n, i in enumerate(weakest, start=1)]
     return rows
 
 
@@ -142,13 +152,13 @@ def stored_signals(services: Services, date: str | None = None, top: int = 5) ->
     names = dict(conn.execute("SELECT code, name FROM tickers").fetchall())
     signals = {c: (lab, p) for c, lab, p in conn.execute(
         "SELECT code, label, probability FROM signals WHERE date = ?", (date_int,)).fetchall()}
-    book = conn.execute("SELECT side, code, rank, entry, score, traded_value_20d, close FROM book WHERE date = ? "
-                        "ORDER BY side, rank", (date_int,)).fetchall()
+    book = conn.execute("SELECT side, code, rank, entry, score, traded_value_20d, close, expected_excess, hit_rate, "
+                        "samples FROM book WHERE date = ? ORDER BY side, rank", (date_int,)).fetchall()
     if book:
         def entry(row: tuple) -> Signal:
-            side, code, rank, kind, score, tv, close = row
+            side, code, rank, kind, score, tv, close, excess, hit, n = row
             label, probability = signals.get(code, (side, None))
-            return Signal(code, names.get(code, code), label, probability, score, rank, close, tv, kind)
+            return Signal(code, names.get(code, code), label, probability, score, rank, close, tv, kind, excess, hit, n)
 
         return ([entry(r) for r in book if r[0] == "BUY"][:top], [entry(r) for r in book if r[0] == "SELL"][:top])
     closes = dict(conn.execute("SELECT code, close FROM prices WHERE date = ?", (date_int,)).fetchall())

@@ -1,0 +1,160 @@
+"""The daily push (the day's book to subscribers) and the stale-day notes, once per chat per day.
+
+Split from :mod:`kstock.bot.jobs` (which schedules it). The day is the source's trading day
+(:func:`source_day`); the push log (``push_log``, one row per day, chat and kind) makes every send happen
+at most once across retries and restarts, and a delivery that certainly failed is released for a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from telegram.error import TelegramError, TimedOut
+
+from kstock.bot import messages
+from kstock.bot.delivery import ChatUnreachable
+from kstock.bot.subscriptions import PUSH_SIGNALS
+from kstock.service import daily, runs
+from kstock.service.daily import StepResult
+from kstock.service.scoring import stored_signals
+
+if TYPE_CHECKING:
+    from telegram import Bot, InlineKeyboardMarkup
+
+    from kstock.bot.runtime import BotRuntime
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two push messages (Telegram allows ~30 messages/s overall).
+PUSH_PACE_S = 0.05
+#: push_log kinds besides the daily signals: the subscribers' note on a stale day, the admins' alert.
+STALE_NOTE = "stale_note"
+ADMIN_STALE = "admin_stale"
+
+
+def record_skip(rt: BotRuntime, job: str, reason: str) -> None:
+    log.info("%s skipped: %s", job, reason)
+    run_id = runs.start_run(rt.services.store, job)
+    runs.finish_run(rt.services.store, run_id, "skipped", {}, reason)
+
+
+def source_day(rt: BotRuntime, now: dt.datetime) -> str:
+    """The trading day on the source's clock (the day the scoring and the push are for)."""
+    return rt.services.data_source().today(rt.services.store, now).isoformat()
+
+
+async def tell_admins_stale(rt: BotRuntime, bot: Bot, day: str, update: StepResult, score: StepResult) -> int:
+    """One message per admin per stale day: what failed and how old the data is."""
+    fresh = await asyncio.to_thread(daily.freshness, rt.services, day)
+    text = messages.stale_admin(day, update.message if update.status == "failed" else "", fresh.data_date,
+                                fresh.behind)
+    sent = 0
+    key = dt.date.fromisoformat(day)
+    for admin in rt.settings.admin_ids:
+        if not rt.subscriptions.claim_push(key, admin, kind=ADMIN_STALE):
+            continue
+        try:
+            await rt.delivery.send_text(bot, admin, text)
+        except (ChatUnreachable, TelegramError) as exc:
+            log.warning("could not tell an admin about stale data: %s", type(exc).__name__)
+            rt.subscriptions.release_push(key, admin, kind=ADMIN_STALE)
+            continue
+        rt.subscriptions.finish_push(key, admin, "sent", kind=ADMIN_STALE)
+        sent += 1
+    return sent
+
+
+@dataclass
+class PushReport:
+    day: dt.date
+    status: str  # done / skipped
+    reason: str = ""
+    date: str | None = None  # the signals' date
+    sent: int = 0
+    blocked: int = 0
+    failed: int = 0
+    already: int = 0
+    chats: list[int] = field(default_factory=list, repr=False)
+
+
+async def run_push(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> PushReport:
+    """Send the day's book to every active subscriber not yet pushed that day.
+
+    The day is the source's trading day. Its book goes out only when that day was scored on current data;
+    a stale day sends each subscriber one short "데이터 지연" note instead (never old signals as today's),
+    and a day not scored yet sends nothing (the job's retry comes back).
+    """
+    now = now or rt.now()
+    if not rt.calendar().is_trading_day(now.date()):
+        reason = f"{now.date()} is not a KRX trading day"
+        record_skip(rt, "push", reason)
+        return PushReport(now.date(), "skipped", reason)
+    async with rt.score_lock:  # a scoring still running at push time finishes first
+        day_iso = await asyncio.to_thread(source_day, rt, now)
+    day = dt.date.fromisoformat(day_iso)
+    async with rt.push_lock:
+        scored = await rt.run_store(daily.step_status, rt.services, daily.SCORE, day_iso)
+        if scored == "stale":
+            return await _push_stale_note(rt, bot, day)
+        if scored != "ok":
+            reason = f"{day_iso} has not been scored yet"
+            return PushReport(day, "skipped", reason)
+        pending = await rt.run_store(rt.subscriptions.pending_push, day)
+        if not pending:
+            return PushReport(day, "done", "nothing to send (no subscribers, or everyone already has today's push)")
+        buys, sells = await rt.run_store(stored_signals, rt.services, day_iso, rt.settings.top_k)
+        text = messages.push_text(day_iso, buys, sells, rt.settings.top_k, rt.settings.label_horizon)
+        keyboard = messages.signal_buttons(buys, sells, day_iso)
+        report = await _deliver(rt, bot, day, pending, text, PUSH_SIGNALS, "push", keyboard)
+        report.date = day_iso
+    log.info("push for %s: %d sent, %d blocked, %d failed", day, report.sent, report.blocked, report.failed)
+    return report
+
+
+async def _push_stale_note(rt: BotRuntime, bot: Bot, day: dt.date) -> PushReport:
+    """The one note subscribers get on a day whose data did not arrive."""
+    pending = await rt.run_store(rt.subscriptions.pending_push, day, STALE_NOTE)
+    if not pending:
+        return PushReport(day, "done", "stale day: everyone already has the note")
+    fresh = await asyncio.to_thread(daily.freshness, rt.services, day.isoformat())
+    text = messages.stale_note(day.isoformat(), fresh.data_date, fresh.behind)
+    report = await _deliver(rt, bot, day, pending, text, STALE_NOTE, "push_stale")
+    report.reason = "stale day: sent the 데이터 지연 note"
+    return report
+
+
+async def _deliver(rt: BotRuntime, bot: Bot, day: dt.date, chats: list[int], text: str, kind: str,
+                   job: str, keyboard: InlineKeyboardMarkup | None = None) -> PushReport:
+    """Send ``text`` to each chat once for ``day`` (push log ``kind``), recorded as a job run."""
+    report = PushReport(day, "done")
+    run_id = await rt.run_store(runs.start_run, rt.services.store, job, day.isoformat())
+    for chat_id in chats:
+        if not await rt.run_store(rt.subscriptions.claim_push, day, chat_id, kind):
+            report.already += 1
+            continue
+        try:
+            await rt.delivery.send_text(bot, chat_id, text, reply_markup=keyboard)
+        except ChatUnreachable:
+            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "blocked", kind)
+            report.blocked += 1
+        except TimedOut:  # Telegram may have delivered it: never risk a second copy
+            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "unknown", kind)
+            report.failed += 1
+        except TelegramError as exc:  # certainly not delivered: a later run today may retry
+            log.warning("push to a subscriber failed: %s", type(exc).__name__)
+            await rt.run_store(rt.subscriptions.release_push, day, chat_id, kind)
+            report.failed += 1
+        else:
+            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "sent", kind)
+            report.sent += 1
+            report.chats.append(chat_id)
+        await asyncio.sleep(PUSH_PACE_S)
+    await rt.run_store(runs.finish_run, rt.services.store, run_id, "ok" if not report.failed else "failed",
+                       {"date": day.isoformat(), "sent": report.sent, "blocked": report.blocked,
+                        "failed": report.failed},
+                       f"{report.failed} deliveries failed" if report.failed else None)
+    return report
