@@ -1,4 +1,10 @@
-"""The chart picture the bot sends with ``/analyze``: candles, volume, moving averages, the signal.
+"""The chart picture the bot sends with ``/analyze``: candles, volume, moving averages, the call, the
+model's recent calls and the stock against KOSPI.
+
+Read by Korean investors: red rises and blue falls, the price axis in 원, volume in 만/억, every label in
+Korean. The call is tagged in the right margin beside the last close, never on top of a candle; the
+model's calls of the last 60 trading days are small triangles under (매수) or over (매도) their candles;
+a thin panel shows the stock relative to KOSPI (100 = the first day shown).
 
 matplotlib is imported inside the functions (``import kstock`` stays cheap) and used through its
 object API with the Agg canvas — no pyplot, so no global backend switch and no figure registry
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,11 +37,17 @@ if TYPE_CHECKING:
 
 UP_COLOR, DOWN_COLOR = "#e03131", "#1971c2"  # Korean convention: red rises, blue falls
 MA_COLORS = ("#f08c00", "#2f9e44", "#7048e8", "#495057")
-SIGNAL_STYLE = {  # marker, colour, where: below the low / above the high / at the close
+SIGNAL_STYLE = {  # marker, colour, where a call inside the chart goes: below the low / above the high
     "BUY": ("^", "#2b8a3e", "below"),
     "SELL": ("v", "#c2255c", "above"),
-    "HOLD": ("o", "#868e96", "close"),
+    "HOLD": ("D", "#868e96", "above"),
 }
+CALL_KO = {"BUY": "매수", "HOLD": "관망", "SELL": "매도"}
+RELATIVE_COLOR = "#0c8599"  # not one of MA_COLORS
+#: Empty slots right of the last candle, where the call's tag sits.
+MARGIN_SLOTS = 12
+#: Trading days of the model's past calls drawn as small markers.
+PAST_CALL_DAYS = 60
 FIGSIZE, DPI = (9.0, 6.0), 100  # 900 × 600 px: readable on a phone, small enough to send fast
 _PREFERRED_FONTS = (
     "NanumGothic",
@@ -59,6 +72,9 @@ def render_analysis_chart(
     signal_date: Any = None,
     ma_windows: tuple[int, ...] = (5, 20, 60),
     days: int = 120,
+    past_calls: Sequence[tuple[Any, str]] | None = None,
+    market: pd.Series | None = None,
+    market_name: str = "KOSPI",
 ) -> bytes:
     """PNG bytes of a candlestick chart of the last ``days`` rows of ``frame``.
 
@@ -67,7 +83,11 @@ def render_analysis_chart(
     candles stay contiguous. Moving averages are computed on the whole frame before the cut, so
     the 60-day line starts at the left edge when enough history is given. ``signal`` (BUY, SELL or
     HOLD) is marked on ``signal_date`` — the last traded day on or before it — or on the last
-    day shown when no date is given. Raises ValueError when the frame has no traded row.
+    day shown when no date is given: in the right margin when that is the last candle, else above or
+    below its candle. ``past_calls`` ((date, label) pairs, e.g. the stored signals) of the last
+    :data:`PAST_CALL_DAYS` shown days become small markers (HOLD is not drawn: it would be on every day).
+    ``market`` (index closes on the frame's dates) adds the relative-to-``market_name`` panel. Raises
+    ValueError when the frame has no traded row.
 
     ``title`` (e.g. "삼성전자 (005930)") keeps its Hangul only when a Hangul font is installed
     (``apt-get install fonts-nanum``, then ``rm -rf ~/.cache/matplotlib``); otherwise the Hangul is
@@ -82,14 +102,21 @@ def render_analysis_chart(
         raise ValueError(f"no traded day in the last {days} rows to chart")
     signal = _check_signal(signal)
     averages = {w: traded["close"].rolling(w).mean().loc[shown.index] for w in ma_windows}
+    relative = _relative(shown, market)
     fig = _new_figure()
-    price_ax, volume_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.04})
+    ratios = [3, 0.8, 1] if relative is not None else [3, 1]
+    axes = fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios, "hspace": 0.06})
+    price_ax, volume_ax = axes[0], axes[-1]
     x = np.arange(len(shown))
     _draw_candles(price_ax, volume_ax, x, shown)
     _draw_averages(price_ax, x, averages)
+    if past_calls:
+        _draw_past_calls(price_ax, shown, past_calls, signal_date if signal else None)
     if signal is not None:
         _draw_signal(price_ax, volume_ax, shown, signal, signal_date)
-    _decorate(fig, price_ax, volume_ax, shown, title, signal)
+    if relative is not None:
+        _draw_relative(axes[1], x, relative, market_name)
+    _decorate(fig, axes, shown, title, signal)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
@@ -222,8 +249,7 @@ def _draw_averages(ax: Axes, x: np.ndarray, averages: dict[int, pd.Series]) -> N
     for i, (window, values) in enumerate(averages.items()):
         if values.notna().any():
             ax.plot(x, values.to_numpy(), color=MA_COLORS[i % len(MA_COLORS)], linewidth=1.1, label=f"MA{window}")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=len(averages))
+
 
 
 def _signal_position(rows: pd.DataFrame, signal_date: Any) -> int | None:
@@ -235,43 +261,114 @@ def _signal_position(rows: pd.DataFrame, signal_date: Any) -> int | None:
 
 
 def _draw_signal(price_ax: Axes, volume_ax: Axes, rows: pd.DataFrame, signal: str, signal_date: Any) -> None:
+    """The call: a tag in the right margin at the last close, or a marker off an earlier candle."""
     pos = _signal_position(rows, signal_date)
     if pos is None:
         return
     marker, color, where = SIGNAL_STYLE[signal]
     span = float(rows["high"].max() - rows["low"].min()) or 1.0
     row = rows.iloc[pos]
-    y = {"below": row["low"] - span * 0.04, "above": row["high"] + span * 0.04, "close": row["close"]}[where]
-    for ax in (price_ax, volume_ax):
-        ax.axvline(pos, color=color, linewidth=0.8, linestyle=":", zorder=1)
-    price_ax.scatter([pos], [y], marker=marker, s=140, color=color, edgecolors="white", zorder=5)
-    offset = -14 if where == "below" else 10
-    price_ax.annotate(
-        signal, (pos, y), xytext=(0, offset), textcoords="offset points", ha="center",
-        va="top" if where == "below" else "bottom", color=color, fontsize=9, fontweight="bold",
-    )  # fmt: skip
+    volume_ax.axvline(pos, color=color, linewidth=0.8, linestyle=":", zorder=1)
+    if pos == len(rows) - 1:  # the usual case: beside the last candle, in the empty margin
+        x, y = pos + 1.8, float(row["close"])
+        price_ax.plot([pos + 0.5, x], [y, y], color=color, linewidth=0.8, linestyle="--", zorder=4)
+        price_ax.scatter([x], [y], marker=marker, s=110, color=color, edgecolors="white", zorder=5)
+        price_ax.annotate(_label(signal), (x, y), xytext=(8, 0), textcoords="offset points", ha="left", va="center",
+                          color=color, fontsize=9, fontweight="bold", fontfamily=_family())
+        return
+    y = row["low"] - span * 0.05 if where == "below" else row["high"] + span * 0.05
+    price_ax.scatter([pos], [y], marker=marker, s=110, color=color, edgecolors="white", zorder=5)
+    price_ax.annotate(_label(signal), (pos, y), xytext=(0, -12 if where == "below" else 9), textcoords="offset points",
+                      ha="center", va="top" if where == "below" else "bottom", color=color, fontsize=9,
+                      fontweight="bold", fontfamily=_family())
     lo, hi = price_ax.get_ylim()
-    price_ax.set_ylim(min(lo, y - span * 0.05), max(hi, y + span * 0.05))
+    price_ax.set_ylim(min(lo, y - span * 0.06), max(hi, y + span * 0.06))
 
 
-def _decorate(fig, price_ax: Axes, volume_ax: Axes, rows: pd.DataFrame, title: str, signal: str | None) -> None:
+def _label(signal: str) -> str:
+    """``매수 BUY`` with a Hangul font, ``BUY`` without one."""
+    return f"{CALL_KO[signal]} {signal}" if hangul_font() else signal
+
+
+def _draw_past_calls(ax: Axes, rows: pd.DataFrame, calls: Sequence[tuple[Any, str]], current: Any) -> None:
+    """The model's BUY/SELL calls of the last :data:`PAST_CALL_DAYS` shown days, small, off the candles."""
+    first = rows.index[max(0, len(rows) - PAST_CALL_DAYS)]
+    current_day = pd.Timestamp(current) if current is not None else None
+    span = float(rows["high"].max() - rows["low"].min()) or 1.0
+    for label, (marker, color, where) in SIGNAL_STYLE.items():
+        if label == "HOLD":
+            continue
+        days = pd.DatetimeIndex([pd.Timestamp(d) for d, lab in calls if str(lab).upper() == label])
+        days = days[(days >= first) & (days != current_day)] if current_day is not None else days[days >= first]
+        pos = rows.index.get_indexer(days)
+        pos = pos[pos >= 0]
+        if not pos.size:
+            continue
+        edge = rows["low"].to_numpy()[pos] - span * 0.025 if where == "below" else \
+            rows["high"].to_numpy()[pos] + span * 0.025
+        ax.scatter(pos, edge, marker=marker, s=22, color=color, alpha=0.75, linewidths=0, zorder=4,
+                   label=f"과거 {CALL_KO[label]} 판단" if hangul_font() else f"past {label}")
+
+
+def _relative(rows: pd.DataFrame, market: pd.Series | None) -> np.ndarray | None:
+    """Stock ÷ market, 100 on the first shown day where both have a value; None without a market."""
+    if market is None:
+        return None
+    index = pd.Series(market, dtype=float).reindex(rows.index).to_numpy()
+    ratio = rows["close"].to_numpy() / np.where(index > 0, index, np.nan)
+    valid = np.flatnonzero(np.isfinite(ratio))
+    if valid.size < 2:
+        return None
+    return ratio / ratio[valid[0]] * 100
+
+
+def _draw_relative(ax: Axes, x: np.ndarray, relative: np.ndarray, name: str) -> None:
+    ax.plot(x, relative, color=RELATIVE_COLOR, linewidth=1.1)
+    ax.axhline(100, color="#adb5bd", linewidth=0.7, linestyle="--")
+    last = relative[np.isfinite(relative)][-1]
+    text = f"{name} 대비 {last - 100:+.1f}%" if hangul_font() else f"vs {name} {last - 100:+.1f}%"
+    ax.text(0.01, 0.92, text, transform=ax.transAxes, fontsize=8, va="top", color=RELATIVE_COLOR,
+            fontfamily=_family(), bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5}, zorder=5)
+
+
+def _family() -> list[str]:
+    font = hangul_font()
+    return [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
+
+
+def _decorate(fig, axes: Sequence[Axes], rows: pd.DataFrame, title: str, signal: str | None) -> None:
     from matplotlib.ticker import FuncFormatter
 
-    font = hangul_font()
-    family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
-    heading = displayable(title) + (f"  ·  {signal}" if signal else "")
+    from kstock.service.korean import man_eok
+
+    korean = hangul_font() is not None
+    family = _family()
+    price_ax, volume_ax = axes[0], axes[-1]
+    heading = displayable(title) + (f"  ·  {_label(signal)}" if signal else "")
     fig.suptitle(heading, x=0.09, ha="left", fontsize=14, fontweight="bold", fontfamily=family)
     last = rows.iloc[-1]
-    fig.text(0.97, 0.935, f"{rows.index[-1]:%Y-%m-%d}  close {last['close']:,.0f}", ha="right", fontsize=9)
-    price_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    volume_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short_number(v)))
-    volume_ax.set_ylabel("volume", fontsize=8)
+    closing = f"{rows.index[-1]:%Y-%m-%d}  종가 {last['close']:,.0f}원" if korean else \
+        f"{rows.index[-1]:%Y-%m-%d}  close {last['close']:,.0f}"
+    fig.text(0.97, 0.935, closing, ha="right", fontsize=9, fontfamily=family)
+    unit = "원" if korean else ""
+    price_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}{unit}"))
+    volume_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: man_eok(v) if korean else _short_number(v)))
+    if korean:
+        price_ax.set_ylabel("주가", fontsize=8, fontfamily=family)
+        volume_ax.set_ylabel("거래량", fontsize=8, fontfamily=family)
+    else:
+        volume_ax.set_ylabel("volume", fontsize=8)
+    price_ax.set_xlim(-1, len(rows) + MARGIN_SLOTS)
+    handles, labels = price_ax.get_legend_handles_labels()
+    if handles:  # moving averages, then the past-call markers
+        price_ax.legend(handles, labels, loc="upper left", frameon=False, ncols=len(handles),
+                        prop={"family": family, "size": 8})
     ticks = np.unique(np.linspace(0, len(rows) - 1, min(len(rows), 7)).round().astype(int))
     volume_ax.set_xticks(ticks, [f"{d:%Y-%m-%d}" for d in rows.index[ticks]], fontsize=8)
-    for ax in (price_ax, volume_ax):
+    for ax in axes:
         ax.grid(True, color="#e9ecef", linewidth=0.6)
         ax.set_axisbelow(True)
-        ax.tick_params(labelsize=8)
+        ax.tick_params(labelsize=8, labelfontfamily=family[0])
 
 
 def _short_number(value: float) -> str:

@@ -240,7 +240,10 @@ def chart_request(services: Services, ticker: Ticker, day: int, label: str,
     data, so the bot can draw the picture in a worker process instead of holding the GIL."""
     data = services.model_data() if data is None else data
     frame = data.panel.frame(ticker.code).iloc[: day + 1]
-    return frame, {"title": f"{ticker.name} ({ticker.code})", "signal": label, "signal_date": frame.index[-1]}
+    from kstock.service.chart_data import chart_extras  # matplotlib-free, but only the chart needs it
+
+    return frame, {"title": f"{ticker.name} ({ticker.code})", "signal": label, "signal_date": frame.index[-1],
+                   **chart_extras(services.store, data, ticker.code, day)}
 
 
 def render_chart(services: Services, ticker: Ticker, day: int, label: str, data: ModelData | None = None) -> bytes:

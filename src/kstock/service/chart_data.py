@@ -1,0 +1,38 @@
+"""What the /analyze chart shows besides the candles: the model's recent calls and the market line.
+
+Both come from what is already stored or cached — the ``signals`` table the daily scoring writes (the
+calls users were actually shown) and the KOSPI closes aligned to the panel — so drawing a chart never
+runs a model. Plain picklable values: the bot draws in a worker process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kstock.charts import PAST_CALL_DAYS
+from kstock.market.dates import day_int, iso
+from kstock.market.store import MarketStore
+from kstock.ml.data import ModelData
+
+
+def past_calls(store: MarketStore, code: str, start: str, end: str) -> list[tuple[str, str]]:
+    """(date, label) of the stored calls of ``code`` between ``start`` and ``end`` (ISO, inclusive)."""
+    with store.lock:
+        rows = store.conn.execute("SELECT date, label FROM signals WHERE code = ? AND date BETWEEN ? AND ? "
+                                  "ORDER BY date", (code, day_int(start), day_int(end))).fetchall()
+    return [(iso(d), str(label)) for d, label in rows]
+
+
+def chart_extras(store: MarketStore, data: ModelData, code: str, day: int) -> dict[str, Any]:
+    """Keyword arguments for :func:`kstock.charts.render_analysis_chart`: ``past_calls`` of the last
+    :data:`~kstock.charts.PAST_CALL_DAYS` trading days up to ``day`` and the ``market`` (KOSPI) closes."""
+    dates = data.dates
+    first = str(dates[max(0, day - PAST_CALL_DAYS + 1)])
+    extras: dict[str, Any] = {"past_calls": past_calls(store, code, first, str(dates[day]))}
+    if data.market_close is not None and np.isfinite(data.market_close[: day + 1]).any():
+        extras["market"] = pd.Series(np.asarray(data.market_close[: day + 1], dtype=float),
+                                     index=pd.DatetimeIndex(dates[: day + 1]))
+    return extras
