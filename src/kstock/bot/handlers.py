@@ -42,6 +42,7 @@ from kstock.bot.analysis_flow import (
 )
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.jobs import KST, describe_jobs, latest_signals, run_scoring
+from kstock.bot.performance_handler import performance_command
 from kstock.bot.progress import ProgressMessage
 from kstock.bot.runtime import BotRuntime
 from kstock.bot.security import anon, is_admin, is_allowed
@@ -354,6 +355,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("analyze", analyze_command))
     app.add_handler(CommandHandler("signals", signals))
+    app.add_handler(CommandHandler("performance", performance_command))
     app.add_handler(CommandHandler("subscribe", subscribe))
     app.add_handler(CommandHandler("unsubscribe", unsubscribe))
     app.add_handler(CommandHandler("model", model))

@@ -1,4 +1,4 @@
-"""`kstock daily|score|signals`: the daily loop from the command line (for cron and systemd timers).
+"""`kstock daily|score|signals|performance`: the daily loop from the command line (for cron and systemd timers).
 
 `kstock daily` runs the same steps as the bot's jobs (:mod:`kstock.service.daily`) — the data update from
 the configured source, then the scoring and the day's book — each at most once per trading day; the bot
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
+from pathlib import Path
 
 from kstock.cli import Context, command, print_json
 from kstock.errors import KstockError
@@ -30,6 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=None, help="how many of each (default: the whole book, KSTOCK_TOP_K)")
     p.add_argument("--json", action="store_true",
                    help='machine-readable: {"date", "stale", "buys": [...], "sells": [...]}')
+
+    p = command(sub, "performance", cmd_performance, "the live record: how every published BUY signal turned out",
+                "Each published BUY signal measured as the backtest trades it (next open → open horizon days "
+                "later, net of costs) against the equal-weighted buyable universe and KOSPI: hit rate, mean "
+                "excess return with a 95% interval, by model version, and the cumulative curve.")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable: days, signals, hit_rate, mean_excess_return, ci95, by_version, curve, …")
+    p.add_argument("--chart", type=Path, metavar="FILE", help="write the cumulative curve as a PNG")
+    p.add_argument("--since", help="only signals published on or after this date (YYYY-MM-DD)")
 
 
 def _writing_services(ctx: Context):
@@ -111,3 +121,33 @@ def _print_book(services, date: str | None, top: int) -> None:
     warning = freshness(services).warning() if date is None else None
     print(format_signals(day, buys, sells, warning, book_size=services.settings.top_k,
                          horizon=services.settings.label_horizon))
+
+
+def cmd_performance(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.cli.model_cmds import check_output_file, write_output_file
+    from kstock.service.context import Services
+    from kstock.service.ledger import days_until_first, performance
+    from kstock.service.performance_view import format_performance, render_performance_chart
+
+    if args.since is not None:
+        from kstock.market.dates import day_int
+
+        try:
+            day_int(args.since)
+        except ValueError:
+            raise KstockError(f"--since {args.since!r}: expected a date YYYY-MM-DD") from None
+    if args.chart is not None:
+        check_output_file(args.chart, "--chart")
+    services = Services(ctx.settings, ctx.read_store)
+    perf = performance(services, args.since)
+    if args.chart is not None:
+        if not perf.curve:
+            raise KstockError("no published signal has been measured yet: nothing to draw")
+        write_output_file(args.chart, render_performance_chart(perf), "--chart")
+    if args.json:
+        print_json(perf.as_dict())
+    else:
+        print(format_performance(perf, days_until_first(services)))
+        if args.chart is not None:
+            print(f"차트: {args.chart}")
+    return 0

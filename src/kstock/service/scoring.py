@@ -82,13 +82,17 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
                                         _f(out.score[i, 0]), None, None, created))
     with services.store.transaction() as conn:
         conn.execute("DELETE FROM signals WHERE date = ?", (date_int,))
-        conn.execute("DELETE FROM book WHERE date = ?", (date_int,))
         conn.executemany("INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?)", signal_rows)
         conn.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", prediction_rows)
-        conn.executemany("INSERT INTO book VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [(date_int, *row) for row in book])
-        conn.execute("INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?)",
-                     (date_int, date_int, int(stale), json.dumps(pred.versions), created))
+        # a book published on current data is the record the ledger measures: a later re-scoring of the same
+        # day (by hand, another model) refreshes the predictions but never rewrites what was published
+        published = conn.execute("SELECT 1 FROM publications WHERE date = ? AND stale = 0", (date_int,)).fetchone()
+        if published is None:
+            conn.execute("DELETE FROM book WHERE date = ?", (date_int,))
+            conn.executemany("INSERT INTO book VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             [(date_int, *row) for row in book])
+            conn.execute("INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?)",
+                         (date_int, date_int, int(stale), json.dumps(pred.versions), created))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_scored', ?)",
                      (json.dumps({"date": iso(date_int), "versions": pred.versions}),))
     buys, sells = stored_signals(services, iso(date_int), top)

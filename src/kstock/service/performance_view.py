@@ -1,0 +1,82 @@
+"""`/performance` and `kstock performance`: the ledger's live record as Korean text and as a picture.
+
+The text leads with what a follower cares about — did the published BUY names beat the market they
+could have bought instead, by how much, how sure are we — and says plainly when nothing can be measured
+yet. The chart is the cumulative value of following the daily BUY book (in horizon-day tranches) beside
+the equal-weighted buyable universe and KOSPI, drawn with matplotlib's object API (Agg, no pyplot).
+"""
+
+from __future__ import annotations
+
+import io
+
+from kstock.service.korean import pct
+from kstock.service.ledger import Performance, as_of_text
+
+DISCLAIMER = "※ 투자 참고용 정보이며 투자 권유가 아닙니다."
+
+
+def format_performance(perf: Performance, wait_days: int | None = None) -> str:
+    """The live record in Korean; an honest empty state while no signal's horizon has passed."""
+    h = perf.horizon
+    how = f"※ 측정 방식: 신호 다음 날 시가 매수 → {h}거래일 뒤 시가 매도, 수수료와 매도세 차감 (백테스트와 같은 방식)."
+    if perf.days == 0:
+        return "\n".join(["📈 실적 기록", "아직 발행된 신호가 없습니다. 장 마감 후 채점이 끝나면 기록이 시작됩니다.",
+                          DISCLAIMER])
+    if perf.empty:
+        wait = f" 첫 결과까지 약 {wait_days}거래일 남았습니다." if wait_days else ""
+        return "\n".join(["📈 실적 기록", f"발행 {perf.days}일 · 아직 결과를 잴 수 있는 신호가 없습니다 — 신호 다음 날 "
+                          f"사서 {h}거래일을 보유해야 하므로 발행 후 {h + 1}거래일이 지나야 첫 결과가 나옵니다.{wait}",
+                          how, DISCLAIMER])
+    lines = ["📈 실적 기록 (발행된 매수 신호의 실제 결과)",
+             f"기간 {as_of_text(perf)} · 발행 {perf.days}일 · 결과 측정 {perf.measured_days}일",
+             f"측정한 매수 신호 {perf.signals:,}건 (대기 {perf.pending:,}건, 매수 불가 {perf.not_bought:,}건)",
+             f"시장 대비 초과수익: 신호당 평균 {pct(perf.mean_excess_return, 2)}"
+             + (f" (95% 구간 {pct(perf.ci95[0], 2)} ~ {pct(perf.ci95[1], 2)})" if perf.ci95 else ""),
+             f"시장을 이긴 비율: {perf.hit_rate * 100:.0f}% · 신호당 평균 수익 {pct(perf.mean_return, 2)}"]
+    if perf.curve:
+        last = perf.curve[-1]
+        lines.append(f"매일 매수 바스켓을 따라 했다면: {pct(last['book'] - 1)} (매수 가능 종목 평균 "
+                     f"{pct(last['universe'] - 1)}, KOSPI {pct(last['kospi'] - 1)})")
+    if len(perf.by_version) > 1:
+        lines.append("모델 버전별:")
+        for version, row in perf.by_version.items():
+            lines.append(f"  • {version}: {row['signals']:,}건 · 초과 {pct(row['mean_excess_return'], 2)} · "
+                         f"이긴 비율 {row['hit_rate'] * 100:.0f}%")
+    lines += ["※ 시장 = 같은 날 매수 가능했던 종목(유동성 기준 충족 보통주)의 동일가중 평균.", how, DISCLAIMER]
+    return "\n".join(lines)
+
+
+def render_performance_chart(perf: Performance) -> bytes:
+    """PNG of the cumulative value of following the book vs the buyable universe and KOSPI."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    from kstock.charts import hangul_font
+
+    if not perf.curve:
+        raise ValueError("no measured day to draw")
+    font = hangul_font()
+    family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
+    fig = Figure(figsize=(8.0, 4.5), dpi=100, facecolor="white")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    x = list(range(len(perf.curve)))
+    for key, label, color, width in (("book", "매수 바스켓 따라하기", "#d6336c", 2.2),
+                                     ("universe", "매수 가능 종목 평균", "#495057", 1.4),
+                                     ("kospi", "KOSPI", "#1c7ed6", 1.4)):
+        ax.plot(x, [(p[key] - 1) * 100 for p in perf.curve], color=color, linewidth=width, label=label)
+    ax.axhline(0, color="#adb5bd", linewidth=0.8)
+    ticks = sorted({0, len(x) // 2, len(x) - 1})
+    ax.set_xticks(ticks, [perf.curve[i]["date"] for i in ticks])
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:+.1f}%"))
+    ax.set_ylabel("누적 수익률", family=family)
+    ax.set_title(f"발행 신호의 실제 성과 ({perf.horizon}일 보유, 비용 차감) · {as_of_text(perf)}", family=family,
+                 fontsize=10)
+    ax.legend(prop={"family": family, "size": 9}, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
