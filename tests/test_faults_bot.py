@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from _bot_env import TRADING_EVENING, BotEnv, fresh_copy
-from _faults import ADMIN, assert_answers, job_runs, make_root, start_bot, tg_fixture
+from _faults import ADMIN, assert_answers, job_runs, start_bot, tg_fixture
 from kstock.bot import messages
 from kstock.bot.jobs import run_push, run_scoring, run_update
 from kstock.testing import FakeTelegramServer

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import copy_workspace, synth_settings
 
 from _bot_env import BotEnv, fresh_copy
 from kstock.cli import main
@@ -21,7 +22,6 @@ from kstock.service.daily import run_daily, score_now
 from kstock.service.ledger import outcomes, performance
 from kstock.service.performance_view import format_performance
 from kstock.testing import FakeTelegramServer
-from tests.conftest import copy_workspace, synth_settings
 
 LOOP_DAYS = 12
 

@@ -130,13 +130,18 @@ class MarketStore:
             self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any error (so a failed batch changes nothing)."""
-        with self.lock:
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreError(_explain(self.path, exc)) from exc
+    def transaction(self, wait: float | None = None) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error (so a failed batch changes nothing).
+
+        ``wait``: for a request a person is waiting on (a /subscribe), give up after this many seconds when
+        another writer holds the store — another process, or another thread of this one — instead of the
+        connection's busy timeout; the :class:`StoreError` then says it is locked. Without it, five chats
+        subscribing while an import runs would each wait the full timeout, one after the other.
+        """
+        if not self.lock.acquire(timeout=-1 if wait is None else wait):
+            raise StoreError(_explain(self.path, sqlite3.OperationalError("database is locked")))
+        try:
+            self._begin(wait)
             try:
                 yield self.conn
                 self.conn.execute("COMMIT")
@@ -148,6 +153,22 @@ class MarketStore:
                 if isinstance(exc, sqlite3.OperationalError):
                     raise StoreError(_explain(self.path, exc)) from exc
                 raise
+        finally:
+            self.lock.release()
+
+    def _begin(self, wait: float | None) -> None:
+        """BEGIN IMMEDIATE, waiting at most ``wait`` seconds (else the busy timeout) for another writer."""
+        previous = None
+        if wait is not None:
+            previous = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+            self.conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+        finally:
+            if previous is not None:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
     # -- writes ----------------------------------------------------------------------------------
     def upsert_tickers(self, tickers: Iterable[Ticker], industries: dict[str, str] | None = None) -> int:
