@@ -18,6 +18,7 @@ from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
 from kstock.market.universe import printable
 from kstock.ml.data import ModelData
 from kstock.ml.predictor import PredictionResult, Reason
+from kstock.service.attention import key_days_ko
 from kstock.service.context import Services
 from kstock.service.daily import signals_warning
 from kstock.service.headline import Headline, headline
@@ -176,6 +177,8 @@ def _result_for(services: Services, pred: DayPrediction, ticker: Ticker, i: int,
     lstm = pred.members.get("lstm")
     if lstm is not None and "attention" in lstm.extras:
         result.lstm_key_days = _key_days(lstm.extras["attention"][i, 0], data.dates, pred.day)
+        # shown to people only when the attention stands out, and in words (see kstock.service.attention)
+        result.extras["key_days_ko"] = key_days_ko(lstm.extras["attention"][i, 0], data.panel, i, pred.day)
     sector = pred.members.get("sector")
     if sector is not None and "head" in sector.extras:
         head = int(sector.extras["head"][i, 0])
