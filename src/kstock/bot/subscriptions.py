@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from kstock.market.store import MarketStore
 
 PUSH_SIGNALS = "signals"
+#: Seconds a /subscribe or /unsubscribe waits for a store another writer holds before it is told to retry.
+INTERACTIVE_WAIT = 2.0
 
 
 def _now() -> str:
@@ -42,7 +44,7 @@ class SubscriptionStore:
     # -- subscriptions -------------------------------------------------------------------------------
     def subscribe(self, chat_id: int, user_id: int | None) -> bool:
         """Activate; True when the chat was not already subscribed."""
-        with self.store.transaction() as conn:
+        with self.store.transaction(wait=INTERACTIVE_WAIT) as conn:
             row = conn.execute("SELECT active FROM subscriptions WHERE chat_id = ?", (chat_id,)).fetchone()
             if row is not None and row[0]:
                 return False
@@ -56,7 +58,7 @@ class SubscriptionStore:
 
     def unsubscribe(self, chat_id: int, reason: str = "user request") -> bool:
         """Deactivate with a reason (kept for /status and audits); True when it was active."""
-        with self.store.transaction() as conn:
+        with self.store.transaction(wait=INTERACTIVE_WAIT) as conn:
             cur = conn.execute("UPDATE subscriptions SET active = 0, reason = ? WHERE chat_id = ? AND active = 1",
                                (reason, chat_id))
             return cur.rowcount > 0
