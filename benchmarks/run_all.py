@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "chart": [],
     "sector": ["--sizes", "64", "--no-quality"],
     "bot": [],
+    "locked_store": [],
 }
 
 Row = tuple[str, str, str, str]  # what, ours, baseline / target, verdict
@@ -129,9 +130,17 @@ def bot_rows(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def locked_store_rows(r: dict[str, Any]) -> list[Row]:
+    locked, unlocked = r["help_locked"], r["help_unlocked"]
+    return [("/help with the store locked by another writer, p50 / p99",
+             f"{locked['p50_ms']:.0f} / {locked['p99_ms']:.0f} ms",
+             f"< 200 ms; unlocked {unlocked['p50_ms']:.0f} / {unlocked['p99_ms']:.0f} ms",
+             _verdict(locked["p99_ms"], 200))]
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "store": store_rows, "trees": trees_rows, "lstm": lstm_rows, "chart": chart_rows, "sector": sector_rows,
-    "bot": bot_rows,
+    "bot": bot_rows, "locked_store": locked_store_rows,
 }
 
 
