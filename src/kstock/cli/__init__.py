@@ -118,9 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def command(sub: argparse._SubParsersAction, name: str, handler: Handler, help_text: str,
-            description: str | None = None) -> argparse.ArgumentParser:
-    """Add a subcommand with the common options and its handler."""
-    parser = sub.add_parser(name, help=help_text, description=description or help_text)
+            description: str | None = None, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """Add a subcommand (and its ``aliases``) with the common options and its handler."""
+    parser = sub.add_parser(name, help=help_text, description=description or help_text, aliases=list(aliases))
     add_common(parser)
     parser.set_defaults(handler=handler)
     return parser

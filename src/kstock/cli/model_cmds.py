@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--chart", type=Path, metavar="FILE", help="write the chart PNG the bot sends")
 
-    p = command(sub, "models", cmd_models, "list the serving models, their age and validation metrics")
+    p = command(sub, "models", cmd_models, "list the serving models, their age and validation metrics",
+                aliases=("model",))  # the bot says /model
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 

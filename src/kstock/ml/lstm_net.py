@@ -222,8 +222,10 @@ def fit_network(
         last_epoch_s = 0.0
         per_epoch = len(train_idx) if not p.samples_per_epoch else min(p.samples_per_epoch, len(train_idx))
         # progress_bar None = show it on a terminal only (tqdm's own rule), False = never
-        bar = tqdm(total=p.max_epochs, desc="lstm", unit="epoch", leave=False,
-                   disable=None if progress_bar is None else not progress_bar)
+        # one bar over every batch of every epoch, so its ETA is the training's (early stopping ends it sooner)
+        batches = -(-per_epoch // p.batch_size)
+        bar = tqdm(total=p.max_epochs * batches, desc=f"lstm ({p.max_epochs} epochs × {batches} batches)",
+                   unit="batch", leave=False, disable=None if progress_bar is None else not progress_bar)
         try:
             for epoch in range(1, p.max_epochs + 1):
                 elapsed = time.perf_counter() - started
@@ -249,6 +251,7 @@ def fit_network(
                     optimizer.step()
                     total += float(loss.detach()) * len(bi)
                     seen += len(bi)
+                    bar.update(1)
                 if not finite:
                     if best_state is None:
                         raise LSTMTrainingError(f"the LSTM's training loss became non-finite in epoch {epoch}")
@@ -267,8 +270,7 @@ def fit_network(
                 else:
                     stale += 1
                 if not bar.disable:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{metrics['train_loss']:.4f}", val=f"{val_loss:.4f}",
+                    bar.set_postfix(epoch=epoch, loss=f"{metrics['train_loss']:.4f}", val=f"{val_loss:.4f}",
                                     ic=f"{metrics['val_rank_ic']:.4f}")
                 if progress is not None:
                     progress(epoch, p.max_epochs, metrics)

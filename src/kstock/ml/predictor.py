@@ -134,7 +134,10 @@ class TreePredictor:
 
             raise KstockError(f"too few training samples ({len(x)}); import more history")
         y_up, y_rank = data.labels.up[mask], data.labels.rank[mask]
-        self.boosters = {**self._fit_lgb(x, y_up, y_rank), **self._fit_xgb(x, y_up, y_rank)}
+        from kstock.ml.progress_bars import round_bar
+
+        with round_bar(4 * self.params.n_estimators, "trees (4 boosters)") as bar:  # an ETA on a terminal
+            self.boosters = {**self._fit_lgb(x, y_up, y_rank, bar), **self._fit_xgb(x, y_up, y_rank, bar)}
         recent = train_days & (np.cumsum(train_days) > train_days.sum() - 60)
         scores = self.predict_days(data, np.flatnonzero(recent)).score
         finite = scores[np.isfinite(scores)]
@@ -142,9 +145,13 @@ class TreePredictor:
             self.label_cuts = (float(np.quantile(finite, 0.1)), float(np.quantile(finite, 0.9)))
         return {"train_samples": float(len(x)), "train_positive_rate": float(np.mean(y_up))}
 
-    def _fit_lgb(self, x: np.ndarray, y_up: np.ndarray, y_rank: np.ndarray) -> dict[str, Any]:
+    def _fit_lgb(self, x: np.ndarray, y_up: np.ndarray, y_rank: np.ndarray, bar: Any = None) -> dict[str, Any]:
         """Both LightGBM boosters on one binned Dataset: binning 1M rows costs seconds, so do it once."""
         import lightgbm as lgb
+
+        from kstock.ml.progress_bars import lgb_callback
+
+        callbacks = [lgb_callback(bar)] if bar is not None and not bar.disable else None
 
         p = self.params
         params = {
@@ -156,14 +163,19 @@ class TreePredictor:
         }
         dataset = lgb.Dataset(x, label=y_up, feature_name=list(FEATURE_NAMES), free_raw_data=False,
                               params={"max_bin": p.max_bin, "verbosity": -1})
-        up = lgb.train({**params, "objective": "binary"}, dataset, num_boost_round=p.n_estimators)
+        up = lgb.train({**params, "objective": "binary"}, dataset, num_boost_round=p.n_estimators, callbacks=callbacks)
         dataset.set_label(y_rank)
-        rank = lgb.train({**params, "objective": "regression"}, dataset, num_boost_round=p.n_estimators)
+        rank = lgb.train({**params, "objective": "regression"}, dataset, num_boost_round=p.n_estimators,
+                         callbacks=callbacks)
         return {"lgb_up": up, "lgb_rank": rank}
 
-    def _fit_xgb(self, x: np.ndarray, y_up: np.ndarray, y_rank: np.ndarray) -> dict[str, Any]:
+    def _fit_xgb(self, x: np.ndarray, y_up: np.ndarray, y_rank: np.ndarray, bar: Any = None) -> dict[str, Any]:
         """Both XGBoost boosters on one quantised matrix (same reason as :meth:`_fit_lgb`)."""
         import xgboost as xgb
+
+        from kstock.ml.progress_bars import xgb_callback
+
+        callbacks = [xgb_callback(bar)] if bar is not None and not bar.disable else None
 
         p = self.params
         params = {
@@ -173,9 +185,11 @@ class TreePredictor:
             "tree_method": "hist", "nthread": self.n_jobs, "seed": self.seed, "verbosity": 0,
         }
         matrix = xgb.QuantileDMatrix(x, label=y_up, feature_names=list(FEATURE_NAMES), max_bin=p.max_bin)
-        up = xgb.train({**params, "objective": "binary:logistic"}, matrix, num_boost_round=p.n_estimators)
+        up = xgb.train({**params, "objective": "binary:logistic"}, matrix, num_boost_round=p.n_estimators,
+                       callbacks=callbacks)
         matrix.set_label(y_rank)
-        rank = xgb.train({**params, "objective": "reg:squarederror"}, matrix, num_boost_round=p.n_estimators)
+        rank = xgb.train({**params, "objective": "reg:squarederror"}, matrix, num_boost_round=p.n_estimators,
+                         callbacks=callbacks)
         return {"xgb_up": up, "xgb_rank": rank}
 
     # -- inference ------------------------------------------------------------------------------
