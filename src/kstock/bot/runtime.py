@@ -30,6 +30,8 @@ from kstock.market.freshness import SEOUL, seoul_now
 from kstock.service.context import Services
 
 T = TypeVar("T")
+#: How long :meth:`BotRuntime.calendar` waits for the store before answering the calendar it built last.
+CALENDAR_WAIT_S = 0.05
 #: Niceness of the heavy-work threads (and the OpenMP/BLAS threads they start): the event loop wins the CPU.
 BACKGROUND_NICE = 10
 
@@ -94,13 +96,23 @@ class BotRuntime:
         return now.astimezone(SEOUL) if now.tzinfo else now.replace(tzinfo=SEOUL)
 
     def calendar(self) -> TradingCalendar:
-        """Trading days from the store (rebuilt after a data update), past the data by the KRX rule."""
+        """Trading days from the store (rebuilt after a data update), past the data by the KRX rule.
+
+        Jobs ask for it on the event loop: while another thread of this bot holds the store (a write waiting
+        for another process's lock, an import), the calendar built last is answered at once instead of
+        freezing every chat — it only changes with a data update, which that very writer is doing.
+        """
         store = self.services.store
-        with store.lock:
+        if not store.lock.acquire(timeout=-1 if self._calendar is None else CALENDAR_WAIT_S):
+            assert self._calendar is not None
+            return self._calendar[1]
+        try:
             key = store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()[0]
             if self._calendar is None or self._calendar[0] != key:
                 self._calendar = (key, TradingCalendar.from_store(store))
             return self._calendar[1]
+        finally:
+            store.lock.release()
 
     async def run_light(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a short request (an analysis) in the request pool, off the event loop."""
