@@ -17,6 +17,7 @@ sent with HTML formatting: the stock and the call in bold, the price line in mon
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -143,18 +144,26 @@ def error_text(exc: KstockError, admin: bool) -> str:
 async def _run(rt: BotRuntime, bot, chat_id: int, query: str, reply_to: int | None,
                admin: bool = False) -> Analysis | None:
     """The analysis, or None after the lookup/refusal message was sent."""
-    await chat_action(bot, chat_id, ChatAction.TYPING)
+    # "typing…" goes out while the analysis runs, not before it: awaiting its round trip first put a whole
+    # HTTP exchange on every reply's critical path (with 20 users at once, a large part of the p50)
+    typing = asyncio.create_task(chat_action(bot, chat_id, ChatAction.TYPING))
     try:
-        return await rt.run_light(analyze, rt.services, query)
-    except AmbiguousTickerError as exc:
-        await rt.delivery.send_text(bot, chat_id, _ambiguous_text(exc), reply_to=reply_to,
-                                    reply_markup=ticker_keyboard(exc.candidates))
-    except UnknownTickerError as exc:
-        markup = ticker_keyboard(exc.suggestions)
-        await rt.delivery.send_text(bot, chat_id, str(exc) + ("\n혹시 아래 종목인가요?" if markup else ""),
-                                    reply_to=reply_to, reply_markup=markup)
+        outcome: Analysis | KstockError = await rt.run_light(analyze, rt.services, query)
     except KstockError as exc:
-        await rt.delivery.send_text(bot, chat_id, error_text(exc, admin), reply_to=reply_to)
+        outcome = exc
+    finally:
+        await typing  # before any reply, so the indicator never follows the answer
+    if not isinstance(outcome, KstockError):
+        return outcome
+    if isinstance(outcome, AmbiguousTickerError):
+        await rt.delivery.send_text(bot, chat_id, _ambiguous_text(outcome), reply_to=reply_to,
+                                    reply_markup=ticker_keyboard(outcome.candidates))
+    elif isinstance(outcome, UnknownTickerError):
+        markup = ticker_keyboard(outcome.suggestions)
+        await rt.delivery.send_text(bot, chat_id, str(outcome) + ("\n혹시 아래 종목인가요?" if markup else ""),
+                                    reply_to=reply_to, reply_markup=markup)
+    else:
+        await rt.delivery.send_text(bot, chat_id, error_text(outcome, admin), reply_to=reply_to)
     return None
 
 

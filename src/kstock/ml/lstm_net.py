@@ -132,13 +132,17 @@ def _torch_settings(n_threads: int, deterministic: bool = True) -> Iterator[None
     threads = torch.get_num_threads()
     det, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(max(1, min(n_threads, os.cpu_count() or 1)))
-    if deterministic:
+    # the first use_deterministic_algorithms call imports torch._dynamo/_inductor (~2 s on 2 cores): only
+    # when the setting changes, so inference (deterministic=False) never pays it — a cold `analyze` did
+    toggle = deterministic and (not det or not warn)
+    if toggle:
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(det, warn_only=warn)
+        if toggle:
+            torch.use_deterministic_algorithms(det, warn_only=warn)
 
 
 def _loss(up_logit: torch.Tensor, score: torch.Tensor, up: torch.Tensor, rank: torch.Tensor | None,

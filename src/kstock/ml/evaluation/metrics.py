@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score, roc_auc_score
 
 HOLD_CLASS = 1
 
@@ -105,6 +104,8 @@ def binary_metrics(probability: np.ndarray, up: np.ndarray) -> dict[str, float]:
     n = int(y.size)
     if n == 0:
         return {"auc": float("nan"), "accuracy": float("nan"), "positive_rate": float("nan"), "n": 0}
+    from sklearn.metrics import roc_auc_score  # imported when used: sklearn costs a cold `analyze` ~1 s
+
     auc = float(roc_auc_score(y, p)) if 0 < y.sum() < n else float("nan")
     return {
         "auc": auc,
@@ -122,6 +123,8 @@ def multiclass_metrics(pred_class: np.ndarray, true_class: np.ndarray, n_classes
     The baseline predicts class 1 (HOLD) everywhere. Per-class accuracy is NaN for a class absent
     from the true labels.
     """
+    from sklearn.metrics import f1_score
+
     p, y, valid = _joint(np.ravel(pred_class), np.ravel(true_class))
     p, y = p[valid].astype(int), y[valid].astype(int)
     labels = list(range(n_classes))
