@@ -1,9 +1,10 @@
 """`make demo`: the whole product end to end on the embedded synthetic market, in a fresh folder.
 
-data → every available model trained small → the market scored (as the daily job does) → the push the
-subscribers get → ``/analyze`` for two tickers, printed as the bot sends it, charts saved → ``/model`` →
-the job schedule. Everything goes through the same service layer the bot and the CLI use; this script
-only picks small model sizes and prints.
+data → every available model trained small → the live daily loop on the synthetic market's simulated
+clock (each day: update → score → the day's book → the push subscribers get; two days shown in full, then
+enough days for the ledger) → ``/performance`` with its chart → ``/analyze`` for two tickers, printed as the
+bot sends it, charts saved → ``/model`` → the job schedule. Everything goes through the same service
+layer the bot and the CLI use; this script only picks small model sizes and prints.
 
     PYTHONPATH=src python scripts/demo.py [--out demo_out] [--small]
 
@@ -14,7 +15,6 @@ Exit status 0 when every step worked, 1 with a one-line reason on stderr otherwi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import re
 import shutil
@@ -44,12 +44,13 @@ class Size:
     tickers: int
     years: float
     trees: int  # boosting rounds
+    loop_days: int  # simulated trading days run through the daily loop
     lstm: dict[str, Any]  # LSTMParams fields
     sector: dict[str, Any]  # SectorConfig fields
 
 
 FULL = Size(
-    tickers=60, years=2.5, trees=100,
+    tickers=60, years=2.5, trees=100, loop_days=12,
     lstm={"hidden_size": 32, "num_layers": 2, "max_epochs": 3, "samples_per_epoch": 30_000,
           "max_val_samples": 6_000, "batch_size": 256, "time_budget_s": 90.0},
     sector={"img_size": 32, "d_model": 32, "n_heads": 2, "n_layers": 1, "batch_size": 64,
@@ -57,7 +58,7 @@ FULL = Size(
             "phase2_epochs": 1, "phase3_epochs": 1, "val_max_samples": 2_000, "infer_batch": 512},
 )
 SMALL = Size(
-    tickers=30, years=1.5, trees=30,
+    tickers=30, years=1.5, trees=30, loop_days=8,
     lstm={"hidden_size": 16, "num_layers": 1, "max_epochs": 1, "samples_per_epoch": 4_000,
           "max_val_samples": 1_500, "batch_size": 256, "time_budget_s": 20.0},
     sector={"img_size": 32, "d_model": 16, "n_heads": 2, "n_layers": 1, "batch_size": 64,
@@ -144,6 +145,38 @@ def train_models(services: Any, size: Size, clock: Clock) -> dict[str, str]:
     return failures
 
 
+def live_days(services: Any, settings: Settings, size: Size, clock: Clock) -> None:
+    """Run the daily loop (what `kstock daily` and the bot's jobs run) for enough days to fill the ledger."""
+    from kstock.bot import messages
+    from kstock.service.daily import run_daily
+    from kstock.service.ledger import days_until_first, performance
+    from kstock.service.performance_view import format_performance, render_performance_chart
+    from kstock.service.scoring import stored_signals
+
+    for n in range(1, size.loop_days + 1):
+        t = time.monotonic()
+        report = run_daily(services)
+        steps = ", ".join(f"{s.step} {s.status}" for s in report.steps)
+        if report.scoring is None:
+            raise DemoError(f"day {report.day}: the loop did not score ({steps})")
+        book = stored_signals(services, report.day, settings.top_k)[0]
+        say(clock, f"day {n:>2} {report.day}: {steps} — {report.scoring.scored} scored, "
+            f"{report.scoring.buyable} buyable, a book of {len(book)} ({sum(b.entry == 'new' for b in book)} new) "
+            f"in {time.monotonic() - t:.1f}s")
+        if n <= 2:  # two consecutive days in full: the second push carries the second day's date
+            buys, sells = book, stored_signals(services, report.day, settings.top_k)[1]
+            print(f"\n--- push for {report.day} (what subscribers receive) ---")
+            print(messages.push_text(report.day, buys[:10], sells[:5], settings.top_k, settings.label_horizon))
+            print()
+    perf = performance(services)
+    print("\n--- /performance ---")
+    print(format_performance(perf, days_until_first(services)))
+    if perf.curve:
+        path = settings.db_path.parent / "performance.png"
+        path.write_bytes(render_performance_chart(perf))
+        say(clock, f"ledger chart saved: {path}")
+
+
 def _describe(options: dict[str, Any]) -> str:
     shown = dict(options)
     if "params" in shown:
@@ -153,10 +186,10 @@ def _describe(options: dict[str, Any]) -> str:
 
 def run(out: Path, size: Size, seed: int) -> dict[str, str]:
     from kstock.bot import messages
-    from kstock.bot.jobs import describe_jobs, latest_signals, run_scoring
+    from kstock.bot.jobs import describe_jobs
     from kstock.bot.runtime import BotRuntime
+    from kstock.market.sources import synthesize_store
     from kstock.market.store import MarketStore
-    from kstock.market.synthetic import generate_market
     from kstock.service.analyze import analyze
     from kstock.service.context import Services
     from kstock.service.presenters import format_analysis, format_chart_caption, format_models
@@ -168,9 +201,8 @@ def run(out: Path, size: Size, seed: int) -> dict[str, str]:
     banner("1. data: the synthetic KRX market")
     prepare_folder(out)
     t = time.monotonic()
-    market = generate_market(n_tickers=size.tickers, years=size.years, seed=seed)
-    store = MarketStore(settings.db_path)
-    changed = store.ingest(market, source=f"synthetic:seed={seed}")
+    store = MarketStore(settings.db_path, create=True)
+    market, changed = synthesize_store(store, n_tickers=size.tickers, years=size.years, seed=seed)
     summary = store.summary()
     say(clock, f"{len(market.tickers)} instruments ({', '.join(f'{k} {v}' for k, v in summary['by_kind'].items())}),"
         f" {summary['rows']:,} price rows ({changed:,} stored), {summary['first_date']} → {summary['last_date']}"
@@ -187,19 +219,8 @@ def run(out: Path, size: Size, seed: int) -> dict[str, str]:
         banner("2. models: every available kind, trained small, validated, promoted through the gate")
         failures = train_models(services, size, clock)
 
-        banner("3. the daily scoring job, then the push subscribers get")
-        t = time.monotonic()
-        report = asyncio.run(run_scoring(runtime, force=True))
-        if report is None:
-            raise DemoError("scoring did not run")
-        say(clock, f"scored {report.scored} common stocks on {report.date} with "
-            f"{', '.join(f'{k} {v}' for k, v in report.versions.items())} in {time.monotonic() - t:.1f}s; "
-            "signals stored")
-        for name, why in report.unavailable.items():
-            say(clock, f"  (without {name}: {why})")
-        date, (buys, sells) = latest_signals(runtime)
-        print("\n--- push message ---")
-        print(messages.push_text(date, buys, sells))
+        banner("3. the live daily loop: update → score → book → push, one simulated trading day at a time")
+        live_days(services, settings, size, clock)
 
         banner("4. /analyze, as the bot answers it")
         charts = []

@@ -32,23 +32,37 @@ def check_common(proc: subprocess.CompletedProcess[str], out: Path) -> str:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout
     assert "demo: OK" in text
-    # the push, then two /analyze answers exactly as the presenters write them
-    assert "📊" in text and "구독 해지: /unsubscribe" in text
+    # two consecutive simulated trading days through the loop, each push carrying its own day's date
+    pushes = text.split("--- push for ")[1:]
+    assert len(pushes) == 2
+    days = [p.split(" ", 1)[0] for p in pushes]
+    assert days[0] < days[1]
+    for day, push in zip(days, pushes, strict=True):
+        assert f"📊 {day} 장 마감 기준 신호" in push and "구독 해지: /unsubscribe" in push
+    # then enough days for the ledger: /performance shows a measured record and its chart
+    record = text.split("--- /performance ---\n", 1)[1]
+    assert "시장을 이긴 비율" in record and "측정한 매수 신호" in record
+    assert (out / "performance.png").read_bytes().startswith(PNG_MAGIC)
+    # two /analyze answers exactly as the presenters write them, on the last simulated day's data
+    last_day = text.split("--- /performance ---", 1)[0].rsplit("] day ", 1)[1].split()[1].rstrip(":")
     for query, head in (("005930", "삼성전자 (005930) · KOSPI"), ("SK하이닉스", "SK하이닉스 (000660) · KOSPI")):
         answer = text.split(f"--- /analyze {query} ---\n", 1)[1].split("\n--- photo:", 1)[0]
         assert head in answer.splitlines()[0]
-        assert "판단: " in answer and "기준일 2025-06-30" in answer and answer.endswith(DISCLAIMER)
+        assert "판단: " in answer and f"기준일 {last_day}" in answer and answer.endswith(DISCLAIMER)
     for code in ("005930", "000660"):
         png = out / f"chart_{code}.png"
         assert png.read_bytes().startswith(PNG_MAGIC)
         assert f"chart:  {png}" in text
     # the schedule, from the bot's own job specs
     for spec in job_specs(Settings.from_env({}, dotenv=None)):
-        assert any(line.startswith(spec.name) and spec.schedule in line for line in text.splitlines()), spec.name
-    # the scoring ran as the daily job does: signals stored and the run recorded
+        shown = spec.schedule.replace(" KST", "")  # the chat shows KST times without the suffix
+        assert any(line.startswith(spec.name) and shown in line for line in text.splitlines()), spec.name
+    # the loop ran as the daily jobs do: each day's update and scoring recorded once for that day
     with sqlite3.connect(out / "kstock.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM signals").fetchone()[0] > 0
-        assert conn.execute("SELECT status FROM job_runs WHERE job = 'score'").fetchall() == [("ok",)]
+        for job in ("update", "score"):
+            rows = conn.execute("SELECT day, status FROM job_runs WHERE job = ?", (job,)).fetchall()
+            assert len(rows) == len({d for d, _ in rows}) >= 2 and {s for _, s in rows} == {"ok"}
     return text
 
 

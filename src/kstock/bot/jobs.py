@@ -137,7 +137,7 @@ def describe_jobs(settings: Settings, now: dt.datetime, calendar: TradingCalenda
 
 
 def schedule_jobs(app: Application, runtime: BotRuntime) -> dict[str, Job]:
-    """Register the three daily/weekly jobs on ``app.job_queue``; returns them by name."""
+    """Register the daily and weekly jobs on ``app.job_queue``; returns them by name."""
     if app.job_queue is None:
         raise KstockError("the job queue is unavailable: install python-telegram-bot[job-queue]")
     callbacks = {"lstm_retrain": weekly_retrain_job, "update_data": update_job, "score_market": score_job,
