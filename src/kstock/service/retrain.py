@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from kstock.config import Settings
-from kstock.errors import KstockError, public_reason
+from kstock.errors import KstockError, public_reason, public_text
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.calibration import CalibrationTable, build_table
@@ -101,8 +101,8 @@ def retrain(services: Services, name: str, progress: Progress | None = None, **o
         # the store cannot be written (locked by another writer, disk full): train nothing rather than a model
         # whose run cannot be recorded — and return a result, so the /retrain progress message and the weekly
         # job's note to the admins say why instead of the exception escaping them
-        result = RetrainResult(name, "failed", f"could not start: {exc}; nothing was trained, the serving model "
-                                               "is kept")
+        result = RetrainResult(name, "failed", f"could not start: {public_reason(exc)}; nothing was trained, the "
+                                               "serving model is kept")
         say(f"{name}: {result.reason}")
         return result
     started = time.monotonic()
@@ -110,7 +110,7 @@ def retrain(services: Services, name: str, progress: Progress | None = None, **o
         result = _retrain(services, name, say, **options)
     except RegistryError as exc:  # trained, but the new version could not be written (disk full): it says so
         log.warning("retrain %s: %s", name, exc)
-        result = RetrainResult(name, "failed", str(exc))
+        result = RetrainResult(name, "failed", public_text(str(exc), limit=300))
     except Exception as exc:  # the serving model stays; the run records why
         if isinstance(exc, KstockError):  # written for people (e.g. torch not installed): one line, no traceback
             log.warning("retrain %s failed: %s", name, exc)
