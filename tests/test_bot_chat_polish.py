@@ -161,6 +161,7 @@ def test_watchlist_commands_limit_and_today_call(env: BotEnv) -> None:
     assert "이미 관심종목" in env.ask(chat, "/watch 005930").text
     listing = env.ask(chat, "/watchlist")
     assert "삼성전자(005930)" in listing.text and listing.buttons[0][1].startswith("s:005930")
+    assert "채점 결과 없음" in listing.text or "초과수익률" in listing.text  # today's call and its number
     assert "지웠습니다" in env.ask(chat, "/unwatch ㅅㅅㅈㅈ").text
     assert "관심종목이 없습니다" in env.ask(chat, "/watchlist").text
     store = env.services.store
@@ -220,6 +221,7 @@ def test_a_changed_call_gives_exactly_one_alert_and_none_after_a_restart(tmp_pat
             assert len(alerts) == 1 and alerts[0].chat_id == chat
             assert "관심종목 판단 변경" in alerts[0].text and all(f"({c})" in alerts[0].text for c in changed[:2])
             assert f"({same[0]})" not in alerts[0].text and "→" in alerts[0].text
+            assert alerts[0].text.count("초과수익률") == 2  # each change with its headline number
             assert all(data.startswith("s:") for _, data in alerts[0].buttons)
             again = bot_env.call(send_watch_alerts(bot_env.runtime, bot_env.bot, day2))
             assert (again.sent, again.already) == (0, 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,7 @@ from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.messages import signal_buttons
 from kstock.service.presenters import CALL_ICON, CALL_KO, DISCLAIMER
 from kstock.service.scoring import Signal
-from kstock.service.watchlist import CallChange, call_changes
+from kstock.service.watchlist import CallChange, call_changes, headlines
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -53,12 +53,13 @@ def _call(label: str) -> str:
     return f"{CALL_KO.get(label, label)} ({label})"
 
 
-def alert_text(date: str, changes: Sequence[CallChange]) -> str:
-    """One chat's alert: every change of the day, one line each."""
+def alert_text(date: str, changes: Sequence[CallChange], numbers: Mapping[str, str] | None = None) -> str:
+    """One chat's alert: every change of the day, one line each (with its headline number when known)."""
     lines = [f"🔔 관심종목 판단 변경 · {date} 장 마감 기준"]
     for c in changes:
-        prob = f" · 상승확률 {c.probability * 100:.0f}%" if c.probability is not None else ""
-        lines.append(f"{CALL_ICON.get(c.after, '')} {c.name}({c.code}): {_call(c.before)} → {_call(c.after)}{prob}")
+        lines.append(f"{CALL_ICON.get(c.after, '')} {c.name}({c.code}): {_call(c.before)} → {_call(c.after)}")
+        if numbers and numbers.get(c.code):
+            lines.append(f"   {numbers[c.code]}")
     lines += ["관심종목 보기: /watchlist · 삭제: /unwatch 종목명", DISCLAIMER]
     return "\n".join(lines)
 
@@ -75,12 +76,13 @@ async def send_watch_alerts(rt: BotRuntime, bot: Bot, date: str) -> WatchAlertRe
     report = WatchAlertReport(date)
     changes = await asyncio.to_thread(call_changes, rt.services.store, date)
     report.chats = len(changes)
+    numbers = await asyncio.to_thread(headlines, rt.services, date) if changes else {}
     subs = rt.subscriptions
     for chat_id, changed in changes.items():
         if not await asyncio.to_thread(subs.claim_push, day, chat_id, WATCH_KIND):
             report.already += 1
             continue
-        status = await _deliver(rt, bot, chat_id, alert_text(date, changed), _buttons(changed, date))
+        status = await _deliver(rt, bot, chat_id, alert_text(date, changed, numbers), _buttons(changed, date))
         if status == "failed":
             await asyncio.to_thread(subs.release_push, day, chat_id, WATCH_KIND)
             report.failed += 1

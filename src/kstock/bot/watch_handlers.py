@@ -49,9 +49,9 @@ def call_line(call: watchlist.WatchedCall) -> str:
     """``🟢 삼성전자(005930) 매수 (BUY) · 상승확률 61%`` — or that it was not scored."""
     if call.label is None:
         return f"• {call.name}({call.code}) · 채점 결과 없음"
-    prob = f" · 상승확률 {call.probability * 100:.0f}%" if call.probability is not None else ""
-    return f"{CALL_ICON.get(call.label, '•')} {call.name}({call.code}) {CALL_KO.get(call.label, call.label)} " \
-           f"({call.label}){prob}"
+    head = f"{CALL_ICON.get(call.label, '•')} {call.name}({call.code}) {CALL_KO.get(call.label, call.label)} " \
+           f"({call.label})"
+    return f"{head}\n   {call.headline}" if call.headline else head
 
 
 def watchlist_text(calls: Sequence[watchlist.WatchedCall]) -> str:
@@ -102,7 +102,7 @@ async def add_to_watchlist(rt: BotRuntime, bot, chat_id: int, user_id: int | Non
     except KstockError as exc:
         return str(exc)
     count = len(await asyncio.to_thread(watchlist.codes, rt.services.store, chat_id))
-    call = (await asyncio.to_thread(watchlist.latest_calls, rt.services.store, [ticker.code]))[0]
+    call = (await asyncio.to_thread(watchlist.latest_calls, rt.services.store, [ticker.code], rt.services))[0]
     head = f"☆ {ticker.name}({ticker.code})을(를) 관심종목에 추가했습니다 ({count}/{watchlist.MAX_WATCH})." if new \
         else f"{ticker.name}({ticker.code})은(는) 이미 관심종목입니다 ({count}/{watchlist.MAX_WATCH})."
     return f"{head}\n{call_line(call)}\n판단이 바뀌면 장 마감 후 알려 드립니다."
@@ -131,7 +131,7 @@ async def unwatch_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def watchlist_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, chat = _runtime(context), update.effective_chat
     codes = await asyncio.to_thread(watchlist.codes, rt.services.store, chat.id)
-    calls = await asyncio.to_thread(watchlist.latest_calls, rt.services.store, codes)
+    calls = await asyncio.to_thread(watchlist.latest_calls, rt.services.store, codes, rt.services)
     stocks = [Signal(c.code, c.name, c.label or "HOLD", c.probability, c.score, 0) for c in calls]
     markup = signal_buttons([s for s in stocks if s.label != "SELL"], [s for s in stocks if s.label == "SELL"])
     await _send(rt, context.bot, chat.id, watchlist_text(calls), markup)

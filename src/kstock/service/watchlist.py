@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
+
 from kstock.errors import KstockError
 from kstock.market.dates import day_int, iso
 from kstock.market.store import MarketStore
 from kstock.market.types import Ticker
+from kstock.service.context import Services
 
 #: Stocks one chat may follow.
 MAX_WATCH = 20
@@ -34,6 +37,7 @@ class WatchedCall:
     label: str | None
     probability: float | None
     score: float | None
+    headline: str | None = None  # e.g. "예상 5일 초과수익률 +0.9% (…)" — what the score's band has meant
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,25 @@ def _names(store: MarketStore, wanted: list[str]) -> dict[str, str]:
         return dict(store.conn.execute(f"SELECT code, name FROM tickers WHERE code IN ({marks})", wanted).fetchall())
 
 
-def latest_calls(store: MarketStore, wanted: list[str]) -> list[WatchedCall]:
-    """Each code's call on the last scored day (the day ``/signals`` shows), in the given order."""
+def headlines(services: Services, date: str | None) -> dict[str, str]:
+    """code → the headline number of every name scored on ``date`` (the percentile is the day's, as
+    scoring computes it), or {} when nothing was scored then."""
+    if date is None:
+        return {}
+    from kstock.service.headline import day_headlines, serving_table
+
+    with services.store.lock:
+        rows = services.store.conn.execute("SELECT code, score FROM signals WHERE date = ? AND score IS NOT NULL",
+                                           (day_int(date),)).fetchall()
+    if not rows:
+        return {}
+    found = day_headlines(services.settings, serving_table(services), np.array([r[1] for r in rows], dtype=float))
+    return {code: h.text for (code, _), h in zip(rows, found, strict=True)}
+
+
+def latest_calls(store: MarketStore, wanted: list[str], services: Services | None = None) -> list[WatchedCall]:
+    """Each code's call on the last scored day (the day ``/signals`` shows), in the given order; with
+    ``services``, each with its headline number."""
     if not wanted:
         return []
     marks = ",".join("?" * len(wanted))
@@ -108,7 +129,9 @@ def latest_calls(store: MarketStore, wanted: list[str]) -> list[WatchedCall]:
             (last, *wanted)).fetchall()}
     names = _names(store, wanted)
     date = iso(last) if last is not None else None
-    return [WatchedCall(c, names.get(c, c), date, *(rows.get(c) or (None, None, None))) for c in wanted]
+    numbers = headlines(services, date) if services is not None and rows else {}
+    return [WatchedCall(c, names.get(c, c), date, *(rows.get(c) or (None, None, None)), numbers.get(c))
+            for c in wanted]
 
 
 def previous_scored_date(store: MarketStore, date: str) -> str | None:
