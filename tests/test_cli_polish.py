@@ -18,3 +18,16 @@ def test_signals_on_an_unscored_day_suggests_scoring_it(cli) -> None:  # noqa: F
     assert cli("score")[0] == 0
     rc, out, err = cli("signals", "--date", "2025-05-30")
     assert rc == 1 and "채점되지 않은 날" in err and "kstock score --date 2025-05-30" in err
+
+
+def test_an_error_with_an_admin_hint_shows_it_in_the_cli(cli, monkeypatch) -> None:  # noqa: F811
+    from kstock.service import analyze as analyze_module
+
+    def no_prices(*_args, **_kwargs):
+        error = analyze_module.NoPriceDataError("삼성전자(005930): 저장된 가격 데이터가 없습니다.")
+        error.admin_hint = "`kstock data update`로 받아 오세요."
+        raise error
+
+    monkeypatch.setattr(analyze_module, "analyze", no_prices)
+    rc, _, err = cli("analyze", "삼성전자")
+    assert rc == 1 and "저장된 가격 데이터가 없습니다. `kstock data update`" in err and len(err.splitlines()) == 1

@@ -107,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = Context(settings)
         return int(args.handler(args, ctx) or 0)
     except KstockError as exc:
-        print(f"kstock: error: {exc}", file=sys.stderr)
+        hint = getattr(exc, "admin_hint", None)  # the shell command the bot shows admins only
+        print(f"kstock: error: {exc}" + (f" {hint}" if hint else ""), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("kstock: interrupted", file=sys.stderr)
