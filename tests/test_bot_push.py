@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -206,9 +208,15 @@ def test_bot_keeps_answering_while_a_retrain_runs(env: BotEnv, tg: FakeTelegramS
     tg.wait_for(lambda r: r.method == "editMessageText" and "유지" in r.text, timeout=20, since=since)
 
 
+#: A process that starts a run and dies without finishing it (as under kill -9): its pid is gone afterwards.
+KILLED_MID_RUN = ("import os, sys\nfrom kstock.market.store import MarketStore\nfrom kstock.service import runs\n"
+                  "print(runs.start_run(MarketStore(sys.argv[1]), 'retrain:lstm'), flush=True)\nos._exit(9)")
+
+
 def test_interrupted_runs_are_marked_on_start(tg: FakeTelegramServer, root: Path) -> None:
-    with BotEnv(tg, root) as env:
-        run_id = runs.start_run(env.services.store, "retrain:lstm")
+    done = subprocess.run([sys.executable, "-c", KILLED_MID_RUN, str(root / "s.db")], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}, timeout=60)
+    run_id = int(done.stdout)
     with BotEnv(tg, root) as env:
         (run,) = [r for r in runs.last_runs(env.services.store, 10) if r.id == run_id]
         assert run.status == "failed" and "interrupted" in (run.error or "")

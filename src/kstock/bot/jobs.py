@@ -217,7 +217,7 @@ async def run_weekly_retrain(rt: BotRuntime, bot: Bot | None, now: dt.datetime |
     """Retrain ``name`` off the event loop; admins get the result. None when a retrain was running."""
     now = now or rt.now()
     if rt.retrain_lock.locked():
-        record_skip(rt, f"retrain:{name}", "another retrain was running")
+        await rt.run_store(record_skip, rt, f"retrain:{name}", "another retrain was running")
         return None
     async with rt.retrain_lock:
         log.info("weekly %s retrain started (%s)", name, now.isoformat(timespec="minutes"))
@@ -237,7 +237,7 @@ async def run_update(rt: BotRuntime, now: dt.datetime | None = None) -> StepResu
     """The day's data update (once per trading day); None when there was nothing to do."""
     now = now or rt.now()
     if not rt.calendar().is_trading_day(now.date()):
-        record_skip(rt, "update", f"{now.date()} is not a KRX trading day")
+        await rt.run_store(record_skip, rt, "update", f"{now.date()} is not a KRX trading day")
         return None
     source = rt.services.data_source()
     if isinstance(source, SyntheticSource) and updated_on(rt, now.date()):
@@ -264,7 +264,7 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
         log.info("scored %d stocks for %s (by hand)", report.scored, report.date)
         return report
     if not rt.calendar().is_trading_day(now.date()):
-        record_skip(rt, "score", f"{now.date()} is not a KRX trading day")
+        await rt.run_store(record_skip, rt, "score", f"{now.date()} is not a KRX trading day")
         return None
     async with rt.score_lock:
         day = await asyncio.to_thread(source_day, rt, now)

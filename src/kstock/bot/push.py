@@ -37,6 +37,7 @@ ADMIN_STALE = "admin_stale"
 
 
 def record_skip(rt: BotRuntime, job: str, reason: str) -> None:
+    """Record a skipped run (it writes the store: call it through ``rt.run_store``, off the event loop)."""
     log.info("%s skipped: %s", job, reason)
     run_id = runs.start_run(rt.services.store, job)
     runs.finish_run(rt.services.store, run_id, "skipped", {}, reason)
@@ -55,15 +56,15 @@ async def tell_admins_stale(rt: BotRuntime, bot: Bot, day: str, update: StepResu
     sent = 0
     key = dt.date.fromisoformat(day)
     for admin in rt.settings.admin_ids:
-        if not rt.subscriptions.claim_push(key, admin, kind=ADMIN_STALE):
+        if not await rt.run_store(rt.subscriptions.claim_push, key, admin, kind=ADMIN_STALE):
             continue
         try:
             await rt.delivery.send_text(bot, admin, text)
         except (ChatUnreachable, TelegramError) as exc:
             log.warning("could not tell an admin about stale data: %s", type(exc).__name__)
-            rt.subscriptions.release_push(key, admin, kind=ADMIN_STALE)
+            await rt.run_store(rt.subscriptions.release_push, key, admin, kind=ADMIN_STALE)
             continue
-        rt.subscriptions.finish_push(key, admin, "sent", kind=ADMIN_STALE)
+        await rt.run_store(rt.subscriptions.finish_push, key, admin, "sent", kind=ADMIN_STALE)
         sent += 1
     return sent
 
@@ -91,7 +92,7 @@ async def run_push(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> 
     now = now or rt.now()
     if not rt.calendar().is_trading_day(now.date()):
         reason = f"{now.date()} is not a KRX trading day"
-        record_skip(rt, "push", reason)
+        await rt.run_store(record_skip, rt, "push", reason)
         return PushReport(now.date(), "skipped", reason)
     async with rt.score_lock:  # a scoring still running at push time finishes first
         day_iso = await asyncio.to_thread(source_day, rt, now)

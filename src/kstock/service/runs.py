@@ -112,7 +112,7 @@ def mark_interrupted(store: MarketStore, now: dt.datetime | None = None) -> int:
         rows = store.conn.execute(
             "SELECT id, host, pid, COALESCE(heartbeat_at, started_at) FROM job_runs WHERE status = 'running'"
         ).fetchall()
-    gone = [run_id for run_id, host, pid, beat in rows if owner_gone(host, pid, beat, now)]
+    gone = [run_id for run_id, host, pid, beat in rows if owner_gone(host, pid, beat, now, (store.path, run_id))]
     if not gone:
         return 0
     with store.transaction() as conn:
@@ -122,11 +122,13 @@ def mark_interrupted(store: MarketStore, now: dt.datetime | None = None) -> int:
         return cur.rowcount
 
 
-def owner_gone(host: str | None, pid: int | None, heartbeat: str | None, now: dt.datetime) -> bool:
+def owner_gone(host: str | None, pid: int | None, heartbeat: str | None, now: dt.datetime,
+               run: tuple[Path, int] | None = None) -> bool:
     """True when the process that owns a run is certainly not running it any more."""
     if host == this_host() and pid is not None:
         if pid == os.getpid():
-            return not _HEARTBEAT.owns(pid)  # this very process: only if it no longer tracks the run
+            # this very process: gone only for a run it no longer tracks (started by an earlier incarnation)
+            return run is None or not _HEARTBEAT.owns(*run)
         if not pid_alive(pid):
             return True
     try:
@@ -164,9 +166,10 @@ class _Heartbeat:
         with self._lock:
             self._runs.get(Path(path), set()).discard(run_id)
 
-    def owns(self, pid: int) -> bool:
+    def owns(self, path: Path | None, run_id: int | None) -> bool:
+        """Whether this process started ``run_id`` in the store at ``path`` and has not finished it."""
         with self._lock:
-            return pid == os.getpid() and any(self._runs.values())
+            return path is not None and run_id in self._runs.get(Path(path), set())
 
     def _loop(self) -> None:
         while not self._wake.wait(HEARTBEAT_EVERY.total_seconds()):
