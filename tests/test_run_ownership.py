@@ -82,6 +82,18 @@ def test_read_only_store_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "typo.db").exists()
 
 
+def test_a_store_from_an_older_kstock_is_upgraded_once_then_read(tmp_path: Path) -> None:
+    import sqlite3
+
+    from kstock.market.migrations import LATEST_VERSION, MIGRATIONS
+
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.executescript(f"BEGIN;{MIGRATIONS[0][1]}PRAGMA user_version = 1;COMMIT;")
+    conn.close()
+    with MarketStore(tmp_path / "old.db", readonly=True) as ro:
+        assert ro.schema_version == LATEST_VERSION and runs.last_runs(ro) == []
+
+
 XGB_TEXT = ("[12:00:01] /__w/xgboost/src/io/local_filesys.cc:37: Check failed: std::fwrite(ptr, 1, size, fp_) == size: "
             "FileStream.Write incomplete\nStack trace:\n  [bt] (0) /srv/kstock/.venv/lib/libxgboost.so(+0x2c1a8c)")
 

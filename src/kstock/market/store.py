@@ -73,6 +73,7 @@ class MarketStore:
         try:
             self._refuse_newer_schema()  # before anything (even the WAL switch) touches the file
             if readonly:
+                self._upgrade_for_reading(timeout)
                 self.conn.execute("PRAGMA query_only = ON")
                 return
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -84,6 +85,18 @@ class MarketStore:
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(_explain(self.path, exc)) from exc
+
+    def _upgrade_for_reading(self, timeout: float) -> None:
+        """A store from an older kstock, opened to read: migrate it once (a schema upgrade, as any writing
+        command would) so the reads find today's tables; on a file that cannot be written, read as it is."""
+        if self.schema_version >= LATEST_VERSION:
+            return
+        try:
+            MarketStore(self.path, timeout=timeout).close()
+        except StoreError:
+            return
+        self.conn.close()
+        self.conn = self._connect(timeout)
 
     def _connect(self, timeout: float) -> sqlite3.Connection:
         """The connection (``mode=ro`` when read-only); a path that cannot be opened names the setting."""
