@@ -131,7 +131,9 @@ class ChartRenderer:
         return data
 
     async def _draw(self, analysis: Analysis) -> bytes:
-        frame, options = self._request(analysis)  # a slice of cached arrays: microseconds
+        # a slice of cached arrays plus one indexed read of the stored calls: off the loop, so a store held
+        # by another thread (a scoring's write) never stalls every chat
+        frame, options = await asyncio.to_thread(self._request, analysis)
         self.rendered += 1
         if self._pool is not None:
             try:
