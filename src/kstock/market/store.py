@@ -387,6 +387,15 @@ class MarketStore:
         ).fetchone()
         return None if row[0] is None else from_yyyymmdd([row[0]])[0]
 
+    def index_day_before(self, last: np.datetime64, days: int) -> np.datetime64 | None:
+        """The ``days``-th stored index day counting back from ``last`` (None when the index is shorter):
+        where a window of that many trading days starts, read from the small index table."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT date FROM index_prices WHERE date <= ? ORDER BY date DESC LIMIT ?",
+            (int(to_yyyymmdd([last])[0]), days),
+        ).fetchall()
+        return from_yyyymmdd([rows[-1][0]])[0] if len(rows) == days else None
+
     def first_price_date(self) -> np.datetime64 | None:
         """The oldest stored price day (a seek per code, like :meth:`last_price_date`)."""
         row = self.conn.execute(

@@ -109,13 +109,15 @@ def prepare_recent_data(store: MarketStore, settings: Settings, days: int,
     if last is None:
         raise NoDataError("the store has too little price data; run `kstock data synth` or `kstock data import`")
     first = store.first_price_date()
-    span = int(days * 1.46) + 20  # calendar days: ~248 KRX trading days a year
+    start = store.index_day_before(last, days)  # the index trades every session: its days say where to start
+    span = int(days * 1.5) + 30  # else calendar days: ~246 KRX sessions a year
     while True:
-        start = max(last - np.timedelta64(span, "D"), first)
+        if start is None or start < first:
+            start = max(last - np.timedelta64(span, "D"), first)
         data = prepare_model_data(store, settings, start=start, end=last, dtype=np.float32)
         if len(data.dates) >= days or start <= first:
             return data
-        span += int((days - len(data.dates)) * 1.6) + 10  # a long gap (holidays, halted market): reach further
+        span, start = span + int((days - len(data.dates)) * 1.6) + 10, None  # a gap (long holidays): reach further
 
 
 def _aligned_index(store: MarketStore, dates: np.ndarray) -> np.ndarray | None:
