@@ -57,7 +57,10 @@ def test_trades_at_next_open_not_at_signal_close() -> None:
     assert res.turnover == pytest.approx(0.5 / res.n_days)
     assert res.avg_names == 1.0
     assert res.total_return < 0.07  # a book that bought at close 0 would show > 27 %
-    assert set(res.as_dict()) == {"cagr", "sharpe", "max_drawdown", "turnover", "total_return"}
+    assert set(res.as_dict()) == {"cagr", "sharpe", "max_drawdown", "turnover", "total_return", "cost_paid_per_year",
+                                  "cagr_before_costs"}
+    assert res.as_dict()["cost_paid_per_year"] == pytest.approx(COMMISSION / res.n_days * 252)
+    assert res.as_dict()["cagr_before_costs"] > res.cagr
 
 
 @pytest.mark.parametrize(("open1", "bought"), [(13_000.0, False), (12_900.0, True)])

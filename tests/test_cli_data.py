@@ -321,10 +321,11 @@ def test_token_never_printed(filled: dict[str, Path], monkeypatch, capsys) -> No
 
 HELP = {
     (): ["data", "lookup", "not investment advice"],
-    ("data",): ["import", "synth", "update", "status"],
+    ("data",): ["import", "synth", "update", "status", "prune"],
     ("data", "import"): ["pykrx", "FinanceDataReader", "--tickers", "--sectors", "--index", "NAME=FILE", "--db"],
     ("data", "synth"): ["synthetic", "--tickers", "--years", "--seed", "--db"],
-    ("data", "update"): ["pykrx", "no network", "--codes", "--end", "--db"],
+    ("data", "update"): ["KSTOCK_DATA_SOURCE", "pykrx", "csv", "synthetic", "source fails", "--codes", "--end", "--db"],
+    ("data", "prune"): ["--after", "--yes", "--db"],
     ("data", "status"): ["--json", "--db"],
     ("lookup",): ["삼성전자", "--json", "--db", "suggestions"],
 }

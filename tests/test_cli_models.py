@@ -205,19 +205,19 @@ def test_score_then_signals(cli) -> None:
     assert rc == 0, err
     payload = json.loads(out)
     assert payload["date"] == "2025-06-30"
-    assert 1 <= len(payload["buy"]) <= 3 and 1 <= len(payload["sell"]) <= 3
-    assert all(s["label"] == "BUY" for s in payload["buy"]) and all(s["label"] == "SELL" for s in payload["sell"])
-    buy_scores = [s["score"] for s in payload["buy"]]
+    assert len(payload["buys"]) == 3 and len(payload["sells"]) == 3 and payload["stale"] is False
+    assert [s["rank"] for s in payload["buys"]] == [1, 2, 3]  # the book, best first
+    buy_scores = [s["score"] for s in payload["buys"]]
     assert buy_scores == sorted(buy_scores, reverse=True)
-    assert min(buy_scores) > max(s["score"] for s in payload["sell"])
-    assert all(s["rank"] >= 1 and s["close"] > 0 for s in payload["buy"])
+    assert min(buy_scores) > max(s["score"] for s in payload["sells"])  # the weakest names are the SELL warnings
+    assert all(s["close"] > 0 and s["traded_value_20d"] >= 1e9 for s in payload["buys"])
     rc, out, _ = cli("signals")
-    assert rc == 0 and "매수 상위" in out
+    assert rc == 0 and "매수 바스켓" in out
     # an earlier day can be scored too, and signals of it read back
     rc, out, err = cli("score", "--date", "2025-05-30")
     assert rc == 0, err
     rc, out, _ = cli("signals", "--date", "2025-05-30", "--json")
-    assert json.loads(out)["buy"]
+    assert json.loads(out)["buys"]
 
 
 def assert_no_signals_yet(cli):

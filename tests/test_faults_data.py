@@ -75,6 +75,7 @@ def test_failed_data_update_keeps_the_store_and_the_bot_says_why(
     fake_import, told, backoff = KRX_FAULTS[fault]
     monkeypatch.setenv("KRX_ID", KRX_ID)
     monkeypatch.setenv("KRX_PW", KRX_PW)
+    monkeypatch.setenv("KSTOCK_DATA_SOURCE", "pykrx")
     monkeypatch.setattr(pykrx_source, "_import_pykrx_stock", fake_import)
     sleeps: list[float] = []
     real_from_settings = PykrxSource.from_settings.__func__  # type: ignore[attr-defined]
@@ -138,7 +139,7 @@ def test_store_locked_by_another_writer_is_explained_then_works(root: Path, tg: 
         since = env.send(ADMIN, "/score")
         done = tg.wait_for(lambda r: r.method == "editMessageText" and r.chat_id == ADMIN and "채점 완료" in r.text,
                            timeout=30, since=since)
-        assert "매수 상위" in done.text
+        assert "매수 바스켓" in done.text
         assert env.runtime.subscriptions.active_chats() == [701]
         row = env.services.store.conn.execute("SELECT value FROM meta WHERE key = 'written-by'").fetchone()
         assert row == ("the other writer",)

@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
 
     p = command(data_sub, "update", cmd_update, "fetch new daily data from KSTOCK_DATA_SOURCE (pykrx, csv, synthetic)",
-                "Incrementally fetch new daily data from the configured source: pykrx (adjusted OHLCV and the "
+                "Incrementally fetch new daily data from the configured source (KSTOCK_DATA_SOURCE): pykrx (adjusted "
+                "OHLCV and the "
                 "KOSPI/KOSDAQ index; needs network and a KRX login), csv (the KSTOCK_CSV_DIR drop folder; only new "
                 "rows are written) or synthetic (the next simulated trading day). When the source fails the store "
                 "is left as it was and the age of the stored data is reported.")

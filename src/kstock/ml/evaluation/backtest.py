@@ -61,12 +61,17 @@ class BacktestResult:
     daily_names: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     def as_dict(self) -> dict[str, float]:
+        """The summary, plus what costs took: cost paid per year (252 days) and the CAGR before costs."""
+        costs = self.daily_costs if self.daily_costs.size == self.daily_returns.size else np.zeros(0)
+        gross = (1.0 + self.daily_returns) / (1.0 - costs) - 1.0 if costs.size else self.daily_returns
         return {
             "cagr": self.cagr,
             "sharpe": self.sharpe,
             "max_drawdown": self.max_drawdown,
             "turnover": self.turnover,
             "total_return": self.total_return,
+            "cost_paid_per_year": float(costs.mean() * TRADING_DAYS) if costs.size else 0.0,
+            "cagr_before_costs": summarize(gross)["cagr"],
         }
 
 

@@ -21,6 +21,7 @@ from kstock.ml.data import ModelData
 from kstock.ml.evaluation import backtest as bt
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.folds import Fold
+from kstock.ml.evaluation.tranche_book import backtest_followable
 from kstock.ml.predictor import MemberOutput
 
 BASELINE_RANKINGS: dict[str, tuple[str, float]] = {
@@ -103,8 +104,19 @@ def _metrics(
         binary = mt.binary_metrics(np.where(samples, oos.probability, np.nan)[:, days], data.labels.up[:, days])
         out.update(auc=binary["auc"], accuracy=binary["accuracy"], positive_rate=binary["positive_rate"])
     if backtest:
-        out["backtest"] = _backtest(np.where(data.universe[:, None], oos.score, np.nan), data, days, settings)
+        book_score = np.where(data.universe[:, None], oos.score, np.nan)
+        out["backtest"] = _backtest(book_score, data, days, settings)
+        out["followable"] = _followable(book_score, data, days, settings)
     return out
+
+
+def _followable(score: np.ndarray, data: ModelData, days: np.ndarray, settings: Settings) -> dict[str, float]:
+    """The book a subscriber can follow (horizon-day tranches, hold buffer; see tranche_book)."""
+    idx = np.flatnonzero(days)
+    result = backtest_followable(score, data.panel, k=settings.top_k, horizon=settings.label_horizon,
+                                 min_traded_value=settings.min_traded_value,
+                                 eligible=data.buyable(settings.min_traded_value), start=int(idx[0]), end=int(idx[-1]))
+    return result.as_dict()
 
 
 def _backtest(score: np.ndarray, data: ModelData, days: np.ndarray, settings: Settings) -> dict[str, float]:
