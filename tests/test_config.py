@@ -149,7 +149,7 @@ def test_unwritable_model_dir_is_refused_with_the_variable(tmp_path: Path) -> No
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     for where in (blocker / "models", Path("/proc/kstock-models")):
-        with pytest.raises(SettingsError, match="KSTOCK_MODEL_DIR=.* is not writable") as info:
+        with pytest.raises(SettingsError, match=r"KSTOCK_MODEL_DIR=.* is not writable") as info:
             check_model_dir(Settings.from_env({"KSTOCK_MODEL_DIR": str(where)}, dotenv=None))
         assert "\n" not in str(info.value)
     assert check_model_dir(Settings.from_env({"KSTOCK_MODEL_DIR": str(tmp_path / "m")}, dotenv=None)).is_dir()
