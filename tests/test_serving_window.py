@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import fast_tree_options, synth_settings
-from kstock.features.tabular import history_days
+from kstock.features.tabular import FEATURE_NAMES, history_days
 from kstock.market.store import MarketStore
 from kstock.market.synthetic import generate_market
 from kstock.ml.data import SERVING_MARGIN_DAYS, ModelData, prepare_model_data, serving_window_days
@@ -191,3 +191,20 @@ def test_real_window_predictions_equal_the_whole_history(krx_dir: Path, tmp_path
         _assert_same_day(services, window, len(window.dates) - 1, whole, len(whole.dates) - 1)
     finally:
         services.close()
+
+
+def test_the_days_shap_matrix_equals_one_row_at_a_time(services: Services) -> None:
+    """/analyze reads a ticker's TreeSHAP reasons from the day's matrix, computed once for everyone."""
+    from kstock.service.analyze import shap_reasons
+
+    data = services.model_data()
+    trees = services.serving("trees").model
+    day = len(data.dates) - 1
+    matrix = trees.contributions_matrix(data.features.values[:, day, :])
+    rows = np.flatnonzero(np.isfinite(data.features.values[:, day, :]).any(axis=1))[:15]
+    for i in rows:
+        np.testing.assert_array_equal(matrix[i], trees.contributions(data.features.values[i, day]))
+    pred = predict_day(services, day, data)
+    first = shap_reasons(services, pred, int(rows[0]), data)
+    assert [r.feature for r in first] == [FEATURE_NAMES[j] for j in np.argsort(np.abs(matrix[rows[0]]))[::-1][:3]]
+    assert any(k[0] == "trees-shap" for k in services.day_cache)  # cached for the next request

@@ -178,17 +178,22 @@ async def answer_analysis(rt: BotRuntime, bot, chat_id: int, user_id: int | None
     if not await _checked(rt, bot, chat_id, user_id, query):
         return None
     admin = is_admin(rt.settings, user_id)
-    result = await _run(rt, bot, chat_id, query, reply_to, admin)
-    if result is None:
-        return None
-    note = None
-    if listed_on and listed_on != result.result.date:
-        note = f"ℹ️ 누르신 신호 목록은 {listed_on} 기준입니다. 아래는 최신({result.result.date}) 분석입니다."
-    html = analysis_html(result, admin, note)[:MAX_TEXT]
-    markup = analysis_keyboard(result, chart_sent=True)
-    reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-    await rt.delivery.call(chat_id, lambda: bot.send_message(chat_id, html, parse_mode=PARSE_MODE, reply_markup=markup,
-                                                             reply_parameters=reply))
+    rt.text_first.begin()  # this answer's text goes out before anyone's chart (see TextFirst)
+    try:
+        result = await _run(rt, bot, chat_id, query, reply_to, admin)
+        if result is None:
+            return None
+        note = None
+        if listed_on and listed_on != result.result.date:
+            note = f"ℹ️ 누르신 신호 목록은 {listed_on} 기준입니다. 아래는 최신({result.result.date}) 분석입니다."
+        html = analysis_html(result, admin, note)[:MAX_TEXT]
+        markup = analysis_keyboard(result, chart_sent=True)
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        await rt.delivery.call(chat_id, lambda: bot.send_message(chat_id, html, parse_mode=PARSE_MODE,
+                                                                 reply_markup=markup, reply_parameters=reply))
+    finally:
+        rt.text_first.end()
+    await rt.text_first.wait()
     await send_chart(rt, bot, chat_id, result)
     return result
 

@@ -46,6 +46,39 @@ def background_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
 
 
+class TextFirst:
+    """Charts wait while /analyze answers are being written, so the texts go out first.
+
+    A chart costs the event loop a multipart upload (and a worker process a render); with 20 users at
+    once, early users' pictures used to share the loop with later users' answers and lengthen every
+    answer's wait. A picture waits at most ``limit`` seconds, so a steady stream never starves them.
+    """
+
+    def __init__(self, limit: float = 3.0) -> None:
+        self.limit, self.pending = limit, 0
+        self._idle: asyncio.Event | None = None
+
+    def _event(self) -> asyncio.Event:
+        if self._idle is None:  # created on the bot's loop, on first use
+            self._idle = asyncio.Event()
+            self._idle.set()
+        return self._idle
+
+    def begin(self) -> None:
+        self.pending += 1
+        self._event().clear()
+
+    def end(self) -> None:
+        self.pending -= 1
+        if self.pending <= 0:
+            self.pending = 0
+            self._event().set()
+
+    async def wait(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event().wait(), self.limit)
+
+
 @dataclass
 class BotRuntime:
     settings: Settings
@@ -76,6 +109,8 @@ class BotRuntime:
     refusals: OncePer = field(default_factory=lambda: OncePer(3600.0))
     #: Set once the start-up warm-up has finished (or failed): caches filled, ready for full speed.
     warmed: threading.Event = field(default_factory=threading.Event)
+    #: /analyze answers in flight; their charts wait for them (see :class:`TextFirst`).
+    text_first: TextFirst = field(default_factory=TextFirst)
     _calendar: tuple[Any, TradingCalendar] | None = field(default=None, repr=False)
 
     @classmethod

@@ -220,6 +220,11 @@ class TreePredictor:
         """TreeSHAP contributions of each feature to the score (LightGBM rank model; bias dropped)."""
         return self.boosters["lgb_rank"].predict(x_row.reshape(1, -1), pred_contrib=True)[0, :-1]
 
+    def contributions_matrix(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`contributions` of many rows (N, F) in one call — a whole day's, computed once and looked up
+        per /analyze instead of one LightGBM call per request."""
+        return self.boosters["lgb_rank"].predict(np.asarray(x).reshape(len(x), -1), pred_contrib=True)[:, :-1]
+
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         files = {}
