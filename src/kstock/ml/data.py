@@ -52,6 +52,16 @@ class ModelData:
             self._buyable = cached
         return cached[1]
 
+    def extra_features(self) -> FeatureCube:
+        """The second named feature set (:mod:`kstock.features.extra`), computed on first use and kept:
+        only a tree model trained with ``feature_set="extra"`` reads it."""
+        cached = getattr(self, "_extra", None)
+        if cached is None:
+            from kstock.features.extra import build_extra_features
+
+            cached = self._extra = build_extra_features(self.panel, self.market_close)
+        return cached
+
     def sample_mask(self, days: np.ndarray, need_label: bool = True) -> np.ndarray:
         """(tickers × days) samples usable for training/evaluation: common, traded, labelled, in ``days``."""
         mask = self.universe[:, None] & days[None, :] & self.panel.traded

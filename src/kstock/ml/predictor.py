@@ -19,13 +19,22 @@ from typing import Any
 
 import numpy as np
 
+from kstock.features.extra import EXTRA_FEATURE_NAMES
 from kstock.features.tabular import FEATURE_NAMES, build_features
 from kstock.ml.data import ModelData
+from kstock.ml.tree_objectives import RankObjective, rank_target, score_from_raw
 
 __all__ = ["FEATURE_NAMES", "MemberOutput", "PredictionResult", "Reason", "TreeParams", "TreePredictor",
            "build_features", "score_to_label"]
 
 LABELS = ("SELL", "HOLD", "BUY")
+#: The named feature sets a tree model can read: the seed's 30, or those plus the extra ones.
+FEATURE_SETS: dict[str, tuple[str, ...]] = {"base": FEATURE_NAMES, "extra": FEATURE_NAMES + EXTRA_FEATURE_NAMES}
+#: What the score model is trained to do: regress the daily rank, or rank each day's tickers (pairwise).
+OBJECTIVES = ("regression", "ranking")
+#: Which forward return the score model learns: close t → close t+h, or from the next day (what a
+#: subscriber who acts on the push can still capture; ``Labels.tradeable_return``).
+TRAIN_LABELS = ("close", "tradeable")
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,15 @@ class TreeParams:
     #: Train on every n-th day (counted back from the latest). A 5-day label overlaps 80 % with the next
     #: day's, so neighbouring days add little information but double the fit time (README: quality table).
     day_stride: int = 2
+    feature_set: str = "base"  # a key of FEATURE_SETS
+    objective: str = "regression"  # one of OBJECTIVES
+    label: str = "close"  # one of TRAIN_LABELS
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("feature_set", self.feature_set, tuple(FEATURE_SETS)),
+                                     ("objective", self.objective, OBJECTIVES), ("label", self.label, TRAIN_LABELS)):
+            if value not in allowed:
+                raise ValueError(f"TreeParams.{name} must be one of {', '.join(allowed)}, not {value!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TreeParams:
@@ -117,27 +135,59 @@ class TreePredictor:
     #: Days of features one prediction reads (the serving window is sized from it): day t's alone.
     history_days = 1
 
-    def __init__(self, params: TreeParams | None = None, seed: int = 0, n_jobs: int = 2) -> None:
+    def __init__(self, params: TreeParams | None = None, seed: int = 0, n_jobs: int = 2,
+                 probability: bool = True) -> None:
         self.params = params or TreeParams()
         self.seed = seed
         self.n_jobs = n_jobs
+        #: False trains the score models only (half the time) for evaluations that read only the ranking;
+        #: such a model answers NaN probabilities and is not for serving.
+        self.probability = probability
         self.boosters: dict[str, Any] = {}
         self.label_cuts: tuple[float, float] = (0.4, 0.6)
+        #: per ranking booster, (mean, std) of its raw output on the training rows (see score_from_raw)
+        self.score_scale: dict[str, tuple[float, float]] = {}
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return FEATURE_SETS[self.params.feature_set]
+
+    def feature_rows(self, data: ModelData, tickers: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """The feature rows of (ticker, day) index pairs, in this model's feature set."""
+        x = data.features.values[tickers, days]
+        if self.params.feature_set == "extra":
+            x = np.concatenate([x, data.extra_features().values[tickers, days]], axis=1)
+        return x
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, data: ModelData, train_days: np.ndarray) -> dict[str, float]:
         """Fit all four boosters on the samples of ``train_days`` (a bool mask over data.dates)."""
-        mask = data.sample_mask(strided_days(train_days, self.params.day_stride))
-        x = data.features.values[mask]
-        if len(x) < 200:
+        target = rank_target(data.labels, self.params.label)
+        if self.params.label == "tradeable" and train_days.any():
+            # its label ends a day later: drop the last day so no label reaches past the embargo
+            train_days = train_days.copy()
+            train_days[np.flatnonzero(train_days)[-1]] = False
+        mask = data.sample_mask(strided_days(train_days, self.params.day_stride)) & np.isfinite(target)
+        # rows day by day (a ranking objective needs each day's group contiguous), else ticker by ticker
+        if self.params.objective == "ranking":
+            di, ti = np.nonzero(mask.T)
+        else:
+            ti, di = np.nonzero(mask)
+        if len(ti) < 200:
             from kstock.errors import KstockError
 
-            raise KstockError(f"too few training samples ({len(x)}); import more history")
-        y_up, y_rank = data.labels.up[mask], data.labels.rank[mask]
+            raise KstockError(f"too few training samples ({len(ti)}); import more history")
+        x = self.feature_rows(data, ti, di)
+        y_up, y_rank = data.labels.up[ti, di], target[ti, di]
+        ranking = RankObjective(di) if self.params.objective == "ranking" else None
         from kstock.ml.progress_bars import round_bar
 
-        with round_bar(4 * self.params.n_estimators, "trees (4 boosters)") as bar:  # an ETA on a terminal
-            self.boosters = {**self._fit_lgb(x, y_up, y_rank, bar), **self._fit_xgb(x, y_up, y_rank, bar)}
+        n_boosters = 4 if self.probability else 2
+        with round_bar(n_boosters * self.params.n_estimators, f"trees ({n_boosters} boosters)") as bar:
+            self.boosters = {**self._fit_lgb(x, y_up, y_rank, bar, ranking),
+                             **self._fit_xgb(x, y_up, y_rank, bar, ranking)}
+        if ranking is not None:
+            self.score_scale = ranking.scales(self.boosters, x, self.feature_names)
         recent = train_days & (np.cumsum(train_days) > train_days.sum() - 60)
         scores = self.predict_days(data, np.flatnonzero(recent)).score
         finite = scores[np.isfinite(scores)]
@@ -145,7 +195,8 @@ class TreePredictor:
             self.label_cuts = (float(np.quantile(finite, 0.1)), float(np.quantile(finite, 0.9)))
         return {"train_samples": float(len(x)), "train_positive_rate": float(np.mean(y_up))}
 
-    def _fit_lgb(self, x: np.ndarray, y_up: np.ndarray, y_rank: np.ndarray, bar: Any = None) -> dict[str, Any]:
+    def _fit_lgb(self, x: np.ndarray, y_up: np.ndarray, y_rank: np.ndarray, bar: Any = None,
+                 ranking: RankObjective | None = None) -> dict[str, Any]:
         """Both LightGBM boosters on one binned Dataset: binning 1M rows costs seconds, so do it once."""
         import lightgbm as lgb
 
@@ -161,15 +212,24 @@ class TreePredictor:
             "num_threads": self.n_jobs, "seed": self.seed, "verbosity": -1, "deterministic": True,
             "force_col_wise": True,
         }
-        dataset = lgb.Dataset(x, label=y_up, feature_name=list(FEATURE_NAMES), free_raw_data=False,
+        dataset = lgb.Dataset(x, label=y_up, feature_name=list(self.feature_names), free_raw_data=False,
                               params={"max_bin": p.max_bin, "verbosity": -1})
-        up = lgb.train({**params, "objective": "binary"}, dataset, num_boost_round=p.n_estimators, callbacks=callbacks)
-        dataset.set_label(y_rank)
-        rank = lgb.train({**params, "objective": "regression"}, dataset, num_boost_round=p.n_estimators,
-                         callbacks=callbacks)
-        return {"lgb_up": up, "lgb_rank": rank}
+        out = {}
+        if self.probability:
+            out["lgb_up"] = lgb.train({**params, "objective": "binary"}, dataset, num_boost_round=p.n_estimators,
+                                      callbacks=callbacks)
+        if ranking is None:
+            dataset.set_label(y_rank)
+            rank_params = {**params, "objective": "regression"}
+        else:
+            dataset.set_label(ranking.grades(y_rank))
+            dataset.set_group(ranking.groups)
+            rank_params = {**params, **ranking.lgb_params()}
+        out["lgb_rank"] = lgb.train(rank_params, dataset, num_boost_round=p.n_estimators, callbacks=callbacks)
+        return out
 
-    def _fit_xgb(self, x: np.ndarray, y_up: np.ndarray, y_rank: np.ndarray, bar: Any = None) -> dict[str, Any]:
+    def _fit_xgb(self, x: np.ndarray, y_up: np.ndarray, y_rank: np.ndarray, bar: Any = None,
+                 ranking: RankObjective | None = None) -> dict[str, Any]:
         """Both XGBoost boosters on one quantised matrix (same reason as :meth:`_fit_lgb`)."""
         import xgboost as xgb
 
@@ -184,13 +244,20 @@ class TreePredictor:
             "colsample_bytree": p.colsample, "lambda": p.reg_lambda, "max_bin": p.max_bin,
             "tree_method": "hist", "nthread": self.n_jobs, "seed": self.seed, "verbosity": 0,
         }
-        matrix = xgb.QuantileDMatrix(x, label=y_up, feature_names=list(FEATURE_NAMES), max_bin=p.max_bin)
-        up = xgb.train({**params, "objective": "binary:logistic"}, matrix, num_boost_round=p.n_estimators,
-                       callbacks=callbacks)
-        matrix.set_label(y_rank)
-        rank = xgb.train({**params, "objective": "reg:squarederror"}, matrix, num_boost_round=p.n_estimators,
-                         callbacks=callbacks)
-        return {"xgb_up": up, "xgb_rank": rank}
+        matrix = xgb.QuantileDMatrix(x, label=y_up, feature_names=list(self.feature_names), max_bin=p.max_bin,
+                                     qid=None if ranking is None else ranking.qid)
+        out = {}
+        if self.probability:
+            out["xgb_up"] = xgb.train({**params, "objective": "binary:logistic"}, matrix,
+                                      num_boost_round=p.n_estimators, callbacks=callbacks)
+        if ranking is None:
+            matrix.set_label(y_rank)
+            rank_params = {**params, "objective": "reg:squarederror"}
+        else:
+            matrix.set_label(ranking.grades(y_rank))
+            rank_params = {**params, **ranking.xgb_params()}
+        out["xgb_rank"] = xgb.train(rank_params, matrix, num_boost_round=p.n_estimators, callbacks=callbacks)
+        return out
 
     # -- inference ------------------------------------------------------------------------------
     def predict_matrix(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,10 +266,13 @@ class TreePredictor:
 
         if not self.boosters:
             raise RuntimeError("TreePredictor is not fitted")
-        matrix = xgb.DMatrix(x, feature_names=list(FEATURE_NAMES))
-        prob = 0.5 * (self.boosters["lgb_up"].predict(x) + self.boosters["xgb_up"].predict(matrix))
-        score = 0.5 * (self.boosters["lgb_rank"].predict(x) + self.boosters["xgb_rank"].predict(matrix))
-        return prob, score
+        matrix = xgb.DMatrix(x, feature_names=list(self.feature_names))
+        if "lgb_up" in self.boosters:
+            prob = 0.5 * (self.boosters["lgb_up"].predict(x) + self.boosters["xgb_up"].predict(matrix))
+        else:  # a score-only (evaluation) model
+            prob = np.full(len(x), np.nan)
+        raw = {"lgb_rank": self.boosters["lgb_rank"].predict(x), "xgb_rank": self.boosters["xgb_rank"].predict(matrix)}
+        return prob, score_from_raw(raw, self.score_scale)
 
     def predict_days(self, data: ModelData, days: np.ndarray) -> MemberOutput:
         """Outputs for every ticker on the given day indices; NaN where a ticker cannot be scored."""
@@ -212,8 +282,8 @@ class TreePredictor:
         prob = np.full(ok.shape, np.nan)
         score = np.full(ok.shape, np.nan)
         if ok.any():
-            x = data.features.values[:, days][ok]
-            prob[ok], score[ok] = self.predict_matrix(x)
+            ti, tj = np.nonzero(ok)
+            prob[ok], score[ok] = self.predict_matrix(self.feature_rows(data, ti, np.asarray(days)[tj]))
         return MemberOutput(probability=prob, score=score)
 
     def contributions(self, x_row: np.ndarray) -> np.ndarray:
@@ -234,7 +304,7 @@ class TreePredictor:
             files[path.name] = _sha256(path)
         (folder / "predictor.json").write_text(json.dumps(
             {"params": asdict(self.params), "seed": self.seed, "label_cuts": self.label_cuts,
-             "features": list(FEATURE_NAMES), "files": files}, indent=2))
+             "features": list(self.feature_names), "score_scale": self.score_scale, "files": files}, indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> TreePredictor:
@@ -243,14 +313,16 @@ class TreePredictor:
         import xgboost as xgb
 
         info = json.loads((folder / "predictor.json").read_text())
-        if list(info["features"]) != list(FEATURE_NAMES):
+        params = TreeParams.from_dict(info["params"])
+        if list(info["features"]) != list(FEATURE_SETS[params.feature_set]):
             raise ValueError("model was trained on a different feature list; retrain it")
         # both libraries can segfault on a truncated or damaged file instead of raising: check first
         for name, digest in info.get("files", {}).items():
             if _sha256(folder / name) != digest:
                 raise ValueError(f"{name} is corrupt (checksum mismatch)")
-        model = cls(TreeParams.from_dict(info["params"]), seed=info["seed"])
+        model = cls(params, seed=info["seed"])
         model.label_cuts = tuple(info["label_cuts"])
+        model.score_scale = {k: (float(m), float(sd)) for k, (m, sd) in info.get("score_scale", {}).items()}
         for key in ("lgb_up", "lgb_rank"):
             text = (folder / f"{key}.txt").read_text()
             if "end of parameters" not in text[-4096:]:  # LightGBM segfaults on a truncated file

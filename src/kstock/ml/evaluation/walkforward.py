@@ -148,17 +148,18 @@ def shuffled_label_check(make_model: Callable[[], Any], data: ModelData, folds: 
                          seed: int = 0) -> float:
     """Rank IC of a model trained on labels shuffled within each day: should be ≈ 0 (a leak detector)."""
     rng = np.random.default_rng(seed)
-    original = (data.labels.up, data.labels.rank)
-    up, rank = data.labels.up.copy(), data.labels.rank.copy()
+    # every label a model may train on (the next-day one too, TreeParams.label), with one permutation
+    original = (data.labels.up, data.labels.rank, data.labels.tradeable_return)
+    up, rank, tradeable = (a.copy() for a in original)
     for t in range(up.shape[1]):
         rows = np.flatnonzero(~np.isnan(up[:, t]))
         perm = rng.permutation(rows)
-        up[rows, t], rank[rows, t] = up[perm, t], rank[perm, t]
-    data.labels.up, data.labels.rank = up, rank
+        up[rows, t], rank[rows, t], tradeable[rows, t] = up[perm, t], rank[perm, t], tradeable[perm, t]
+    data.labels.up, data.labels.rank, data.labels.tradeable_return = up, rank, tradeable
     try:
         oos = run_folds(make_model, data, folds)
     finally:
-        data.labels.up, data.labels.rank = original
+        data.labels.up, data.labels.rank, data.labels.tradeable_return = original
     days = _days_of(folds, len(data.dates))
     samples = data.sample_mask(days)
     score = np.where(samples, oos.score, np.nan)[:, days]
