@@ -151,7 +151,7 @@ def live_days(services: Any, settings: Settings, size: Size, clock: Clock) -> No
     from kstock.service.daily import run_daily
     from kstock.service.ledger import days_until_first, performance
     from kstock.service.performance_view import format_performance, render_performance_chart
-    from kstock.service.scoring import stored_signals
+    from kstock.service.scoring import latest_book
 
     for n in range(1, size.loop_days + 1):
         t = time.monotonic()
@@ -159,14 +159,16 @@ def live_days(services: Any, settings: Settings, size: Size, clock: Clock) -> No
         steps = ", ".join(f"{s.step} {s.status}" for s in report.steps)
         if report.scoring is None:
             raise DemoError(f"day {report.day}: the loop did not score ({steps})")
-        book = stored_signals(services, report.day, settings.top_k)[0]
+        _, book = latest_book(services, report.day)
+        held = book["BUY"]
         say(clock, f"day {n:>2} {report.day}: {steps} — {report.scoring.scored} scored, "
-            f"{report.scoring.buyable} buyable, a book of {len(book)} ({sum(b.entry == 'new' for b in book)} new) "
-            f"in {time.monotonic() - t:.1f}s")
+            f"{report.scoring.buyable} buyable; book {len(held)} names: "
+            f"{sum(b.entry == 'new' for b in held)} bought, {sum(b.entry == 'kept' for b in held)} kept, "
+            f"{len(book['EXIT'])} sold — in {time.monotonic() - t:.1f}s")
         if n <= 2:  # two consecutive days in full: the second push carries the second day's date
-            buys, sells = book, stored_signals(services, report.day, settings.top_k)[1]
             print(f"\n--- push for {report.day} (what subscribers receive) ---")
-            print(messages.push_text(report.day, buys[:10], sells[:5], settings.top_k, settings.label_horizon))
+            print(messages.push_text(report.day, held, book["SELL"][:5], settings.top_k, settings.label_horizon,
+                                     book["EXIT"]))
             print()
     perf = performance(services)
     print("\n--- /performance ---")

@@ -17,9 +17,10 @@ from kstock.cli import main
 from kstock.market.pykrx_source import UpdateReport
 from kstock.market.sources import SyntheticSource, synthesize_store, synthetic_spec
 from kstock.market.store import MarketStore
+from kstock.ml.evaluation.tranche_book import slots_per_day
 from kstock.service import runs
 from kstock.service.daily import SCORE, UPDATE, freshness, loop_day, run_daily, score_step, update_step
-from kstock.service.scoring import publication, stored_signals
+from kstock.service.scoring import publication, stored_book, stored_signals
 
 
 class BrokenSource:
@@ -77,15 +78,24 @@ def test_a_trading_day_updates_scores_and_stores_the_book_each_once(workspace) -
     assert score_step(services, day)[0].status == "done"
     assert len([r for r in runs.last_runs(services.store, 20) if r.day == day and r.job == SCORE]) == 1
     buys, _ = stored_signals(services, day, top=100)
-    assert len(buys) == services.settings.top_k or len(buys) == report.scoring.buyable
-    assert {s.entry for s in buys} == {"new"}  # the first book: everything is a new buy
+    slots = slots_per_day(services.settings.top_k, services.settings.label_horizon)
+    assert len(buys) == slots and {s.entry for s in buys} == {"new"}  # the first tranche of the book
+    assert {s.entry_date for s in buys} == {day}
     assert publication(services, day) == {"date": day, "data_date": day, "stale": False,
                                           "versions": report.scoring.versions}
-    # the next run is the next trading day, and its book carries yesterday's names where they still rank
+    # the next trading day: yesterday's tranche is held, a new one is bought; after a horizon the first comes due
     nxt = run_daily(services)
     assert nxt.day > day and nxt.scoring is not None and nxt.scoring.date == nxt.day
-    kept = [s for s in stored_signals(services, nxt.day, top=100)[0] if s.entry == "kept"]
-    assert kept and {s.code for s in kept} <= {s.code for s in buys}
+    book = stored_book(services, nxt.day)
+    assert {s.code for s in book["BUY"] if s.entry == "held"} == {s.code for s in buys}
+    assert len([s for s in book["BUY"] if s.entry == "new"]) == slots and book["EXIT"] == []
+    for _ in range(services.settings.label_horizon - 1):
+        later = run_daily(services)
+    book = stored_book(services, later.day)
+    first = {s.code for s in buys}
+    due = {s.code for s in book["BUY"] if s.entry == "kept"} | {s.code for s in book["EXIT"]}
+    assert due == first  # each name of the first tranche was either kept (still near the top) or sold
+    assert len(book["BUY"]) <= services.settings.top_k
 
 
 def test_a_restart_after_the_update_finishes_the_same_day(workspace) -> None:
@@ -130,7 +140,7 @@ def test_kstock_daily_runs_the_loop_and_reports_json(workspace, monkeypatch: pyt
     assert main(["signals", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["date"] == second_day and payload["stale"] is False
-    assert set(payload) == {"date", "stale", "buys", "sells"}
+    assert set(payload) == {"date", "stale", "buys", "exits", "sells"}
     for entry in payload["buys"] + payload["sells"]:
         assert {"code", "name", "rank", "label", "traded_value_20d", "close"} <= set(entry)
     assert all(e["traded_value_20d"] >= 1e9 for e in payload["buys"])  # KSTOCK_MIN_TRADED_VALUE

@@ -41,7 +41,7 @@ from kstock.bot.analysis_flow import (
     signal_button,
 )
 from kstock.bot.delivery import ChatUnreachable
-from kstock.bot.jobs import KST, describe_jobs, latest_signals, run_scoring
+from kstock.bot.jobs import KST, describe_jobs, run_scoring
 from kstock.bot.performance_handler import performance_command
 from kstock.bot.progress import ProgressMessage
 from kstock.bot.runtime import BotRuntime
@@ -59,6 +59,7 @@ from kstock.ml.models import known_kinds
 from kstock.service.daily import signals_warning
 from kstock.service.presenters import format_signals
 from kstock.service.retrain import RetrainResult, retrain
+from kstock.service.scoring import latest_book
 from kstock.service.status import models_status, service_status
 
 log = logging.getLogger(__name__)
@@ -133,10 +134,11 @@ def _is_admin(rt: BotRuntime, update: Update) -> bool:
 async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     try:
-        date, (buys, sells) = await asyncio.to_thread(latest_signals, rt)
+        date, book = await asyncio.to_thread(latest_book, rt.services)
+        buys, sells = book["BUY"], book["SELL"][:5]
         warning = await asyncio.to_thread(signals_warning, rt.services, date)
         text = format_signals(date, buys, sells, warning, book_size=rt.settings.top_k,
-                              horizon=rt.settings.label_horizon)
+                              horizon=rt.settings.label_horizon, exits=book["EXIT"])
     except KstockError as exc:
         text, buys, sells, date = str(exc), [], [], None
     await _reply(rt, update, context, text, messages.signal_buttons(buys, sells, date))

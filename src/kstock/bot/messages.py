@@ -81,9 +81,10 @@ PUSH_FOOTER = "구독 해지: /unsubscribe"
 
 
 def push_text(date: str, buys: Sequence[Signal], sells: Sequence[Signal], book_size: int | None = None,
-              horizon: int = 5) -> str:
-    """The daily push to subscribers: the day's book and how to stop it."""
-    return format_signals(date, list(buys), list(sells), book_size=book_size, horizon=horizon) + "\n" + PUSH_FOOTER
+              horizon: int = 5, exits: Sequence[Signal] = ()) -> str:
+    """The daily push to subscribers: the day's trades and holdings, and how to stop them."""
+    return (format_signals(date, list(buys), list(sells), book_size=book_size, horizon=horizon, exits=list(exits))
+            + "\n" + PUSH_FOOTER)
 
 
 def stale_note(day: str, data_date: str | None, behind: int) -> str:

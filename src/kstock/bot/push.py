@@ -20,7 +20,7 @@ from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.subscriptions import PUSH_SIGNALS
 from kstock.service import daily, runs
 from kstock.service.daily import StepResult
-from kstock.service.scoring import stored_signals
+from kstock.service.scoring import latest_book
 
 if TYPE_CHECKING:
     from telegram import Bot, InlineKeyboardMarkup
@@ -34,6 +34,8 @@ PUSH_PACE_S = 0.05
 #: push_log kinds besides the daily signals: the subscribers' note on a stale day, the admins' alert.
 STALE_NOTE = "stale_note"
 ADMIN_STALE = "admin_stale"
+#: SELL warnings shown in the push (the book's holdings and trades are shown in full).
+PUSH_SELLS = 5
 
 
 def record_skip(rt: BotRuntime, job: str, reason: str) -> None:
@@ -107,9 +109,10 @@ async def run_push(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> 
         pending = await rt.run_store(rt.subscriptions.pending_push, day)
         if not pending:
             return PushReport(day, "done", "nothing to send (no subscribers, or everyone already has today's push)")
-        buys, sells = await rt.run_store(stored_signals, rt.services, day_iso, rt.settings.top_k)
-        text = messages.push_text(day_iso, buys, sells, rt.settings.top_k, rt.settings.label_horizon)
-        keyboard = messages.signal_buttons(buys, sells, day_iso)
+        _, book = await rt.run_store(latest_book, rt.services, day_iso)
+        buys, sells = book["BUY"], book["SELL"][:PUSH_SELLS]
+        text = messages.push_text(day_iso, buys, sells, rt.settings.top_k, rt.settings.label_horizon, book["EXIT"])
+        keyboard = messages.signal_buttons([s for s in buys if s.entry in (None, "new")], sells, day_iso)
         report = await _deliver(rt, bot, day, pending, text, PUSH_SIGNALS, "push", keyboard)
         report.date = day_iso
     log.info("push for %s: %d sent, %d blocked, %d failed", day, report.sent, report.blocked, report.failed)

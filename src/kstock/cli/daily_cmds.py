@@ -94,13 +94,13 @@ def cmd_signals(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def signals_json(services, date: str | None, top: int) -> dict:
-    """The stored book as JSON: date, stale (data behind the source's clock or scored on old data), buys, sells."""
+    """The stored book as JSON: date, stale (data behind the source's clock or scored on old data), buys (the
+    holdings after the day's trades, with entry new/kept/held and entry_date), exits and sells."""
     from kstock.service.daily import freshness
-    from kstock.service.scoring import last_scored_date, publication, stored_signals
+    from kstock.service.scoring import latest_book, publication
 
-    buys, sells = stored_signals(services, date, top)
-    day = date or last_scored_date(services)
-    pub = publication(services, day) if day else None
+    day, book = latest_book(services, date)
+    pub = publication(services, day)
     stale = bool(pub and pub["stale"]) or (date is None and freshness(services).stale)
 
     def entry(s) -> dict:
@@ -108,19 +108,19 @@ def signals_json(services, date: str | None, top: int) -> dict:
         return {"code": row.pop("code"), "name": row.pop("name"), "rank": row.pop("rank"), "label": row.pop("label"),
                 "traded_value_20d": row.pop("traded_value_20d"), "close": row.pop("close"), **row}
 
-    return {"date": day, "stale": stale, "buys": [entry(s) for s in buys], "sells": [entry(s) for s in sells]}
+    return {"date": day, "stale": stale, "buys": [entry(s) for s in book["BUY"][:top]],
+            "exits": [entry(s) for s in book["EXIT"]], "sells": [entry(s) for s in book["SELL"][:top]]}
 
 
 def _print_book(services, date: str | None, top: int) -> None:
     from kstock.service.daily import freshness
     from kstock.service.presenters import format_signals
-    from kstock.service.scoring import last_scored_date, stored_signals
+    from kstock.service.scoring import latest_book
 
-    buys, sells = stored_signals(services, date, top)
-    day = date or last_scored_date(services) or ""
+    day, book = latest_book(services, date)
     warning = freshness(services).warning() if date is None else None
-    print(format_signals(day, buys, sells, warning, book_size=services.settings.top_k,
-                         horizon=services.settings.label_horizon))
+    print(format_signals(day, book["BUY"][:top], book["SELL"][:top], warning, book_size=services.settings.top_k,
+                         horizon=services.settings.label_horizon, exits=book["EXIT"]))
 
 
 def cmd_performance(args: argparse.Namespace, ctx: Context) -> int:

@@ -121,13 +121,16 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             versions TEXT,
             created_at TEXT NOT NULL
         );
-        -- the day's book as published: BUY = the names the backtest's book holds, SELL = the weakest
+        -- the day's book as published: BUY = the holdings of the followable book after the day's trades
+        -- (entry: new = bought at the next open, kept = held on for another horizon, held = earlier tranche),
+        -- EXIT = sold at the next open, SELL = the weakest scored names (a warning for holders)
         CREATE TABLE book (
             date INTEGER NOT NULL,
             side TEXT NOT NULL,
             code TEXT NOT NULL,
             rank INTEGER NOT NULL,
             entry TEXT,
+            entry_date INTEGER,  -- the decision day the current holding started (BUY, EXIT)
             score REAL,
             traded_value_20d REAL,
             close REAL,

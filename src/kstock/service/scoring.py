@@ -16,7 +16,8 @@ from kstock.errors import KstockError
 from kstock.market.dates import day_int, iso
 from kstock.market.tradability import traded_value_20d
 from kstock.ml.data import ModelData
-from kstock.ml.evaluation.backtest import HOLD_BUFFER, select_book
+from kstock.ml.evaluation.backtest import HOLD_BUFFER
+from kstock.ml.evaluation.tranche_book import apply_plan, daily_ranks, plan_day
 from kstock.service.context import Services
 from kstock.service.headline import headline
 from kstock.service.predict import DayPrediction, predict_day
@@ -36,6 +37,7 @@ class Signal:
     expected_excess: float | None = None  # the headline: mean excess return of the name's score band, OOS
     hit_rate: float | None = None  # share of that band that beat the buyable universe
     samples: int | None = None  # how many out-of-sample (name, day) pairs the band's numbers rest on
+    entry_date: str | None = None  # the day the holding started (BUY) or the sold holding had started (EXIT)
 
 
 @dataclass
@@ -89,7 +91,7 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
         published = conn.execute("SELECT 1 FROM publications WHERE date = ? AND stale = 0", (date_int,)).fetchone()
         if published is None:
             conn.execute("DELETE FROM book WHERE date = ?", (date_int,))
-            conn.executemany("INSERT INTO book VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            conn.executemany("INSERT INTO book VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              [(date_int, *row) for row in book])
             conn.execute("INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?)",
                          (date_int, date_int, int(stale), json.dumps(pred.versions), created))
@@ -109,62 +111,74 @@ def _ranks(score: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def _book_rows(services: Services, data: ModelData, day: int, pred: DayPrediction, ok: np.ndarray) -> list[tuple]:
-    """(side, code, rank, entry, score, traded_value_20d, close, expected_excess, hit_rate, samples) rows."""
+    """The day's book rows: (side, code, rank, entry, entry_date, score, traded_value_20d, close, expected_excess,
+    hit_rate, samples) — holdings after the day's trades (BUY), the day's exits (EXIT) and the weakest names (SELL).
+
+    The trades come from :func:`~kstock.ml.evaluation.tranche_book.plan_day`, the backtest's own rule, applied
+    to the holdings of the last stored book; what only the next open can tell (a halt, an open at the limit)
+    is left to the ledger, as the backtest leaves it to its execution step.
+    """
     settings = services.settings
     score = pred.ensemble.score[:, 0]
     buyable = data.buyable(settings.min_traded_value)[:, day] & ok
     # as in the backtest: a held name halted today keeps its place in the ranking (judged, not bought)
     ranked = ok & (buyable | ~data.panel.traded[:, day])
-    rank = _ranks(score, ranked)
-    held = np.isin(np.asarray(data.panel.codes), _previous_book(services, day_int(data.dates[day])))
-    keep, new = select_book(held, rank, buyable, settings.top_k, HOLD_BUFFER * settings.top_k)
+    rank = daily_ranks(score[:, None], ranked[:, None])[:, 0]
+    holdings = _previous_holdings(services, data, day)
+    plan = plan_day(holdings, day, rank, buyable, k=settings.top_k, horizon=settings.label_horizon,
+                    keep_rank=HOLD_BUFFER * settings.top_k)
+    after = apply_plan(holdings, plan, day)
     tv = traded_value_20d(data.panel)[:, day]
     close = data.panel.close[:, day]
+    entry = {**{i: "held" for i in plan.held}, **{i: "kept" for i in plan.kept}, **{i: "new" for i in plan.buys}}
 
-    def row(side: str, i: int, n: int, entry: str | None) -> tuple:
+    def row(side: str, i: int, n: int, kind: str | None, start: int | None) -> tuple:
         p = None if pred.percentile is None else float(pred.percentile[i])
         h = headline(settings, pred.table, p)
-        return (side, data.panel.codes[i], n, entry, _f(score[i]), _f(tv[i]), _f(close[i]), h.excess, h.hit_rate,
-                h.n or None)
+        started = day_int(data.dates[start]) if start is not None and start >= 0 else None
+        return (side, data.panel.codes[i], n, kind, started, _f(score[i]), _f(tv[i]), _f(close[i]), h.excess,
+                h.hit_rate, h.n or None)
 
-    members = np.flatnonzero(keep | new)
-    rows = [row("BUY", i, n, "kept" if keep[i] else "new")
-            for n, i in enumerate(members[np.argsort(rank[members], kind="stable")], start=1)]
+    held = sorted(after, key=lambda i: (rank[i], data.panel.codes[i]))
+    rows = [row("BUY", i, n, entry[i], after[i]) for n, i in enumerate(held, start=1)]
+    rows += [row("EXIT", i, n, None, holdings[i]) for n, i in enumerate(sorted(plan.exits, key=lambda i: rank[i]), 1)]
     weakest = np.flatnonzero(ok & data.panel.traded[:, day])
     weakest = weakest[np.argsort(score[weakest], kind="stable")][: settings.top_k]
-    rows += [row("SELL", i, n, None) for n, i in enumerate(weakest, start=1)]
+    rows += [row("SELL", i, n, None, None) for n, i in enumerate(weakest, start=1)]
     return rows
 
 
-def _previous_book(services: Services, date_int: int) -> list[str]:
-    """The codes the stored book held on the last scored day before ``date_int``."""
+def _previous_holdings(services: Services, data: ModelData, day: int) -> dict[int, int]:
+    """The last stored book's holdings before ``day``, as {ticker index: day index its holding started}.
+
+    A start older than the loaded window counts as long due (its holding has run its course).
+    """
     rows = services.store.conn.execute(
-        "SELECT code FROM book WHERE side = 'BUY' AND date = (SELECT MAX(date) FROM book WHERE date < ?)",
-        (date_int,),
+        "SELECT code, entry_date FROM book WHERE side = 'BUY' AND date = (SELECT MAX(date) FROM book WHERE date < ?)",
+        (day_int(data.dates[day]),),
     ).fetchall()
-    return [r[0] for r in rows]
+    index = {code: i for i, code in enumerate(data.panel.codes)}
+    out = {}
+    for code, started in rows:
+        if code not in index:
+            continue
+        d = np.datetime64(iso(started), "D") if started else data.dates[0]
+        out[index[code]] = int(np.searchsorted(data.dates, d)) if d >= data.dates[0] else -10**6
+    return out
 
 
 def stored_signals(services: Services, date: str | None = None, top: int = 5) -> tuple[list[Signal], list[Signal]]:
-    """The day's book (default: the last scored day): BUY names in rank order and the weakest SELL names.
+    """The day's book (default: the last scored day): the holdings in rank order and the weakest SELL names.
 
     ``top`` limits each list (the book itself has ``KSTOCK_TOP_K`` names). Days scored before the book
     existed fall back to the strongest BUY/SELL labels of the signals table.
     """
+    book = stored_book(services, date)
+    if book is not None:
+        return book["BUY"][:top], book["SELL"][:top]
     conn = services.store.conn
     date_int = _scored_day(services, date)
     names = dict(conn.execute("SELECT code, name FROM tickers").fetchall())
-    signals = {c: (lab, p) for c, lab, p in conn.execute(
-        "SELECT code, label, probability FROM signals WHERE date = ?", (date_int,)).fetchall()}
-    book = conn.execute("SELECT side, code, rank, entry, score, traded_value_20d, close, expected_excess, hit_rate, "
-                        "samples FROM book WHERE date = ? ORDER BY side, rank", (date_int,)).fetchall()
-    if book:
-        def entry(row: tuple) -> Signal:
-            side, code, rank, kind, score, tv, close, excess, hit, n = row
-            label, probability = signals.get(code, (side, None))
-            return Signal(code, names.get(code, code), label, probability, score, rank, close, tv, kind, excess, hit, n)
-
-        return ([entry(r) for r in book if r[0] == "BUY"][:top], [entry(r) for r in book if r[0] == "SELL"][:top])
     closes = dict(conn.execute("SELECT code, close FROM prices WHERE date = ?", (date_int,)).fetchall())
 
     def fetch(label: str, order: str) -> list[Signal]:
@@ -173,6 +187,37 @@ def stored_signals(services: Services, date: str | None = None, top: int = 5) ->
         return [Signal(c, names.get(c, c), lab, p, s, r, closes.get(c)) for c, lab, p, s, r in rows]
 
     return fetch("BUY", "DESC"), fetch("SELL", "ASC")
+
+
+def latest_book(services: Services, date: str | None = None) -> tuple[str, dict[str, list[Signal]]]:
+    """(day, book by side) of ``date`` or the last scored day; days from before the book existed give their
+    strongest BUY/SELL labels as holdings/warnings."""
+    date_int = _scored_day(services, date)
+    day = iso(date_int)
+    book = stored_book(services, day)
+    if book is None:
+        buys, sells = stored_signals(services, day, services.settings.top_k)
+        book = {"BUY": buys, "EXIT": [], "SELL": sells}
+    return day, book
+
+
+def stored_book(services: Services, date: str | None = None) -> dict[str, list[Signal]] | None:
+    """The day's whole stored book by side — BUY (holdings), EXIT (sold at the next open), SELL — or None."""
+    conn = services.store.conn
+    date_int = _scored_day(services, date)
+    names = dict(conn.execute("SELECT code, name FROM tickers").fetchall())
+    signals = {c: (lab, p) for c, lab, p in conn.execute(
+        "SELECT code, label, probability FROM signals WHERE date = ?", (date_int,)).fetchall()}
+    rows = conn.execute("SELECT side, code, rank, entry, entry_date, score, traded_value_20d, close, expected_excess, "
+                        "hit_rate, samples FROM book WHERE date = ? ORDER BY side, rank", (date_int,)).fetchall()
+    if not rows:
+        return None
+    book: dict[str, list[Signal]] = {"BUY": [], "EXIT": [], "SELL": []}
+    for side, code, rank, kind, started, score, tv, close, excess, hit, n in rows:
+        label, probability = signals.get(code, (side, None))
+        book.setdefault(side, []).append(Signal(code, names.get(code, code), label, probability, score, rank, close,
+                                                tv, kind, excess, hit, n, iso(started) if started else None))
+    return book
 
 
 def _scored_day(services: Services, date: str | None) -> int:
