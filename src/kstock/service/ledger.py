@@ -1,11 +1,13 @@
 """The ledger: how every published signal turned out, measured exactly as the backtest measures (DESIGN §7).
 
 A published day is a scored day whose data was current (``publications.stale = 0``); its book is in the
-``book`` table. Once ``KSTOCK_LABEL_HORIZON`` sessions have passed after the entry, each BUY name is
-measured as a subscriber would have traded it: bought at the next day's open, sold at the open
-``horizon`` days later, commission on both sides and the sell tax of the sale year deducted, halts valued
-at the last open — :func:`kstock.ml.evaluation.calibration.round_trip_returns`, the function the band
-table behind every headline uses. A name that could not be bought (halted, or opening at the upper limit)
+``book`` table. Each day's tranche — the names bought at the next open and the names kept for another
+horizon (:mod:`kstock.ml.evaluation.tranche_book`) — is a set of signals; once ``KSTOCK_LABEL_HORIZON``
+sessions have passed after the entry, each is measured as a subscriber would have traded it: bought at the
+next day's open, sold at the open ``horizon`` days later, commission on both sides and the sell tax of the
+sale year deducted, halts valued at the last open —
+:func:`kstock.ml.evaluation.calibration.round_trip_returns`, the function the band table behind every
+headline uses. A name that could not be bought (halted, or opening at the upper limit)
 is recorded as such and left out of the averages, as the backtest skips it.
 
 Beside each signal: the equal-weighted buyable universe over the same days (the same rule,
@@ -110,9 +112,11 @@ def outcomes(services: Services, since: str | None = None) -> tuple[list[SignalO
     out = []
     for date, versions in published:
         t = position.get(date)
+        # the day's tranche: names bought at the next open or kept for another horizon (not older holdings,
+        # whose own day measures them)
         rows = store.conn.execute("SELECT b.code, COALESCE(k.name, b.code), b.rank FROM book b LEFT JOIN tickers k "
-                                  "ON k.code = b.code WHERE b.date = ? AND b.side = 'BUY' ORDER BY b.rank",
-                                  (date,)).fetchall()
+                                  "ON k.code = b.code WHERE b.date = ? AND b.side = 'BUY' AND "
+                                  "COALESCE(b.entry, 'new') IN ('new', 'kept') ORDER BY b.rank", (date,)).fetchall()
         for code, name, rank in rows:
             entry = SignalOutcome(iso(date), code, name, int(rank), versions, "pending")
             i = index.get(code)
