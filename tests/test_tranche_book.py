@@ -70,3 +70,37 @@ def test_turnover_stays_within_a_tranche_a_day() -> None:
     assert (res.daily_costs >= 0).all() and np.all(res.gross_returns >= res.daily_returns - 1e-15)
     d = res.as_dict()
     assert {"cagr", "sharpe", "max_drawdown", "turnover", "cost_paid_per_year", "cagr_before_costs"} <= set(d)
+
+
+def test_the_served_book_is_the_backtests_book(synth_golden, tmp_path) -> None:
+    """Nine days of the live loop store exactly the trades the backtest makes from the same scores."""
+    from tests.conftest import copy_workspace, synth_settings
+
+    from kstock.market.dates import day_int
+    from kstock.service.context import Services
+    from kstock.service.daily import run_daily
+    from kstock.service.scoring import stored_book
+
+    services = Services(synth_settings(copy_workspace(synth_golden, tmp_path / "ws")))
+    days = [run_daily(services).day for _ in range(9)]
+    data = services.model_data()
+    score = np.full(data.panel.close.shape, np.nan)
+    index = {c: i for i, c in enumerate(data.panel.codes)}
+    for d in days:
+        rows = services.store.conn.execute("SELECT code, score FROM signals WHERE date = ?", (day_int(d),)).fetchall()
+        t = data.panel.date_index(d)
+        for code, s in rows:
+            score[index[code], t] = s
+    settings = services.settings
+    first, last = data.panel.date_index(days[0]), data.panel.date_index(days[-1])
+    res = backtest_followable(score, data.panel, k=settings.top_k, horizon=settings.label_horizon,
+                              eligible=data.buyable(settings.min_traded_value), start=first, end=last,
+                              keep_trace=True)
+    codes = np.asarray(data.panel.codes)
+    assert len(res.trace) == len(days) - 2  # the backtest needs two more opens to value the last days
+    for d, plan in zip(days, res.trace, strict=False):
+        book = stored_book(services, d)
+        assert {s.code for s in book["BUY"] if s.entry == "new"} == set(codes[plan.buys]), d
+        assert {s.code for s in book["BUY"] if s.entry == "kept"} == set(codes[plan.kept]), d
+        assert {s.code for s in book["EXIT"]} == set(codes[plan.exits]), d
+    services.close()
