@@ -27,6 +27,7 @@ from _faults import (
     start_bot,
     tg_fixture,
 )
+from kstock.bot.analysis_flow import NO_MODEL_KO
 from kstock.bot.jobs import run_weekly_retrain
 from kstock.ml.registry import ModelRegistry
 from kstock.testing import FakeTelegramServer
@@ -71,8 +72,10 @@ def test_corrupt_model_is_refused_the_user_is_told_and_a_retrain_recovers(
     env = start_bot(tg, root)
     try:
         reply = env.ask(611, "/analyze 005930")  # the registry refuses the files before any library reads them
+        assert reply.text == NO_MODEL_KO  # a user gets Korean, without the developer details
+        reply = env.ask(ADMIN, "/analyze 005930")  # an admin gets what is wrong and what fixes it
         assert "unavailable" in reply.text and "trees" in reply.text and "/retrain trees" in reply.text, reply.text
-        assert "not trained yet" not in reply.text  # it was trained: the user is told it is broken, not missing
+        assert "not trained yet" not in reply.text  # it was trained: the admin is told it is broken, not missing
         assert "안녕하세요" in env.ask(611, "/start").text
         models = env.ask(ADMIN, "/model").text
         assert "트리(LightGBM+XGBoost): unavailable" in models, models

@@ -113,7 +113,7 @@ def test_retrain_killed_midway_serves_the_old_model_and_the_restart_recovers(
         status, error = job_runs(root, "retrain:trees")[-1]
         assert status == "failed" and "interrupted" in (error or "")
         shown = env.ask(ADMIN, "/status").text
-        assert "retrain:trees failed" in shown and "interrupted" in shown, shown
+        assert "retrain:trees 실패" in shown and "interrupted" in shown, shown  # admins get the job and its error
         assert_answers(env, 841)  # served by the old model meanwhile
         done = retrain_reply(env)  # and a new retrain goes through
         assert "교체됨" in done, done

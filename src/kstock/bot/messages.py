@@ -141,7 +141,7 @@ def status_text(state: Mapping[str, Any], admin: bool) -> str:
     if last_date is None:
         data = "아직 저장된 시세가 없습니다"
     else:
-        data = f"{last_date} 종가 기준" + (f" ({age}일 전)" if age else " (오늘)")
+        data = f"{last_date} 종가 기준" + ("" if age is None else f" ({age}일 전)" if age > 0 else " (오늘)")
     lines = ["🩺 상태", f"데이터: {data}"]
     if state.get("data_warning"):  # behind the source's current trading day (service.daily.Freshness)
         lines.append(state["data_warning"])
