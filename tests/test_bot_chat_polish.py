@@ -71,10 +71,15 @@ def test_a_scripted_session_is_korean_only(env: BotEnv) -> None:
     picked = _last_message(env, USER, amb, "여러 개")
     env.tg.push_callback(USER, picked["buttons"][0][1], picked["id"])
     _wait_quiet(env)
+    analysis = _last_message(env, USER, amb, "판단:")
+    for data in ("rf:005930", "c:005930:20200102", "w:005930", "s:005930:20200102", "rf:005930"):
+        env.tg.push_callback(USER, data, analysis["id"])  # refresh, a stale chart, watch, an old signal, no change
+        _wait_quiet(env)
     names = [t.name for t in env.services.store.tickers()] + [t.name_en for t in env.services.store.tickers()
                                                               if t.name_en]
     replies = [r for r in env.tg.sent[since_all:] if r.chat_id == USER and r.method != "sendChatAction"]
     assert len(replies) >= len(script)
+    assert {"answerCallbackQuery", "editMessageText", "sendPhoto"} <= {r.method for r in replies}
     for r in replies:
         leftover = english_words(r.text, names)
         assert not leftover, (r.method, leftover, r.text)
