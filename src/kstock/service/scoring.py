@@ -142,7 +142,9 @@ def _book_rows(services: Services, data: ModelData, day: int, pred: DayPredictio
     held = sorted(after, key=lambda i: (rank[i], data.panel.codes[i]))
     rows = [row("BUY", i, n, entry[i], after[i]) for n, i in enumerate(held, start=1)]
     rows += [row("EXIT", i, n, None, holdings[i]) for n, i in enumerate(sorted(plan.exits, key=lambda i: rank[i]), 1)]
-    weakest = np.flatnonzero(ok & data.panel.traded[:, day])
+    # SELL warnings: the weakest names whose band is a 매도 call (it lagged the universe out of sample), so a
+    # warning never carries a number that says the opposite
+    weakest = np.flatnonzero(ok & data.panel.traded[:, day] & (pred.labels == "SELL"))
     weakest = weakest[np.argsort(score[weakest], kind="stable")][: settings.top_k]
     rows += [row("SELL", i, n, None, None) for n, i in enumerate(weakest, start=1)]
     return rows
