@@ -52,6 +52,7 @@ _DATED = re.compile(r"^(?P<code>[0-9A-Za-z]{6})(?::(?P<day>\d{8}))?$")
 #: Lines of the analysis text shown in bold / monospace (see :func:`analysis_html`).
 _BOLD_PREFIXES = ("판단:",)
 _MONO_PREFIXES = ("종가 ",)
+_BACKTICKS = re.compile(r"`([^`<>\n]+)`")
 
 
 def _runtime(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
@@ -98,7 +99,7 @@ def analysis_html(result: Analysis, admin: bool, note: str | None = None) -> str
             lines.append(f"<code>{escape(line)}</code>")
         else:
             lines.append(escape(line))
-    text = "\n".join(lines)
+    text = _BACKTICKS.sub(r"<code>\1</code>", "\n".join(lines))  # an admin's `kstock train lstm` as code
     return (escape(note) + "\n" + text) if note else text
 
 
@@ -163,7 +164,10 @@ async def _run(rt: BotRuntime, bot, chat_id: int, query: str, reply_to: int | No
         await rt.delivery.send_text(bot, chat_id, str(outcome) + ("\n혹시 아래 종목인가요?" if markup else ""),
                                     reply_to=reply_to, reply_markup=markup)
     else:
-        await rt.delivery.send_text(bot, chat_id, error_text(outcome, admin), reply_to=reply_to)
+        html = _BACKTICKS.sub(r"<code>\1</code>", escape(error_text(outcome, admin)))[:MAX_TEXT]
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        await rt.delivery.call(chat_id, lambda: bot.send_message(chat_id, html, parse_mode=PARSE_MODE,
+                                                                 reply_parameters=reply))
     return None
 
 
