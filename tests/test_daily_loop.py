@@ -123,12 +123,17 @@ def test_failed_update_leaves_the_day_stale_with_no_book(workspace) -> None:
     assert freshness(services).stale
 
 
-def test_kstock_daily_runs_the_loop_and_reports_json(workspace, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def cli_env(workspace, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The workspace's store and models as the CLI's KSTOCK_DB / KSTOCK_MODEL_DIR (its services closed)."""
     root, services = workspace
     services.close()
     monkeypatch.setenv("KSTOCK_DB", str(root / "s.db"))
     monkeypatch.setenv("KSTOCK_MODEL_DIR", str(root / "models"))
+    return root
+
+
+def test_kstock_daily_runs_the_loop_and_reports_json(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["daily", "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["ok"] and first["freshness"]["stale"] is False and first["book"]["buys"]
@@ -147,12 +152,7 @@ def test_kstock_daily_runs_the_loop_and_reports_json(workspace, monkeypatch: pyt
     assert [e["rank"] for e in payload["buys"]] == list(range(1, len(payload["buys"]) + 1))
 
 
-def test_signals_for_an_unscored_day_say_so(workspace, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
-    root, services = workspace
-    services.close()
-    monkeypatch.setenv("KSTOCK_DB", str(root / "s.db"))
-    monkeypatch.setenv("KSTOCK_MODEL_DIR", str(root / "models"))
+def test_signals_for_an_unscored_day_say_so(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["signals", "--date", "2025-06-27"]) == 1
     err = capsys.readouterr().err
     assert "채점되지 않은 날" in err and "kstock score --date 2025-06-27" in err and "Traceback" not in err
