@@ -1,0 +1,99 @@
+"""The package map's import rules (README "Architecture"), read from the source with ``ast``.
+
+Layers, lowest first: config/errors → market → features → ml → service → bot/cli. A lower layer never
+imports a higher one (not even lazily inside a function), and no two modules import each other at module
+level (a cycle makes import order matter and hides a missing seam). Imports under ``TYPE_CHECKING`` are
+annotations only and do not count as cycles.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+LOWER = ("market", "features", "ml")
+HIGHER = ("bot", "service", "cli")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in (SRC / "kstock").rglob("*.py"):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path], top_level: bool) -> set[str]:
+    """Modules of kstock that ``name`` imports (only at module level when ``top_level``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    nodes: list[ast.AST] = []
+    if top_level:
+        stack = [n for n in tree.body if not _is_type_checking(n)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                nodes.append(node)
+            elif isinstance(node, ast.If | ast.Try | ast.With):
+                stack += [n for n in ast.iter_child_nodes(node) if isinstance(n, ast.stmt)]
+    else:
+        nodes = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            targets = [alias.name for alias in node.names]
+        for target in targets:
+            while target.startswith("kstock") and target not in modules and "." in target:
+                target = target.rsplit(".", 1)[0]
+            if target in modules and target != name:
+                found.add(target)
+    return found
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_lower_layers_never_import_the_service_the_bot_or_the_cli() -> None:
+    modules = _modules()
+    wrong = [(name, target) for name, path in modules.items() if _layer(name) in LOWER
+             for target in _imports(name, path, modules, top_level=False) if _layer(target) in HIGHER]
+    assert wrong == []
+
+
+def test_no_import_cycles_at_module_level() -> None:
+    modules = _modules()
+    graph = defaultdict(set)
+    for name, path in modules.items():
+        graph[name] = _imports(name, path, modules, top_level=True)
+    cycles = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append([*trail[trail.index(nxt):], nxt] if nxt in trail else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    # a package importing its own submodules (its public façade) is not a cycle of concerns
+    cycles = [c for c in cycles if not all(m.startswith(c[0] + ".") or m == c[0] for m in c)]
+    assert cycles == []
