@@ -86,7 +86,7 @@ def test_import_says_why_each_file_was_rejected_and_cuts_long_cells(root: Path, 
     for code in range(1, 17):
         (folder / f"{code:06d}.csv").write_text("foo,bar\n1,2\n")
     done = _cli(root, "data", "import", str(folder), "--no-progress")
-    _one_clean_line(done, "19 files were rejected", "nothing was imported")
+    _one_clean_line(done, "and 18 more bad files, each with its reason above", "nothing was imported")
     skipped = {line.split(":", 1)[0].removeprefix("skipped ") for line in done.stderr.splitlines()
                if line.startswith("skipped ")}
     assert skipped == {p.name for p in folder.iterdir()}  # every file, each with its reason

@@ -311,8 +311,8 @@ def _conflict(context: ContextTypes.DEFAULT_TYPE, err: Conflict) -> None:
     times = [t for t in data.get("conflicts", []) if now - t < CONFLICT_WINDOW] + [now]
     data["conflicts"] = times
     if len(times) < CONFLICT_LIMIT:
-        log.warning("409 Conflict from getUpdates (%d/%d): another process may be polling with this bot token",
-                    len(times), CONFLICT_LIMIT)
+        log.warning("409 Conflict from getUpdates (%d/%d): another process is polling with this bot token (or a "
+                    "webhook is set); the bot stops after %d in a row", len(times), CONFLICT_LIMIT, CONFLICT_LIMIT)
         return
     if not data.get(CONFLICT_STOP):
         data[CONFLICT_STOP] = len(times)

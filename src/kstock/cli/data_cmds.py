@@ -86,9 +86,10 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
             ctx.new_store, args.directory, tickers_file=args.tickers, sectors_file=args.sectors,
             index_files=_parse_index_options(args.index), progress=not args.no_progress, until=_until(args.until),
         )
-    except CsvImportError as exc:  # every rejected file with its reason, then the one-line error
-        for name, reason in exc.bad_files:
-            print(f"skipped {name}: {reason}", file=sys.stderr)
+    except CsvImportError as exc:  # every rejected file with its reason, then the one-line error (one bad file:
+        if len(exc.bad_files) > 1:  # the error line names it already)
+            for name, reason in exc.bad_files:
+                print(f"skipped {name}: {reason}", file=sys.stderr)
         raise
     print(f"imported {report.files_ok} files, {report.rows_read:,} rows ({report.rows_changed:,} changed), "
           f"{report.tickers} tickers")

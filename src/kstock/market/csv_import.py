@@ -309,8 +309,9 @@ def import_directory(
     frames = _read_all(files, report, progress, until)
     if not frames:  # every file's reason travels with the error: the user fixes them all in one go
         name, reason = report.bad_files[0]
-        raise CsvImportError(f"no usable CSV in {directory}: all {len(files)} files were rejected, e.g. {name}: "
-                             f"{reason}; fix them and retry (nothing was imported)", report.bad_files)
+        more = f" (and {len(files) - 1} more bad files, each with its reason above)" if len(files) > 1 else ""
+        raise CsvImportError(f"no usable CSV in {directory}: {name}: {reason}{more}; fix the files and retry "
+                             "(nothing was imported)", report.bad_files)
     known = {t.code for t in tickers} | {t.code for t in store.tickers()}
     tickers += _placeholder_tickers([f["code"].iloc[0] for f in frames if f["code"].iloc[0] not in known], report)
     prices = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
