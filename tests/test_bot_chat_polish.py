@@ -60,9 +60,10 @@ def _last_message(env: BotEnv, chat: int, since: int, needle: str = "") -> dict:
 def test_a_scripted_session_is_korean_only(env: BotEnv) -> None:
     """Every reply a non-admin gets in a whole session: no English but names and the call tag."""
     since_all = len(env.tg.sent)
-    script = ["/start", "/help", "/analyze 삼성전자", "/analyze 삼전", "/analyze ㅅㅅㅈㅈ", "/analyze samsung electronics",
-              "/analyze 삼송전자", "/analyze KODEX 200", "/analyze", "/signals", "/model", "/status", "/watch 삼전",
-              "/watchlist", "/unwatch 삼전", "/subscribe", "/unsubscribe", "/retrain", "/score", "/nonsense"]
+    script = ["/start", "/help", "/analyze 삼성전자", "/analyze 삼전", "/analyze ㅅㅅㅈㅈ",
+              "/analyze samsung electronics", "/analyze 삼송전자", "/analyze KODEX 200", "/analyze", "/signals",
+              "/model", "/status", "/watch 삼전", "/watchlist", "/unwatch 삼전", "/subscribe", "/unsubscribe",
+              "/retrain", "/score", "/nonsense"]
     for text in script:
         env.tg.push_message(USER, text, first_name="민수")  # the user's own (Korean) name
         _wait_quiet(env)
@@ -148,7 +149,7 @@ def test_signals_have_one_button_per_stock_and_an_old_list_says_so(env: BotEnv) 
     assert reply.buttons and all(data.startswith("s:") for _, data in reply.buttons)
     listed = re.findall(r"\((\w{6})\)", reply.text)
     assert [data.split(":")[1] for _, data in reply.buttons] == listed  # one per listed stock, in order
-    label, data = reply.buttons[0]
+    _, data = reply.buttons[0]
     since = len(env.tg.sent)
     env.tg.push_callback(7501, data, reply.message_id)
     answer = env.reply(7501, since)

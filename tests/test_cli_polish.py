@@ -16,7 +16,7 @@ def test_model_is_an_alias_of_models(cli) -> None:  # noqa: F811
 
 def test_signals_on_an_unscored_day_suggests_scoring_it(cli) -> None:  # noqa: F811
     assert cli("score")[0] == 0
-    rc, out, err = cli("signals", "--date", "2025-05-30")
+    rc, _, err = cli("signals", "--date", "2025-05-30")
     assert rc == 1 and "채점되지 않은 날" in err and "kstock score --date 2025-05-30" in err
 
 
