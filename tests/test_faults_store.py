@@ -151,3 +151,28 @@ def test_read_commands_never_mark_a_live_run_and_write_nothing(root: Path, tg: F
     finally:
         bot.stop()
     assert data_checksum(db) == before
+
+
+def _chattr(flag: str, *paths: Path) -> bool:
+    try:
+        return subprocess.run(["chattr", flag, *map(str, paths)], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def test_read_commands_work_on_a_store_nobody_may_write(root: Path) -> None:
+    """The store file and its folder immutable (``chattr +i``: not even root may write or create a ``-shm``)."""
+    db = root / "s.db"
+    before = data_checksum(db)
+    if not _chattr("+i", db, root):
+        pytest.skip("chattr +i is not available here")
+    try:
+        for argv in READ_COMMANDS:
+            done = _cli(root, argv, str(SRC))
+            assert "Traceback" not in done.stderr and "unable to open" not in done.stderr, (argv, done.stderr)
+            assert done.returncode == 0 or (argv == ["signals"] and "kstock: error:" in done.stderr), (argv, done)
+        models = {row["name"]: row for row in json.loads(_cli(root, ["models", "--json"], str(SRC)).stdout)}
+        assert models["trees"]["available"]
+    finally:
+        _chattr("-i", db, root)
+    assert data_checksum(db) == before

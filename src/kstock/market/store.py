@@ -103,14 +103,30 @@ class MarketStore:
         try:
             if not self.readonly:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            target = f"file:{quote(str(self.path.resolve()))}?mode=ro" if self.readonly else str(self.path)
-            return sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False,
-                                   uri=self.readonly)
+            if self.readonly:
+                return self._connect_readonly(timeout)
+            return sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         except OSError as exc:
             raise StoreError(f"KSTOCK_DB / --db {self.path}: cannot create the store there "
                              f"({exc.strerror or exc}); give a file path in a writable folder") from None
         except sqlite3.Error as exc:
             raise StoreError(_explain(self.path, exc)) from exc
+
+    def _connect_readonly(self, timeout: float) -> sqlite3.Connection:
+        """``mode=ro``; in a folder nobody may write to (no ``-shm`` can be created) a store with no pending
+        WAL is opened ``immutable`` — it cannot change under a reader there anyway."""
+        target = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        conn = sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False, uri=True)
+        try:
+            conn.execute("PRAGMA user_version").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise
+        return sqlite3.connect(target + "&immutable=1", timeout=timeout, isolation_level=None,
+                               check_same_thread=False, uri=True)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
