@@ -8,6 +8,7 @@ scheduled jobs skip weekends and holidays even when the data has not caught up y
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,15 @@ class TradingCalendar:
 
     @classmethod
     def from_store(cls, store: MarketStore) -> TradingCalendar:
-        return cls(store.trading_days())
+        """The store's calendar, cached per store until its data may have changed (a logged update, or any
+        write on this connection): reading the days scans the prices table, and /analyze asks twice."""
+        with store.lock:
+            key = (store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()[0], store.conn.total_changes)
+            cached = _BY_STORE.get(store)
+            if cached is None or cached[0] != key:
+                cached = (key, cls(store.trading_days()))
+                _BY_STORE[store] = cached
+            return cached[1]
 
     @property
     def last_stored(self) -> np.datetime64 | None:
@@ -72,9 +81,31 @@ class TradingCalendar:
         return d
 
     def trading_days_between(self, start: DayLike, end: DayLike) -> int:
-        """How many trading days lie in (start, end] — the age of data in trading days."""
-        count, d = 0, _day(start)
-        while d < _day(end):
-            d = self.next_trading_day(d)
-            count += int(d <= _day(end))  # a plain int, not np.int64 (JSON, isinstance checks)
-        return count
+        """How many trading days lie in (start, end] — the age of data in trading days.
+
+        Stored days are counted with two binary searches; only the days outside the data go one by one.
+        """
+        s, e = _day(start), _day(end)
+        if e <= s:
+            return 0
+        if not len(self.days):
+            return self._by_rule(s, e)
+        first, last = self.days[0], self.days[-1]
+        count = self._by_rule(s, min(e, first - 1)) + self._by_rule(max(s, last), e)
+        lo, hi = max(s, first - 1), min(e, last)
+        if lo < hi:
+            count += int(np.searchsorted(self.days, hi, side="right") - np.searchsorted(self.days, lo, side="right"))
+        return int(count)  # a plain int, not np.int64 (JSON, isinstance checks)
+
+    @staticmethod
+    def _by_rule(start: np.datetime64, end: np.datetime64) -> int:
+        """Weekdays that are not KRX holidays in (start, end] (the rule past the stored days)."""
+        if end <= start:
+            return 0
+        first, last = (start + 1).astype(dt.date), end.astype(dt.date)
+        holidays = sorted(d for year in range(first.year, last.year + 1) for d in _krx_holidays(year))
+        return int(np.busday_count(start + 1, end + 1, holidays=np.array(holidays, dtype="datetime64[D]")))
+
+
+#: store → ((last update id, writes on its connection), calendar): see TradingCalendar.from_store.
+_BY_STORE: weakref.WeakKeyDictionary[MarketStore, tuple[tuple, TradingCalendar]] = weakref.WeakKeyDictionary()
