@@ -31,3 +31,11 @@ def test_an_error_with_an_admin_hint_shows_it_in_the_cli(cli, monkeypatch) -> No
     monkeypatch.setattr(analyze_module, "analyze", no_prices)
     rc, _, err = cli("analyze", "삼성전자")
     assert rc == 1 and "저장된 가격 데이터가 없습니다. `kstock data update`" in err and len(err.splitlines()) == 1
+
+
+def test_lookup_orders_by_traded_value_and_takes_choseong(cli) -> None:  # noqa: F811
+    rc, out, err = cli("lookup", "ㅅㅅㅈㅈ", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["match"]["code"] == "005930"
+    rc, out, _ = cli("lookup", "삼전")
+    assert rc == 0 and out.startswith("005930")

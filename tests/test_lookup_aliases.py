@@ -110,3 +110,22 @@ def test_every_alias_names_a_listed_common_stock() -> None:
             assert index.resolve(name).match.code == code, (name, code)
     assert index.resolve("삼전").match.code == "005930"
     assert index.resolve("ㅅㅅㅈㅈ", {"005930": 1e12, "263810": 1e9}).match.code == "005930"
+
+
+def test_recent_traded_value_from_the_store(tmp_path: Path) -> None:
+    from kstock.market.store import MarketStore
+    from kstock.market.universe import recent_traded_value
+    from store_helpers import price_frame
+
+    with MarketStore(tmp_path / "s.db") as store:
+        store.upsert_tickers([TICKERS[0], TICKERS[2]])
+        big, small = price_frame("005930", "2025-01-02", 30), price_frame("263810", "2025-01-02", 30)
+        big["volume"] *= 1000
+        store.upsert_prices(big)
+        store.upsert_prices(small)
+        value = recent_traded_value(store)
+        expected = (big["close"] * big["volume"]).iloc[-20:].mean()
+        assert value["005930"] == pytest.approx(expected) and value["005930"] > 100 * value["263810"]
+        index = TickerIndex(store.tickers())
+        assert index.resolve("ㅅㅅㅈㅈ", value).match.code == "005930"  # 상신전자 trades far less
+        assert index.resolve("ㅅㅅㅈㅈ").ambiguous  # without trading data both are offered

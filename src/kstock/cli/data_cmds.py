@@ -197,9 +197,10 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_lookup(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.market.sectors import sector_name
-    from kstock.market.universe import TickerIndex
+    from kstock.market.universe import TickerIndex, recent_traded_value
 
-    result = TickerIndex(ctx.read_store.tickers()).resolve(args.query)
+    store = ctx.read_store  # ambiguous names and 초성 go by 20-day traded value, as in the bot
+    result = TickerIndex(store.tickers()).resolve(args.query, recent_traded_value(store))
     rows = [result.match] if result.match else result.candidates
     as_dict = [
         {"code": t.code, "name": t.name, "market": t.market, "kind": str(t.kind), "sector_id": t.sector_id,

@@ -13,9 +13,13 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kstock.market.aliases import ALIASES, choseong, is_choseong_query
 from kstock.market.types import InstrumentKind, Ticker
+
+if TYPE_CHECKING:
+    from kstock.market.store import MarketStore
 
 #: Longest query `TickerIndex.resolve` looks at; longer input is a paste accident, not a stock name.
 MAX_QUERY_LEN = 40
@@ -162,6 +166,21 @@ def is_scorable(t: Ticker, as_of: str | None = None) -> bool:
 
 #: Control characters (C0, DEL, C1) and the bidirectional controls that reorder the text after them.
 _UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def recent_traded_value(store: MarketStore, days: int = 20) -> dict[str, float]:
+    """code → average daily traded value (close × volume, 원) over the store's last ``days`` trading days:
+    the order of ambiguous lookups where the model data is not loaded (``kstock lookup``)."""
+    from kstock.market.calendar import TradingCalendar
+
+    stored = TradingCalendar.from_store(store).days
+    if not len(stored):
+        return {}
+    since = int(str(stored[-min(days, len(stored))]).replace("-", ""))
+    with store.lock:
+        rows = store.conn.execute("SELECT code, SUM(close * volume) FROM prices WHERE date >= ? AND halted = 0 "
+                                  "GROUP BY code", (since,)).fetchall()
+    return {code: float(total or 0.0) / days for code, total in rows}
 
 
 def printable(text: str) -> str:
