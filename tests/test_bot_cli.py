@@ -36,7 +36,7 @@ def test_kstock_bot_process(tmp_path: Path) -> None:
                 time.sleep(0.1)  # setMyCommands happens once the bot is up
             assert first.poll() is None, first.stdout.read() if first.stdout else ""
             tg.push_message(77, "/start")
-            assert "kstock" in tg.wait_for(lambda r: r.chat_id == 77, timeout=30).text
+            assert "주식 신호 봇" in tg.wait_for(lambda r: r.chat_id == 77, timeout=30).text
 
             second = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
             assert second.returncode == 1
