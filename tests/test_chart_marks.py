@@ -78,3 +78,20 @@ def test_without_a_hangul_font_the_chart_still_renders(monkeypatch: pytest.Monke
         png = render_analysis_chart(frame, title="삼성전자 (005930)", signal="HOLD", past_calls=calls_for(frame),
                                     market=market_for(frame))
     assert decode(png).size and io.BytesIO(png).getbuffer().nbytes > 1000
+
+
+def test_the_analysis_chart_request_carries_the_stored_calls_and_kospi(workspace) -> None:
+    from kstock.service.analyze import chart_request, resolve
+    from kstock.service.scoring import score_market
+
+    _, services = workspace
+    data = services.model_data()
+    days = [str(d) for d in data.dates[-3:]]
+    for day in days:
+        score_market(services, day)
+    ticker = resolve(services, "005930")
+    frame, options = chart_request(services, ticker, len(data.dates) - 1, "HOLD", data)
+    assert [d for d, _ in options["past_calls"]] == days  # the scored days, oldest first
+    assert {label for _, label in options["past_calls"]} <= {"BUY", "HOLD", "SELL"}
+    assert options["market"].index.equals(frame.index) and options["market"].notna().any()
+    assert decode(render_analysis_chart(frame, **options)).size
