@@ -242,6 +242,11 @@ def test_evaluate_writes_the_documented_json(cli, tmp_path: Path) -> None:
     for key in ("auc", "accuracy", "rank_ic_mean", "rank_ic_ir", "ic_mean", "top_decile_hit"):
         assert isinstance(trees[key], float) and np.isfinite(trees[key]), key
     assert set(trees["backtest"]) >= {"cagr", "sharpe", "max_drawdown", "turnover"}
+    costs = {"turnover", "cost_paid_per_year", "cagr_before_costs"}  # what each book paid, visible
+    assert costs <= set(trees["backtest"]) and costs <= set(trees["followable"])
+    assert trees["followable"]["turnover"] < trees["backtest"]["turnover"]  # a fifth of the book a day at most
+    assert trees["backtest"]["cagr_before_costs"] >= trees["backtest"]["cagr"]
+    assert "| trees, followable |" in out and "| trees, daily top-K |" in out
     assert len(trees["folds"]) == 2
     for name in ("momentum20", "reversal5", "lowvol20", "kospi"):
         assert "backtest" in report["baselines"][name], name

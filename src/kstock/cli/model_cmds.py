@@ -166,8 +166,24 @@ def evaluation_table(report: dict) -> str:
         rows.append(f"{name}: {why}")
     if "checks" in report:
         rows.append(f"shuffled-label Rank IC: {report['checks']['shuffled_label_rank_ic']:.4f} (should be ≈ 0)")
+    rows += _books_table(entries)
     rows += _decile_tables(report)
     return "\n".join(rows)
+
+
+def _books_table(entries: list[tuple[str, dict]]) -> list[str]:
+    """Each book net and before costs, with what the costs took: the daily top-K and the followable book."""
+    rows = ["", "| book | CAGR | CAGR before costs | costs / year | Sharpe | MDD | turnover / day |",
+            "|---|---|---|---|---|---|---|"]
+    for name, m in entries:
+        for book, label in (("backtest", "daily top-K"), ("followable", "followable")):
+            bt = m.get(book)
+            if not bt or "cagr_before_costs" not in bt:
+                continue
+            rows.append(f"| {name}, {label} | {_pct(bt.get('cagr'))} | {_pct(bt.get('cagr_before_costs'))} | "
+                        f"{_pct(bt.get('cost_paid_per_year'))} | {_fmt(bt.get('sharpe'), 2)} | "
+                        f"{_pct(bt.get('max_drawdown'))} | {_fmt(bt.get('turnover'))} |")
+    return rows if len(rows) > 3 else []
 
 
 def _decile_tables(report: dict) -> list[str]:
