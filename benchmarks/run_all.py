@@ -153,8 +153,9 @@ def window_rows(r: dict[str, Any]) -> list[Row]:
          "✅" if sw["wall_s"] <= 15 and sw["peak_rss_mb"] <= 1024 else "❌"),
         (f"`kstock score`, same market × {s['short_years']:g} y", f"{tw['wall_s']:.1f} s, {tw['peak_rss_mb']:,.0f} MB",
          f"25 y within 20 %: ×{ratio:.2f}", "✅" if ratio <= 1.2 else "❌"),
-        (f"cold `kstock analyze`, {big}", f"{aw['wall_s']:.1f} s", f"≤ 3 s; whole history {ax['wall_s']:.1f} s",
-         "✅" if aw["wall_s"] <= 3 else "❌"),
+        (f"cold `kstock analyze` after the day's scoring, {big}", f"{aw['wall_s']:.1f} s",
+         f"≤ 3 s; whole history {ax['wall_s']:.1f} s; before the scoring "
+         f"{r.get('analyze_window_uncached', aw)['wall_s']:.1f} s", "✅" if aw["wall_s"] <= 3 else "❌"),
         (f"bot RSS after warm-up, {big}", f"{bw['rss_after_warm_up_mb']:,.0f} MB",
          f"≤ 1.5 GB; whole history {bx['rss_after_warm_up_mb']:,.0f} MB", _verdict(bw["rss_after_warm_up_mb"], 1536)),
         (f"`kstock train trees` peak RSS, {big}", f"{train['peak_rss_mb']:,.0f} MB", "≤ 8 GB (KSTOCK_TRAIN_YEARS=10)",

@@ -208,3 +208,35 @@ def test_the_days_shap_matrix_equals_one_row_at_a_time(services: Services) -> No
     first = shap_reasons(services, pred, int(rows[0]), data)
     assert [r.feature for r in first] == [FEATURE_NAMES[j] for j in np.argsort(np.abs(matrix[rows[0]]))[::-1][:3]]
     assert any(k[0] == "trees-shap" for k in services.day_cache)  # cached for the next request
+
+
+def test_the_window_is_read_back_from_disk_until_the_store_changes(long_market: Path, tmp_path: Path) -> None:
+    """A cold process (a `kstock analyze` after the day's scoring) reads the window the scoring computed."""
+    from kstock.ml import window_cache
+
+    root = tmp_path / "c"
+    root.mkdir()
+    shutil.copy2(long_market / "s.db", root / "s.db")
+    shutil.copytree(long_market / "models", root / "models")
+    first = Services(synth_settings(root))
+    computed = first.model_data()
+    path = window_cache.cache_path(first.store)
+    assert path.exists()
+    second = Services(synth_settings(root))
+    read = second.model_data()
+    for a, b in ((computed.features.values, read.features.values), (computed.panel.ohlcv, read.panel.ohlcv),
+                 (computed.labels.rank, read.labels.rank), (computed.universe, read.universe)):
+        np.testing.assert_array_equal(a, b)
+    assert read.panel.codes == computed.panel.codes and read.tickers.keys() == computed.tickers.keys()
+    day = len(read.dates) - 1
+    np.testing.assert_array_equal(predict_day(second, day).ensemble.score, predict_day(first, day).ensemble.score)
+    # a data update changes the key: the next process computes the window again
+    days = serving_window_days(first._sequence_days())
+    assert window_cache._read(path, window_cache.cache_key(first.store, first.settings, days), first.store)
+    first.store.log_update("test", 0, "ok")
+    assert window_cache._read(path, window_cache.cache_key(first.store, first.settings, days), first.store) is None
+    path.write_bytes(b"not an npz")  # a damaged file is a miss, never an error
+    third = Services(synth_settings(root))
+    np.testing.assert_array_equal(third.model_data().features.values, computed.features.values)
+    for s in (first, second, third):
+        s.close()

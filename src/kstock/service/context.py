@@ -30,6 +30,7 @@ from kstock.ml.data import (
 )
 from kstock.ml.models import known_kinds, model_loader, unavailable_reason
 from kstock.ml.registry import UNREADABLE_POINTER, ModelRegistry, ModelVersion
+from kstock.ml.window_cache import cached_recent_data
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Services:
             days = serving_window_days(self._sequence_days())
             if self._data is None or key != self._data_key or len(self._data.dates) < days <= self._whole_days:
                 log.info("computing features for the last %d trading days", days)
-                self._data = prepare_recent_data(self.store, self.settings, days)
+                self._data = cached_recent_data(self.store, self.settings, days)  # read back once computed
                 self._data_key = key
                 self._whole_days = len(self._data.dates) if len(self._data.dates) < days else 1 << 30
                 self._past = None
