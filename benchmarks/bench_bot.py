@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests"))  # the fake Bot API (tests/support/fake_telegram)
 
 from _common import publish  # noqa: E402
 
@@ -47,8 +48,7 @@ from kstock.market.types import InstrumentKind  # noqa: E402
 from kstock.ml.predictor import TreeParams  # noqa: E402
 from kstock.service.context import Services  # noqa: E402
 from kstock.service.retrain import retrain  # noqa: E402
-from kstock.testing import FakeTelegramServer  # noqa: E402
-from kstock.testing.bot_harness import BotHarness  # noqa: E402
+from support.fake_telegram import BotHarness, FakeTelegramServer  # noqa: E402
 
 ADMIN = 1
 SATURDAY = dt.datetime(2025, 10, 4, 12, 0, tzinfo=SEOUL)  # no jobs are caught up at start

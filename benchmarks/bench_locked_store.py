@@ -30,14 +30,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests"))  # the fake Bot API (tests/support/fake_telegram)
 
 from _common import latency_summary, machine, publish  # noqa: E402
 from bench_bot import SATURDAY, build_store  # noqa: E402
 
 from kstock.bot import build_application  # noqa: E402
 from kstock.service.context import Services  # noqa: E402
-from kstock.testing import FakeTelegramServer  # noqa: E402
-from kstock.testing.bot_harness import BotHarness  # noqa: E402
+from support.fake_telegram import BotHarness, FakeTelegramServer  # noqa: E402
 
 TARGET_MS = 200.0
 #: Another writer: holds the store exclusively until its stdin closes (prints "locked" once it holds it).

@@ -18,8 +18,7 @@ from kstock.market.freshness import SEOUL
 from kstock.market.store import MarketStore
 from kstock.ml.predictor import TreeParams
 from kstock.service.context import Services
-from kstock.testing import FakeTelegramServer, SentRecord
-from kstock.testing.bot_harness import BotHarness
+from support.fake_telegram import BotHarness, FakeTelegramServer, SentRecord
 
 ADMIN = 9001
 SMALL_TREES = {"params": TreeParams(n_estimators=30)}

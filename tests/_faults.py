@@ -23,7 +23,7 @@ from tests.conftest import copy_workspace, fast_tree_options
 
 from _bot_env import ADMIN, BotEnv
 from kstock.ml.registry import ModelRegistry
-from kstock.testing import FakeTelegramServer, SentRecord
+from support.fake_telegram import FakeTelegramServer, SentRecord
 
 #: The retrain options the bot uses in this suite (small trees, one thread).
 FAST_RETRAIN = {"trees": fast_tree_options()}

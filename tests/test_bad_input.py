@@ -48,7 +48,7 @@ from kstock.market.universe import MAX_CANDIDATES, MAX_SUGGESTIONS, TickerIndex,
 from kstock.service.analyze import Analysis
 from kstock.service.context import Services
 from kstock.service.presenters import DISCLAIMER
-from kstock.testing._tg_markup import check_entities, visible_length
+from support.fake_telegram._markup import check_entities, visible_length
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -267,7 +267,7 @@ def test_every_listed_ticker_answers_by_code_and_by_name(analyze_env: Quiet) -> 
 @pytest.fixture(scope="module")
 def bot_env(synth_golden: Path, tmp_path_factory: pytest.TempPathFactory):
     from _bot_env import BotEnv
-    from kstock.testing import FakeTelegramServer
+    from support.fake_telegram import FakeTelegramServer
 
     root = copy_workspace(synth_golden, tmp_path_factory.mktemp("bad-bot"))
     with FakeTelegramServer(require_png=True) as tg, \

@@ -11,7 +11,7 @@ from _bot_env import base_settings, fresh_copy
 from kstock.bot.charts import ChartRenderer
 from kstock.service.analyze import analyze
 from kstock.service.context import Services
-from kstock.testing import png_size
+from support.fake_telegram import png_size
 
 
 @pytest.fixture

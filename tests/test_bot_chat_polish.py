@@ -16,7 +16,7 @@ from _bot_env import ADMIN, BotEnv, fresh_copy
 from kstock.bot.watch_alerts import send_watch_alerts
 from kstock.service import watchlist
 from kstock.service.scoring import score_market
-from kstock.testing import FakeTelegramServer
+from support.fake_telegram import FakeTelegramServer
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from _bot_env import fresh_copy
-from kstock.testing import FakeTelegramServer
+from support.fake_telegram import FakeTelegramServer
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "4242424242:AAFakeTokenForTheCliTest_abcdefghij"

@@ -15,7 +15,7 @@ from _bot_env import ADMIN, BotEnv, fresh_copy
 from kstock.bot import messages
 from kstock.bot.text import split_text
 from kstock.errors import KstockError
-from kstock.testing import FakeTelegramServer
+from support.fake_telegram import FakeTelegramServer
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -29,7 +29,7 @@ from kstock.cli import main
 from kstock.market.calendar import TradingCalendar
 from kstock.service import runs
 from kstock.service.context import Services
-from kstock.testing import FakeTelegramServer
+from support.fake_telegram import FakeTelegramServer
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -20,7 +20,7 @@ from kstock.bot.jobs import catch_up, run_push, run_scoring, run_update, run_wee
 from kstock.bot.subscriptions import day_key
 from kstock.service import runs
 from kstock.service.retrain import RetrainResult
-from kstock.testing import FakeTelegramServer
+from support.fake_telegram import FakeTelegramServer
 
 pytestmark = pytest.mark.timeout(120)
 

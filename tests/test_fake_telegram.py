@@ -18,8 +18,8 @@ from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryA
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 from telegram.request import HTTPXRequest
 
-from kstock.testing import FakeTelegramServer, SentRecord
-from kstock.testing import make_png as tiny_png
+from support.fake_telegram import FakeTelegramServer, SentRecord
+from support.fake_telegram import make_png as tiny_png
 
 pytestmark = pytest.mark.timeout(30)
 CHAT = 4242

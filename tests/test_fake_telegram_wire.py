@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from kstock.testing._tg_markup import check_entities, visible_length
-from kstock.testing._tg_wire import BadRequestError, as_bool, as_chat_id, as_json, decode_body, png_size
-from kstock.testing._tg_wire import make_png as tiny_png
+from support.fake_telegram._markup import check_entities, visible_length
+from support.fake_telegram._wire import BadRequestError, as_bool, as_chat_id, as_json, decode_body, png_size
+from support.fake_telegram._wire import make_png as tiny_png
 
 
 def multipart(boundary: str, fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> bytes:

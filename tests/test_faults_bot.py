@@ -21,7 +21,7 @@ from _bot_env import TRADING_EVENING, BotEnv, fresh_copy
 from _faults import ADMIN, assert_answers, job_runs, start_bot, tg_fixture
 from kstock.bot import messages
 from kstock.bot.jobs import run_push, run_scoring, run_update
-from kstock.testing import FakeTelegramServer
+from support.fake_telegram import FakeTelegramServer
 from test_bot_push import pushes_to
 
 tg = tg_fixture  #: the suite's shared fake Telegram server (see _faults)

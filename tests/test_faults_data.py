@@ -29,8 +29,8 @@ from _faults import (
 from kstock.cli import main
 from kstock.market import pykrx_source
 from kstock.market.pykrx_source import PykrxSource
-from kstock.testing import FakeTelegramServer
 from store_helpers import data_checksum
+from support.fake_telegram import FakeTelegramServer
 from test_pykrx_source import Broken, FakeKrx, _catch, _logout
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server

@@ -22,8 +22,8 @@ import pytest
 
 from _faults import root_fixture
 from kstock.bot.security import LOCK_DIR
-from kstock.testing import FakeTelegramServer
 from store_helpers import data_checksum
+from support.fake_telegram import FakeTelegramServer
 from test_faults_process import SRC
 
 root = root_fixture  # the suite's shared fixture: a market copy

@@ -30,8 +30,8 @@ from _faults import (
 from kstock.bot.analysis_flow import NO_MODEL_KO
 from kstock.bot.jobs import run_weekly_retrain
 from kstock.ml.registry import ModelRegistry
-from kstock.testing import FakeTelegramServer
 from store_helpers import data_checksum
+from support.fake_telegram import FakeTelegramServer
 from test_registry import FailingTrees, InverseTrees, NanTrees, _truncate, use_model
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server

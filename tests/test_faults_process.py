@@ -28,8 +28,8 @@ from _faults import (
 )
 from kstock.ml.models import TORCH_MISSING
 from kstock.ml.registry import ModelRegistry
-from kstock.testing import FakeTelegramServer
 from store_helpers import data_checksum
+from support.fake_telegram import FakeTelegramServer
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server
 

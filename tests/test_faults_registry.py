@@ -33,8 +33,8 @@ from _faults import (
 )
 from kstock.errors import WRITE_FAILED_KO
 from kstock.ml.registry import ModelRegistry
-from kstock.testing import FakeTelegramServer
 from store_helpers import data_checksum
+from support.fake_telegram import FakeTelegramServer
 from test_faults_process import SRC
 from test_registry import _truncate
 

@@ -23,8 +23,8 @@ import pytest
 from _faults import ADMIN, assert_serving, job_runs, root_fixture, serving_version, start_bot, tg_fixture
 from kstock.bot import messages
 from kstock.bot.leftovers import INTERRUPTED_TEXT
-from kstock.testing import FakeTelegramServer
 from store_helpers import data_checksum
+from support.fake_telegram import FakeTelegramServer
 from test_faults_process import SRC
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from _faults import ADMIN, job_runs, root_fixture, serving_version, start_bot, tg_fixture
-from kstock.testing import FakeTelegramServer
 from store_helpers import data_checksum
+from support.fake_telegram import FakeTelegramServer
 from test_faults_process import SRC, TRAIN_UNTIL_KILLED
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server

@@ -21,7 +21,7 @@ from kstock.service.context import Services
 from kstock.service.daily import run_daily, score_now
 from kstock.service.ledger import outcomes, performance
 from kstock.service.performance_view import format_performance
-from kstock.testing import FakeTelegramServer
+from support.fake_telegram import FakeTelegramServer
 
 LOOP_DAYS = 12
 

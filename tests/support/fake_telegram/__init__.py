@@ -1,7 +1,21 @@
-"""Test doubles for kstock: a local fake of the Telegram Bot API that the real PTB stack can talk to."""
+"""Test doubles for kstock: a local fake of the Telegram Bot API that the real PTB stack can talk to.
 
-from kstock.testing._tg_state import ApiError, CallRecord, SentRecord
-from kstock.testing._tg_wire import make_png, png_size
-from kstock.testing.fake_telegram import DEFAULT_TOKEN, FakeTelegramServer
+It lives under ``tests/`` (not ``src/``) so the wheel ships no test doubles; tests and benchmarks import it
+as ``support.fake_telegram`` with ``tests/`` on ``sys.path``.
+"""
 
-__all__ = ["DEFAULT_TOKEN", "ApiError", "CallRecord", "FakeTelegramServer", "SentRecord", "make_png", "png_size"]
+from ._state import ApiError, CallRecord, SentRecord
+from ._wire import make_png, png_size
+from .harness import BotHarness
+from .server import DEFAULT_TOKEN, FakeTelegramServer
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "ApiError",
+    "BotHarness",
+    "CallRecord",
+    "FakeTelegramServer",
+    "SentRecord",
+    "make_png",
+    "png_size",
+]

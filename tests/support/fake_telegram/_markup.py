@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 
-from kstock.testing._tg_wire import BadRequestError
+from ._wire import BadRequestError
 
 HTML_TAGS = frozenset(
     {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "tg-emoji",

@@ -1,6 +1,6 @@
 """Bot API method handlers of the fake server, with Telegram's validation and error texts.
 
-Each handler takes ``(params, uploads)`` already decoded by :mod:`._tg_wire` and returns the ``result``
+Each handler takes ``(params, uploads)`` already decoded by :mod:`._wire` and returns the ``result``
 value or raises :class:`ApiError` / :class:`BadRequestError`. :meth:`BotApiMethods.handle` applies the
 fault plans first, so handlers only implement the happy path plus the checks Telegram itself makes.
 """
@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kstock.testing._tg_markup import check_entities, visible_length
-from kstock.testing._tg_state import JSON, ApiError, FakeTelegramState, SentRecord
-from kstock.testing._tg_wire import BadRequestError, Upload, as_bool, as_chat_id, as_int, as_json, as_text, png_size
+from ._markup import check_entities, visible_length
+from ._state import JSON, ApiError, FakeTelegramState, SentRecord
+from ._wire import BadRequestError, Upload, as_bool, as_chat_id, as_int, as_json, as_text, png_size
 
 MAX_POLL_SECONDS = 10.0  # caps getUpdates long polling so a forgotten poller never pins a thread long
 NOT_FOUND: JSON = {"ok": False, "error_code": 404, "description": "Not Found"}

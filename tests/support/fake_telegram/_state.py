@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kstock.testing._tg_wire import png_size, utf16_len
+from ._wire import png_size, utf16_len
 
 JSON = dict[str, Any]
 MESSAGE_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})

@@ -11,8 +11,8 @@ offsets). So the fake sits at the HTTP boundary instead::
         tg.push_message(42, "/start")
         record = tg.wait_for(lambda r: r.chat_id == 42)
 
-State, injection, observation and fault plans live in :mod:`._tg_state`; method handlers in
-:mod:`._tg_methods`; this module only adds the threaded HTTP server and routing.
+State, injection, observation and fault plans live in :mod:`._state`; method handlers in
+:mod:`._methods`; this module only adds the threaded HTTP server and routing.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from kstock.testing._tg_methods import BotApiMethods
-from kstock.testing._tg_state import JSON
-from kstock.testing._tg_wire import MAX_BODY_BYTES, BadRequestError, decode_body
+from ._methods import BotApiMethods
+from ._state import JSON
+from ._wire import MAX_BODY_BYTES, BadRequestError, decode_body
 
 _LOG = logging.getLogger(__name__)
 DEFAULT_TOKEN = "123456:TEST-token"
