@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from support.workspace import FAST_TREES, REPO, copy_workspace, fast_tree_options, synth_settings
+
 KRX_DIR = Path(os.environ.get("KSTOCK_KRX_DIR", REPO.parent / "shared" / "data" / "krx"))
 
 
@@ -21,22 +22,6 @@ def krx_dir() -> Path:
 
 
 # -- a small synthetic market and a trained tree model, shared by the model/service tests -----------------
-
-#: Fast tree settings for tests: 20 rounds, one thread (two threads on two busy cores make LightGBM ~10× slower).
-FAST_TREES = {"n_estimators": 20}
-
-
-def fast_tree_options() -> dict:
-    from kstock.ml.predictor import TreeParams
-
-    return {"params": TreeParams(**FAST_TREES), "n_jobs": 1}
-
-
-def synth_settings(root: Path):
-    from kstock.config import Settings
-
-    return Settings.from_env({}, dotenv=None).with_overrides(db_path=root / "s.db", model_dir=root / "models")
-
 
 @pytest.fixture(scope="session")
 def synth_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -65,16 +50,6 @@ def synth_services(synth_golden: Path):
     services = Services(synth_settings(synth_golden))
     yield services
     services.close()
-
-
-def copy_workspace(golden: Path, dest: Path, models: bool = True) -> Path:
-    import shutil
-
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(golden / "s.db", dest / "s.db")
-    if models:
-        shutil.copytree(golden / "models", dest / "models")
-    return dest
 
 
 @pytest.fixture
@@ -116,3 +91,64 @@ def deep_train_days(deep_model_data) -> np.ndarray:
     days = np.zeros(len(deep_model_data.dates), dtype=bool)
     days[: len(deep_model_data.dates) - 40] = True
     return days
+
+
+@pytest.fixture(scope="module")
+def synth_panel():
+    """(panel, KOSPI closes) of the 40-ticker synthetic market, built as the store would give it."""
+    from kstock.market.synthetic import generate_market
+    from kstock.market.types import Panel
+
+    data = generate_market(n_tickers=40, years=1.5, seed=1)
+    prices = data.prices.copy()
+    codes = sorted(prices["code"].unique())
+    dates = np.array(sorted(np.unique(prices["date"].to_numpy().astype("datetime64[D]"))))
+    n, t = len(codes), len(dates)
+    ohlcv = np.full((n, t, 5), np.nan)
+    ci = prices["code"].map({c: i for i, c in enumerate(codes)}).to_numpy()
+    di = np.searchsorted(dates, prices["date"].to_numpy().astype("datetime64[D]"))
+    for k, field in enumerate(("open", "high", "low", "close", "volume")):
+        ohlcv[ci, di, k] = prices[field].to_numpy(dtype=float)
+    halted = (prices["volume"].to_numpy() == 0) & (prices["open"].to_numpy() == 0)
+    ohlcv[ci[halted], di[halted]] = np.nan  # halt rows as the store gives them: NaN
+    sector_of = {tk.code: (tk.sector_id if tk.sector_id is not None else -1) for tk in data.tickers}
+    halt_mask = np.zeros((n, t), dtype=bool)
+    halt_mask[ci[halted], di[halted]] = True
+    panel = Panel(codes, dates, ohlcv, halt_mask, np.array([sector_of.get(c, -1) for c in codes]))
+    kospi = data.indices["KOSPI"]
+    market = (kospi.assign(date=kospi["date"].astype("datetime64[ns]")).set_index("date")["close"]
+              .reindex(dates.astype("datetime64[ns]")).ffill().to_numpy())
+    return panel, market
+
+
+@pytest.fixture
+def cli(synth_golden: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """Run a kstock command on a private copy of the golden store/models; returns (rc, stdout, stderr).
+
+    Commands run in-process through ``kstock.cli.main``; tree models are made fast (20 rounds, one thread)
+    by swapping the model factory."""
+    from kstock.cli import main
+    from kstock.ml import models as model_kinds
+    from kstock.ml.predictor import TreeParams
+
+    root = copy_workspace(synth_golden, tmp_path / "ws")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KSTOCK_DB", str(root / "s.db"))
+    monkeypatch.setenv("KSTOCK_MODEL_DIR", str(root / "models"))
+    factory, loader, needs_torch = model_kinds.MODEL_KINDS["trees"]
+
+    def fast_factory(settings, **kwargs):
+        kwargs.setdefault("params", TreeParams(**FAST_TREES))
+        kwargs.setdefault("n_jobs", 1)
+        return factory(settings, **kwargs)
+
+    monkeypatch.setitem(model_kinds.MODEL_KINDS, "trees", (fast_factory, loader, needs_torch))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        rc = main(list(argv))
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    run.root = root
+    return run

@@ -35,7 +35,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import copy_workspace, synth_settings
 from kstock.bot import messages
 from kstock.bot.handlers import answer_analysis
 from kstock.bot.runtime import BotRuntime
@@ -49,6 +48,7 @@ from kstock.service.analyze import Analysis
 from kstock.service.context import Services
 from kstock.service.presenters import DISCLAIMER
 from support.fake_telegram._markup import check_entities, visible_length
+from support.workspace import copy_workspace, synth_settings
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -266,7 +266,7 @@ def test_every_listed_ticker_answers_by_code_and_by_name(analyze_env: Quiet) -> 
 
 @pytest.fixture(scope="module")
 def bot_env(synth_golden: Path, tmp_path_factory: pytest.TempPathFactory):
-    from _bot_env import BotEnv
+    from support.bot_env import BotEnv
     from support.fake_telegram import FakeTelegramServer
 
     root = copy_workspace(synth_golden, tmp_path_factory.mktemp("bad-bot"))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from _bot_env import base_settings, fresh_copy
 from kstock.bot.charts import ChartRenderer
 from kstock.service.analyze import analyze
 from kstock.service.context import Services
+from support.bot_env import base_settings, fresh_copy
 from support.fake_telegram import png_size
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from _bot_env import ADMIN, BotEnv, fresh_copy
 from kstock.bot.watch_alerts import send_watch_alerts
 from kstock.service import watchlist
 from kstock.service.scoring import score_market
+from support.bot_env import ADMIN, BotEnv, fresh_copy
 from support.fake_telegram import FakeTelegramServer
 
 pytestmark = pytest.mark.timeout(180)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from _bot_env import fresh_copy
+from support.bot_env import fresh_copy
 from support.fake_telegram import FakeTelegramServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from _bot_env import ADMIN, BotEnv, fresh_copy
 from kstock.bot import messages
 from kstock.bot.text import split_text
 from kstock.errors import KstockError
+from support.bot_env import ADMIN, BotEnv, fresh_copy
 from support.fake_telegram import FakeTelegramServer
 
 pytestmark = pytest.mark.timeout(120)

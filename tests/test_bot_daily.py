@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from _bot_env import ADMIN, TRADING_EVENING, BotEnv, fresh_copy
 from kstock.bot.jobs import catch_up, run_push, run_scoring, run_update
 from kstock.service import runs
 from kstock.service.daily import SCORE, UPDATE
+from support.bot_env import ADMIN, TRADING_EVENING, BotEnv, fresh_copy
 from support.fake_telegram import FakeTelegramServer
 
 pytestmark = pytest.mark.timeout(120)

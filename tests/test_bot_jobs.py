@@ -10,11 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from _bot_env import SATURDAY_NOON, TRADING_EVENING, BotEnv, base_settings, fresh_copy
 from kstock.bot import build_application
 from kstock.bot.jobs import (
     JOB_RETRIES,
-    KST,
     RETRY_DELAY_S,
     describe_jobs,
     job_specs,
@@ -27,8 +25,10 @@ from kstock.bot.jobs import (
 )
 from kstock.cli import main
 from kstock.market.calendar import TradingCalendar
+from kstock.market.freshness import SEOUL
 from kstock.service import runs
 from kstock.service.context import Services
+from support.bot_env import SATURDAY_NOON, TRADING_EVENING, BotEnv, base_settings, fresh_copy
 from support.fake_telegram import FakeTelegramServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -50,10 +50,10 @@ def test_ptb_weekday_numbering_starts_on_sunday() -> None:
 
 
 @pytest.mark.parametrize("now", [
-    dt.datetime(2025, 10, 1, 9, 0, tzinfo=KST),   # Wednesday
-    dt.datetime(2025, 10, 4, 23, 59, tzinfo=KST),  # Saturday night
-    dt.datetime(2025, 10, 5, 2, 59, tzinfo=KST),   # Sunday before three
-    dt.datetime(2025, 10, 5, 3, 0, tzinfo=KST),    # exactly at the run: the next one is a week later
+    dt.datetime(2025, 10, 1, 9, 0, tzinfo=SEOUL),   # Wednesday
+    dt.datetime(2025, 10, 4, 23, 59, tzinfo=SEOUL),  # Saturday night
+    dt.datetime(2025, 10, 5, 2, 59, tzinfo=SEOUL),   # Sunday before three
+    dt.datetime(2025, 10, 5, 3, 0, tzinfo=SEOUL),    # exactly at the run: the next one is a week later
     dt.datetime(2025, 10, 4, 19, 30, tzinfo=dt.UTC),  # Sunday 04:30 in Seoul, given in UTC
 ])
 def test_weekly_retrain_next_run_is_sunday_three_kst(now: dt.datetime) -> None:
@@ -73,11 +73,11 @@ def test_registered_job_queue_trigger_fires_sunday_three_kst(tmp_path: Path) -> 
         jobs = {job.name: job for job in app.job_queue.jobs()}
         assert set(jobs) == {"lstm_retrain", "update_data", "score_market", "push_signals"}
         trigger = jobs["lstm_retrain"].job.trigger
-        for now in (dt.datetime(2025, 10, 1, 9, 0, tzinfo=KST), dt.datetime(2025, 10, 5, 3, 0, 1, tzinfo=KST)):
+        for now in (dt.datetime(2025, 10, 1, 9, 0, tzinfo=SEOUL), dt.datetime(2025, 10, 5, 3, 0, 1, tzinfo=SEOUL)):
             fire = trigger.get_next_fire_time(None, now)
             assert fire.weekday() == SUNDAY and (fire.hour, fire.minute) == (3, 0)
             assert fire.utcoffset() == dt.timedelta(hours=9)
-        push = jobs["push_signals"].job.trigger.get_next_fire_time(None, dt.datetime(2025, 10, 4, 12, tzinfo=KST))
+        push = jobs["push_signals"].job.trigger.get_next_fire_time(None, dt.datetime(2025, 10, 4, 12, tzinfo=SEOUL))
         assert push.date() == dt.date(2025, 10, 6) and push.strftime("%H:%M") == settings.push_time  # Monday
     finally:
         services.close()
@@ -87,7 +87,7 @@ def test_running_job_queue_reports_next_weekly_run_on_a_sunday(root: Path) -> No
     with FakeTelegramServer() as tg, BotEnv(tg, root) as env:
         (job,) = env.harness.app.job_queue.get_jobs_by_name("lstm_retrain")
         assert job.next_t is not None
-        local = job.next_t.astimezone(KST)
+        local = job.next_t.astimezone(SEOUL)
         assert local.weekday() == SUNDAY and (local.hour, local.minute) == (3, 0)
 
 
@@ -96,17 +96,17 @@ def test_trading_day_jobs_skip_weekends_and_krx_holidays() -> None:
     settings = base_settings(Path("/tmp"))
     push = next(s for s in job_specs(settings) if s.name == "push_signals")
     # Thursday 2025-10-02 evening → Fri 3rd (개천절), weekend, 6–8th (추석), 9th (한글날) → Friday 10th
-    at = next_run(push, dt.datetime(2025, 10, 2, 17, 0, tzinfo=KST), calendar)
-    assert at == dt.datetime(2025, 10, 10, 16, 40, tzinfo=KST)
-    assert next_run(push, dt.datetime(2025, 10, 10, 9, 0, tzinfo=KST), calendar).date() == dt.date(2025, 10, 10)
+    at = next_run(push, dt.datetime(2025, 10, 2, 17, 0, tzinfo=SEOUL), calendar)
+    assert at == dt.datetime(2025, 10, 10, 16, 40, tzinfo=SEOUL)
+    assert next_run(push, dt.datetime(2025, 10, 10, 9, 0, tzinfo=SEOUL), calendar).date() == dt.date(2025, 10, 10)
 
 
 def test_push_job_skips_a_weekend_day_and_a_holiday(root: Path) -> None:
     with FakeTelegramServer() as tg, BotEnv(tg, root) as env:
         env.ask(501, "/subscribe")
         since = len(tg.sent)
-        for day, why in ((dt.datetime(2025, 10, 4, 17, 0, tzinfo=KST), "Saturday"),
-                         (dt.datetime(2025, 10, 6, 17, 0, tzinfo=KST), "Chuseok")):
+        for day, why in ((dt.datetime(2025, 10, 4, 17, 0, tzinfo=SEOUL), "Saturday"),
+                         (dt.datetime(2025, 10, 6, 17, 0, tzinfo=SEOUL), "Chuseok")):
             report = env.call(run_push(env.runtime, env.bot, day))
             assert report.status == "skipped" and "not a KRX trading day" in report.reason, why
             assert env.call(run_scoring(env.runtime, day)) is None

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from _bot_env import ADMIN, SATURDAY_NOON, TRADING_EVENING, BotEnv, fresh_copy
 from kstock.bot import messages
 from kstock.bot.jobs import catch_up, run_push, run_scoring, run_update, run_weekly_retrain
 from kstock.bot.subscriptions import day_key
 from kstock.service import runs
 from kstock.service.retrain import RetrainResult
+from support.bot_env import ADMIN, SATURDAY_NOON, TRADING_EVENING, BotEnv, fresh_copy, pushes_to
 from support.fake_telegram import FakeTelegramServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,10 +43,6 @@ def env(tg: FakeTelegramServer, root: Path) -> Iterator[BotEnv]:
     bot_env = BotEnv(tg, root).start()
     yield bot_env
     bot_env.stop()
-
-
-def pushes_to(tg: FakeTelegramServer, chat: int) -> list[str]:
-    return [r.text for r in tg.messages_to(chat) if "장 마감 기준 신호" in r.text]
 
 
 def test_subscribe_push_once_per_day_even_across_a_restart(env: BotEnv, tg: FakeTelegramServer) -> None:

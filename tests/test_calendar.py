@@ -13,7 +13,7 @@ from kstock.market.calendar import TradingCalendar, is_krx_holiday
 from kstock.market.dates import day_int, from_yyyymmdd, iso, to_yyyymmdd
 from kstock.market.store import MarketStore
 from kstock.market.types import MarketData, Ticker
-from store_helpers import price_frame
+from support.stores import price_frame
 
 # 2024-01-02 .. 2024-01-12 minus 2024-01-05 (pretend the exchange was shut: the store says so)
 STORED = [d for d in pd.bdate_range("2024-01-02", "2024-01-12") if d != pd.Timestamp("2024-01-05")]

@@ -9,7 +9,7 @@ import numpy as np
 
 from kstock.market.calendar import TradingCalendar
 from kstock.market.store import MarketStore
-from store_helpers import price_frame
+from support.stores import price_frame
 
 
 def naive_between(cal: TradingCalendar, start: np.datetime64, end: np.datetime64) -> int:

@@ -13,7 +13,7 @@ import pytest
 from kstock import charts
 from kstock.charts import render_analysis_chart
 from kstock.service.korean import man_eok
-from test_charts import decode, has_color, ohlcv_frame
+from support.images import decode, has_color, ohlcv_frame
 
 
 def pixels(img: np.ndarray, hex_color: str, tol: float = 0.03) -> int:

@@ -15,7 +15,7 @@ import pytest
 
 from kstock.cli import main
 from kstock.market.store import MarketStore
-from store_helpers import data_checksum, price_frame, store_checksum, write_fdr_csv, write_pykrx_csv
+from support.stores import data_checksum, price_frame, store_checksum, write_fdr_csv, write_pykrx_csv
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "987654321:AAFsuper-secret_token_do_not_print_42"

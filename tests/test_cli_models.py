@@ -15,37 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import FAST_TREES, REPO, copy_workspace
 
 from kstock.cli import main
 from kstock.ml import models as model_kinds
-from kstock.ml.predictor import TreeParams, TreePredictor
-
-
-@pytest.fixture
-def cli(synth_golden: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
-    """Run a kstock command on a private copy of the golden store/models; returns (rc, stdout, stderr)."""
-    root = copy_workspace(synth_golden, tmp_path / "ws")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KSTOCK_DB", str(root / "s.db"))
-    monkeypatch.setenv("KSTOCK_MODEL_DIR", str(root / "models"))
-    factory, loader, needs_torch = model_kinds.MODEL_KINDS["trees"]
-
-    def fast_factory(settings, **kwargs):
-        kwargs.setdefault("params", TreeParams(**FAST_TREES))
-        kwargs.setdefault("n_jobs", 1)
-        return factory(settings, **kwargs)
-
-    monkeypatch.setitem(model_kinds.MODEL_KINDS, "trees", (fast_factory, loader, needs_torch))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        rc = main(list(argv))
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    run.root = root
-    return run
+from kstock.ml.predictor import TreePredictor
+from support.workspace import FAST_TREES, REPO
 
 
 def assert_clean_error(rc: int, out: str, err: str, *needles: str) -> None:

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import json
 
-from test_cli_models import cli  # noqa: F401  (the fixture)
 
-
-def test_model_is_an_alias_of_models(cli) -> None:  # noqa: F811
+def test_model_is_an_alias_of_models(cli) -> None:
     rc, out, err = cli("model", "--json")
     assert rc == 0, err
     assert json.loads(out) == json.loads(cli("models", "--json")[1])
 
 
-def test_signals_on_an_unscored_day_suggests_scoring_it(cli) -> None:  # noqa: F811
+def test_signals_on_an_unscored_day_suggests_scoring_it(cli) -> None:
     assert cli("score")[0] == 0
     rc, _, err = cli("signals", "--date", "2025-05-30")
     assert rc == 1 and "채점되지 않은 날" in err and "kstock score --date 2025-05-30" in err
 
 
-def test_an_error_with_an_admin_hint_shows_it_in_the_cli(cli, monkeypatch) -> None:  # noqa: F811
+def test_an_error_with_an_admin_hint_shows_it_in_the_cli(cli, monkeypatch) -> None:
     from kstock.service import analyze as analyze_module
 
     def no_prices(*_args, **_kwargs):
@@ -33,7 +31,7 @@ def test_an_error_with_an_admin_hint_shows_it_in_the_cli(cli, monkeypatch) -> No
     assert rc == 1 and "저장된 가격 데이터가 없습니다. `kstock data update`" in err and len(err.splitlines()) == 1
 
 
-def test_lookup_orders_by_traded_value_and_takes_choseong(cli) -> None:  # noqa: F811
+def test_lookup_orders_by_traded_value_and_takes_choseong(cli) -> None:
     rc, out, err = cli("lookup", "ㅅㅅㅈㅈ", "--json")
     assert rc == 0, err
     assert json.loads(out)["match"]["code"] == "005930"

@@ -20,7 +20,7 @@ from kstock.market.csv_import import (
 )
 from kstock.market.store import MarketStore
 from kstock.market.types import CLOSE, InstrumentKind
-from store_helpers import data_checksum, price_frame, store_checksum, write_fdr_csv, write_pykrx_csv
+from support.stores import data_checksum, price_frame, store_checksum, write_fdr_csv, write_pykrx_csv
 
 K = InstrumentKind
 

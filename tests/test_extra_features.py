@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.test_features import make_panel, synth_panel  # noqa: F401  (the fixture)
 
 from kstock.features.extra import EXTRA_FEATURE_LABELS, EXTRA_FEATURE_NAMES, build_extra_features
 from kstock.features.tabular import FEATURE_NAMES
 from kstock.market.types import CLOSE, OPEN, Panel
+from support.panels import make_panel
 
 
 def col(name: str) -> int:
@@ -17,7 +17,7 @@ def col(name: str) -> int:
 
 @pytest.fixture(scope="module")
 def panel_and_index(request: pytest.FixtureRequest):
-    """test_features' synthetic panel and KOSPI (one market for both feature sets)."""
+    """conftest's synthetic panel and KOSPI (the market test_features uses too)."""
     return request.getfixturevalue("synth_panel")
 
 

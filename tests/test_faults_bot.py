@@ -17,12 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from _bot_env import TRADING_EVENING, BotEnv, fresh_copy
-from _faults import ADMIN, assert_answers, job_runs, start_bot, tg_fixture
 from kstock.bot import messages
 from kstock.bot.jobs import run_push, run_scoring, run_update
+from support.bot_env import TRADING_EVENING, BotEnv, fresh_copy, pushes_to
 from support.fake_telegram import FakeTelegramServer
-from test_bot_push import pushes_to
+from support.faults import ADMIN, assert_answers, job_runs, start_bot, tg_fixture
 
 tg = tg_fixture  #: the suite's shared fake Telegram server (see _faults)
 

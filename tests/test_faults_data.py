@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 import requests
 
-from _faults import (
+from kstock.cli import main
+from kstock.market import pykrx_source
+from kstock.market.pykrx_source import PykrxSource
+from support.fake_telegram import FakeTelegramServer
+from support.faults import (
     ADMIN,
     assert_answers,
     assert_serving,
@@ -26,12 +30,8 @@ from _faults import (
     start_bot,
     tg_fixture,
 )
-from kstock.cli import main
-from kstock.market import pykrx_source
-from kstock.market.pykrx_source import PykrxSource
-from store_helpers import data_checksum
-from support.fake_telegram import FakeTelegramServer
-from test_pykrx_source import Broken, FakeKrx, _catch, _logout
+from support.krx import Broken, FakeKrx, catch, logout
+from support.stores import data_checksum
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server
 
@@ -55,7 +55,7 @@ def _drops_mid_update() -> Any:
 def _login_rejected() -> Any:
     """pykrx prints its login attempt (with the id) and KRX answers LOGOUT instead of data."""
     print(f"KRX 로그인 시도...\n  로그인 ID: {KRX_ID}\nKRX 로그인 실패: 자격 증명을 확인하세요.")
-    return Broken(FakeKrx(), {"get_market_ticker_list"}, _catch(_logout))
+    return Broken(FakeKrx(), {"get_market_ticker_list"}, catch(logout))
 
 
 #: fault → (fake pykrx import, what the user is told, the backoff waits taken before giving up)

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from _faults import root_fixture
 from kstock.bot.security import LOCK_DIR
-from store_helpers import data_checksum
 from support.fake_telegram import FakeTelegramServer
-from test_faults_process import SRC
+from support.faults import SRC, root_fixture
+from support.stores import data_checksum
 
 root = root_fixture  # the suite's shared fixture: a market copy
 

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from _faults import (
+from kstock.bot.analysis_flow import NO_MODEL_KO
+from kstock.bot.jobs import run_weekly_retrain
+from kstock.ml.registry import ModelRegistry
+from support.fake_telegram import FakeTelegramServer
+from support.faults import (
     ADMIN,
     assert_answers,
     assert_serving,
@@ -27,12 +31,8 @@ from _faults import (
     start_bot,
     tg_fixture,
 )
-from kstock.bot.analysis_flow import NO_MODEL_KO
-from kstock.bot.jobs import run_weekly_retrain
-from kstock.ml.registry import ModelRegistry
-from store_helpers import data_checksum
-from support.fake_telegram import FakeTelegramServer
-from test_registry import FailingTrees, InverseTrees, NanTrees, _truncate, use_model
+from support.models import FailingTrees, InverseTrees, NanTrees, truncate, use_model
+from support.stores import data_checksum
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server
 
@@ -55,7 +55,7 @@ def _bad_checksum(version: Path) -> None:
 
 
 CORRUPTIONS: dict[str, Callable[[Path], object]] = {
-    "booster truncated": lambda v: _truncate(v / "lgb_rank.txt", 0.5),
+    "booster truncated": lambda v: truncate(v / "lgb_rank.txt", 0.5),
     "booster garbled": lambda v: _garble(v / "xgb_rank.ubj"),
     "bad checksum": _bad_checksum,
     "missing manifest": lambda v: (v / "meta.json").unlink(),

@@ -15,8 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from _faults import (
+from kstock.ml.models import TORCH_MISSING
+from kstock.ml.registry import ModelRegistry
+from support.fake_telegram import FakeTelegramServer
+from support.faults import (
     ADMIN,
+    SRC,
+    TRAIN_UNTIL_KILLED,
     assert_answers,
     assert_serving,
     job_runs,
@@ -26,50 +31,11 @@ from _faults import (
     start_bot,
     tg_fixture,
 )
-from kstock.ml.models import TORCH_MISSING
-from kstock.ml.registry import ModelRegistry
-from store_helpers import data_checksum
-from support.fake_telegram import FakeTelegramServer
+from support.stores import data_checksum
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-
-#: ``kstock train trees`` with two hooks: a test-sized model (20 trees, one thread), and a marker file written
-#: when the chosen phase is reached — "fit" while the boosters train, "save" once the model files are in the
-#: registry's temporary folder but before its manifest — after which the process waits there to be killed.
-TRAIN_UNTIL_KILLED = textwrap.dedent("""
-    import sys, threading
-    from pathlib import Path
-    from kstock.ml import predictor
-
-    phase, marker, db = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    cls = predictor.TreePredictor
-    real_init, real_fit, real_save = cls.__init__, cls.fit, cls.save
-
-    def init(self, *args, **kwargs):
-        real_init(self, params=predictor.TreeParams(n_estimators=20), n_jobs=1)
-
-    def fit(self, data, train_days):
-        if phase == "fit":
-            marker.write_text("training")
-        out = real_fit(self, data, train_days)
-        if phase == "fit":
-            threading.Event().wait()
-        return out
-
-    def save(self, folder):
-        real_save(self, folder)
-        if phase == "save":
-            marker.write_text(str(folder))
-            threading.Event().wait()
-
-    cls.__init__, cls.fit, cls.save = init, fit, save
-    from kstock.cli import main
-    sys.exit(main(["train", "trees", "--db", db]))
-""")
 
 
 def _env(root: Path, **extra: str) -> dict[str, str]:

@@ -20,8 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from _faults import (
+from kstock.errors import WRITE_FAILED_KO
+from kstock.ml.registry import ModelRegistry
+from support.fake_telegram import FakeTelegramServer
+from support.faults import (
     ADMIN,
+    SRC,
     assert_answers,
     assert_serving,
     job_runs,
@@ -31,12 +35,8 @@ from _faults import (
     start_bot,
     tg_fixture,
 )
-from kstock.errors import WRITE_FAILED_KO
-from kstock.ml.registry import ModelRegistry
-from store_helpers import data_checksum
-from support.fake_telegram import FakeTelegramServer
-from test_faults_process import SRC
-from test_registry import _truncate
+from support.models import truncate
+from support.stores import data_checksum
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server
 
@@ -63,7 +63,7 @@ def test_garbled_pointer_serves_the_last_good_version_and_a_retrain_replaces_it(
     trees = root / "models" / "trees"
     newest, before = serving_version(root), data_checksum(root / "s.db")
     shutil.copytree(trees / newest, trees / OLDER)  # the registry keeps older versions
-    _truncate(trees / newest / "lgb_rank.txt", 0.5)  # the newest one is broken: its checksum fails
+    truncate(trees / newest / "lgb_rank.txt", 0.5)  # the newest one is broken: its checksum fails
     (trees / "CURRENT").write_bytes(GARBAGE)
 
     models = _cli(root, "models", "--json")

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from _faults import ADMIN, assert_serving, job_runs, root_fixture, serving_version, start_bot, tg_fixture
 from kstock.bot import messages
 from kstock.bot.leftovers import INTERRUPTED_TEXT
-from store_helpers import data_checksum
 from support.fake_telegram import FakeTelegramServer
-from test_faults_process import SRC
+from support.faults import ADMIN, SRC, assert_serving, job_runs, root_fixture, serving_version, start_bot, tg_fixture
+from support.stores import data_checksum
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server
 

@@ -21,10 +21,18 @@ from pathlib import Path
 
 import pytest
 
-from _faults import ADMIN, job_runs, root_fixture, serving_version, start_bot, tg_fixture
-from store_helpers import data_checksum
 from support.fake_telegram import FakeTelegramServer
-from test_faults_process import SRC, TRAIN_UNTIL_KILLED
+from support.faults import (
+    ADMIN,
+    SRC,
+    TRAIN_UNTIL_KILLED,
+    job_runs,
+    root_fixture,
+    serving_version,
+    start_bot,
+    tg_fixture,
+)
+from support.stores import data_checksum
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server
 

@@ -6,55 +6,15 @@ import numpy as np
 import pytest
 
 from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES, bad_moves, build_features
-from kstock.market.types import CLOSE, HIGH, LOW, OPEN, VOLUME, Panel
+from kstock.market.types import CLOSE, Panel
 from kstock.ml import predictor
-
-
-def make_panel(close: np.ndarray, start: str = "2024-01-02", volume: float = 1000.0,
-               sectors: np.ndarray | None = None) -> Panel:
-    """Tickers × days from closes (NaN = did not trade); high/low ±1 %, open = close."""
-    close = np.atleast_2d(np.asarray(close, dtype=float))
-    n, t = close.shape
-    dates = np.busday_offset(np.datetime64(start, "D"), np.arange(t), roll="forward")
-    ohlcv = np.empty((n, t, 5))
-    ohlcv[:, :, OPEN] = close
-    ohlcv[:, :, HIGH] = close * 1.01
-    ohlcv[:, :, LOW] = close * 0.99
-    ohlcv[:, :, CLOSE] = close
-    ohlcv[:, :, VOLUME] = np.where(np.isnan(close), np.nan, volume)
-    halted = np.isnan(close)
-    return Panel([f"{i:06d}" for i in range(n)], dates, ohlcv, halted,
-                 np.full(n, -1, dtype=np.int64) if sectors is None else sectors)
+from support.panels import make_panel
 
 
 def col(name: str) -> int:
     return FEATURE_NAMES.index(name)
 
 
-@pytest.fixture(scope="module")
-def synth_panel():
-    from kstock.market.synthetic import generate_market
-
-    data = generate_market(n_tickers=40, years=1.5, seed=1)
-    prices = data.prices.copy()
-    codes = sorted(prices["code"].unique())
-    dates = np.array(sorted(np.unique(prices["date"].to_numpy().astype("datetime64[D]"))))
-    n, t = len(codes), len(dates)
-    ohlcv = np.full((n, t, 5), np.nan)
-    ci = prices["code"].map({c: i for i, c in enumerate(codes)}).to_numpy()
-    di = np.searchsorted(dates, prices["date"].to_numpy().astype("datetime64[D]"))
-    for k, field in enumerate(("open", "high", "low", "close", "volume")):
-        ohlcv[ci, di, k] = prices[field].to_numpy(dtype=float)
-    halted = (prices["volume"].to_numpy() == 0) & (prices["open"].to_numpy() == 0)
-    ohlcv[ci[halted], di[halted]] = np.nan  # halt rows as the store gives them: NaN
-    sector_of = {tk.code: (tk.sector_id if tk.sector_id is not None else -1) for tk in data.tickers}
-    halt_mask = np.zeros((n, t), dtype=bool)
-    halt_mask[ci[halted], di[halted]] = True
-    panel = Panel(codes, dates, ohlcv, halt_mask, np.array([sector_of.get(c, -1) for c in codes]))
-    kospi = data.indices["KOSPI"]
-    market = (kospi.assign(date=kospi["date"].astype("datetime64[ns]")).set_index("date")["close"]
-              .reindex(dates.astype("datetime64[ns]")).ffill().to_numpy())
-    return panel, market
 
 
 def test_thirty_named_features_each_with_a_label() -> None:

@@ -138,12 +138,12 @@ def test_never_evaluated_nor_validated_means_no_table(workspace) -> None:
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_buy_never_worse_than_sell_on_real_data(krx_dir: Path, tmp_path: Path) -> None:
-    from conftest import fast_tree_options
     from kstock.market.csv_import import import_directory
     from kstock.market.store import MarketStore
     from kstock.service.context import Services
     from kstock.service.predict import predict_day
     from kstock.service.retrain import retrain
+    from support.workspace import fast_tree_options
 
     store = MarketStore(tmp_path / "s.db")
     import_directory(store, krx_dir / "market_2023_2025", tickers_file=krx_dir / "tickers.csv",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.test_features import make_panel
 
 from kstock.features.labels import BUY, HOLD, SELL, build_labels, cross_sectional_rank, forward_returns
+from support.panels import make_panel
 
 NAN = np.nan
 

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import copy_workspace, synth_settings
 
-from _bot_env import BotEnv, fresh_copy
 from kstock.cli import main
 from kstock.market.dates import day_int
 from kstock.market.krx import COMMISSION, sell_tax
@@ -21,7 +19,9 @@ from kstock.service.context import Services
 from kstock.service.daily import run_daily, score_now
 from kstock.service.ledger import outcomes, performance
 from kstock.service.performance_view import format_performance
+from support.bot_env import BotEnv, fresh_copy
 from support.fake_telegram import FakeTelegramServer
+from support.workspace import copy_workspace, synth_settings
 
 LOOP_DAYS = 12
 

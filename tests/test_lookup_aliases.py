@@ -115,7 +115,7 @@ def test_every_alias_names_a_listed_common_stock() -> None:
 def test_recent_traded_value_from_the_store(tmp_path: Path) -> None:
     from kstock.market.store import MarketStore
     from kstock.market.universe import recent_traded_value
-    from store_helpers import price_frame
+    from support.stores import price_frame
 
     with MarketStore(tmp_path / "s.db") as store:
         store.upsert_tickers([TICKERS[0], TICKERS[2]])

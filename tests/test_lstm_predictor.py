@@ -1,4 +1,4 @@
-"""The attention LSTM (issue 4): sequences, split, scaler, early stopping, persistence, the ensemble.
+"""The attention LSTM (issue 4): sequences, split, scaler, early stopping, persistence (the ensemble: test_ensemble).
 
 Trainings here are tiny (hidden 8, ~1k samples per epoch, one thread) — they check behaviour, not
 skill. Tests that train need torch; the rest run without it.
@@ -15,9 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kstock.ml.ensemble import choose_weights, combine, ensemble_out_of_sample, fold_weights, weight_grid
-from kstock.ml.evaluation.folds import walk_forward_folds
-from kstock.ml.evaluation.walkforward import OutOfSample
 from kstock.ml.lstm_predictor import (
     SEQUENCE_LENGTH,
     LSTMParams,
@@ -186,67 +183,6 @@ def test_module_imports_and_degrades_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
-
-
-# -- the ensemble: weights chosen on earlier folds (no torch) ---------------------------------------
-def _fake_oos(data, quality: float, seed: int) -> OutOfSample:
-    rng = np.random.default_rng(seed)
-    fwd = np.nan_to_num(data.labels.forward_return)
-    score = quality * fwd / (np.nanstd(fwd) + 1e-9) + rng.normal(size=fwd.shape)
-    ok = data.sample_mask(np.ones(len(data.dates), dtype=bool), need_label=False)
-    score = np.where(ok, score, np.nan)
-    prob = np.where(ok, 1 / (1 + np.exp(-score)), np.nan)
-    return OutOfSample(prob, score)
-
-
-def test_weight_grid_is_the_simplex():
-    grid = weight_grid(["a", "b", "c"], 0.5)
-    assert len(grid) == 6 and all(abs(sum(w.values()) - 1) < 1e-12 for w in grid)
-    assert weight_grid(["a"]) == [{"a": 1.0}]
-
-
-def test_choose_weights_prefers_the_informative_member(data):
-    folds = walk_forward_folds(data.dates, n_folds=3, embargo=5, min_train_days=150)
-    good, noise = _fake_oos(data, 0.5, 1), _fake_oos(data, 0.0, 2)
-    weights = choose_weights({"trees": good, "lstm": noise, "sector": None}, data, folds)
-    assert set(weights) == {"trees", "lstm"} and weights["trees"] > weights["lstm"]
-    assert abs(sum(weights.values()) - 1) < 1e-9
-
-
-def test_ensemble_weights_never_see_the_fold_they_score(data):
-    folds = walk_forward_folds(data.dates, n_folds=3, embargo=5, min_train_days=150)
-    members = {"trees": _fake_oos(data, 0.3, 1), "lstm": _fake_oos(data, 0.1, 2)}
-    before = fold_weights(members, data, folds)
-    assert before[0] == {"lstm": 0.5, "trees": 0.5}
-    # make the LSTM perfect on the last fold only: the weights used on that fold cannot know
-    last = np.arange(folds[-1].test_start, folds[-1].test_end + 1)
-    lstm = dataclasses.replace(members["lstm"], score=members["lstm"].score.copy())
-    changed = {"trees": members["trees"], "lstm": lstm}
-    changed["lstm"].score[:, last] = np.where(np.isfinite(changed["lstm"].score[:, last]),
-                                              np.nan_to_num(data.labels.forward_return[:, last]), np.nan)
-    assert fold_weights(changed, data, folds) == before
-    oos, served = ensemble_out_of_sample(changed, data, folds)
-    assert served["lstm"] > before[-1]["lstm"]  # the served weights do use every fold
-    # the ensemble's fold-2 block is exactly combine() with the weights chosen on folds 0-1
-    expected = combine({n: _member(o, last) for n, o in changed.items()}, before[-1]).score
-    np.testing.assert_allclose(oos.score[:, last], expected, equal_nan=True)
-    assert np.isnan(oos.score[:, : folds[0].test_start]).all()
-
-
-def _member(oos: OutOfSample, days: np.ndarray):
-    from kstock.ml.predictor import MemberOutput
-
-    return MemberOutput(oos.probability[:, days], oos.score[:, days])
-
-
-def test_combine_keeps_a_genuine_0505(data):
-    from kstock.ml.predictor import MemberOutput
-
-    prob = np.full((3, 1), 0.505)
-    out = combine({"trees": MemberOutput(np.full((3, 1), 0.7), np.array([[0.1], [0.2], [0.3]])),
-                   "lstm": MemberOutput(prob, np.array([[0.3], [0.2], [0.1]])), "sector": None},
-                  {"trees": 1.0, "lstm": 1.0, "sector": 1.0})
-    np.testing.assert_allclose(out.probability, 0.6025)
 
 
 # -- the network and training (torch) ------------------------------------------------------------

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import fast_tree_options, synth_settings
 
 from kstock.errors import KstockError
-from kstock.ml.predictor import MemberOutput, TreePredictor
 from kstock.ml.registry import CURRENT_FILE, ModelRegistry, RegistryError
 from kstock.service import retrain as retrain_mod
 from kstock.service import runs
@@ -19,6 +17,8 @@ from kstock.service.context import Services
 from kstock.service.predict import NoModelError
 from kstock.service.retrain import retrain
 from kstock.service.status import models_status
+from support.models import FailingTrees, InverseTrees, NanTrees, truncate, use_model
+from support.workspace import fast_tree_options, synth_settings
 
 
 # -- the gate -----------------------------------------------------------------------------------------
@@ -105,11 +105,6 @@ def test_leftover_tmp_folder_is_never_served_and_is_pruned(workspace) -> None:
 
 
 # -- corrupt or missing artifacts: "unavailable", never a crash ------------------------------------------------
-def _truncate(path: Path, keep: float) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: int(len(data) * keep)])
-
-
 def _drop_checksums(version: Path) -> None:
     meta = json.loads((version / "meta.json").read_text())
     meta.pop("files", None)
@@ -123,25 +118,25 @@ def _drop_predictor_checksums(version: Path) -> None:
 
 
 CORRUPTIONS = {
-    "lgb_rank.txt emptied": lambda v: _truncate(v / "lgb_rank.txt", 0.0),
-    "lgb_rank.txt cut in half": lambda v: _truncate(v / "lgb_rank.txt", 0.5),
-    "xgb_up.ubj cut in half": lambda v: _truncate(v / "xgb_up.ubj", 0.5),
+    "lgb_rank.txt emptied": lambda v: truncate(v / "lgb_rank.txt", 0.0),
+    "lgb_rank.txt cut in half": lambda v: truncate(v / "lgb_rank.txt", 0.5),
+    "xgb_up.ubj cut in half": lambda v: truncate(v / "xgb_up.ubj", 0.5),
     "xgb_rank.ubj garbage": lambda v: (v / "xgb_rank.ubj").write_bytes(b"\x00garbage" * 10),
     "predictor.json missing": lambda v: (v / "predictor.json").unlink(),
     "meta.json garbage": lambda v: (v / "meta.json").write_text("{not json"),
     "version folder deleted": lambda v: __import__("shutil").rmtree(v),
     # without the registry's checksums the tree loader's own checks must refuse the truncated file
     # (LightGBM and XGBoost can segfault on one instead of raising)
-    "no registry checksums, lgb_up.txt cut": lambda v: (_drop_checksums(v), _truncate(v / "lgb_up.txt", 0.7)),
-    "no registry checksums, xgb_up.ubj cut": lambda v: (_drop_checksums(v), _truncate(v / "xgb_up.ubj", 0.7)),
+    "no registry checksums, lgb_up.txt cut": lambda v: (_drop_checksums(v), truncate(v / "lgb_up.txt", 0.7)),
+    "no registry checksums, xgb_up.ubj cut": lambda v: (_drop_checksums(v), truncate(v / "xgb_up.ubj", 0.7)),
     "no checksums at all, lgb_rank.txt cut": lambda v: (_drop_checksums(v), _drop_predictor_checksums(v),
-                                                        _truncate(v / "lgb_rank.txt", 0.7)),
+                                                        truncate(v / "lgb_rank.txt", 0.7)),
 }
 
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
 def test_corrupt_model_is_unavailable_never_a_crash(synth_golden: Path, tmp_path: Path, corruption: str) -> None:
-    from tests.conftest import copy_workspace
+    from support.workspace import copy_workspace
 
     root = copy_workspace(synth_golden, tmp_path / "ws")
     settings = synth_settings(root)
@@ -166,7 +161,7 @@ def test_corrupt_model_is_unavailable_never_a_crash(synth_golden: Path, tmp_path
 
 
 def test_no_model_at_all(synth_golden: Path, tmp_path: Path) -> None:
-    from tests.conftest import copy_workspace
+    from support.workspace import copy_workspace
 
     root = copy_workspace(synth_golden, tmp_path / "ws", models=False)
     services = Services(synth_settings(root))
@@ -180,39 +175,6 @@ def test_no_model_at_all(synth_golden: Path, tmp_path: Path) -> None:
 
 
 # -- retrain through the gate ----------------------------------------------------------------------------
-class InverseTrees(TreePredictor):
-    """Learns the reverse of the cross-sectional rank: a real model that validates badly."""
-
-    def fit(self, data, train_days):
-        original = data.labels.rank
-        data.labels.rank = 1.0 - original
-        try:
-            return super().fit(data, train_days)
-        finally:
-            data.labels.rank = original
-
-
-class FailingTrees(TreePredictor):
-    def fit(self, data, train_days):
-        raise RuntimeError("boom: out of memory in the booster")
-
-
-class NanTrees(TreePredictor):
-    def fit(self, data, train_days):
-        return {}
-
-    def predict_days(self, data, days):
-        shape = (len(data.panel.codes), len(days))
-        return MemberOutput(np.full(shape, np.nan), np.full(shape, np.nan))
-
-
-def use_model(monkeypatch, cls) -> None:
-    def create(name, settings, **options):
-        return cls(**options)
-
-    monkeypatch.setattr(retrain_mod, "create_model", create)
-
-
 def job_row(services: Services) -> runs.JobRun:
     return runs.last_runs(services.store, limit=1, job="retrain:trees")[0]
 

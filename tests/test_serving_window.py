@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import fast_tree_options, synth_settings
 from kstock.features.tabular import FEATURE_NAMES, history_days
 from kstock.market.store import MarketStore
 from kstock.market.synthetic import generate_market
@@ -17,6 +16,7 @@ from kstock.ml.data import SERVING_MARGIN_DAYS, ModelData, prepare_model_data, s
 from kstock.ml.models import create_model, torch_available
 from kstock.service.context import Services
 from kstock.service.predict import predict_day
+from support.workspace import fast_tree_options, synth_settings
 
 
 def _promote(services: Services, name: str, model) -> None:

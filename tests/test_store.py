@@ -12,7 +12,7 @@ import pytest
 from kstock.market.migrations import LATEST_VERSION, MIGRATIONS
 from kstock.market.store import MarketStore, StoreError
 from kstock.market.types import CLOSE, OPEN, VOLUME, InstrumentKind, MarketData, Ticker
-from store_helpers import data_checksum, price_frame, store_checksum
+from support.stores import data_checksum, price_frame, store_checksum
 
 K = InstrumentKind
 TICKERS = [

@@ -8,23 +8,9 @@ import numpy as np
 import pytest
 
 from kstock.market.tradability import MIN_LISTED_DAYS, buyable_at_close, execution
-from kstock.market.types import Panel
+from support.panels import panel
 
 NAN = np.nan
-
-
-def panel(closes: np.ndarray, volume: float | np.ndarray = 1e6, opens: np.ndarray | None = None) -> Panel:
-    closes = np.asarray(closes, dtype=float)
-    n, t = closes.shape
-    ohlcv = np.zeros((n, t, 5))
-    ohlcv[:, :, 0] = closes if opens is None else opens
-    ohlcv[:, :, 1] = np.fmax(closes, ohlcv[:, :, 0])
-    ohlcv[:, :, 2] = np.fmin(closes, ohlcv[:, :, 0])
-    ohlcv[:, :, 3] = closes
-    ohlcv[:, :, 4] = volume
-    ohlcv[np.isnan(closes)] = NAN
-    dates = np.arange(np.datetime64("2025-01-01"), np.datetime64("2025-01-01") + t)
-    return Panel([f"{i:06d}" for i in range(n)], dates, ohlcv, np.isnan(closes))
 
 
 def test_buyable_needs_common_liquid_traded_and_listed_long_enough() -> None:
@@ -59,12 +45,11 @@ PICKED = ["088980", "415640", "018120", "005930", "000660", "035420", "005380", 
 
 @pytest.fixture(scope="module")
 def real_services(krx_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    from tests.conftest import fast_tree_options, synth_settings
-
     from kstock.market.csv_import import import_directory
     from kstock.market.store import MarketStore
     from kstock.service.context import Services
     from kstock.service.retrain import retrain
+    from support.workspace import fast_tree_options, synth_settings
 
     root = tmp_path_factory.mktemp("real")
     drop = root / "drop"

@@ -7,7 +7,7 @@ import pytest
 
 from kstock.market.krx import COMMISSION, sell_tax
 from kstock.ml.evaluation.tranche_book import apply_plan, backtest_followable, plan_day, slots_per_day
-from test_tradability import panel
+from support.panels import panel
 
 INF = np.inf
 
@@ -74,12 +74,11 @@ def test_turnover_stays_within_a_tranche_a_day() -> None:
 
 def test_the_served_book_is_the_backtests_book(synth_golden, tmp_path) -> None:
     """Nine days of the live loop store exactly the trades the backtest makes from the same scores."""
-    from tests.conftest import copy_workspace, synth_settings
-
     from kstock.market.dates import day_int
     from kstock.service.context import Services
     from kstock.service.daily import run_daily
     from kstock.service.scoring import stored_book
+    from support.workspace import copy_workspace, synth_settings
 
     services = Services(synth_settings(copy_workspace(synth_golden, tmp_path / "ws")))
     days = [run_daily(services).day for _ in range(9)]

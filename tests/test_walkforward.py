@@ -8,7 +8,6 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from tests.conftest import FAST_TREES, synth_settings
 
 from kstock.errors import KstockError
 from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
@@ -21,6 +20,7 @@ from kstock.ml.evaluation.walkforward import (
     shuffled_label_check,
 )
 from kstock.ml.predictor import MemberOutput, TreeParams, TreePredictor
+from support.workspace import FAST_TREES, synth_settings
 
 HORIZON = 5
 

@@ -14,16 +14,17 @@ two-thread LightGBM run is ~20× slower), and the bot retrains with the same sma
 from __future__ import annotations
 
 import sqlite3
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import copy_workspace, fast_tree_options
 
-from _bot_env import ADMIN, BotEnv
 from kstock.ml.registry import ModelRegistry
+from support.bot_env import ADMIN, BotEnv
 from support.fake_telegram import FakeTelegramServer, SentRecord
+from support.workspace import REPO, copy_workspace, fast_tree_options
 
 #: The retrain options the bot uses in this suite (small trees, one thread).
 FAST_RETRAIN = {"trees": fast_tree_options()}
@@ -102,3 +103,41 @@ def retrain_reply(env: BotEnv, target: str = "trees", timeout: float = 30.0) -> 
 async def _retrain_released(env: BotEnv) -> None:
     async with env.runtime.retrain_lock:
         pass
+
+
+#: The source folder, for the subprocesses the process-level faults start (PYTHONPATH).
+SRC = REPO / "src"
+
+#: ``kstock train trees`` with two hooks: a test-sized model (20 trees, one thread), and a marker file written
+#: when the chosen phase is reached — "fit" while the boosters train, "save" once the model files are in the
+#: registry's temporary folder but before its manifest — after which the process waits there to be killed.
+TRAIN_UNTIL_KILLED = textwrap.dedent("""
+    import sys, threading
+    from pathlib import Path
+    from kstock.ml import predictor
+
+    phase, marker, db = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    cls = predictor.TreePredictor
+    real_init, real_fit, real_save = cls.__init__, cls.fit, cls.save
+
+    def init(self, *args, **kwargs):
+        real_init(self, params=predictor.TreeParams(n_estimators=20), n_jobs=1)
+
+    def fit(self, data, train_days):
+        if phase == "fit":
+            marker.write_text("training")
+        out = real_fit(self, data, train_days)
+        if phase == "fit":
+            threading.Event().wait()
+        return out
+
+    def save(self, folder):
+        real_save(self, folder)
+        if phase == "save":
+            marker.write_text(str(folder))
+            threading.Event().wait()
+
+    cls.__init__, cls.fit, cls.save = init, fit, save
+    from kstock.cli import main
+    sys.exit(main(["train", "trees", "--db", db]))
+""")

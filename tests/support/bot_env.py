@@ -134,3 +134,8 @@ class BotEnv:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def pushes_to(tg: FakeTelegramServer, chat: int) -> list[str]:
+    """The daily signal pushes the fake server delivered to `chat`, oldest first."""
+    return [r.text for r in tg.messages_to(chat) if "장 마감 기준 신호" in r.text]

@@ -1,0 +1,50 @@
+"""Tree models that misbehave on purpose (validate badly, fail, answer NaN) and a way to make retrain use
+them; shared by the registry tests and the model fault suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kstock.ml.predictor import MemberOutput, TreePredictor
+from kstock.service import retrain as retrain_mod
+
+
+def truncate(path: Path, keep: float) -> None:
+    """Cut a file to the first `keep` fraction of its bytes (a torn write)."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+class InverseTrees(TreePredictor):
+    """Learns the reverse of the cross-sectional rank: a real model that validates badly."""
+
+    def fit(self, data, train_days):
+        original = data.labels.rank
+        data.labels.rank = 1.0 - original
+        try:
+            return super().fit(data, train_days)
+        finally:
+            data.labels.rank = original
+
+
+class FailingTrees(TreePredictor):
+    def fit(self, data, train_days):
+        raise RuntimeError("boom: out of memory in the booster")
+
+
+class NanTrees(TreePredictor):
+    def fit(self, data, train_days):
+        return {}
+
+    def predict_days(self, data, days):
+        shape = (len(data.panel.codes), len(days))
+        return MemberOutput(np.full(shape, np.nan), np.full(shape, np.nan))
+
+
+def use_model(monkeypatch, cls) -> None:
+    def create(name, settings, **options):
+        return cls(**options)
+
+    monkeypatch.setattr(retrain_mod, "create_model", create)
