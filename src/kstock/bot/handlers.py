@@ -41,7 +41,7 @@ from kstock.bot.analysis_flow import (
     signal_button,
 )
 from kstock.bot.delivery import ChatUnreachable
-from kstock.bot.jobs import KST, describe_jobs, run_scoring
+from kstock.bot.jobs import describe_jobs, run_scoring
 from kstock.bot.performance_handler import performance_command
 from kstock.bot.progress import ProgressMessage
 from kstock.bot.runtime import BotRuntime
@@ -54,6 +54,7 @@ from kstock.bot.watch_handlers import (
     watchlist_command,
 )
 from kstock.errors import KstockError, is_write_failure
+from kstock.market.freshness import SEOUL
 from kstock.market.store import StoreError
 from kstock.ml.models import known_kinds
 from kstock.service.daily import signals_warning
@@ -251,7 +252,7 @@ async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> l
         await rt.delivery.send_text(bot, chat_id, messages.RETRAIN_BUSY)
         return []
     async with rt.retrain_lock:
-        started = rt.now().astimezone(KST).strftime("%H:%M:%S")
+        started = rt.now().astimezone(SEOUL).strftime("%H:%M:%S")
         first = await rt.delivery.send_text(bot, chat_id, messages.retrain_progress(names, ["준비 중…"], started))
         progress = ProgressMessage(rt.delivery, bot, chat_id, first[0].message_id,
                                    lambda lines: messages.retrain_progress(names, lines, started), rt.progress_interval)

@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KST = SEOUL
 SUNDAY = 0  # PTB numbering
 WEEKDAYS = (1, 2, 3, 4, 5)  # Monday … Friday, PTB numbering
 DAY_NAMES_KO = ("일", "월", "화", "수", "목", "금", "토")  # by PTB number
@@ -93,7 +92,7 @@ class JobSpec:
 
     @property
     def time_kst(self) -> dt.time:
-        return self.at.replace(tzinfo=KST)
+        return self.at.replace(tzinfo=SEOUL)
 
     @property
     def schedule(self) -> str:
@@ -117,14 +116,14 @@ def job_specs(settings: Settings) -> list[JobSpec]:
 
 def next_run(spec: JobSpec, now: dt.datetime, calendar: TradingCalendar | None = None) -> dt.datetime:
     """When ``spec`` next fires *and does its work* after ``now`` (trading-day jobs skip holidays)."""
-    now = now.astimezone(KST)
+    now = now.astimezone(SEOUL)
     for offset in range(0, 370):
         day = now.date() + dt.timedelta(days=offset)
         if ptb_weekday(day) not in spec.days:
             continue
         if spec.trading_days_only and calendar is not None and not calendar.is_trading_day(day):
             continue
-        at = dt.datetime.combine(day, spec.at, KST)
+        at = dt.datetime.combine(day, spec.at, SEOUL)
         if at > now:
             return at
     raise ValueError(f"{spec.name}: no run within a year")  # pragma: no cover

@@ -13,15 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from kstock.market.dates import utc_stamp
 from kstock.market.store import MarketStore
 
 PUSH_SIGNALS = "signals"
 #: Seconds a /subscribe or /unsubscribe waits for a store another writer holds before it is told to retry.
 INTERACTIVE_WAIT = 2.0
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def day_key(day: dt.date) -> int:
@@ -52,7 +49,7 @@ class SubscriptionStore:
                 "INSERT INTO subscriptions (chat_id, user_id, subscribed_at, active, reason) VALUES (?, ?, ?, 1, NULL) "
                 "ON CONFLICT(chat_id) DO UPDATE SET user_id = excluded.user_id, "
                 "subscribed_at = excluded.subscribed_at, active = 1, reason = NULL",
-                (chat_id, user_id, _now()),
+                (chat_id, user_id, utc_stamp()),
             )
             return True
 
@@ -92,13 +89,13 @@ class SubscriptionStore:
         with self.store.transaction() as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO push_log (date, chat_id, kind, status, sent_at) VALUES (?, ?, ?, 'sending', ?)",
-                (day_key(day), chat_id, kind, _now()))
+                (day_key(day), chat_id, kind, utc_stamp()))
             return cur.rowcount == 1
 
     def finish_push(self, day: dt.date, chat_id: int, status: str, kind: str = PUSH_SIGNALS) -> None:
         with self.store.transaction() as conn:
             conn.execute("UPDATE push_log SET status = ?, sent_at = ? WHERE date = ? AND chat_id = ? AND kind = ?",
-                         (status, _now(), day_key(day), chat_id, kind))
+                         (status, utc_stamp(), day_key(day), chat_id, kind))
 
     def release_push(self, day: dt.date, chat_id: int, kind: str = PUSH_SIGNALS) -> None:
         """Forget a claim whose message certainly did not arrive, so a later run may retry it."""

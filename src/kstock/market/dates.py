@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from kstock.errors import KstockError
+
 
 def to_yyyymmdd(days: np.ndarray | pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Vectorised datetime-like → int64 yyyymmdd."""
@@ -41,3 +43,21 @@ def iso(day: int | np.datetime64 | dt.date) -> str:
     if isinstance(day, int | np.integer):
         return str(from_yyyymmdd([int(day)])[0])
     return str(np.datetime64(day, "D"))
+
+
+def utc_stamp() -> str:
+    """Now in UTC as ISO text to the second: the one format every stored ``*_at`` column is written in."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def stored_day_index(dates: np.ndarray, date: str, error: type[KstockError] = KstockError) -> int:
+    """The index of ``date`` (YYYY-MM-DD) in the sorted trading ``dates``; a Korean ``error`` (the caller's
+    kind, so analysis and scoring keep their own) when it cannot be read or is not a stored trading day."""
+    try:
+        d = np.datetime64(date, "D")
+    except ValueError:
+        raise error(f"날짜 '{date}'를 읽을 수 없습니다 (YYYY-MM-DD).") from None
+    i = int(np.searchsorted(dates, d))
+    if i >= len(dates) or dates[i] != d:
+        raise error(f"{date}: 저장된 거래일이 아닙니다 (데이터 {dates[0]} ~ {dates[-1]}).")
+    return i

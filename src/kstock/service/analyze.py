@@ -13,6 +13,7 @@ import numpy as np
 
 from kstock.errors import KstockError
 from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
+from kstock.market.dates import stored_day_index
 from kstock.market.sectors import sector_name
 from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
 from kstock.market.universe import printable
@@ -143,16 +144,7 @@ def _check_scorable(ticker: Ticker) -> None:
 
 def _pick_day(dates: np.ndarray, traded: np.ndarray, ticker: Ticker, date: str | None) -> int:
     label = f"{ticker.name}({ticker.code})"
-    if date is None:
-        day = len(dates) - 1
-    else:
-        try:
-            d = np.datetime64(date, "D")
-        except ValueError:
-            raise NoPriceDataError(f"날짜 '{date}'를 읽을 수 없습니다 (YYYY-MM-DD).") from None
-        day = int(np.searchsorted(dates, d))
-        if day >= len(dates) or dates[day] != d:
-            raise NoPriceDataError(f"{date}: 저장된 거래일이 아닙니다 (데이터 {dates[0]} ~ {dates[-1]}).")
+    day = len(dates) - 1 if date is None else stored_day_index(dates, date, NoPriceDataError)
     if not traded[day]:
         last = np.flatnonzero(traded[: day + 1])
         since = f"; 마지막 거래일 {dates[last[-1]]}" if last.size else ""

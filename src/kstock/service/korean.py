@@ -1,14 +1,15 @@
 """Numbers and times the way Korean investors read them: 원, 만/억/조, signed %, KST.
 
 Shared by the chat texts and the chart axes, so a volume reads "1,234만" in both and a traded value
-"3.2조원" rather than "3.2T". Pure functions, no imports beyond the standard library.
+"3.2조원" rather than "3.2T". Pure functions; Seoul time is the market's one ``SEOUL`` zone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-KST = dt.timezone(dt.timedelta(hours=9), "KST")
+from kstock.market.freshness import SEOUL
+
 _UNITS = ((1e12, "조"), (1e8, "억"), (1e4, "만"))
 
 
@@ -47,4 +48,4 @@ def kst(moment: str | dt.datetime | None) -> str:
     when = dt.datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(KST).strftime("%Y-%m-%d %H:%M")
+    return when.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kstock.market.dates import day_int, iso
+from kstock.market.dates import day_int, iso, utc_stamp
 from kstock.market.store import MarketStore
 from kstock.procs import pid_alive
 
@@ -32,10 +32,6 @@ HEARTBEAT_EVERY = dt.timedelta(seconds=30)
 #: A running run with no heartbeat for this long has lost its owner (whatever host it ran on).
 STALE_AFTER = dt.timedelta(minutes=10)
 INTERRUPTED = "interrupted: the process stopped before the run finished"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def this_host() -> str:
@@ -59,7 +55,7 @@ def start_run(store: MarketStore, job: str, day: str | None = None) -> int:
 
     ``day`` (ISO) is the trading day a step of the daily loop is for (see :func:`run_for_day`).
     """
-    now = _now()
+    now = utc_stamp()
     with store.transaction() as conn:
         cur = conn.execute(
             "INSERT INTO job_runs (job, started_at, status, host, pid, heartbeat_at, day) "
@@ -76,7 +72,7 @@ def finish_run(store: MarketStore, run_id: int, status: str, metrics: dict[str, 
     with store.transaction() as conn:
         conn.execute(
             "UPDATE job_runs SET finished_at = ?, status = ?, metrics = ?, error = ? WHERE id = ?",
-            (_now(), status, json.dumps(metrics or {}, ensure_ascii=False, default=str), error, run_id),
+            (utc_stamp(), status, json.dumps(metrics or {}, ensure_ascii=False, default=str), error, run_id),
         )
 
 
@@ -118,7 +114,7 @@ def mark_interrupted(store: MarketStore, now: dt.datetime | None = None) -> int:
     with store.transaction() as conn:
         cur = conn.executemany(
             "UPDATE job_runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ? AND status = 'running'",
-            [(_now(), INTERRUPTED, run_id) for run_id in gone])
+            [(utc_stamp(), INTERRUPTED, run_id) for run_id in gone])
         return cur.rowcount
 
 
@@ -184,7 +180,7 @@ class _Heartbeat:
             conn = sqlite3.connect(path, timeout=2.0, isolation_level=None)
             try:
                 conn.executemany("UPDATE job_runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
-                                 [(_now(), run_id) for run_id in ids])
+                                 [(utc_stamp(), run_id) for run_id in ids])
             finally:
                 conn.close()
         except sqlite3.Error as exc:

@@ -6,14 +6,13 @@ so every subscriber sees the same list and nothing is recomputed per request.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from kstock.errors import KstockError
-from kstock.market.dates import day_int, iso
+from kstock.market.dates import day_int, iso, stored_day_index, utc_stamp
 from kstock.market.tradability import traded_value_20d
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation.backtest import HOLD_BUFFER
@@ -52,10 +51,6 @@ class ScoringReport:
     stale: bool = False  # the scored day is behind the source's current trading day
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def score_market(services: Services, date: str | None = None, top: int = 10, *, stale: bool = False) -> ScoringReport:
     """Predict the whole universe on ``date`` (default: the last stored day), store the predictions and the book.
 
@@ -65,12 +60,12 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
     marks a day scored on data behind the source's clock: it is stored but never published as today's.
     """
     data = services.model_data(date)  # the recent window, or one ending on an older ``date``
-    day = len(data.dates) - 1 if date is None else _day_index(data.dates, date)
+    day = len(data.dates) - 1 if date is None else stored_day_index(data.dates, date)
     pred = predict_day(services, day, data)
     score = pred.ensemble.score[:, 0]
     ok = np.isfinite(score) & data.universe
     ranks = _ranks(score, ok)
-    date_int, created = day_int(data.dates[day]), _now()
+    date_int, created = day_int(data.dates[day]), utc_stamp()
     book = _book_rows(services, data, day, pred, ok)
     signal_rows = []
     prediction_rows = []
@@ -258,17 +253,6 @@ def publication(services: Services, date: str) -> dict | None:
 def last_scored_date(services: Services) -> str | None:
     row = services.store.conn.execute("SELECT MAX(date) FROM signals").fetchone()
     return iso(row[0]) if row[0] else None
-
-
-def _day_index(dates: np.ndarray, date: str) -> int:
-    try:
-        d = np.datetime64(date, "D")
-    except ValueError:
-        raise KstockError(f"날짜 '{date}'를 읽을 수 없습니다 (YYYY-MM-DD).") from None
-    i = int(np.searchsorted(dates, d))
-    if i >= len(dates) or dates[i] != d:
-        raise KstockError(f"{date}: 저장된 거래일이 아닙니다 (데이터 {dates[0]} ~ {dates[-1]}).")
-    return i
 
 
 def _f(x: float) -> float | None:

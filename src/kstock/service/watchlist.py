@@ -8,13 +8,12 @@ daily alert lists every change in one message, which must stay readable.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 
 from kstock.errors import KstockError
-from kstock.market.dates import day_int, iso
+from kstock.market.dates import day_int, iso, utc_stamp
 from kstock.market.store import MarketStore
 from kstock.market.types import Ticker
 from kstock.service.context import Services
@@ -52,10 +51,6 @@ class CallChange:
     probability: float | None
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def add(store: MarketStore, chat_id: int, user_id: int | None, ticker: Ticker) -> bool:
     """Follow ``ticker``; False when already followed. Raises :class:`WatchlistFull` at the limit."""
     with store.transaction() as conn:
@@ -66,7 +61,7 @@ def add(store: MarketStore, chat_id: int, user_id: int | None, ticker: Ticker) -
             raise WatchlistFull(f"관심종목은 {MAX_WATCH}개까지 등록할 수 있습니다. "
                                 "/unwatch 로 하나를 지운 뒤 다시 시도해 주세요.")
         conn.execute("INSERT INTO watchlist (chat_id, code, user_id, added_at) VALUES (?, ?, ?, ?)",
-                     (chat_id, ticker.code, user_id, _now()))
+                     (chat_id, ticker.code, user_id, utc_stamp()))
         return True
 
 
