@@ -92,10 +92,20 @@ def test_query_length_limit() -> None:
     assert message is not None and "40자" in message
 
 
-def test_retry_after_seconds_int_or_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")
-    assert retry_after_seconds(RetryAfter(3)) == 3.0
-    assert retry_after_seconds(RetryAfter(dt.timedelta(seconds=1.5))) == 1.5
+@pytest.mark.parametrize("timedelta_env", ["1", "false"])
+def test_retry_after_seconds_int_or_timedelta(monkeypatch: pytest.MonkeyPatch, timedelta_env: str) -> None:
+    """The public ``retry_after`` is a timedelta under PTB_TIMEDELTA (as ``kstock bot`` runs) and int/float seconds
+    without it; both give the same wait, and no deprecation warning escapes."""
+    import warnings
+
+    monkeypatch.setenv("PTB_TIMEDELTA", timedelta_env)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PTB's own constructor reads the attribute (as Telegram's reply is parsed)
+        whole, fraction = RetryAfter(3), RetryAfter(dt.timedelta(seconds=1.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert retry_after_seconds(whole) == 3.0
+        assert retry_after_seconds(fraction) == 1.5
 
 
 # ---- the token never reaches a log line ---------------------------------------------------------------------

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from telegram import InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
 
 from kstock.bot.security import anon
 from kstock.bot.text import MAX_CAPTION, MAX_TEXT, PARSE_MODE, escape, split_text, truncate
@@ -41,9 +43,10 @@ class ChatUnreachable(Exception):
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
-    """RetryAfter's wait in seconds, whichever type PTB hands back (int or timedelta)."""
-    value = getattr(exc, "_retry_after", None)
-    if value is None:
+    """RetryAfter's wait in seconds, read from its public ``retry_after``: a timedelta where ``PTB_TIMEDELTA``
+    is set (``run_bot`` sets it), else PTB 22's deprecated int/float seconds, whose warning says nothing new here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
