@@ -67,48 +67,12 @@ from kstock.ml.sector.checkpoints import (
 from kstock.ml.sector.config import SectorConfig
 from kstock.ml.sector.model import FocalLoss, SectorAwareFusionModel
 from kstock.ml.sector.runtime import dist_info, empty_cache, evaluate_samples, is_oom, resolve_device, to_tensors
+from kstock.ml.sector.schedule import WarmupCosine, parse_phases
 from kstock.ml.sector.windows import Split, WindowScaler
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[dict[str, Any]], None]
-
-
-class WarmupCosine:
-    """Learning rate by training progress in samples: linear warm-up, then cosine decay to 5 %.
-
-    Counting samples rather than batches keeps the schedule right when the batch size halves."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, total: int, warmup_frac: float) -> None:
-        self.optimizer = optimizer
-        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
-        self.total = max(1, int(total))
-        self.warmup = max(1, int(total * warmup_frac))
-        self.seen = 0
-        self._apply()
-
-    def factor(self) -> float:
-        if self.seen < self.warmup:
-            return (self.seen + 1) / self.warmup
-        progress = min(1.0, (self.seen - self.warmup) / max(1, self.total - self.warmup))
-        return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    def step(self, samples: int) -> None:
-        self.seen += int(samples)
-        self._apply()
-
-    def _apply(self) -> None:
-        f = self.factor()
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = base * f
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"seen": self.seen, "total": self.total, "warmup": self.warmup, "base_lrs": list(self.base_lrs)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.seen, self.total, self.warmup = int(state["seen"]), int(state["total"]), int(state["warmup"])
-        self.base_lrs = [float(x) for x in state["base_lrs"]]
-        self._apply()
 
 
 # -- the trainer ---------------------------------------------------------------------------------------
@@ -139,7 +103,7 @@ class ThreePhaseTrainer:
     # -- public -------------------------------------------------------------------------------------
     def run(self, phases: str | int | tuple[int, ...] = "all", resume: bool = False) -> dict[str, Any]:
         """Train the requested phases (``"all"``, 1, 2, 3 or a tuple); returns the metrics per phase."""
-        wanted = _parse_phases(phases)
+        wanted = parse_phases(phases)
         ck = self._latest_checkpoint() if resume else None
         if ck is not None:
             self._restore_common(ck)
@@ -433,15 +397,3 @@ class ThreePhaseTrainer:
             log.info("sector phase %d epoch %d: train loss %.4f, val loss %.4f, macro-F1 %.3f (HOLD baseline %.3f)",
                      e["phase"], e["epoch"], e["train_loss"], e["val_loss"], e["val_macro_f1"],
                      e["val_hold_baseline_macro_f1"])
-
-
-def _parse_phases(phases: str | int | tuple[int, ...]) -> tuple[int, ...]:
-    if isinstance(phases, tuple | list):
-        out = tuple(int(p) for p in phases)
-    elif str(phases).strip().lower() == "all":
-        out = (1, 2, 3)
-    else:
-        out = (int(phases),)
-    if not out or any(p not in (1, 2, 3) for p in out) or list(out) != sorted(set(out)):
-        raise KstockError(f"phase must be 1, 2, 3 or all, got {phases!r}")
-    return out
