@@ -31,6 +31,16 @@ from kstock.market.calendar import TradingCalendar
 from kstock.market.dates import day_int, iso
 from kstock.market.fetching import PoliteCaller, SourceError, SourceRefused, SourceUnreachable
 from kstock.market.freshness import as_date, data_age, describe_age, last_final_day
+from kstock.market.pykrx_frames import (
+    INDEX_COLUMNS,
+    OHLCV_COLUMNS,
+    StoredRange,
+    has_new_days,
+    krx_day,
+    long_frame,
+    readjusted,
+    stored_range,
+)
 from kstock.market.sectors import assign_sector
 from kstock.market.store import MarketStore
 from kstock.market.types import InstrumentKind, MarketData, Ticker
@@ -44,13 +54,8 @@ SOURCE = "pykrx"
 MARKETS = ("KOSPI", "KOSDAQ")
 #: KRX index codes pykrx's ``get_index_ohlcv`` takes, by the name the store files them under.
 INDEX_CODES = {"KOSPI": "1001", "KOSDAQ": "2001"}
-#: Stored vs. refetched close on the overlap day differing by more than this means Naver re-adjusted
-#: the history (split, bonus issue, rights offering): the whole series is fetched again.
-READJUST_TOLERANCE = 0.005
 #: How far back from ``end`` to look for a day with a KRX listing (weekends, holidays, Chuseok).
 LISTING_LOOKBACK_DAYS = 10
-_OHLCV = {"시가": "open", "고가": "high", "저가": "low", "종가": "close", "거래량": "volume"}
-_INDEX = {"시가": "open", "고가": "high", "저가": "low", "종가": "close"}
 _FETCHED_KINDS = (InstrumentKind.COMMON, InstrumentKind.PREFERRED)
 
 
@@ -73,19 +78,6 @@ class _Batch:
     industries: dict[str, str]
     tickers_updated: int
     warnings: list[str]
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """What the store already holds for one code: first and last day (yyyymmdd) and the last close."""
-
-    first: int
-    last: int
-    last_close: float
-
-
-def _krx_day(day: dt.date) -> str:
-    return day.strftime("%Y%m%d")
 
 
 # -- the source -------------------------------------------------------------------------------------
@@ -260,7 +252,7 @@ class PykrxSource:
 
     def _listed(self, day: dt.date, market: str) -> list[str]:
         try:
-            return list(self._call("get_market_ticker_list", _krx_day(day), market=market))
+            return list(self._call("get_market_ticker_list", krx_day(day), market=market))
         except KeyError:  # pykrx's way of saying KRX sent an empty table for that day
             return []
 
@@ -298,7 +290,7 @@ class PykrxSource:
         if not hasattr(self.client, "get_market_sector_classifications"):
             return {}, {}
         try:
-            frame = self._call("get_market_sector_classifications", _krx_day(day), market)
+            frame = self._call("get_market_sector_classifications", krx_day(day), market)
         except (KeyError, ValueError, TypeError) as exc:
             logger.info("no 업종 classification for %s on %s (%s)", market, day, type(exc).__name__)
             return {}, {}
@@ -323,8 +315,8 @@ class PykrxSource:
             first = as_date(iso(row[0])) + dt.timedelta(days=1) if row[0] is not None else start
             if first > end:
                 continue
-            raw = self._call("get_index_ohlcv", _krx_day(first), _krx_day(end), krx_code, name_display=False)
-            frame = _long_frame(raw, _INDEX, first, end)
+            raw = self._call("get_index_ohlcv", krx_day(first), krx_day(end), krx_code, name_display=False)
+            frame = long_frame(raw, INDEX_COLUMNS, first, end)
             if frame.empty:
                 warnings.append(f"{name} index: KRX returned no rows for {first}..{end}")
             else:
@@ -345,7 +337,7 @@ class PykrxSource:
         todo = [t.code for t in tickers if t.kind in _FETCHED_KINDS]
         frames, updated = [], 0
         for code in tqdm(todo, desc="pykrx", unit="ticker", disable=not progress, leave=False):
-            stored = _stored(store, code)
+            stored = stored_range(store, code)
             if (stored.last if stored is not None else day_int(start) - 1) >= day_int(end):
                 continue  # up to date: no call at all
             try:
@@ -355,62 +347,25 @@ class PykrxSource:
                 continue
             if not frame.empty:
                 frames.append(frame)
-            updated += _has_new_days(frame, stored)
-        columns = ["code", "date", *(_OHLCV.values())]
+            updated += has_new_days(frame, stored)
+        columns = ["code", "date", *(OHLCV_COLUMNS.values())]
         prices = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
         return prices, updated
 
     def _fetch_prices(
-        self, code: str, stored: _Stored | None, start: dt.date, end: dt.date, warnings: list[str]
+        self, code: str, stored: StoredRange | None, start: dt.date, end: dt.date, warnings: list[str]
     ) -> pd.DataFrame:
         """New days of one code, starting *at* the last stored day so a re-adjusted history shows."""
         first = as_date(iso(stored.last)) if stored is not None else start
         frame = self._ohlcv(code, first, end)
-        if stored is not None and _readjusted(frame, stored):
+        if stored is not None and readjusted(frame, stored):
             refetch_from = min(start, as_date(iso(stored.first)))
             warnings.append(f"{code}: adjusted history changed (split, capital change); refetched from {refetch_from}")
             frame = self._ohlcv(code, refetch_from, end)
         return frame
 
     def _ohlcv(self, code: str, first: dt.date, end: dt.date) -> pd.DataFrame:
-        raw = self._call("get_market_ohlcv", _krx_day(first), _krx_day(end), code, adjusted=True)
-        frame = _long_frame(raw, _OHLCV, first, end)
+        raw = self._call("get_market_ohlcv", krx_day(first), krx_day(end), code, adjusted=True)
+        frame = long_frame(raw, OHLCV_COLUMNS, first, end)
         frame.insert(0, "code", code)
         return frame
-
-
-# -- helpers ----------------------------------------------------------------------------------------
-def _stored(store: MarketStore, code: str) -> _Stored | None:
-    row = store.conn.execute(
-        "SELECT (SELECT MIN(date) FROM prices WHERE code = ?1), date, close FROM prices WHERE code = ?1 "
-        "ORDER BY date DESC LIMIT 1",
-        (code,),
-    ).fetchone()
-    return None if row is None else _Stored(int(row[0]), int(row[1]), float(row[2]))
-
-
-def _long_frame(raw: pd.DataFrame | None, columns: dict[str, str], first: dt.date, end: dt.date) -> pd.DataFrame:
-    """A pykrx frame (Korean columns, date index) → date + English columns within [first, end]."""
-    if raw is None or len(raw) == 0:
-        return pd.DataFrame(columns=["date", *columns.values()])
-    missing = [c for c in columns if c not in raw.columns]
-    if missing:
-        raise ValueError(f"pykrx frame lacks {', '.join(missing)} (has {', '.join(map(str, raw.columns))})")
-    frame = raw[list(columns)].rename(columns=columns).apply(pd.to_numeric, errors="coerce")
-    frame.insert(0, "date", pd.to_datetime(raw.index).normalize())
-    keep = (frame["date"] >= pd.Timestamp(first)) & (frame["date"] <= pd.Timestamp(end)) & frame["close"].notna()
-    return frame[keep].reset_index(drop=True)
-
-
-def _has_new_days(frame: pd.DataFrame, stored: _Stored | None) -> bool:
-    if stored is None:
-        return not frame.empty
-    return bool((frame["date"] > pd.Timestamp(iso(stored.last))).any())
-
-
-def _readjusted(frame: pd.DataFrame, stored: _Stored) -> bool:
-    """Whether the source's close on the last stored day differs from the stored one (history re-based)."""
-    overlap = frame.loc[frame["date"] == pd.Timestamp(iso(stored.last)), "close"]
-    if overlap.empty or stored.last_close <= 0:
-        return False
-    return abs(float(overlap.iloc[0]) / stored.last_close - 1.0) > READJUST_TOLERANCE
