@@ -8,46 +8,26 @@ table into dense numpy arrays for the models.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
-from kstock.errors import KstockError
-from kstock.market.dates import from_yyyymmdd, iso, to_yyyymmdd
+from kstock.market.dates import from_yyyymmdd, to_yyyymmdd, utc_stamp
 from kstock.market.migrations import LATEST_VERSION, MIGRATIONS
+from kstock.market.store_files import StoreError, check_is_sqlite, explain, open_connection
 from kstock.market.types import InstrumentKind, MarketData, Panel, Ticker
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 _CODES_PER_QUERY = 500  # bound parameters per query (SQLite's limit is 32766, older builds 999)
 #: The distinct codes of the prices table by skipping from one code's keys to the next (a loose index scan).
 _CODES_CTE = ("c(code) AS (SELECT MIN(code) FROM prices UNION ALL "
               "SELECT (SELECT MIN(code) FROM prices WHERE code > c.code) FROM c WHERE c.code IS NOT NULL)")
-
-
-class StoreError(KstockError, RuntimeError):
-    """The store cannot be opened or written; the message says what to do."""
-
-    @property
-    def locked(self) -> bool:
-        """True when another writer holds the store: the same request will work in a moment."""
-        return LOCKED_WORDS in str(self)
-
-
-#: The words every "locked by another writer" StoreError carries (see :func:`_explain`).
-LOCKED_WORDS = "is locked by another writer"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 class MarketStore:
@@ -65,11 +45,11 @@ class MarketStore:
         self.path = Path(path)
         self.readonly = readonly
         self.lock = threading.RLock()  # one transaction at a time on the shared connection (bot threads)
-        _check_is_sqlite(self.path)
+        check_is_sqlite(self.path)
         if (readonly or not create) and not self.path.exists():
             raise StoreError(f"the store {self.path} does not exist (KSTOCK_DB / --db); create it with "
                              "`kstock data synth`, `kstock data import` or `kstock data update`")
-        self.conn = self._connect(timeout)
+        self.conn = open_connection(self.path, readonly=self.readonly, timeout=timeout)
         try:
             self._refuse_newer_schema()  # before anything (even the WAL switch) touches the file
             if readonly:
@@ -84,7 +64,7 @@ class MarketStore:
             self.conn.close()  # a refused file (newer schema, corrupt, locked) is not left open
             if isinstance(exc, StoreError):
                 raise
-            raise StoreError(_explain(self.path, exc)) from exc
+            raise StoreError(explain(self.path, exc)) from exc
 
     def _upgrade_for_reading(self, timeout: float) -> None:
         """A store from an older kstock, opened to read: migrate it once (a schema upgrade, as any writing
@@ -96,37 +76,7 @@ class MarketStore:
         except StoreError:
             return
         self.conn.close()
-        self.conn = self._connect(timeout)
-
-    def _connect(self, timeout: float) -> sqlite3.Connection:
-        """The connection (``mode=ro`` when read-only); a path that cannot be opened names the setting."""
-        try:
-            if not self.readonly:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.readonly:
-                return self._connect_readonly(timeout)
-            return sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        except OSError as exc:
-            raise StoreError(f"KSTOCK_DB / --db {self.path}: cannot create the store there "
-                             f"({exc.strerror or exc}); give a file path in a writable folder") from None
-        except sqlite3.Error as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
-
-    def _connect_readonly(self, timeout: float) -> sqlite3.Connection:
-        """``mode=ro``; in a folder nobody may write to (no ``-shm`` can be created) a store with no pending
-        WAL is opened ``immutable`` — it cannot change under a reader there anyway."""
-        target = f"file:{quote(str(self.path.resolve()))}?mode=ro"
-        conn = sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False, uri=True)
-        try:
-            conn.execute("PRAGMA user_version").fetchone()
-            return conn
-        except sqlite3.OperationalError:
-            conn.close()
-            wal = self.path.with_name(self.path.name + "-wal")
-            if wal.exists() and wal.stat().st_size > 0:
-                raise
-        return sqlite3.connect(target + "&immutable=1", timeout=timeout, isolation_level=None,
-                               check_same_thread=False, uri=True)
+        self.conn = open_connection(self.path, readonly=self.readonly, timeout=timeout)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -168,7 +118,7 @@ class MarketStore:
         subscribing while an import runs would each wait the full timeout, one after the other.
         """
         if not self.lock.acquire(timeout=-1 if wait is None else wait):
-            raise StoreError(_explain(self.path, sqlite3.OperationalError("database is locked")))
+            raise StoreError(explain(self.path, sqlite3.OperationalError("database is locked")))
         try:
             self._begin(wait)
             try:
@@ -180,7 +130,7 @@ class MarketStore:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.OperationalError):
-                    raise StoreError(_explain(self.path, exc)) from exc
+                    raise StoreError(explain(self.path, exc)) from exc
                 raise
         finally:
             self.lock.release()
@@ -194,7 +144,7 @@ class MarketStore:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
+            raise StoreError(explain(self.path, exc)) from exc
         finally:
             if previous is not None:
                 self.conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
@@ -288,7 +238,7 @@ class MarketStore:
     def _log_update_in_tx(self, source: str, rows_changed: int, status: str, message: str | None) -> None:
         self.conn.execute(
             "INSERT INTO data_updates (source, finished_at, rows_changed, status, message) VALUES (?, ?, ?, ?, ?)",
-            (source, _now(), rows_changed, status, message),
+            (source, utc_stamp(), rows_changed, status, message),
         )
 
     def _write_many(self, sql: str, rows: Sequence[tuple]) -> int:
@@ -302,7 +252,7 @@ class MarketStore:
                     with self.transaction():
                         self.conn.executemany(sql, rows)
             except sqlite3.OperationalError as exc:
-                raise StoreError(_explain(self.path, exc)) from exc
+                raise StoreError(explain(self.path, exc)) from exc
             return self.conn.total_changes - before
 
     # -- reads -----------------------------------------------------------------------------------
@@ -464,31 +414,10 @@ class MarketStore:
         return {"prices": int(prices), "index": int(index)}
 
     def summary(self) -> dict:
-        """What the store holds, for `kstock data status` and the bot's /status."""
-        from kstock.market.sectors import sector_name
+        """What the store holds, for `kstock data status` and the bot's /status (see :mod:`.store_summary`)."""
+        from kstock.market.store_summary import summarize
 
-        q = self.conn.execute
-        rows, first, last, halts = q(
-            "SELECT COUNT(*), MIN(date), MAX(date), COALESCE(SUM(halted), 0) FROM prices"
-        ).fetchone()
-        by_sector_rows = q(
-            "SELECT sector_id, COUNT(*) FROM tickers WHERE kind = 'common' GROUP BY sector_id ORDER BY sector_id"
-        ).fetchall()
-        index_rows = q("SELECT name, COUNT(*), MIN(date), MAX(date) FROM index_prices GROUP BY name").fetchall()
-        return {
-            "db": str(self.path),
-            "schema_version": self.schema_version,
-            "tickers": q("SELECT COUNT(*) FROM tickers").fetchone()[0],
-            "by_market": dict(q("SELECT market, COUNT(*) FROM tickers GROUP BY market ORDER BY market").fetchall()),
-            "by_kind": dict(q("SELECT kind, COUNT(*) FROM tickers GROUP BY kind ORDER BY kind").fetchall()),
-            "by_sector": {sector_name(sid): n for sid, n in by_sector_rows},
-            "rows": rows,
-            "first_date": iso(first) if first else None,
-            "last_date": iso(last) if last else None,
-            "halt_days": int(halts),
-            "indices": {n: {"rows": c, "first_date": iso(a), "last_date": iso(b)} for n, c, a, b in index_rows},
-            "last_update": self.last_update(),
-        }
+        return summarize(self)
 
 
 def _price_rows(prices: pd.DataFrame) -> list[tuple]:
@@ -514,38 +443,3 @@ def _to_panel(codes: list[str], counts: list[int], data: np.ndarray, sector_ids:
     halted[tick_pos, day_pos] = data[:, 1] < 0
     ohlcv[halted] = np.nan
     return Panel(codes=codes, dates=from_yyyymmdd(uniq), ohlcv=ohlcv, halted=halted, sector_ids=sector_ids)
-
-
-def _check_is_sqlite(path: Path) -> None:
-    try:
-        path.stat()
-    except FileNotFoundError:
-        return
-    except OSError as exc:  # e.g. a path through a file, or a folder we may not read
-        raise StoreError(f"KSTOCK_DB / --db {path}: cannot use that path ({exc.strerror or exc})") from None
-    if path.is_dir():
-        raise StoreError(f"{path} is a directory; give KSTOCK_DB / --db a file path such as data/kstock.db")
-    if path.exists() and path.stat().st_size > 0:
-        with path.open("rb") as fh:
-            if fh.read(16) != SQLITE_MAGIC:
-                raise StoreError(
-                    f"{path} is not a kstock store (not an SQLite file); point --db / KSTOCK_DB at a new or "
-                    "existing store file"
-                )
-
-
-def _explain(path: Path, exc: sqlite3.Error) -> str:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        # only the file name: this message reaches chat users, who need not see server paths
-        return (f"the store ({path.name}) {LOCKED_WORDS} (another kstock process?); "
-                "try again when it has finished")
-    if "not a database" in text or "malformed" in text:
-        return f"{path} is not a usable kstock store ({text}); restore it or point --db at a new file"
-    if "disk" in text or "full" in text:
-        return f"cannot write the store ({path.name}): {text}; free some disk space and retry"
-    if "readonly" in text or "read-only" in text:
-        return f"the store ({path.name}) is read-only here: {text}"
-    if "unable to open" in text:
-        return f"KSTOCK_DB / --db {path}: unable to open the store there; give a file path in a writable folder"
-    return f"store {path.name}: {text}"

@@ -1,0 +1,97 @@
+"""The store's file: is it an SQLite store, opening it (read-only or not), and SQLite errors explained.
+
+Kept apart from :mod:`kstock.market.store` (tables, reads, writes) so the file rules — a folder, an unreadable
+path, not SQLite, locked, read-only, a folder nobody may write to — read in one place.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+from kstock.errors import KstockError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class StoreError(KstockError, RuntimeError):
+    """The store cannot be opened or written; the message says what to do."""
+
+    @property
+    def locked(self) -> bool:
+        """True when another writer holds the store: the same request will work in a moment."""
+        return LOCKED_WORDS in str(self)
+
+
+#: The words every "locked by another writer" StoreError carries (see :func:`explain`).
+LOCKED_WORDS = "is locked by another writer"
+
+
+def open_connection(path: Path, *, readonly: bool, timeout: float) -> sqlite3.Connection:
+    """The store's connection (``mode=ro`` when read-only); a path that cannot be opened names the setting."""
+    try:
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if readonly:
+            return _connect_readonly(path, timeout)
+        return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    except OSError as exc:
+        raise StoreError(f"KSTOCK_DB / --db {path}: cannot create the store there "
+                         f"({exc.strerror or exc}); give a file path in a writable folder") from None
+    except sqlite3.Error as exc:
+        raise StoreError(explain(path, exc)) from exc
+
+
+def _connect_readonly(path: Path, timeout: float) -> sqlite3.Connection:
+    """``mode=ro``; in a folder nobody may write to (no ``-shm`` can be created) a store with no pending
+    WAL is opened ``immutable`` — it cannot change under a reader there anyway."""
+    target = f"file:{quote(str(path.resolve()))}?mode=ro"
+    conn = sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False, uri=True)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+    return sqlite3.connect(target + "&immutable=1", timeout=timeout, isolation_level=None,
+                           check_same_thread=False, uri=True)
+
+
+def check_is_sqlite(path: Path) -> None:
+    """Refuse, with what to do, a path that is a folder, unreadable, or a file that is not SQLite."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:  # e.g. a path through a file, or a folder we may not read
+        raise StoreError(f"KSTOCK_DB / --db {path}: cannot use that path ({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory; give KSTOCK_DB / --db a file path such as data/kstock.db")
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as fh:
+            if fh.read(16) != SQLITE_MAGIC:
+                raise StoreError(
+                    f"{path} is not a kstock store (not an SQLite file); point --db / KSTOCK_DB at a new or "
+                    "existing store file"
+                )
+
+
+def explain(path: Path, exc: sqlite3.Error) -> str:
+    """An SQLite error as a StoreError message that says what to do (locked, corrupt, disk full, read-only…)."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        # only the file name: this message reaches chat users, who need not see server paths
+        return (f"the store ({path.name}) {LOCKED_WORDS} (another kstock process?); "
+                "try again when it has finished")
+    if "not a database" in text or "malformed" in text:
+        return f"{path} is not a usable kstock store ({text}); restore it or point --db at a new file"
+    if "disk" in text or "full" in text:
+        return f"cannot write the store ({path.name}): {text}; free some disk space and retry"
+    if "readonly" in text or "read-only" in text:
+        return f"the store ({path.name}) is read-only here: {text}"
+    if "unable to open" in text:
+        return f"KSTOCK_DB / --db {path}: unable to open the store there; give a file path in a writable folder"
+    return f"store {path.name}: {text}"
