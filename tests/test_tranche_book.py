@@ -103,3 +103,11 @@ def test_the_served_book_is_the_backtests_book(synth_golden, tmp_path) -> None:
         assert {s.code for s in book["BUY"] if s.entry == "kept"} == set(codes[plan.kept]), d
         assert {s.code for s in book["EXIT"]} == set(codes[plan.exits]), d
     services.close()
+
+
+def test_the_hold_buffer_shrinks_in_a_small_market() -> None:
+    from kstock.ml.evaluation.tranche_book import keep_rank_for
+
+    assert keep_rank_for(20, 416) == 40  # the whole market: the top 2K
+    assert keep_rank_for(20, 38) == 20  # 38 buyable names: a 2K buffer would keep everything forever
+    assert keep_rank_for(20, 150) == 30

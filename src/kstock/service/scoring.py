@@ -16,7 +16,7 @@ from kstock.market.dates import day_int, iso, stored_day_index, utc_stamp
 from kstock.market.tradability import traded_value_20d
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation.backtest import HOLD_BUFFER
-from kstock.ml.evaluation.tranche_book import apply_plan, daily_ranks, plan_day
+from kstock.ml.evaluation.tranche_book import apply_plan, daily_ranks, keep_rank_for, plan_day
 from kstock.service.context import Services
 from kstock.service.headline import headline
 from kstock.service.predict import DayPrediction, predict_day
@@ -121,7 +121,7 @@ def _book_rows(services: Services, data: ModelData, day: int, pred: DayPredictio
     rank = daily_ranks(score[:, None], ranked[:, None])[:, 0]
     holdings = _previous_holdings(services, data, day)
     plan = plan_day(holdings, day, rank, buyable, k=settings.top_k, horizon=settings.label_horizon,
-                    keep_rank=HOLD_BUFFER * settings.top_k)
+                    keep_rank=keep_rank_for(settings.top_k, int(buyable.sum()), HOLD_BUFFER))
     after = apply_plan(holdings, plan, day)
     tv = traded_value_20d(data.panel)[:, day]
     close = data.panel.close[:, day]

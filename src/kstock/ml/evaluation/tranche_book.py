@@ -3,8 +3,9 @@
 The signal is a ``horizon``-day one, so the book holds each pick for ``horizon`` sessions in overlapping
 tranches: every day about ``k / horizon`` names are bought at the next open with the cash the day frees,
 and the names bought ``horizon`` days ago are sold at the next open — unless they still rank within the top
-``keep_rank`` (2 × k), in which case they are kept and their holding starts again (the hold buffer: a name
-hovering near the top is not sold and bought back, and the taxes do not eat the signal). A name is held at
+``keep_rank`` (2 × k; at most a fifth of the buyable names, :func:`keep_rank_for`), in which case they
+are kept and their holding starts again (the hold buffer: a name hovering near the top is not sold and
+bought back, and the taxes do not eat the signal). A name is held at
 most once (the per-name cap: one slot, 1/k of the book when bought), so the book has about ``k`` names,
 a follower trades a handful a day, and one day's turnover is at most 1/horizon.
 
@@ -40,6 +41,13 @@ class DayPlan:
     kept: list[int] = field(default_factory=list)
     buys: list[int] = field(default_factory=list)
     held: list[int] = field(default_factory=list)  # positions not due today (or due but unsellable)
+
+
+def keep_rank_for(k: int, n_buyable: int, buffer: float = 2.0) -> float:
+    """How high a due name must still rank to be kept: the top ``buffer × k``, but never more than a fifth of
+    the day's buyable names (and never less than ``k``) — in a small market a 2K buffer would keep everything
+    forever. With hundreds of buyable names (the whole KRX market, 350+ a day) it is simply 2K."""
+    return float(min(buffer * k, max(k, n_buyable / 5)))
 
 
 def slots_per_day(k: int, horizon: int) -> int:
@@ -152,7 +160,9 @@ def backtest_followable(
     for j, t in enumerate(days):
         rank = daily_ranks(score[:, t: t + 1], ranked[:, t: t + 1])[:, 0]
         can_buy = ~np.isnan(score[:, t]) & eligible[:, t] & ex.enterable[:, t]
-        plan = plan_day(holdings, int(t), rank, can_buy, k=k, horizon=horizon, keep_rank=keep_buffer * k,
+        n_buyable = int((~np.isnan(score[:, t]) & eligible[:, t]).sum())
+        plan = plan_day(holdings, int(t), rank, can_buy, k=k, horizon=horizon,
+                        keep_rank=keep_rank_for(k, n_buyable, keep_buffer),
                         can_sell=ex.opens_next[:, t] | ~ex.alive_next[:, t])  # a delisted name: its last price
         before = reserve + cash + value.sum()
         release = min(reserve, 1.0 / horizon) if j < horizon else reserve
