@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kstock.errors import KstockError
-from kstock.features.tabular import FEATURE_NAMES
+from kstock.ml.predictor import FEATURE_SETS
 from kstock.service.analyze import (
     MIN_HISTORY_DAYS,
     AmbiguousTickerError,
@@ -49,7 +49,7 @@ def test_analyze_by_name_and_by_code(synth_services) -> None:
     assert 0.0 <= r.probability <= 1.0
     assert 0.0 <= r.score <= 1.0
     assert r.label in ("BUY", "HOLD", "SELL")
-    assert len(r.shap_top3) == 3 and all(x.feature in FEATURE_NAMES for x in r.shap_top3)
+    assert len(r.shap_top3) == 3 and all(x.feature in FEATURE_SETS["extra"] for x in r.shap_top3)
     assert set(r.model_versions) >= {"trees"}
     assert r.model_versions["trees"] == synth_services.registry.current("trees").version
     assert r.members["trees"] is not None and 0 <= r.members["trees"]["probability"] <= 1

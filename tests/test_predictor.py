@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from kstock.errors import KstockError
+from kstock.features.extra import EXTRA_FEATURE_LABELS
 from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
-from kstock.ml.predictor import PredictionResult, TreeParams, TreePredictor, score_to_label
+from kstock.ml.predictor import FEATURE_SETS, PredictionResult, TreeParams, TreePredictor, score_to_label
 from kstock.service.analyze import analyze, describe_feature
 
 
@@ -49,7 +50,7 @@ def test_files_are_library_formats_never_pickle(served) -> None:
     assert (folder / "lgb_rank.txt").read_text().startswith("tree")
     assert (folder / "xgb_rank.ubj").read_bytes()[:1] == b"{"  # UBJSON object
     info = json.loads((folder / "predictor.json").read_text())
-    assert info["features"] == list(FEATURE_NAMES)
+    assert info["features"] == list(served.model.feature_names)
     meta = json.loads((folder / "meta.json").read_text())
     assert {"trained_at", "data_range", "features", "validation", "libraries"} <= set(meta)
     assert {"lightgbm", "xgboost", "numpy"} <= set(meta["libraries"])
@@ -70,9 +71,9 @@ def test_outputs_are_in_range(served, synth_services) -> None:
 def test_contributions_plus_bias_equal_the_rank_models_raw_prediction(served, synth_services) -> None:
     data = synth_services.model_data()
     model = served.model
-    x = data.features.values[data.panel.index_of("005930"), -1]
+    x = model.day_rows(data, len(data.dates) - 1)[data.panel.index_of("005930")]
     contrib = model.contributions(x)
-    assert contrib.shape == (len(FEATURE_NAMES),)
+    assert contrib.shape == (len(model.feature_names),)
     full = model.boosters["lgb_rank"].predict(x.reshape(1, -1), pred_contrib=True)[0]
     bias = full[-1]
     raw = model.boosters["lgb_rank"].predict(x.reshape(1, -1), raw_score=True)[0]
@@ -84,17 +85,18 @@ def test_shap_reasons_name_real_features(synth_services) -> None:
     reasons = analysis.result.shap_top3
     assert len(reasons) == 3
     for reason in reasons:
-        assert reason.feature in FEATURE_NAMES
-        assert FEATURE_LABELS[reason.feature][0] in reason.text
+        assert reason.feature in FEATURE_SETS["extra"]
+        assert {**FEATURE_LABELS, **EXTRA_FEATURE_LABELS}[reason.feature][0] in reason.text
         assert reason.text.endswith("↑" if reason.contribution >= 0 else "↓")
     # ordered by the size of their push
     sizes = [abs(r.contribution) for r in reasons]
     assert sizes == sorted(sizes, reverse=True)
     # each reason's value is the day's feature value
     data = synth_services.model_data()
-    x = data.features.values[data.panel.index_of("005930"), -1]
+    model = synth_services.serving("trees").model
+    x = model.day_rows(data, len(data.dates) - 1)[data.panel.index_of("005930")]
     for reason in reasons:
-        assert reason.value == pytest.approx(float(x[FEATURE_NAMES.index(reason.feature)]))
+        assert reason.value == pytest.approx(float(x[model.feature_names.index(reason.feature)]))
 
 
 def test_describe_feature_reads_like_a_person() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kstock.features.tabular import FEATURE_NAMES, history_days
+from kstock.features.tabular import history_days
 from kstock.market.store import MarketStore
 from kstock.market.synthetic import generate_market
 from kstock.ml.data import SERVING_MARGIN_DAYS, ModelData, prepare_model_data, serving_window_days
@@ -200,13 +200,14 @@ def test_the_days_shap_matrix_equals_one_row_at_a_time(services: Services) -> No
     data = services.model_data()
     trees = services.serving("trees").model
     day = len(data.dates) - 1
-    matrix = trees.contributions_matrix(data.features.values[:, day, :])
-    rows = np.flatnonzero(np.isfinite(data.features.values[:, day, :]).any(axis=1))[:15]
+    x = trees.day_rows(data, day)  # the model's feature set (the 30, or with the extra ones)
+    matrix = trees.contributions_matrix(x)
+    rows = np.flatnonzero(np.isfinite(x).any(axis=1))[:15]
     for i in rows:
-        np.testing.assert_array_equal(matrix[i], trees.contributions(data.features.values[i, day]))
+        np.testing.assert_array_equal(matrix[i], trees.contributions(x[i]))
     pred = predict_day(services, day, data)
     first = shap_reasons(services, pred, int(rows[0]), data)
-    assert [r.feature for r in first] == [FEATURE_NAMES[j] for j in np.argsort(np.abs(matrix[rows[0]]))[::-1][:3]]
+    assert [r.feature for r in first] == [trees.feature_names[j] for j in np.argsort(np.abs(matrix[rows[0]]))[::-1][:3]]
     assert any(k[0] == "trees-shap" for k in services.day_cache)  # cached for the next request
 
 

@@ -24,7 +24,7 @@ def train_days(deep_train_days):
 
 
 def _fit(data, train_days, **kw) -> TreePredictor:
-    model = TreePredictor(TreeParams(n_estimators=20, **kw), n_jobs=1)
+    model = TreePredictor(TreeParams(**{"n_estimators": 20, **kw}), n_jobs=1)
     model.fit(data, train_days)
     return model
 
@@ -36,6 +36,12 @@ def _last_days(data, n: int = 30) -> np.ndarray:
 def test_feature_sets_keep_the_seeds_thirty_first() -> None:
     assert FEATURE_SETS["base"] is FEATURE_NAMES
     assert FEATURE_SETS["extra"] == FEATURE_NAMES + EXTRA_FEATURE_NAMES
+
+
+def test_defaults_are_the_confirmed_configuration() -> None:
+    """Extra features + the next-day label won on kospi_2020_2026 and held on market_2023_2025 (issue 16)."""
+    params = TreeParams()
+    assert (params.feature_set, params.objective, params.label) == ("extra", "regression", "tradeable")
 
 
 def test_unknown_settings_are_refused() -> None:
@@ -113,8 +119,8 @@ def test_rank_target_of_the_tradeable_label(data) -> None:
 def test_rank_objective_groups_and_grades() -> None:
     ranking = RankObjective(np.array([0, 0, 0, 2, 2, 5]))
     np.testing.assert_array_equal(ranking.groups, [3, 2, 1])
-    np.testing.assert_array_equal(RankObjective.grades(np.array([0.0, 0.5, 0.999, 1.0])),
-                                  [0, RANK_GRADES // 2, RANK_GRADES - 1, RANK_GRADES - 1])
+    np.testing.assert_array_equal(RankObjective.grades(np.array([-1e-16, 0.0, 0.5, 0.999, 1.0])),
+                                  [0, 0, RANK_GRADES // 2, RANK_GRADES - 1, RANK_GRADES - 1])
     with pytest.raises(ValueError, match="ordered by day"):
         RankObjective(np.array([1, 0]))
 
@@ -144,3 +150,20 @@ def test_shuffled_label_check_also_shuffles_the_tradeable_label(data) -> None:
     assert seen == [False]
     np.testing.assert_array_equal(data.labels.tradeable_return, before)  # restored
     assert abs(ic) < 0.1
+
+
+def test_a_model_saved_before_the_options_loads_as_the_seeds(data, train_days, tmp_path: Path) -> None:
+    """Old predictor.json files have no feature_set/objective/label: they were base, regression, close."""
+    import json
+
+    model = _fit(data, train_days, n_estimators=5, feature_set="base", label="close")
+    model.save(tmp_path)
+    info = json.loads((tmp_path / "predictor.json").read_text())
+    for key in ("feature_set", "objective", "label"):
+        del info["params"][key]
+    del info["score_scale"]
+    (tmp_path / "predictor.json").write_text(json.dumps(info))
+    again = TreePredictor.load(tmp_path)
+    assert (again.params.feature_set, again.params.objective, again.params.label) == ("base", "regression", "close")
+    days = _last_days(data)
+    np.testing.assert_array_equal(again.predict_days(data, days).score, model.predict_days(data, days).score)

@@ -47,7 +47,8 @@ class RankObjective:
     @staticmethod
     def grades(rank: np.ndarray) -> np.ndarray:
         """A rank in [0, 1] as an integer relevance grade 0 … RANK_GRADES-1 (higher = better return)."""
-        return np.minimum(np.floor(np.asarray(rank) * RANK_GRADES), RANK_GRADES - 1).astype(np.float64)
+        # clipped: a rank of 0 can come out as -1e-16 (cross_sectional_rank's float arithmetic)
+        return np.clip(np.floor(np.asarray(rank) * RANK_GRADES), 0, RANK_GRADES - 1).astype(np.float64)
 
     @staticmethod
     def lgb_params() -> dict[str, Any]:

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from kstock.errors import KstockError
-from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
+from kstock.features.extra import EXTRA_FEATURE_LABELS
+from kstock.features.tabular import FEATURE_LABELS
 from kstock.market.dates import stored_day_index
 from kstock.market.sectors import sector_name
 from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
@@ -196,11 +197,11 @@ def shap_reasons(services: Services, pred: DayPrediction, i: int, data: ModelDat
     if trees is None:
         return []
     data = services.model_data() if data is None else data
-    values = data.features.values[:, pred.day, :]
+    values = trees.day_rows(data, pred.day)  # the model's own feature set (the 30, or with the extra ones)
     contrib = _day_contributions(services, trees, data, pred.day)[i]
     reasons = []
     for j in np.argsort(np.abs(contrib))[::-1][:3]:
-        name = FEATURE_NAMES[j]
+        name = trees.feature_names[j]
         column = values[:, j][np.isfinite(values[:, j])]
         pct = float((column > values[i, j]).mean()) if column.size and np.isfinite(values[i, j]) else None
         reasons.append(Reason(name, float(values[i, j]), float(contrib[j]),
@@ -216,14 +217,14 @@ def _day_contributions(services: Services, trees: Any, data: ModelData, day: int
     key = ("trees-shap", version.version if version else None, str(data.dates[0]), day)
     cached = services.day_cache.get(key)
     if cached is None:
-        cached = trees.contributions_matrix(data.features.values[:, day, :])
+        cached = trees.contributions_matrix(trees.day_rows(data, day))
         services.day_cache[key] = cached
     return cached
 
 
 def describe_feature(name: str, value: float, top_share: float | None, contribution: float) -> str:
     """e.g. '20일 수익률 +12.0% (상위 5%) ↑' — the arrow says which way it pushed the score."""
-    label, kind = FEATURE_LABELS[name]
+    label, kind = FEATURE_LABELS[name] if name in FEATURE_LABELS else EXTRA_FEATURE_LABELS[name]
     if not np.isfinite(value):
         shown = "정보 없음"
     elif kind == "pct":
