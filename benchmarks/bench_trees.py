@@ -54,7 +54,7 @@ def bench_inference(data: Any, model: TreePredictor, calls: int, rng: np.random.
     last = np.array([len(data.dates) - 1])
     model.predict_days(data, last)
     market = [timed(lambda: model.predict_days(data, last))[1] for _ in range(5)]
-    rows = data.features.values[:, -1, :]
+    rows = model.day_rows(data, len(data.dates) - 1)  # the model's feature set
     rows = rows[np.isfinite(rows).all(axis=1)]
     picks = rows[rng.integers(len(rows), size=calls)]
     one = [timed(lambda r=r: model.predict_matrix(r[None, :]))[1] for r in picks]

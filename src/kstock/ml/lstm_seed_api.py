@@ -209,7 +209,8 @@ def get_lstm_enhanced_prediction(
 ) -> PredictionResult:
     """Trees + LSTM for one (ticker, day), each from its *own* outputs, combined with ``weights``.
 
-    ``features_dict`` is day t's 30 features by name (for the trees, ``ml_model``: a TreePredictor);
+    ``features_dict`` is day t's features by name (for the trees, ``ml_model``: a TreePredictor; the 30,
+    and the extra ones its default feature set reads — any not given count as missing);
     ``recent_sequence`` the raw features of days t-19 … t (for ``lstm_model``; when None the model is
     loaded from :func:`default_model_path`). A member that cannot answer is ``None`` with a reason in
     ``unavailable``; with no member at all, probability and score are ``None`` and the label HOLD.
@@ -220,7 +221,9 @@ def get_lstm_enhanced_prediction(
     unavailable: dict[str, str] = {}
     cuts: tuple[float, float] | None = None
     if ml_model is not None and features_dict is not None:
-        row = np.array([[features_dict.get(f, np.nan) for f in FEATURE_NAMES]], dtype=np.float32)
+        # the model's own feature list (the 30, or with the extra ones); a name not given is missing (NaN)
+        names = getattr(ml_model, "feature_names", FEATURE_NAMES)
+        row = np.array([[features_dict.get(f, np.nan) for f in names]], dtype=np.float32)
         prob, score = ml_model.predict_matrix(row)
         members["trees"] = {"probability": float(prob[0]), "score": float(score[0])}
         cuts = tuple(ml_model.label_cuts)
