@@ -167,3 +167,16 @@ def test_a_model_saved_before_the_options_loads_as_the_seeds(data, train_days, t
     assert (again.params.feature_set, again.params.objective, again.params.label) == ("base", "regression", "close")
     days = _last_days(data)
     np.testing.assert_array_equal(again.predict_days(data, days).score, model.predict_days(data, days).score)
+
+
+def test_the_seed_api_answers_from_the_30_names_with_a_default_model(data, train_days) -> None:
+    """The seed's get_lstm_enhanced_prediction passes the 30 features by name: a model reading the extra
+    set too still answers (the extra ones it is not given count as missing)."""
+    from kstock.ml.lstm_seed_api import get_lstm_enhanced_prediction
+
+    model = _fit(data, train_days, n_estimators=10)
+    assert model.feature_names == FEATURE_SETS["extra"]
+    i, day = data.panel.index_of("005930"), len(data.dates) - 1
+    features = dict(zip(FEATURE_NAMES, map(float, data.features.values[i, day]), strict=True))
+    result = get_lstm_enhanced_prediction(features, model)
+    assert result.members["trees"] is not None and 0.0 <= result.members["trees"]["score"] <= 1.0
