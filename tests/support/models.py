@@ -21,12 +21,13 @@ class InverseTrees(TreePredictor):
     """Learns the reverse of the cross-sectional rank: a real model that validates badly."""
 
     def fit(self, data, train_days):
-        original = data.labels.rank
-        data.labels.rank = 1.0 - original
+        # both labels a score model may learn (TreeParams.label): the close one and the next-day one
+        original = (data.labels.rank, data.labels.tradeable_return)
+        data.labels.rank, data.labels.tradeable_return = 1.0 - original[0], -original[1]
         try:
             return super().fit(data, train_days)
         finally:
-            data.labels.rank = original
+            data.labels.rank, data.labels.tradeable_return = original
 
 
 class FailingTrees(TreePredictor):

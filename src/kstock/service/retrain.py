@@ -164,7 +164,8 @@ def _retrain(services: Services, name: str, say: Progress, **options: Any) -> Re
     meta = {"data_range": [str(data.dates[0]), str(data.dates[-1])],
             "train_range": [str(data.dates[0]), str(data.dates[int(np.flatnonzero(train_days)[-1])])],
             "validation_range": [str(data.dates[val_days[0]]), str(data.dates[val_days[-1]])],
-            "validation": metrics, "features": list(data.features.names), "options": options,
+            "validation": metrics, "features": list(getattr(model, "feature_names", data.features.names)),
+            "options": options,
             "calibration": validation_table(name, predicted, data, val_days, services.settings).as_dict()}
     version = services.registry.save(name, model.save, meta)
     services.registry.promote(version)
