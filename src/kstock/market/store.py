@@ -8,7 +8,6 @@ table into dense numpy arrays for the models.
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,10 +20,10 @@ import pandas as pd
 from kstock.market.dates import from_yyyymmdd, to_yyyymmdd, utc_stamp
 from kstock.market.migrations import LATEST_VERSION, MIGRATIONS
 from kstock.market.store_files import StoreError, check_is_sqlite, explain, open_connection
+from kstock.market.store_panel import read_panel_rows, to_panel
 from kstock.market.types import InstrumentKind, MarketData, Panel, Ticker
 
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
-_CODES_PER_QUERY = 500  # bound parameters per query (SQLite's limit is 32766, older builds 999)
 #: The distinct codes of the prices table by skipping from one code's keys to the next (a loose index scan).
 _CODES_CTE = ("c(code) AS (SELECT MIN(code) FROM prices UNION ALL "
               "SELECT (SELECT MIN(code) FROM prices WHERE code > c.code) FROM c WHERE c.code IS NOT NULL)")
@@ -297,48 +296,10 @@ class MarketStore:
         """
         lo = int(to_yyyymmdd([np.datetime64(start, "D")])[0]) if start is not None else 0
         hi = int(to_yyyymmdd([np.datetime64(end, "D")])[0]) if end is not None else 99991231
-        for _attempt in range(3):  # a write between the count and the read changes the row count: read again
-            all_codes, counts = self._panel_counts(codes, lo, hi, seek=start is not None)
-            values = itertools.chain.from_iterable(self._panel_rows(all_codes, lo, hi))
-            try:
-                flat = np.fromiter(values, dtype=np.float64, count=sum(counts) * 6)
-            except ValueError:  # fewer rows than counted
-                continue
-            if next(values, None) is None:  # and not more
-                break
-        else:
-            raise StoreError("the store kept changing while it was read; try again when the import has finished")
-        return _to_panel(all_codes, counts, flat.reshape(-1, 6), self._sector_ids(all_codes), dtype)
-
-    def _panel_rows(self, codes: list[str], lo: int, hi: int) -> Iterator[tuple]:
-        """(date, open or -1 on a halt, high, low, close, volume) rows ordered by code and date."""
-        for i in range(0, len(codes), _CODES_PER_QUERY):
-            batch = codes[i : i + _CODES_PER_QUERY]
-            # a halt row has open NULL (see upsert_prices): -1 marks it without a seventh column
-            yield from self.conn.execute(
-                "SELECT date, COALESCE(open, -1), high, low, close, volume FROM prices "
-                f"WHERE code IN ({','.join('?' * len(batch))}) AND date BETWEEN ? AND ? ORDER BY code, date",
-                [*batch, lo, hi])
-
-    def _panel_counts(self, codes: Sequence[str] | None, lo: int, hi: int, seek: bool) -> tuple[list[str], list[int]]:
-        """Codes with rows in [lo, hi] (ordered) and their row counts.
-
-        ``seek``: look each code's range up through the primary key (code, date) — a recent window
-        of a 25-year store touches its own rows only, where one ``GROUP BY`` would scan them all.
-        """
-        if not seek:
-            counts = self.conn.execute(
-                "SELECT code, COUNT(*) FROM prices WHERE date BETWEEN ? AND ? GROUP BY code ORDER BY code", (lo, hi)
-            ).fetchall()
-            if codes is not None:
-                wanted = set(codes)
-                counts = [c for c in counts if c[0] in wanted]
-            return [c for c, _ in counts], [n for _, n in counts]
-        candidates = sorted(set(codes)) if codes is not None else self.price_codes()
-        query = "SELECT COUNT(*) FROM prices WHERE code = ? AND date BETWEEN ? AND ?"
-        found = [(c, self.conn.execute(query, (c, lo, hi)).fetchone()[0]) for c in candidates]
-        found = [(c, n) for c, n in found if n]
-        return [c for c, _ in found], [n for _, n in found]
+        # with ``start``: seek each candidate code's range in the key (a recent window touches its own rows only)
+        seek = None if start is None else (sorted(set(codes)) if codes is not None else self.price_codes())
+        all_codes, counts, rows = read_panel_rows(self.conn, codes, lo, hi, seek)
+        return to_panel(all_codes, counts, rows, self._sector_ids(all_codes), dtype)
 
     def price_codes(self) -> list[str]:
         """Every code with stored prices, ordered: one primary-key seek per code, not a scan of every row."""
@@ -429,17 +390,3 @@ def _price_rows(prices: pd.DataFrame) -> list[tuple]:
     obj = lambda a: np.where(halted, None, a).tolist()  # noqa: E731 - NULL out non-prices on halt rows
     return list(zip(prices["code"].astype(str).tolist(), to_yyyymmdd(prices["date"]).tolist(), obj(o), obj(h),
                     obj(lo), close.tolist(), vol.tolist(), halted.astype(int).tolist(), strict=True))
-
-
-def _to_panel(codes: list[str], counts: list[int], data: np.ndarray, sector_ids: np.ndarray,
-              dtype: type[np.floating] = np.float64) -> Panel:
-    dates_int = data[:, 0].astype(np.int64)
-    uniq = np.unique(dates_int)
-    day_pos = np.searchsorted(uniq, dates_int)
-    tick_pos = np.repeat(np.arange(len(codes)), counts)
-    ohlcv = np.full((len(codes), len(uniq), 5), np.nan, dtype=dtype)
-    ohlcv[tick_pos, day_pos] = data[:, 1:6]
-    halted = np.zeros((len(codes), len(uniq)), dtype=bool)
-    halted[tick_pos, day_pos] = data[:, 1] < 0
-    ohlcv[halted] = np.nan
-    return Panel(codes=codes, dates=from_yyyymmdd(uniq), ohlcv=ohlcv, halted=halted, sector_ids=sector_ids)
