@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = command(sub, "signals", cmd_signals, "show the stored book (BUY basket, SELL warnings) of a day")
     p.add_argument("--date", help="scored day (default: the last)")
-    p.add_argument("--top", type=int, default=None, help="how many of each (default: the whole book, KSTOCK_TOP_K)")
+    p.add_argument("--top", type=int, default=None,
+                   help="SELL warnings to show (with --json: entries of each list); default KSTOCK_TOP_K")
     p.add_argument("--json", action="store_true",
                    help='machine-readable: {"date", "stale", "buys": [...], "sells": [...]}')
 
@@ -119,7 +120,8 @@ def _print_book(services, date: str | None, top: int) -> None:
 
     day, book = latest_book(services, date)
     warning = freshness(services).warning() if date is None else None
-    print(format_signals(day, book["BUY"][:top], book["SELL"][:top], warning, book_size=services.settings.top_k,
+    # the book is shown whole (a holdings line cut short would misstate it); --top limits the warnings
+    print(format_signals(day, book["BUY"], book["SELL"][:top], warning, book_size=services.settings.top_k,
                          horizon=services.settings.label_horizon, exits=book["EXIT"]))
 
 
