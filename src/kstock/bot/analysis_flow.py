@@ -29,7 +29,7 @@ from telegram.ext import ContextTypes
 
 from kstock.bot import messages
 from kstock.bot.delivery import ChatUnreachable
-from kstock.bot.runtime import BotRuntime
+from kstock.bot.runtime import BotRuntime, runtime_of
 from kstock.bot.security import check_query, is_admin
 from kstock.bot.text import MAX_TEXT, PARSE_MODE, bold, escape, truncate
 from kstock.errors import KstockError
@@ -53,10 +53,6 @@ _DATED = re.compile(r"^(?P<code>[0-9A-Za-z]{6})(?::(?P<day>\d{8}))?$")
 _BOLD_PREFIXES = ("판단:",)
 _MONO_PREFIXES = ("종가 ",)
 _BACKTICKS = re.compile(r"`([^`<>\n]+)`")
-
-
-def _runtime(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
-    return context.application.bot_data["runtime"]
 
 
 async def chat_action(bot, chat_id: int, action: str) -> None:
@@ -232,7 +228,7 @@ async def _answer(query, text: str | None = None, alert: bool = False) -> None:
 
 async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``a:CODE``: a candidate was chosen — remove the list's keyboard, then analyse."""
-    rt, query = _runtime(context), update.callback_query
+    rt, query = runtime_of(context), update.callback_query
     code = (query.data or "")[len(ANALYZE_BUTTON):]
     await _answer(query)
     if not _CODE.match(code) or query.message is None:
@@ -246,7 +242,7 @@ async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def signal_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``s:CODE[:YYYYMMDD]``: a stock of a signal list — its analysis, noting when the list is older."""
-    rt, query = _runtime(context), update.callback_query
+    rt, query = runtime_of(context), update.callback_query
     match = _DATED.match((query.data or "")[len(SIGNAL_BUTTON):])
     await _answer(query)
     if match is None or query.message is None:
@@ -259,7 +255,7 @@ async def signal_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def refresh_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``rf:CODE``: the analysis message is replaced by the latest analysis (its chart is one tap away)."""
-    rt, query = _runtime(context), update.callback_query
+    rt, query = runtime_of(context), update.callback_query
     code = (query.data or "")[len(REFRESH_BUTTON):]
     if not _CODE.match(code) or query.message is None:
         await _answer(query)
@@ -292,7 +288,7 @@ async def refresh_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def chart_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``c:CODE:YYYYMMDD``: the chart of that analysis — unless the data has moved on since."""
-    rt, query = _runtime(context), update.callback_query
+    rt, query = runtime_of(context), update.callback_query
     match = _DATED.match((query.data or "")[len(CHART_BUTTON):])
     if match is None or not match["day"] or query.message is None:
         await _answer(query)

@@ -44,7 +44,7 @@ from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.jobs import describe_jobs, run_scoring
 from kstock.bot.performance_handler import performance_command
 from kstock.bot.progress import ProgressMessage
-from kstock.bot.runtime import BotRuntime
+from kstock.bot.runtime import BotRuntime, command_args, runtime_of
 from kstock.bot.security import anon, is_admin, is_allowed
 from kstock.bot.watch_handlers import (
     WATCH_PICK_BUTTON,
@@ -69,18 +69,6 @@ RETRAIN_BUTTON = "r:"
 __all__ = ["MAX_BUTTONS", "answer_analysis", "register_handlers", "send_chart"]
 
 
-def runtime(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
-    return context.application.bot_data["runtime"]
-
-
-def _args_text(message: Message | None) -> str:
-    """What follows the command, as typed (``/analyze  삼성 전자`` → ``삼성 전자``)."""
-    if message is None or not message.text:
-        return ""
-    parts = message.text.split(maxsplit=1)
-    return parts[1].strip() if len(parts) > 1 else ""
-
-
 async def _reply(rt: BotRuntime, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str,
                  markup: InlineKeyboardMarkup | None = None) -> list[Message]:
     chat = update.effective_chat
@@ -98,7 +86,7 @@ async def access_gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> Non
     """Group -1: updates from chats outside KSTOCK_ALLOWED_CHAT_IDS stop here (with one polite line)."""
     if not isinstance(update, Update):
         return
-    rt = runtime(context)
+    rt = runtime_of(context)
     chat, user = update.effective_chat, update.effective_user
     if is_allowed(rt.settings, chat.id if chat else None, user.id if user else None):
         return
@@ -118,12 +106,12 @@ async def access_gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
-    await _reply(runtime(context), update, context,
-                 messages.welcome(user.first_name if user else None, _is_admin(runtime(context), update)))
+    await _reply(runtime_of(context), update, context,
+                 messages.welcome(user.first_name if user else None, _is_admin(runtime_of(context), update)))
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _reply(runtime(context), update, context, messages.help_text(_is_admin(runtime(context), update)))
+    await _reply(runtime_of(context), update, context, messages.help_text(_is_admin(runtime_of(context), update)))
 
 
 def _is_admin(rt: BotRuntime, update: Update) -> bool:
@@ -133,7 +121,7 @@ def _is_admin(rt: BotRuntime, update: Update) -> bool:
 
 
 async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime(context)
+    rt = runtime_of(context)
     try:
         date, book = await asyncio.to_thread(latest_book, rt.services)
         buys, sells = book["BUY"], book["SELL"][:5]
@@ -146,7 +134,7 @@ async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime(context)
+    rt = runtime_of(context)
     user = update.effective_user
     try:  # off the loop: a store locked by another writer must not freeze the other chats
         new = await rt.run_store(rt.subscriptions.subscribe, update.effective_chat.id, user.id if user else None)
@@ -157,7 +145,7 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime(context)
+    rt = runtime_of(context)
     try:  # off the loop, like /subscribe
         was = await rt.run_store(rt.subscriptions.unsubscribe, update.effective_chat.id, "user request (/unsubscribe)")
     except StoreError as exc:
@@ -167,13 +155,13 @@ async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime(context)
+    rt = runtime_of(context)
     rows = await asyncio.to_thread(models_status, rt.services)
     await _reply(rt, update, context, messages.models_text(rows, _is_admin(rt, update)))
 
 
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime(context)
+    rt = runtime_of(context)
     state = await asyncio.to_thread(service_status, rt.services)
     counts, calendar = await rt.run_store(lambda: (rt.subscriptions.counts(), rt.calendar()))
     head = messages.status_text(state, _is_admin(rt, update))
@@ -183,22 +171,22 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _reply(runtime(context), update, context, messages.UNKNOWN_COMMAND)
+    await _reply(runtime_of(context), update, context, messages.UNKNOWN_COMMAND)
 
 
 # ---- /analyze --------------------------------------------------------------------------------------------
 
 async def analyze_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime(context)
+    rt = runtime_of(context)
     message, user = update.effective_message, update.effective_user
     with contextlib.suppress(ChatUnreachable):
         await answer_analysis(rt, context.bot, update.effective_chat.id, user.id if user else None,
-                              _args_text(message), reply_to=None)
+                              command_args(message), reply_to=None)
 
 
 async def analyze_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """In a private chat, a plain message (``삼성전자``) is an /analyze query."""
-    rt = runtime(context)
+    rt = runtime_of(context)
     message, user = update.effective_message, update.effective_user
     with contextlib.suppress(ChatUnreachable):
         await answer_analysis(rt, context.bot, update.effective_chat.id, user.id if user else None,
@@ -221,10 +209,10 @@ async def _refuse_non_admin(rt: BotRuntime, update: Update, context: ContextType
 
 
 async def retrain_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime(context)
+    rt = runtime_of(context)
     if await _refuse_non_admin(rt, update, context):
         return
-    target = _args_text(update.effective_message).lower()
+    target = command_args(update.effective_message).lower()
     if target not in messages.RETRAIN_TARGETS:
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(t, callback_data=f"{RETRAIN_BUTTON}{t}")
                                           for t in messages.RETRAIN_TARGETS]])
@@ -234,7 +222,7 @@ async def retrain_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def retrain_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime(context)
+    rt = runtime_of(context)
     if await _refuse_non_admin(rt, update, context):
         return
     query = update.callback_query
@@ -274,7 +262,7 @@ async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> l
 
 
 async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime(context)
+    rt = runtime_of(context)
     if await _refuse_non_admin(rt, update, context):
         return
     if rt.score_lock.locked():
@@ -349,7 +337,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = messages.INTERNAL_ERROR
     if isinstance(update, Update) and update.effective_chat is not None:
         with contextlib.suppress(Exception):
-            await runtime(context).delivery.send_text(context.bot, update.effective_chat.id, text)
+            await runtime_of(context).delivery.send_text(context.bot, update.effective_chat.id, text)
 
 
 def register_handlers(app: Application) -> None:

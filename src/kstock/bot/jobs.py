@@ -42,6 +42,7 @@ from telegram.error import TelegramError
 from kstock.bot import messages
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.push import record_skip, run_push, source_day, tell_admins_stale
+from kstock.bot.runtime import runtime_of
 from kstock.bot.watch_alerts import send_watch_alerts
 from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
@@ -150,19 +151,15 @@ def schedule_jobs(app: Application, runtime: BotRuntime) -> dict[str, Job]:
     return jobs
 
 
-def _runtime(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
-    return context.application.bot_data["runtime"]
-
-
 # ---- PTB callbacks (thin: the work is in the plain coroutines below) ------------------------------------
 
 async def weekly_retrain_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = _runtime(context)
+    rt = runtime_of(context)
     await run_weekly_retrain(rt, context.bot, rt.now())
 
 
 async def update_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = _runtime(context)
+    rt = runtime_of(context)
     try:
         step = await run_update(rt, rt.now())
     except Exception as exc:
@@ -173,7 +170,7 @@ async def update_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def score_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = _runtime(context)
+    rt = runtime_of(context)
     try:
         await run_scoring(rt, rt.now(), bot=context.bot)
     except Exception as exc:  # recorded as a failed run by run_scoring; try again later today
@@ -181,7 +178,7 @@ async def score_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def push_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = _runtime(context)
+    rt = runtime_of(context)
     try:
         report = await run_push(rt, context.bot, rt.now())
     except Exception as exc:
@@ -205,7 +202,7 @@ def retry_later(context: ContextTypes.DEFAULT_TYPE, callback: Any, name: str, re
 
 
 async def startup_catch_up_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = _runtime(context)
+    rt = runtime_of(context)
     await catch_up(rt, context.bot, rt.now())
 
 

@@ -14,6 +14,7 @@ from telegram.ext import ContextTypes
 
 from kstock.bot.analysis_flow import chat_action
 from kstock.bot.delivery import ChatUnreachable
+from kstock.bot.runtime import runtime_of
 from kstock.service.ledger import days_until_first, performance
 from kstock.service.performance_view import format_performance, render_performance_chart
 
@@ -27,7 +28,7 @@ def _record(services) -> tuple[str, bytes | None, str]:
 
 
 async def performance_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = context.application.bot_data["runtime"]
+    rt = runtime_of(context)
     chat = update.effective_chat
     if chat is None:
         return

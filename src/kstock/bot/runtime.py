@@ -172,3 +172,16 @@ class BotRuntime:
         self.charts.close()
         self.heavy.shutdown(wait=False, cancel_futures=True)
         self.light.shutdown(wait=False, cancel_futures=True)
+
+
+def runtime_of(context: Any) -> BotRuntime:
+    """The :class:`BotRuntime` a handler or job callback runs with (``app.bot_data["runtime"]``)."""
+    return context.application.bot_data["runtime"]
+
+
+def command_args(message: Any) -> str:
+    """What follows the command, as typed (``/analyze  삼성 전자`` → ``삼성 전자``); '' when nothing does."""
+    if message is None or not message.text:
+        return ""
+    parts = message.text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""

@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from kstock.bot.analysis_flow import MAX_BUTTONS, WATCH_BUTTON
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.messages import signal_buttons
-from kstock.bot.runtime import BotRuntime
+from kstock.bot.runtime import BotRuntime, command_args, runtime_of
 from kstock.bot.security import check_query
 from kstock.bot.text import truncate
 from kstock.errors import KstockError
@@ -32,17 +32,6 @@ from kstock.service.scoring import Signal
 WATCH_PICK_BUTTON = "wp:"
 WATCH_USAGE = "관심종목에 넣을 종목을 함께 입력해 주세요. 예: /watch 삼성전자 (최대 {n}개)"
 UNWATCH_USAGE = "지울 관심종목을 함께 입력해 주세요. 예: /unwatch 삼성전자"
-
-
-def _runtime(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
-    return context.application.bot_data["runtime"]
-
-
-def _args(message: Message | None) -> str:
-    if message is None or not message.text:
-        return ""
-    parts = message.text.split(maxsplit=1)
-    return parts[1].strip() if len(parts) > 1 else ""
 
 
 def call_line(call: watchlist.WatchedCall) -> str:
@@ -109,8 +98,8 @@ async def add_to_watchlist(rt: BotRuntime, bot, chat_id: int, user_id: int | Non
 
 
 async def watch_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, chat, user = _runtime(context), update.effective_chat, update.effective_user
-    ticker = await _resolve(rt, context.bot, chat.id, _args(update.effective_message),
+    rt, chat, user = runtime_of(context), update.effective_chat, update.effective_user
+    ticker = await _resolve(rt, context.bot, chat.id, command_args(update.effective_message),
                             WATCH_USAGE.format(n=watchlist.MAX_WATCH))
     if ticker is not None:
         await _send(rt, context.bot, chat.id, await add_to_watchlist(rt, context.bot, chat.id,
@@ -118,8 +107,8 @@ async def watch_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def unwatch_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, chat = _runtime(context), update.effective_chat
-    ticker = await _resolve(rt, context.bot, chat.id, _args(update.effective_message), UNWATCH_USAGE)
+    rt, chat = runtime_of(context), update.effective_chat
+    ticker = await _resolve(rt, context.bot, chat.id, command_args(update.effective_message), UNWATCH_USAGE)
     if ticker is None:
         return
     removed = await asyncio.to_thread(watchlist.remove, rt.services.store, chat.id, ticker.code)
@@ -129,7 +118,7 @@ async def unwatch_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def watchlist_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, chat = _runtime(context), update.effective_chat
+    rt, chat = runtime_of(context), update.effective_chat
     codes = await asyncio.to_thread(watchlist.codes, rt.services.store, chat.id)
     calls = await asyncio.to_thread(watchlist.latest_calls, rt.services.store, codes, rt.services)
     stocks = [Signal(c.code, c.name, c.label or "HOLD", c.probability, c.score, 0) for c in calls]
@@ -139,7 +128,7 @@ async def watchlist_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 async def watch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``w:CODE`` (☆ under an analysis) and ``wp:CODE`` (a candidate of /watch: its keyboard goes)."""
-    rt, query = _runtime(context), update.callback_query
+    rt, query = runtime_of(context), update.callback_query
     data = query.data or ""
     picked = data.startswith(WATCH_PICK_BUTTON)
     code = data.split(":", 1)[1] if ":" in data else ""
