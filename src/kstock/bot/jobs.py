@@ -51,7 +51,7 @@ from kstock.market.sources import SyntheticSource
 from kstock.service import daily, runs
 from kstock.service.daily import StepResult
 from kstock.service.retrain import RetrainResult, retrain
-from kstock.service.scoring import ScoringReport, last_scored_date, stored_signals
+from kstock.service.scoring import ScoringReport
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -279,11 +279,6 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
             except Exception:  # an alert failure must not fail the scoring (the push still follows)
                 log.exception("watch alerts for %s failed", report.date)
     return report
-
-
-def latest_signals(rt: BotRuntime) -> tuple[str, tuple[list, list]]:
-    date = last_scored_date(rt.services)
-    return date or "", stored_signals(rt.services, date, rt.settings.top_k)
 
 
 def updated_on(rt: BotRuntime, day: dt.date) -> bool:
