@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kstock import charts
-from kstock.charts import render_analysis_chart
+from kstock.charts import analysis, fonts
+from kstock.charts.analysis import render_analysis_chart
 from kstock.service.korean import man_eok
 from support.images import decode, has_color, ohlcv_frame
 
@@ -37,31 +37,31 @@ def test_full_chart_renders_without_warnings_and_shows_calls_and_market() -> Non
         png = render_analysis_chart(frame, title="삼성전자 (005930)", signal="BUY", signal_date=frame.index[-1],
                                     past_calls=calls_for(frame), market=market_for(frame))
     img = decode(png)
-    assert has_color(img, charts.SIGNAL_STYLE["SELL"][1], tol=0.1)  # past SELL markers (only past calls use it)
+    assert has_color(img, analysis.SIGNAL_STYLE["SELL"][1], tol=0.1)  # past SELL markers (only past calls use it)
     plain = decode(render_analysis_chart(frame, title="x", signal="BUY"))
-    assert pixels(img, charts.RELATIVE_COLOR) > 300 > 10 * pixels(plain, charts.RELATIVE_COLOR)  # the KOSPI line
+    assert pixels(img, analysis.RELATIVE_COLOR) > 300 > 10 * pixels(plain, analysis.RELATIVE_COLOR)  # the KOSPI line
 
 
 def test_the_call_sits_in_the_margin_right_of_the_last_candle() -> None:
     frame = ohlcv_frame(120)
     img = decode(render_analysis_chart(frame, title="x", signal="SELL", signal_date=frame.index[-1]))
-    color = np.array([int(charts.SIGNAL_STYLE["SELL"][1][i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    color = np.array([int(analysis.SIGNAL_STYLE["SELL"][1][i:i + 2], 16) / 255 for i in (1, 3, 5)])
     match = np.abs(img[..., :3] - color).max(axis=-1) < 0.08
     cols = np.flatnonzero(match[:400].any(axis=0))  # the price panel
     # the axes span x ≈ 81 … 873 px over 120 + 1 + MARGIN_SLOTS slots: the last candle is at ≈ 81 + 121·6.2
-    last_candle_px = 81 + (len(frame)) * (873 - 81) / (len(frame) + 1 + charts.MARGIN_SLOTS)
+    last_candle_px = 81 + (len(frame)) * (873 - 81) / (len(frame) + 1 + analysis.MARGIN_SLOTS)
     assert cols.size and cols.min() > last_candle_px, (cols.min(), last_candle_px)
 
 
 def test_relative_line_is_100_on_the_first_day() -> None:
     frame = ohlcv_frame(30)
-    rel = charts._relative(frame, market_for(frame))
+    rel = analysis._relative(frame, market_for(frame))
     assert rel is not None and rel[0] == pytest.approx(100)
     market = market_for(frame)
     expected = frame["close"].iloc[-1] / frame["close"].iloc[0] / (market.iloc[-1] / market.iloc[0])
     assert rel[-1] == pytest.approx(expected * 100)
-    assert charts._relative(frame, None) is None
-    assert charts._relative(frame, pd.Series(np.nan, index=frame.index)) is None
+    assert analysis._relative(frame, None) is None
+    assert analysis._relative(frame, pd.Series(np.nan, index=frame.index)) is None
 
 
 def test_korean_number_units() -> None:
@@ -71,7 +71,7 @@ def test_korean_number_units() -> None:
 
 
 def test_without_a_hangul_font_the_chart_still_renders(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(charts, "hangul_font", lambda: None)
+    monkeypatch.setattr(fonts, "hangul_font", lambda: None)
     frame = ohlcv_frame(80)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

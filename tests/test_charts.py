@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from kstock import charts
-from kstock.charts import render_analysis_chart, save_analysis_chart
+from kstock.charts import analysis, fonts
+from kstock.charts.analysis import render_analysis_chart, save_analysis_chart
 from support.images import PNG_MAGIC, decode, has_color, ohlcv_frame
 
 
@@ -16,7 +16,7 @@ def test_returns_a_png_of_the_expected_size_with_red_and_blue_candles():
     img = decode(render_analysis_chart(ohlcv_frame(), title="삼성전자 (005930)", signal="BUY"))
     assert abs(img.shape[0] - 600) <= 20 and abs(img.shape[1] - 900) <= 20
     assert img[..., :3].std() > 0.05  # not a single colour
-    assert has_color(img, charts.UP_COLOR) and has_color(img, charts.DOWN_COLOR)
+    assert has_color(img, analysis.UP_COLOR) and has_color(img, analysis.DOWN_COLOR)
 
 
 def test_halt_rows_and_short_histories_render():
@@ -37,9 +37,9 @@ def test_every_signal_and_dates_outside_the_chart():
     for day in ("2020-01-01", halted, "2030-01-01"):  # before, inside, after the chart
         assert decode(render_analysis_chart(frame, title="x", signal="BUY", signal_date=day)).size
     traded = frame.dropna()
-    assert charts._signal_position(traded, "2020-01-01") is None
-    assert charts._signal_position(traded, halted) == 50
-    assert charts._signal_position(traded, "2030-01-01") == len(traded) - 1
+    assert analysis._signal_position(traded, "2020-01-01") is None
+    assert analysis._signal_position(traded, halted) == 50
+    assert analysis._signal_position(traded, "2030-01-01") == len(traded) - 1
 
 
 def test_bad_input_gets_a_clear_error():
@@ -56,12 +56,12 @@ def test_hangul_title_renders_without_warnings_with_or_without_a_font(monkeypatc
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         render_analysis_chart(ohlcv_frame(60), title="삼성전자 (005930)", signal="HOLD")
-    monkeypatch.setattr(charts, "hangul_font", lambda: None)
-    assert charts.displayable("삼성전자 (005930)") == "(005930)"
-    assert charts.displayable("삼성전자") == "chart"
-    assert charts.displayable("▲ BUY 삼성전자 005930") == "▲ BUY 005930"
-    monkeypatch.setattr(charts, "hangul_font", lambda: "NanumGothic")
-    assert charts.displayable("삼성전자 (005930)") == "삼성전자 (005930)"
+    monkeypatch.setattr(fonts, "hangul_font", lambda: None)
+    assert fonts.displayable("삼성전자 (005930)") == "(005930)"
+    assert fonts.displayable("삼성전자") == "chart"
+    assert fonts.displayable("▲ BUY 삼성전자 005930") == "▲ BUY 005930"
+    monkeypatch.setattr(fonts, "hangul_font", lambda: "NanumGothic")
+    assert fonts.displayable("삼성전자 (005930)") == "삼성전자 (005930)"
 
 
 def test_save_analysis_chart_writes_the_png(tmp_path):

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def _render(frame: Any, options: dict[str, Any]) -> bytes:
-    from kstock.charts import render_analysis_chart
+    from kstock.charts.analysis import render_analysis_chart
 
     return render_analysis_chart(frame, **options)
 
@@ -44,7 +44,7 @@ def _warm() -> bool:
     """Import matplotlib and the chart module in the worker before the first real request."""
     from matplotlib.figure import Figure  # noqa: F401
 
-    import kstock.charts  # noqa: F401
+    import kstock.charts.analysis  # noqa: F401
 
     return True
 

@@ -246,7 +246,7 @@ def describe_feature(name: str, value: float, top_share: float | None, contribut
 
 def chart_request(services: Services, ticker: Ticker, day: int, label: str,
                   data: ModelData | None = None) -> tuple[Any, dict[str, Any]]:
-    """``(frame, keyword arguments)`` for :func:`kstock.charts.render_analysis_chart` — plain picklable
+    """``(frame, keyword arguments)`` for :func:`kstock.charts.analysis.render_analysis_chart` — plain picklable
     data, so the bot can draw the picture in a worker process instead of holding the GIL."""
     data = services.model_data() if data is None else data
     frame = data.panel.frame(ticker.code).iloc[: day + 1]
@@ -257,7 +257,7 @@ def chart_request(services: Services, ticker: Ticker, day: int, label: str,
 
 
 def render_chart(services: Services, ticker: Ticker, day: int, label: str, data: ModelData | None = None) -> bytes:
-    from kstock.charts import render_analysis_chart
+    from kstock.charts.analysis import render_analysis_chart
 
     frame, options = chart_request(services, ticker, day, label, data)
     return render_analysis_chart(frame, **options)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kstock.charts import PAST_CALL_DAYS
+from kstock.charts.analysis import PAST_CALL_DAYS
 from kstock.market.dates import day_int, iso
 from kstock.market.store import MarketStore
 from kstock.ml.data import ModelData
@@ -27,8 +27,8 @@ def past_calls(store: MarketStore, code: str, start: str, end: str) -> list[tupl
 
 
 def chart_extras(store: MarketStore, data: ModelData, code: str, day: int) -> dict[str, Any]:
-    """Keyword arguments for :func:`kstock.charts.render_analysis_chart`: ``past_calls`` of the last
-    :data:`~kstock.charts.PAST_CALL_DAYS` trading days up to ``day`` and the ``market`` (KOSPI) closes."""
+    """Keyword arguments for :func:`kstock.charts.analysis.render_analysis_chart`: ``past_calls`` of the last
+    :data:`~kstock.charts.analysis.PAST_CALL_DAYS` trading days up to ``day`` and the ``market`` (KOSPI) closes."""
     dates = data.dates
     first = str(dates[max(0, day - PAST_CALL_DAYS + 1)])
     extras: dict[str, Any] = {"past_calls": past_calls(store, code, first, str(dates[day]))}

@@ -53,7 +53,7 @@ def render_performance_chart(perf: Performance) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    from kstock.charts import hangul_font
+    from kstock.charts.fonts import hangul_font
 
     if not perf.curve:
         raise ValueError("no measured day to draw")

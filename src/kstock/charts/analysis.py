@@ -10,27 +10,21 @@ matplotlib is imported inside the functions (``import kstock`` stays cheap) and 
 object API with the Agg canvas — no pyplot, so no global backend switch and no figure registry
 that leaks memory in a long-running bot.
 
-Korean text needs a font with Hangul glyphs. ``hangul_font()`` looks for one matplotlib knows
-(NanumGothic, Noto Sans CJK KR, Malgun Gothic, AppleGothic, … or any installed font that has the
-glyphs). Without one, Hangul is dropped from the title (the code stays: "삼성전자 (005930)" →
-"(005930)") instead of being drawn as empty boxes with a warning per character. To get Korean
-titles on Debian/Ubuntu::
-
-    apt-get install fonts-nanum      # or fonts-noto-cjk
-    rm -rf ~/.cache/matplotlib       # matplotlib caches the font list; let it rebuild
+Korean labels need a Hangul font (:mod:`kstock.charts.fonts`); without one the chart still renders,
+with the Hangul dropped from the title and English axis labels.
 """
 
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from kstock.charts import fonts
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -49,18 +43,6 @@ MARGIN_SLOTS = 12
 #: Trading days of the model's past calls drawn as small markers.
 PAST_CALL_DAYS = 60
 FIGSIZE, DPI = (9.0, 6.0), 100  # 900 × 600 px: readable on a phone, small enough to send fast
-_PREFERRED_FONTS = (
-    "NanumGothic",
-    "NanumBarunGothic",
-    "Noto Sans CJK KR",
-    "Noto Sans KR",
-    "Source Han Sans KR",
-    "Malgun Gothic",
-    "AppleGothic",
-    "Apple SD Gothic Neo",
-    "UnDotum",
-    "Baekmuk Gulim",
-)
 _PRICE_COLUMNS = ["open", "high", "low", "close"]
 
 
@@ -128,63 +110,6 @@ def save_analysis_chart(path: str | Path, frame: pd.DataFrame, **kwargs: Any) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(render_analysis_chart(frame, **kwargs))
     return path
-
-
-@lru_cache(maxsize=1)
-def hangul_font() -> str | None:
-    """Name of an installed font that can draw Hangul, or None; looked up once per process."""
-    from matplotlib import font_manager
-
-    _register_bundled_fonts(font_manager)
-    fonts = [f for f in font_manager.fontManager.ttflist if not f.name.startswith("Last Resort")]
-    by_name = {f.name: f for f in fonts}
-    for name in _PREFERRED_FONTS:
-        if name in by_name:
-            return name
-    for font in fonts:  # any other font that has the glyphs (e.g. a distribution's CJK font)
-        if _has_glyph(font.fname, "한"):
-            return font.name
-    return None
-
-
-def _register_bundled_fonts(font_manager: object) -> None:
-    """Add the NanumGothic files shipped by the ``koreanize-matplotlib`` wheel (a dependency), if present.
-
-    Registered by path instead of importing that package, which would also rewrite global rcParams.
-    """
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("koreanize_matplotlib")
-    if spec is None or not spec.submodule_search_locations:
-        return
-    known = {f.fname for f in font_manager.fontManager.ttflist}
-    for path in sorted(Path(next(iter(spec.submodule_search_locations)), "fonts").glob("*.ttf")):
-        if str(path) not in known:
-            font_manager.fontManager.addfont(str(path))
-
-
-def displayable(text: str) -> str:
-    """``text`` as the chart can draw it: unchanged with a Hangul font, Hangul dropped without one."""
-    if hangul_font() is not None or text.isascii():
-        return text
-    kept = "".join(ch for ch in text if ch.isascii() or _is_symbol(ch))
-    kept = re.sub(r"\(\s*\)|\[\s*\]", "", kept)
-    return re.sub(r"\s+", " ", kept).strip(" -–—·") or "chart"
-
-
-def _has_glyph(path: str, char: str) -> bool:
-    from matplotlib.ft2font import FT2Font
-
-    try:
-        return FT2Font(path).get_char_index(ord(char)) != 0
-    except (OSError, RuntimeError, ValueError):
-        return False
-
-
-def _is_symbol(ch: str) -> bool:
-    """Arrows, shapes and dashes that DejaVu Sans (matplotlib's own font) draws."""
-    return "\u2010" <= ch <= "\u2027" or "\u2190" <= ch <= "\u21ff" or "\u25a0" <= ch <= "\u25ff"
 
 
 def _traded_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -274,20 +199,20 @@ def _draw_signal(price_ax: Axes, volume_ax: Axes, rows: pd.DataFrame, signal: st
         price_ax.plot([pos + 0.5, x], [y, y], color=color, linewidth=0.8, linestyle="--", zorder=4)
         price_ax.scatter([x], [y], marker=marker, s=110, color=color, edgecolors="white", zorder=5)
         price_ax.annotate(_label(signal), (x, y), xytext=(8, 0), textcoords="offset points", ha="left", va="center",
-                          color=color, fontsize=9, fontweight="bold", fontfamily=_family())
+                          color=color, fontsize=9, fontweight="bold", fontfamily=fonts.family())
         return
     y = row["low"] - span * 0.05 if where == "below" else row["high"] + span * 0.05
     price_ax.scatter([pos], [y], marker=marker, s=110, color=color, edgecolors="white", zorder=5)
     price_ax.annotate(_label(signal), (pos, y), xytext=(0, -12 if where == "below" else 9), textcoords="offset points",
                       ha="center", va="top" if where == "below" else "bottom", color=color, fontsize=9,
-                      fontweight="bold", fontfamily=_family())
+                      fontweight="bold", fontfamily=fonts.family())
     lo, hi = price_ax.get_ylim()
     price_ax.set_ylim(min(lo, y - span * 0.06), max(hi, y + span * 0.06))
 
 
 def _label(signal: str) -> str:
     """``매수 BUY`` with a Hangul font, ``BUY`` without one."""
-    return f"{CALL_KO[signal]} {signal}" if hangul_font() else signal
+    return f"{CALL_KO[signal]} {signal}" if fonts.hangul_font() else signal
 
 
 def _draw_past_calls(ax: Axes, rows: pd.DataFrame, calls: Sequence[tuple[Any, str]], current: Any) -> None:
@@ -307,7 +232,7 @@ def _draw_past_calls(ax: Axes, rows: pd.DataFrame, calls: Sequence[tuple[Any, st
         edge = rows["low"].to_numpy()[pos] - span * 0.025 if where == "below" else \
             rows["high"].to_numpy()[pos] + span * 0.025
         ax.scatter(pos, edge, marker=marker, s=22, color=color, alpha=0.75, linewidths=0, zorder=4,
-                   label=f"과거 {CALL_KO[label]} 판단" if hangul_font() else f"past {label}")
+                   label=f"과거 {CALL_KO[label]} 판단" if fonts.hangul_font() else f"past {label}")
 
 
 def _relative(rows: pd.DataFrame, market: pd.Series | None) -> np.ndarray | None:
@@ -326,14 +251,10 @@ def _draw_relative(ax: Axes, x: np.ndarray, relative: np.ndarray, name: str) -> 
     ax.plot(x, relative, color=RELATIVE_COLOR, linewidth=1.1)
     ax.axhline(100, color="#adb5bd", linewidth=0.7, linestyle="--")
     last = relative[np.isfinite(relative)][-1]
-    text = f"{name} 대비 {last - 100:+.1f}%" if hangul_font() else f"vs {name} {last - 100:+.1f}%"
+    text = f"{name} 대비 {last - 100:+.1f}%" if fonts.hangul_font() else f"vs {name} {last - 100:+.1f}%"
     ax.text(0.01, 0.92, text, transform=ax.transAxes, fontsize=8, va="top", color=RELATIVE_COLOR,
-            fontfamily=_family(), bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5}, zorder=5)
-
-
-def _family() -> list[str]:
-    font = hangul_font()
-    return [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
+            fontfamily=fonts.family(), bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5},
+            zorder=5)
 
 
 def _decorate(fig, axes: Sequence[Axes], rows: pd.DataFrame, title: str, signal: str | None) -> None:
@@ -341,10 +262,10 @@ def _decorate(fig, axes: Sequence[Axes], rows: pd.DataFrame, title: str, signal:
 
     from kstock.service.korean import man_eok
 
-    korean = hangul_font() is not None
-    family = _family()
+    korean = fonts.hangul_font() is not None
+    family = fonts.family()
     price_ax, volume_ax = axes[0], axes[-1]
-    heading = displayable(title) + (f"  ·  {_label(signal)}" if signal else "")
+    heading = fonts.displayable(title) + (f"  ·  {_label(signal)}" if signal else "")
     fig.suptitle(heading, x=0.09, ha="left", fontsize=14, fontweight="bold", fontfamily=family)
     last = rows.iloc[-1]
     closing = f"{rows.index[-1]:%Y-%m-%d}  종가 {last['close']:,.0f}원" if korean else \
