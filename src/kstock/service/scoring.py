@@ -13,6 +13,8 @@ import numpy as np
 
 from kstock.errors import KstockError
 from kstock.market.dates import day_int, iso, stored_day_index, utc_stamp
+from kstock.market.repositories import book as book_table
+from kstock.market.repositories import signals, tickers
 from kstock.market.tradability import traded_value_20d
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation.backtest import HOLD_BUFFER
@@ -77,21 +79,10 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
             if out is not None and np.isfinite(out.score[i, 0]):
                 prediction_rows.append((date_int, code, name, pred.versions[name], _f(out.probability[i, 0]),
                                         _f(out.score[i, 0]), None, None, created))
-    with services.store.transaction() as conn:
-        conn.execute("DELETE FROM signals WHERE date = ?", (date_int,))
-        conn.executemany("INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?)", signal_rows)
-        conn.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", prediction_rows)
-        # a book published on current data is the record the ledger measures: a later re-scoring of the same
-        # day (by hand, another model) refreshes the predictions but never rewrites what was published
-        published = conn.execute("SELECT 1 FROM publications WHERE date = ? AND stale = 0", (date_int,)).fetchone()
-        if published is None:
-            conn.execute("DELETE FROM book WHERE date = ?", (date_int,))
-            conn.executemany("INSERT INTO book VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             [(date_int, *row) for row in book])
-            conn.execute("INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?)",
-                         (date_int, date_int, int(stale), json.dumps(pred.versions), created))
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_scored', ?)",
-                     (json.dumps({"date": iso(date_int), "versions": pred.versions}),))
+    # a book published on current data is never rewritten by a later re-scoring of its day (see save_scoring)
+    signals.save_scoring(services.store, date_int, signal_rows, prediction_rows, book, stale=stale,
+                         versions=pred.versions, created=created,
+                         last_scored=json.dumps({"date": iso(date_int), "versions": pred.versions}))
     buys, sells = stored_signals(services, iso(date_int), top)
     buyable = int((data.buyable(services.settings.min_traded_value)[:, day] & ok).sum())
     return ScoringReport(iso(date_int), len(signal_rows), buys, sells, pred.versions, pred.unavailable, buyable, stale)
@@ -150,10 +141,7 @@ def _previous_holdings(services: Services, data: ModelData, day: int) -> dict[in
 
     A start older than the loaded window counts as long due (its holding has run its course).
     """
-    rows = services.store.conn.execute(
-        "SELECT code, entry_date FROM book WHERE side = 'BUY' AND date = (SELECT MAX(date) FROM book WHERE date < ?)",
-        (day_int(data.dates[day]),),
-    ).fetchall()
+    rows = book_table.holdings_before(services.store, day_int(data.dates[day]))
     index = {code: i for i, code in enumerate(data.panel.codes)}
     out = {}
     for code, started in rows:
@@ -173,17 +161,15 @@ def stored_signals(services: Services, date: str | None = None, top: int = 5) ->
     book = stored_book(services, date)
     if book is not None:
         return book["BUY"][:top], book["SELL"][:top]
-    conn = services.store.conn
+    store = services.store
     date_int = _scored_day(services, date)
-    names = dict(conn.execute("SELECT code, name FROM tickers").fetchall())
-    closes = dict(conn.execute("SELECT code, close FROM prices WHERE date = ?", (date_int,)).fetchall())
+    names, closes = tickers.names(store), tickers.closes_on(store, date_int)
 
-    def fetch(label: str, order: str) -> list[Signal]:
-        rows = conn.execute(f"SELECT code, label, probability, score, rank FROM signals WHERE date = ? AND label = ? "
-                            f"ORDER BY score {order} LIMIT ?", (date_int, label, top)).fetchall()
+    def fetch(label: str) -> list[Signal]:
+        rows = signals.strongest(store, date_int, label, top)
         return [Signal(c, names.get(c, c), lab, p, s, r, closes.get(c)) for c, lab, p, s, r in rows]
 
-    return fetch("BUY", "DESC"), fetch("SELL", "ASC")
+    return fetch("BUY"), fetch("SELL")
 
 
 def latest_book(services: Services, date: str | None = None) -> tuple[str, dict[str, list[Signal]]]:
@@ -200,18 +186,16 @@ def latest_book(services: Services, date: str | None = None) -> tuple[str, dict[
 
 def stored_book(services: Services, date: str | None = None) -> dict[str, list[Signal]] | None:
     """The day's whole stored book by side — BUY (holdings), EXIT (sold at the next open), SELL — or None."""
-    conn = services.store.conn
+    store = services.store
     date_int = _scored_day(services, date)
-    names = dict(conn.execute("SELECT code, name FROM tickers").fetchall())
-    signals = {c: (lab, p) for c, lab, p in conn.execute(
-        "SELECT code, label, probability FROM signals WHERE date = ?", (date_int,)).fetchall()}
-    rows = conn.execute("SELECT side, code, rank, entry, entry_date, score, traded_value_20d, close, expected_excess, "
-                        "hit_rate, samples FROM book WHERE date = ? ORDER BY side, rank", (date_int,)).fetchall()
+    names = tickers.names(store)
+    calls = {c: call[:2] for c, call in signals.calls(store, date_int).items()}
+    rows = book_table.rows(store, date_int)
     if not rows:
         return None
     book: dict[str, list[Signal]] = {"BUY": [], "EXIT": [], "SELL": []}
     for side, code, rank, kind, started, score, tv, close, excess, hit, n in rows:
-        label, probability = signals.get(code, (side, None))
+        label, probability = calls.get(code, (side, None))
         book.setdefault(side, []).append(Signal(code, names.get(code, code), label, probability, score, rank, close,
                                                 tv, kind, excess, hit, n, iso(started) if started else None))
     return book
@@ -219,19 +203,18 @@ def stored_book(services: Services, date: str | None = None) -> dict[str, list[S
 
 def _scored_day(services: Services, date: str | None) -> int:
     """yyyymmdd of ``date`` (or the last scored day); a day that was never scored is an error saying so."""
-    conn = services.store.conn
     if date is None:
-        row = conn.execute("SELECT MAX(date) FROM signals").fetchone()
-        if row[0] is None:
+        last = signals.last_day(services.store)
+        if last is None:
             raise KstockError(
                 "아직 채점된 신호가 없습니다 — 관리자가 /score 를 실행하거나 장 마감 후 자동 채점을 기다려 주세요."
             )
-        return int(row[0])
+        return last
     try:
         date_int = day_int(date)
     except ValueError:
         raise KstockError(f"날짜 '{date}'를 읽을 수 없습니다 (YYYY-MM-DD).") from None
-    if conn.execute("SELECT 1 FROM signals WHERE date = ? LIMIT 1", (date_int,)).fetchone() is None:
+    if not signals.scored(services.store, date_int):
         raise NotScoredError(f"{iso(date_int)}은(는) 채점되지 않은 날입니다 — `kstock score --date {iso(date_int)}`로 "
                              "채점할 수 있습니다.")
     return date_int
@@ -243,16 +226,15 @@ class NotScoredError(KstockError):
 
 def publication(services: Services, date: str) -> dict | None:
     """How ``date`` was scored: data date, whether it was stale, model versions; None if never scored."""
-    row = services.store.conn.execute("SELECT data_date, stale, versions FROM publications WHERE date = ?",
-                                      (day_int(date),)).fetchone()
+    row = book_table.publication(services.store, day_int(date))
     if row is None:
         return None
     return {"date": date, "data_date": iso(row[0]), "stale": bool(row[1]), "versions": json.loads(row[2] or "{}")}
 
 
 def last_scored_date(services: Services) -> str | None:
-    row = services.store.conn.execute("SELECT MAX(date) FROM signals").fetchone()
-    return iso(row[0]) if row[0] else None
+    last = signals.last_day(services.store)
+    return iso(last) if last else None
 
 
 def _f(x: float) -> float | None:

@@ -1,0 +1,44 @@
+"""The stored book (``book``) and its publications (``publications``): what was published, as the ledger
+measures it. Written by :func:`.signals.save_scoring` with the day's signals. Days are yyyymmdd."""
+
+from __future__ import annotations
+
+from kstock.market.store import MarketStore
+
+#: The columns of a book row after its day, in the order :func:`rows` returns them.
+COLUMNS = ("side", "code", "rank", "entry", "entry_date", "score", "traded_value_20d", "close", "expected_excess",
+           "hit_rate", "samples")
+
+
+def rows(store: MarketStore, day: int) -> list[tuple]:
+    """``day``'s book rows (:data:`COLUMNS`), by side then rank; [] when the day has no stored book."""
+    return store.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM book WHERE date = ? ORDER BY side, rank",
+                              (day,)).fetchall()
+
+
+def holdings_before(store: MarketStore, day: int) -> list[tuple[str, int | None]]:
+    """(code, entry day) of the BUY side of the last stored book before ``day``."""
+    return store.conn.execute(
+        "SELECT code, entry_date FROM book WHERE side = 'BUY' AND date = (SELECT MAX(date) FROM book WHERE date < ?)",
+        (day,),
+    ).fetchall()
+
+
+def tranche(store: MarketStore, day: int) -> list[tuple[str, str, int]]:
+    """(code, name, rank) of ``day``'s tranche — the names bought at the next open or kept for another
+    horizon, not older holdings — in rank order."""
+    return store.conn.execute("SELECT b.code, COALESCE(k.name, b.code), b.rank FROM book b LEFT JOIN tickers k "
+                              "ON k.code = b.code WHERE b.date = ? AND b.side = 'BUY' AND "
+                              "COALESCE(b.entry, 'new') IN ('new', 'kept') ORDER BY b.rank", (day,)).fetchall()
+
+
+def publication(store: MarketStore, day: int) -> tuple[int, int, str | None] | None:
+    """(data day, stale, versions JSON) of ``day``'s publication, or None when it was never scored."""
+    return store.conn.execute("SELECT data_date, stale, versions FROM publications WHERE date = ?",
+                              (day,)).fetchone()
+
+
+def published(store: MarketStore, since: int = 0) -> list[tuple[int, str | None]]:
+    """(day, versions JSON) of every day published on current data (not stale) from ``since``, oldest first."""
+    return store.conn.execute("SELECT date, versions FROM publications WHERE stale = 0 AND date >= ? ORDER BY date",
+                              (since,)).fetchall()
