@@ -148,9 +148,10 @@ def train_models(services: Any, size: Size, clock: Clock) -> dict[str, str]:
 def live_days(services: Any, settings: Settings, size: Size, clock: Clock) -> None:
     """Run the daily loop (what `kstock daily` and the bot's jobs run) for enough days to fill the ledger."""
     from kstock.bot import messages
+    from kstock.charts.performance import render_performance_chart
     from kstock.service.daily import run_daily
     from kstock.service.ledger import days_until_first, performance
-    from kstock.service.performance_view import format_performance, render_performance_chart
+    from kstock.service.performance_view import format_performance
     from kstock.service.scoring import latest_book
 
     for n in range(1, size.loop_days + 1):

@@ -15,8 +15,9 @@ from telegram.ext import ContextTypes
 from kstock.bot.analysis_flow import chat_action
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.runtime import runtime_of
+from kstock.charts.performance import render_performance_chart
 from kstock.service.ledger import days_until_first, performance
-from kstock.service.performance_view import format_performance, render_performance_chart
+from kstock.service.performance_view import format_performance
 
 
 def _record(services) -> tuple[str, bytes | None, str]:

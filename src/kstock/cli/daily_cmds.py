@@ -126,10 +126,11 @@ def _print_book(services, date: str | None, top: int) -> None:
 
 
 def cmd_performance(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.charts.performance import render_performance_chart
     from kstock.cli.model_cmds import check_output_file, write_output_file
     from kstock.service.context import Services
     from kstock.service.ledger import days_until_first, performance
-    from kstock.service.performance_view import format_performance, render_performance_chart
+    from kstock.service.performance_view import format_performance
 
     if args.since is not None:
         from kstock.market.dates import day_int

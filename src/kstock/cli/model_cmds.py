@@ -123,7 +123,7 @@ def cmd_evaluate(args: argparse.Namespace, ctx: Context) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=_jsonable))
     if args.chart:
-        from kstock.ml.evaluation.calibration_chart import save_decile_chart
+        from kstock.charts.deciles import save_decile_chart
 
         save_decile_chart(args.chart, report)
     print(evaluation_table(report))
@@ -188,8 +188,7 @@ def _books_table(entries: list[tuple[str, dict]]) -> list[str]:
 
 def _decile_tables(report: dict) -> list[str]:
     """Each model's out-of-sample band table: what the headline of a call in that decile will say."""
-    from kstock.ml.evaluation.calibration import markdown
-    from kstock.ml.evaluation.calibration_chart import tables_of
+    from kstock.ml.evaluation.calibration import markdown, tables_of
 
     return [markdown(t, f"\n{name}: excess over the equal-weighted buyable universe per score decile")
             for name, t in tables_of(report).items()]

@@ -1,14 +1,11 @@
-"""`/performance` and `kstock performance`: the ledger's live record as Korean text and as a picture.
+"""`/performance` and `kstock performance`: the ledger's live record as Korean text (its picture is in charts).
 
 The text leads with what a follower cares about — did the published BUY names beat the market they
 could have bought instead, by how much, how sure are we — and says plainly when nothing can be measured
-yet. The chart is the cumulative value of following the daily BUY book (in horizon-day tranches) beside
-the equal-weighted buyable universe and KOSPI, drawn with matplotlib's object API (Agg, no pyplot).
+yet. The picture is :func:`kstock.charts.performance.render_performance_chart`.
 """
 
 from __future__ import annotations
-
-import io
 
 from kstock.service.korean import pct
 from kstock.service.ledger import Performance, as_of_text
@@ -45,38 +42,3 @@ def format_performance(perf: Performance, wait_days: int | None = None) -> str:
                          f"이긴 비율 {row['hit_rate'] * 100:.0f}%")
     lines += ["※ 시장 = 같은 날 매수 가능했던 종목(유동성 기준 충족 보통주)의 동일가중 평균.", how, DISCLAIMER]
     return "\n".join(lines)
-
-
-def render_performance_chart(perf: Performance) -> bytes:
-    """PNG of the cumulative value of following the book vs the buyable universe and KOSPI."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
-
-    from kstock.charts.fonts import hangul_font
-
-    if not perf.curve:
-        raise ValueError("no measured day to draw")
-    font = hangul_font()
-    family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
-    fig = Figure(figsize=(8.0, 4.5), dpi=100, facecolor="white")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    x = list(range(len(perf.curve)))
-    for key, label, color, width in (("book", "매수 바스켓 따라하기", "#d6336c", 2.2),
-                                     ("universe", "매수 가능 종목 평균", "#495057", 1.4),
-                                     ("kospi", "KOSPI", "#1c7ed6", 1.4)):
-        ax.plot(x, [(p[key] - 1) * 100 for p in perf.curve], color=color, linewidth=width, label=label)
-    ax.axhline(0, color="#adb5bd", linewidth=0.8)
-    ticks = sorted({0, len(x) // 2, len(x) - 1})
-    ax.set_xticks(ticks, [perf.curve[i]["date"] for i in ticks])
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:+.1f}%"))
-    ax.set_ylabel("누적 수익률", family=family)
-    ax.set_title(f"발행 신호의 실제 성과 ({perf.horizon}일 보유, 비용 차감) · {as_of_text(perf)}", family=family,
-                 fontsize=10)
-    ax.legend(prop={"family": family, "size": 9}, loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()

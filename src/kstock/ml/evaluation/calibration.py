@@ -197,3 +197,13 @@ def build_table(
 
 def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
+
+
+def tables_of(report: dict[str, Any]) -> dict[str, CalibrationTable]:
+    """The band tables an evaluation report holds, by model (models without one are skipped)."""
+    out = {}
+    for name, model in report.get("models", {}).items():
+        table = CalibrationTable.from_dict(model.get("calibration"))
+        if table is not None:
+            out[name] = table
+    return out

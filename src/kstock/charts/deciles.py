@@ -1,9 +1,9 @@
-"""`kstock evaluate --chart F`: the band table as a picture — mean excess return per score decile.
+"""``kstock evaluate --chart F``: the band table as a picture — mean excess return per score decile.
 
 One group of bars per decile, one bar per evaluated model, green where the decile beat the buyable
 universe out of sample and red where it lagged; the hit rate of the top and bottom deciles and the
 sample counts are written on the figure. An operator's chart (English labels, any font), drawn with
-matplotlib's object API on the Agg canvas like :mod:`kstock.charts`.
+matplotlib's object API on the Agg canvas like the other :mod:`kstock.charts`.
 
 There is no reliability diagram: the P(+target) probability is not shown to users (it mostly measures
 volatility, see README), so there is no shown probability whose calibration a user relies on.
@@ -18,19 +18,9 @@ from typing import Any
 import numpy as np
 
 from kstock.errors import KstockError
-from kstock.ml.evaluation.calibration import N_BANDS, CalibrationTable
+from kstock.ml.evaluation.calibration import N_BANDS, CalibrationTable, tables_of
 
 GOOD, BAD = "#2b8a3e", "#c92a2a"
-
-
-def tables_of(report: dict[str, Any]) -> dict[str, CalibrationTable]:
-    """The band tables an evaluation report holds, by model (models without one are skipped)."""
-    out = {}
-    for name, model in report.get("models", {}).items():
-        table = CalibrationTable.from_dict(model.get("calibration"))
-        if table is not None:
-            out[name] = table
-    return out
 
 
 def render_decile_chart(tables: dict[str, CalibrationTable], title: str = "") -> bytes:
