@@ -24,7 +24,7 @@ from typing import Any
 
 from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
-from kstock.market.dates import day_int, iso
+from kstock.market.dates import iso
 from kstock.market.freshness import as_date, last_stored_day
 from kstock.market.sources import DataSource, SyntheticSource, source_from_settings, synthetic_spec
 from kstock.service import runs
@@ -217,14 +217,9 @@ def score_now(services: Services, date: str | None = None, *, top: int = 10) -> 
         raise
     metrics = {"date": report.date, "scored": report.scored, "buyable": report.buyable, "versions": report.versions,
                "stale": stale}
-    _set_run_day(services, run_id, report.date)
+    runs.set_run_day(services.store, run_id, report.date)
     runs.finish_run(services.store, run_id, "ok" if not stale else "stale", metrics)
     return report
-
-
-def _set_run_day(services: Services, run_id: int, day: str) -> None:
-    with services.store.transaction() as conn:
-        conn.execute("UPDATE job_runs SET day = ? WHERE id = ?", (day_int(day), run_id))
 
 
 def run_daily(services: Services, source: DataSource | None = None, *, now: dt.datetime | None = None,

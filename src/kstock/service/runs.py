@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kstock.market.dates import day_int, iso, utc_stamp
+from kstock.market.repositories import job_runs
 from kstock.market.store import MarketStore
 from kstock.procs import pid_alive
 
@@ -55,13 +56,7 @@ def start_run(store: MarketStore, job: str, day: str | None = None) -> int:
 
     ``day`` (ISO) is the trading day a step of the daily loop is for (see :func:`run_for_day`).
     """
-    now = utc_stamp()
-    with store.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO job_runs (job, started_at, status, host, pid, heartbeat_at, day) "
-            "VALUES (?, ?, 'running', ?, ?, ?, ?)",
-            (job, now, this_host(), os.getpid(), now, day_int(day) if day else None))
-        run_id = int(cur.lastrowid)
+    run_id = job_runs.insert(store, job, utc_stamp(), this_host(), os.getpid(), day_int(day) if day else None)
     _HEARTBEAT.add(store.path, run_id)
     return run_id
 
@@ -69,32 +64,27 @@ def start_run(store: MarketStore, job: str, day: str | None = None) -> int:
 def finish_run(store: MarketStore, run_id: int, status: str, metrics: dict[str, Any] | None = None,
                error: str | None = None) -> None:
     _HEARTBEAT.discard(store.path, run_id)
-    with store.transaction() as conn:
-        conn.execute(
-            "UPDATE job_runs SET finished_at = ?, status = ?, metrics = ?, error = ? WHERE id = ?",
-            (utc_stamp(), status, json.dumps(metrics or {}, ensure_ascii=False, default=str), error, run_id),
-        )
+    job_runs.finish(store, run_id, utc_stamp(), status, json.dumps(metrics or {}, ensure_ascii=False, default=str),
+                    error)
+
+
+def set_run_day(store: MarketStore, run_id: int, day: str) -> None:
+    """Record the trading day (ISO) a run turned out to be for (a scoring of "the last stored day")."""
+    job_runs.set_day(store, run_id, day_int(day))
 
 
 def last_runs(store: MarketStore, limit: int = 10, job: str | None = None) -> list[JobRun]:
-    where, params = ("WHERE job = ?", (job, limit)) if job else ("", (limit,))
-    rows = store.conn.execute(
-        f"SELECT {_COLUMNS} FROM job_runs {where} ORDER BY id DESC LIMIT ?", params,
-    ).fetchall()
-    return [_job_run(r) for r in rows]
+    return [_job_run(r) for r in job_runs.last(store, limit, job)]
 
 
 def run_for_day(store: MarketStore, job: str, day: str) -> JobRun | None:
     """The latest run of ``job`` for the trading day ``day`` (ISO), or None."""
-    row = store.conn.execute(f"SELECT {_COLUMNS} FROM job_runs WHERE job = ? AND day = ? ORDER BY id DESC LIMIT 1",
-                             (job, day_int(day))).fetchone()
+    row = job_runs.for_day(store, job, day_int(day))
     return _job_run(row) if row else None
 
 
-_COLUMNS = "id, job, started_at, finished_at, status, metrics, error, day"
-
-
 def _job_run(r: tuple) -> JobRun:
+    """A row of :data:`job_runs.COLUMNS` as a :class:`JobRun`."""
     return JobRun(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}, r[6], iso(r[7]) if r[7] else None)
 
 
@@ -104,18 +94,11 @@ def mark_interrupted(store: MarketStore, now: dt.datetime | None = None) -> int:
     A run whose owner still lives — another process on this host, or a fresh heartbeat — is left alone.
     """
     now = now or dt.datetime.now(dt.UTC)
-    with store.lock:
-        rows = store.conn.execute(
-            "SELECT id, host, pid, COALESCE(heartbeat_at, started_at) FROM job_runs WHERE status = 'running'"
-        ).fetchall()
+    rows = job_runs.running(store)
     gone = [run_id for run_id, host, pid, beat in rows if owner_gone(host, pid, beat, now, (store.path, run_id))]
     if not gone:
         return 0
-    with store.transaction() as conn:
-        cur = conn.executemany(
-            "UPDATE job_runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ? AND status = 'running'",
-            [(utc_stamp(), INTERRUPTED, run_id) for run_id in gone])
-        return cur.rowcount
+    return job_runs.fail_running(store, gone, utc_stamp(), INTERRUPTED)
 
 
 def owner_gone(host: str | None, pid: int | None, heartbeat: str | None, now: dt.datetime,
@@ -179,8 +162,7 @@ class _Heartbeat:
         try:
             conn = sqlite3.connect(path, timeout=2.0, isolation_level=None)
             try:
-                conn.executemany("UPDATE job_runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
-                                 [(utc_stamp(), run_id) for run_id in ids])
+                job_runs.beat(conn, ids, utc_stamp())
             finally:
                 conn.close()
         except sqlite3.Error as exc:
