@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kstock.bot.charts import ChartRenderer
+from kstock.bot.chart_renderer import ChartRenderer
 from kstock.bot.delivery import Delivery
 from kstock.bot.security import OncePer, SlidingWindowLimiter
 from kstock.bot.subscriptions import SubscriptionStore

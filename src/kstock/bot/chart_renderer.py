@@ -1,4 +1,4 @@
-"""Chart pictures for ``/analyze``, drawn off the bot's process and cached.
+"""The bot's off-loop drawing of the /analyze chart: a pool of worker processes and a cache of the PNGs.
 
 matplotlib holds the GIL for the ~150 ms a chart takes, so twenty charts drawn in threads would stall
 the event loop (and every other user's reply) for seconds. :class:`ChartRenderer` draws them in a
@@ -6,6 +6,7 @@ small pool of worker *processes* (``spawn``: no fork of a threaded process), cac
 (ticker, data day, call, model versions) — the picture cannot change until one of those does — and
 shares one drawing between simultaneous requests for the same picture. With ``workers=0`` it draws
 in a thread instead (tests, or a platform where processes are unavailable).
+The picture itself is drawn by :mod:`kstock.charts.analysis`.
 """
 
 from __future__ import annotations

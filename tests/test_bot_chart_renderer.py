@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kstock.bot.charts import ChartRenderer
+from kstock.bot.chart_renderer import ChartRenderer
 from kstock.service.analyze import analyze
 from kstock.service.context import Services
 from support.bot_env import base_settings, fresh_copy
