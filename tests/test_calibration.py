@@ -8,6 +8,7 @@ import pytest
 from kstock.config import Settings
 from kstock.market.krx import COMMISSION
 from kstock.market.types import Panel
+from kstock.ml.base import MemberOutput
 from kstock.ml.evaluation.calibration import (
     N_BANDS,
     Band,
@@ -18,7 +19,6 @@ from kstock.ml.evaluation.calibration import (
     calls_for,
     round_trip_returns,
 )
-from kstock.ml.predictor import MemberOutput
 
 P0, VOL = 10_000.0, 1e6  # 1e10 KRW traded a day: liquid
 

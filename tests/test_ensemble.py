@@ -62,13 +62,13 @@ def test_ensemble_weights_never_see_the_fold_they_score(data):
 
 
 def _member(oos: OutOfSample, days: np.ndarray):
-    from kstock.ml.predictor import MemberOutput
+    from kstock.ml.base import MemberOutput
 
     return MemberOutput(oos.probability[:, days], oos.score[:, days])
 
 
 def test_combine_keeps_a_genuine_0505(data):
-    from kstock.ml.predictor import MemberOutput
+    from kstock.ml.base import MemberOutput
 
     prob = np.full((3, 1), 0.505)
     out = combine({"trees": MemberOutput(np.full((3, 1), 0.7), np.array([[0.1], [0.2], [0.3]])),

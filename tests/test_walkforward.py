@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from kstock.errors import KstockError
+from kstock.ml.base import MemberOutput
 from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
 from kstock.ml.evaluation.walkforward import (
     BASELINE_RANKINGS,
@@ -19,7 +20,7 @@ from kstock.ml.evaluation.walkforward import (
     score_predictions,
     shuffled_label_check,
 )
-from kstock.ml.predictor import MemberOutput, TreeParams, TreePredictor
+from kstock.ml.predictor import TreeParams, TreePredictor
 from support.workspace import FAST_TREES, synth_settings
 
 HORIZON = 5

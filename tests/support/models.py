@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kstock.ml.predictor import MemberOutput, TreePredictor
+from kstock.ml.base import MemberOutput
+from kstock.ml.predictor import TreePredictor
 from kstock.service import retrain as retrain_mod
 
 

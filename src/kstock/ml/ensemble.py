@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kstock.ml.predictor import MemberOutput
+from kstock.ml.base import MemberOutput
 
 DEFAULT_WEIGHTS: dict[str, float] = {"trees": 1.0, "lstm": 1.0, "sector": 1.0}
 

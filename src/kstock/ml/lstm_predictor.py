@@ -51,6 +51,7 @@ import numpy as np
 
 from kstock.errors import KstockError
 from kstock.features.tabular import FEATURE_NAMES
+from kstock.ml.base import ATTENTION, TORCH_MISSING, MemberOutput, torch_available
 from kstock.ml.lstm_data import (
     CLIP_SIGMA,
     FORMAT_VERSION,
@@ -75,8 +76,7 @@ from kstock.ml.lstm_seed_api import (
     save_lstm_model,
     train_lstm,
 )
-from kstock.ml.models import TORCH_MISSING, register_kind, torch_available
-from kstock.ml.predictor import MemberOutput
+from kstock.ml.models import register_kind
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ class LSTMPredictor:
             p, s, a = lstm_net.predict_source(self.network, source, np.arange(len(rows)), self.device,
                                               self.params.eval_batch_size, self.params.n_threads)
             prob[rows, cols], score[rows, cols], attention[rows, cols] = p, s, a
-        return MemberOutput(probability=prob, score=score, extras={"attention": attention})
+        return MemberOutput(probability=prob, score=score, extras={ATTENTION: attention})
 
     def predict_one(self, recent_features: np.ndarray) -> tuple[float, float, np.ndarray] | None:
         """(probability, score, attention) for one ticker's raw window (≤ seq_len, F), or None."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from kstock.errors import KstockError
 from kstock.features.tabular import FEATURE_NAMES
+from kstock.ml.base import TORCH_MISSING, PredictionResult, score_to_label, torch_available
 from kstock.ml.lstm_data import (
     SEQUENCE_LENGTH,
     LSTMParams,
@@ -28,8 +29,6 @@ from kstock.ml.lstm_data import (
     scale_windows,
     split_days,
 )
-from kstock.ml.models import TORCH_MISSING, torch_available
-from kstock.ml.predictor import PredictionResult, score_to_label
 
 if TYPE_CHECKING:
     from kstock.ml.lstm_predictor import LSTMPredictor

@@ -12,16 +12,10 @@ from typing import Any
 
 from kstock.config import Settings
 from kstock.errors import KstockError
+from kstock.ml.base import TORCH_MISSING, torch_available
 
-TORCH_MISSING = "unavailable (torch not installed)"
+__all__ = ["TORCH_MISSING", "create_model", "known_kinds", "model_loader", "torch_available", "unavailable_reason"]
 
-
-def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except (ImportError, OSError):
-        return False
-    return True
 
 
 def _trees(settings: Settings, **kwargs: Any) -> Any:

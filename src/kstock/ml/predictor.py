@@ -15,7 +15,7 @@ Each output averages a LightGBM and an XGBoost model. Models are saved in each l
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,13 @@ import numpy as np
 
 from kstock.features.extra import EXTRA_FEATURE_NAMES
 from kstock.features.tabular import FEATURE_NAMES, build_features
+from kstock.ml.base import MemberOutput, PredictionResult, Reason, score_to_label
 from kstock.ml.data import ModelData
 from kstock.ml.tree_objectives import RankObjective, rank_target, score_from_raw
 
 __all__ = ["FEATURE_NAMES", "MemberOutput", "PredictionResult", "Reason", "TreeParams", "TreePredictor",
            "build_features", "score_to_label"]
 
-LABELS = ("SELL", "HOLD", "BUY")
 #: The named feature sets a tree model can read: the seed's 30, or those plus the extra ones.
 FEATURE_SETS: dict[str, tuple[str, ...]] = {"base": FEATURE_NAMES, "extra": FEATURE_NAMES + EXTRA_FEATURE_NAMES}
 #: What the score model is trained to do: regress the daily rank, or rank each day's tickers (pairwise).
@@ -39,47 +39,6 @@ OBJECTIVES = ("regression", "ranking")
 TRAIN_LABELS = ("close", "tradeable")
 #: How every tree model was trained before the three options above existed (read when loading one).
 SEED_TRAINING = {"feature_set": "base", "objective": "regression", "label": "close"}
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One SHAP reason: which feature pushed the score, how much, in words."""
-
-    feature: str
-    value: float
-    contribution: float
-    text: str
-
-
-@dataclass
-class PredictionResult:
-    """What ``analyze`` returns for one (ticker, day); the seed's name, grown to carry everything shown."""
-
-    code: str
-    name: str
-    date: str  # the data date the prediction is computed from (close of that day)
-    probability: float | None  # P(5-day return > target); None when no model could answer
-    score: float | None  # expected cross-sectional rank in [0, 1]
-    label: str  # BUY / HOLD / SELL
-    shap_top3: list[Reason] = field(default_factory=list)
-    model_versions: dict[str, str] = field(default_factory=dict)
-    members: dict[str, dict[str, float] | None] = field(default_factory=dict)  # per model: None = unavailable
-    unavailable: dict[str, str] = field(default_factory=dict)  # model → why
-    lstm_key_days: list[tuple[str, float]] = field(default_factory=list)  # (date, attention weight)
-    sector_head: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class MemberOutput:
-    """A model's real outputs for (tickers × days); NaN where it could not predict."""
-
-    probability: np.ndarray
-    score: np.ndarray
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,14 +83,6 @@ def strided_days(days: np.ndarray, stride: int) -> np.ndarray:
     out = np.zeros_like(days)
     out[picked] = True
     return out
-
-
-def score_to_label(score: float | None, cuts: tuple[float, float]) -> str:
-    """BUY above the buy cut, SELL below the sell cut, HOLD between (cuts from the training period)."""
-    if score is None or score != score:
-        return "HOLD"
-    sell_cut, buy_cut = cuts
-    return "BUY" if score >= buy_cut else "SELL" if score <= sell_cut else "HOLD"
 
 
 class TreePredictor:

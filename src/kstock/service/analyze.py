@@ -18,8 +18,8 @@ from kstock.market.dates import stored_day_index
 from kstock.market.sectors import sector_name
 from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
 from kstock.market.universe import printable
+from kstock.ml.base import ATTENTION, SECTOR_HEAD, Explains, PredictionResult, Reason
 from kstock.ml.data import ModelData
-from kstock.ml.predictor import PredictionResult, Reason
 from kstock.service.attention import key_days_ko
 from kstock.service.context import Services
 from kstock.service.daily import signals_warning
@@ -168,13 +168,13 @@ def _result_for(services: Services, pred: DayPrediction, ticker: Ticker, i: int,
     )
     result.shap_top3 = shap_reasons(services, pred, i, data)
     lstm = pred.members.get("lstm")
-    if lstm is not None and "attention" in lstm.extras:
-        result.lstm_key_days = _key_days(lstm.extras["attention"][i, 0], data.dates, pred.day)
+    if lstm is not None and ATTENTION in lstm.extras:
+        result.lstm_key_days = _key_days(lstm.extras[ATTENTION][i, 0], data.dates, pred.day)
         # shown to people only when the attention stands out, and in words (see kstock.service.attention)
-        result.extras["key_days_ko"] = key_days_ko(lstm.extras["attention"][i, 0], data.panel, i, pred.day)
+        result.extras["key_days_ko"] = key_days_ko(lstm.extras[ATTENTION][i, 0], data.panel, i, pred.day)
     sector = pred.members.get("sector")
-    if sector is not None and "head" in sector.extras:
-        head = int(sector.extras["head"][i, 0])
+    if sector is not None and SECTOR_HEAD in sector.extras:
+        head = int(sector.extras[SECTOR_HEAD][i, 0])
         result.sector_head = f"{sector_name(head)} 헤드" if head >= 0 else "공통 헤드"
     result.extras["weights"] = pred.weights
     return result
@@ -194,7 +194,7 @@ def _key_days(attention: np.ndarray, dates: np.ndarray, day: int, top: int = 3) 
 def shap_reasons(services: Services, pred: DayPrediction, i: int, data: ModelData | None = None) -> list[Reason]:
     """Top three TreeSHAP contributions to the tree score, in words with the day's percentile."""
     trees = services.serving("trees").model
-    if trees is None:
+    if not isinstance(trees, Explains):  # not served (None), or a model without per-feature contributions
         return []
     data = services.model_data() if data is None else data
     values = trees.day_rows(data, pred.day)  # the model's own feature set (the 30, or with the extra ones)
@@ -209,7 +209,7 @@ def shap_reasons(services: Services, pred: DayPrediction, i: int, data: ModelDat
     return reasons
 
 
-def _day_contributions(services: Services, trees: Any, data: ModelData, day: int) -> np.ndarray:
+def _day_contributions(services: Services, trees: Explains, data: ModelData, day: int) -> np.ndarray:
     """TreeSHAP contributions of every ticker on ``day``, computed once per (model version, window, day):
     one LightGBM call for the market costs about what three single-row calls did, and 20 users asking
     at once then share it instead of queueing one call each behind the GIL."""

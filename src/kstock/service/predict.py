@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kstock.errors import KstockError
+from kstock.ml.base import MemberOutput
 from kstock.ml.data import ModelData
 from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine, daily_percentile
 from kstock.ml.evaluation.calibration import CalibrationTable, calls_for
-from kstock.ml.predictor import MemberOutput
 from kstock.service.context import Services
 from kstock.service.headline import serving_table
 

@@ -27,11 +27,11 @@ import numpy as np
 
 from kstock.config import Settings
 from kstock.errors import KstockError, public_reason, public_text
+from kstock.ml.base import MemberOutput, ReportsProgress
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.calibration import CalibrationTable, build_table
 from kstock.ml.models import create_model
-from kstock.ml.predictor import MemberOutput
 from kstock.ml.registry import RegistryError
 from kstock.service import runs
 from kstock.service.context import Services
@@ -137,7 +137,7 @@ def _retrain(services: Services, name: str, say: Progress, **options: Any) -> Re
     data = services.training_data()  # the last KSTOCK_TRAIN_YEARS years, not the serving window
     train_days, val_days = validation_split(data, services.settings.label_horizon)
     model = create_model(name, services.settings, **options)
-    if hasattr(model, "set_progress"):
+    if isinstance(model, ReportsProgress):
         model.set_progress(say)
     say(f"{name}: training on {data.dates[0]} … {data.dates[int(np.flatnonzero(train_days)[-1])]}")
     model.fit(data, train_days)

@@ -17,12 +17,12 @@ import numpy as np
 
 from kstock.config import Settings
 from kstock.features.tabular import FEATURE_NAMES
+from kstock.ml.base import MemberOutput
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import backtest as bt
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.folds import Fold
 from kstock.ml.evaluation.tranche_book import backtest_followable
-from kstock.ml.predictor import MemberOutput
 
 BASELINE_RANKINGS: dict[str, tuple[str, float]] = {
     "momentum20": ("ret_20d", 1.0),

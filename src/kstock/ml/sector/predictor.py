@@ -28,8 +28,8 @@ from kstock.config import Settings
 from kstock.errors import KstockError
 from kstock.features.labels import CLASS_NAMES
 from kstock.market.sectors import SECTOR_NAMES
+from kstock.ml.base import CLASS_PROBS, SECTOR_HEAD, MemberOutput
 from kstock.ml.data import ModelData
-from kstock.ml.predictor import MemberOutput
 from kstock.ml.sector.checkpoints import load_checkpoint
 from kstock.ml.sector.config import SectorConfig
 from kstock.ml.sector.model import COMMON_HEAD, FocalLoss, SectorAwareFusionModel
@@ -146,7 +146,8 @@ class SectorPredictor:
             class_probs[tick, column[day]] = probs
             head[tick, column[day]] = heads
         buy, sell = class_probs[..., 2], class_probs[..., 0]
-        return MemberOutput(probability=buy.copy(), score=buy - sell, extras={"class_probs": class_probs, "head": head})
+        return MemberOutput(probability=buy.copy(), score=buy - sell,
+                            extras={CLASS_PROBS: class_probs, SECTOR_HEAD: head})
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, folder: Path) -> None:

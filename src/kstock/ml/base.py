@@ -1,0 +1,148 @@
+"""The model contract every model family implements, and the types that cross it.
+
+A model kind is a class with two constructors and three methods (:class:`ModelKind`, :class:`Model`):
+
+* ``create(settings, **options)`` — a fresh, untrained model, set up from the settings (tuned
+  parameters, device, horizon) and the CLI's options;
+* ``load(folder, settings)`` — a trained one from a registry folder, on the device the settings ask for;
+* ``fit(data, train_days)`` — train on the samples of ``train_days`` (a bool mask over ``data.dates``);
+* ``predict_days(data, days) -> MemberOutput`` — every ticker's outputs on the given day indices;
+* ``save(folder)`` — write the model's own files (never pickle) into a registry folder.
+
+Abilities only some models have are separate small protocols, checked with ``isinstance`` instead of
+probing attributes: :class:`ReportsProgress` (text progress while training) and :class:`Explains`
+(per-feature contributions for the SHAP reasons). Model-specific outputs travel in
+``MemberOutput.extras`` under the keys declared here (:data:`ATTENTION`, :data:`SECTOR_HEAD`,
+:data:`CLASS_PROBS`).
+
+The shape follows qlib's ``qlib/model/base.py`` (``fit`` / ``predict``, interpretability as a mixin).
+This module imports no model library: the evaluator, the registry and the services depend on it alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from kstock.config import Settings
+    from kstock.ml.data import ModelData
+
+#: ``MemberOutput.extras`` keys. The LSTM's attention over its window: (N, D, seq_len), last = day t.
+ATTENTION = "attention"
+#: The sector model's answering head per (ticker, day): (N, D), −1 = the common head, NaN = no prediction.
+SECTOR_HEAD = "head"
+#: The sector model's (SELL, HOLD, BUY) probabilities: (N, D, 3).
+CLASS_PROBS = "class_probs"
+
+TORCH_MISSING = "unavailable (torch not installed)"
+LABELS = ("SELL", "HOLD", "BUY")
+
+
+def torch_available() -> bool:
+    """Whether torch imports here (the deep kinds need it; everything else carries on without)."""
+    try:
+        import torch  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One SHAP reason: which feature pushed the score, how much, in words."""
+
+    feature: str
+    value: float
+    contribution: float
+    text: str
+
+
+@dataclass
+class PredictionResult:
+    """What ``analyze`` returns for one (ticker, day); the seed's name, grown to carry everything shown."""
+
+    code: str
+    name: str
+    date: str  # the data date the prediction is computed from (close of that day)
+    probability: float | None  # P(5-day return > target); None when no model could answer
+    score: float | None  # expected cross-sectional rank in [0, 1]
+    label: str  # BUY / HOLD / SELL
+    shap_top3: list[Reason] = field(default_factory=list)
+    model_versions: dict[str, str] = field(default_factory=dict)
+    members: dict[str, dict[str, float] | None] = field(default_factory=dict)  # per model: None = unavailable
+    unavailable: dict[str, str] = field(default_factory=dict)  # model → why
+    lstm_key_days: list[tuple[str, float]] = field(default_factory=list)  # (date, attention weight)
+    sector_head: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class MemberOutput:
+    """A model's real outputs for (tickers × days); NaN where it could not predict."""
+
+    probability: np.ndarray
+    score: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def score_to_label(score: float | None, cuts: tuple[float, float]) -> str:
+    """BUY above the buy cut, SELL below the sell cut, HOLD between (cuts from the training period)."""
+    if score is None or score != score:
+        return "HOLD"
+    sell_cut, buy_cut = cuts
+    return "BUY" if score >= buy_cut else "SELL" if score <= sell_cut else "HOLD"
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A trained (or trainable) model of one kind; see the module docstring."""
+
+    name: str
+    #: (sell cut, buy cut) on the score, from the training period
+    label_cuts: tuple[float, float]
+
+    @property
+    def history_days(self) -> int:
+        """Days of features one prediction reads (the serving window is sized from it)."""
+
+    def fit(self, data: ModelData, train_days: np.ndarray) -> dict[str, float]: ...
+
+    def predict_days(self, data: ModelData, days: np.ndarray) -> MemberOutput: ...
+
+    def save(self, folder: Path) -> None: ...
+
+
+class ModelKind(Protocol):
+    """The class side of a kind: how the kinds table (:mod:`kstock.ml.models`) makes and loads one."""
+
+    def create(self, settings: Settings, **options: Any) -> Model: ...
+
+    def load(self, folder: Path, settings: Settings | None = None) -> Model: ...
+
+
+@runtime_checkable
+class ReportsProgress(Protocol):
+    """A model that reports its training as short lines of text (retrain shows them in the chat)."""
+
+    def set_progress(self, say: Callable[[str], None]) -> None: ...
+
+
+@runtime_checkable
+class Explains(Protocol):
+    """A model whose score splits into per-feature contributions (the SHAP reasons of ``/analyze``)."""
+
+    feature_names: tuple[str, ...]
+
+    def day_rows(self, data: ModelData, day: int) -> np.ndarray:
+        """Every ticker's feature row on one day (N, F), in ``feature_names`` order."""
+
+    def contributions_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Each feature's contribution to the score of each row (N, F)."""
