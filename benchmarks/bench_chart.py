@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kstock.features.chart_raster import rasterize_charts
+from kstock.features.candle_raster import rasterize_charts
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))

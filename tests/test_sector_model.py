@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kstock.config import Settings
-from kstock.features.chart_raster import blank_mask, rasterize_charts
+from kstock.features.candle_raster import blank_mask, rasterize_charts
 from kstock.features.tabular import FEATURE_NAMES
 from kstock.market.store import MarketStore
 from kstock.market.synthetic import generate_market

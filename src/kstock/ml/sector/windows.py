@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from kstock.errors import KstockError
-from kstock.features.chart_raster import rasterize_charts
+from kstock.features.candle_raster import rasterize_charts
 from kstock.features.tabular import FEATURE_NAMES
 from kstock.ml.data import ModelData
 from kstock.ml.sector.config import SectorConfig

@@ -1,4 +1,5 @@
-"""Candlestick chart images rasterised from OHLCV windows in numpy, in batches, with no files.
+"""The sector model's image input — a feature, not a picture for people: candlestick images rasterised from
+OHLCV windows in numpy, in batches, with no files.
 
 The sector model's CNN branch looks at a picture of the same 60-day window the transformer reads.
 The earlier design (LASPS) drew each window with matplotlib, stored ~1M PNG files and spent most of

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from kstock.features import chart_raster
-from kstock.features.chart_raster import (
+from kstock.features import candle_raster
+from kstock.features.candle_raster import (
     BODY,
     CHANNELS,
     WICK,
@@ -117,7 +117,7 @@ def test_batch_equals_per_sample_and_chunking_changes_nothing(monkeypatch):
     batch = rasterize_charts(x, size=64)
     single = np.stack([rasterize_one(w, size=64) for w in x])
     np.testing.assert_array_equal(batch, single)
-    monkeypatch.setattr(chart_raster, "_CHUNK_PIXELS", 1)  # one sample per chunk
+    monkeypatch.setattr(candle_raster, "_CHUNK_PIXELS", 1)  # one sample per chunk
     np.testing.assert_array_equal(rasterize_charts(x, size=64), batch)
     np.testing.assert_array_equal(rasterize_charts(x, size=64), batch)  # deterministic
 
