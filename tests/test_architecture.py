@@ -3,7 +3,8 @@
 Layers, lowest first: config/errors → market → features → ml → service → bot/cli. A lower layer never
 imports a higher one (not even lazily inside a function), and no two modules import each other at module
 level (a cycle makes import order matter and hides a missing seam). Imports under ``TYPE_CHECKING`` are
-annotations only and do not count as cycles.
+annotations only and do not count as cycles. ``charts`` (the pictures people look at) sits beside service:
+the lower layers never import it, it never imports bot or cli, and only it draws with matplotlib.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 LOWER = ("market", "features", "ml")
-HIGHER = ("bot", "service", "cli")
+HIGHER = ("bot", "service", "cli", "charts")
+#: Modules that may import matplotlib, and only inside functions (``import kstock…`` stays cheap).
+DRAWING = ("kstock.charts", "kstock.bot.chart_renderer")
 
 
 def _modules() -> dict[str, Path]:
@@ -97,3 +100,37 @@ def test_no_import_cycles_at_module_level() -> None:
     # a package importing its own submodules (its public façade) is not a cycle of concerns
     cycles = [c for c in cycles if not all(m.startswith(c[0] + ".") or m == c[0] for m in c)]
     assert cycles == []
+
+
+def test_charts_never_import_the_bot_or_the_cli() -> None:
+    modules = _modules()
+    wrong = [(name, target) for name, path in modules.items() if _layer(name) == "charts"
+             for target in _imports(name, path, modules, top_level=False) if _layer(target) in ("bot", "cli")]
+    assert wrong == []
+
+
+def _matplotlib_imports(path: Path) -> list[tuple[int, bool]]:
+    """(line, runs at import time) of each matplotlib import in ``path``; ``TYPE_CHECKING`` ones are skipped."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lazy = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) for n in ast.walk(f)}
+    typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking(block) for n in ast.walk(block)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        if id(node) not in typing_only and any(n.split(".")[0] == "matplotlib" for n in names):
+            found.append((node.lineno, id(node) not in lazy))
+    return found
+
+
+def test_only_the_charts_draw_and_matplotlib_is_imported_lazily() -> None:
+    wrong = []
+    for name, path in _modules().items():
+        for line, top_level in _matplotlib_imports(path):
+            if top_level or not name.startswith(DRAWING):
+                wrong.append(f"{name}:{line}")
+    assert wrong == []
