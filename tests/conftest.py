@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.workspace import FAST_TREES, REPO, copy_workspace, fast_tree_options, synth_settings
+from support.workspace import REPO, copy_workspace, fast_tree_options, synth_settings
 
 KRX_DIR = Path(os.environ.get("KSTOCK_KRX_DIR", REPO.parent / "shared" / "data" / "krx"))
 
@@ -126,23 +126,15 @@ def cli(synth_golden: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap
     """Run a kstock command on a private copy of the golden store/models; returns (rc, stdout, stderr).
 
     Commands run in-process through ``kstock.cli.main``; tree models are made fast (20 rounds, one thread)
-    by swapping the model factory."""
+    by swapping the kind's class for ``support.models.FastTrees``."""
     from kstock.cli import main
     from kstock.ml import models as model_kinds
-    from kstock.ml.predictor import TreeParams
 
     root = copy_workspace(synth_golden, tmp_path / "ws")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KSTOCK_DB", str(root / "s.db"))
     monkeypatch.setenv("KSTOCK_MODEL_DIR", str(root / "models"))
-    factory, loader, needs_torch = model_kinds.MODEL_KINDS["trees"]
-
-    def fast_factory(settings, **kwargs):
-        kwargs.setdefault("params", TreeParams(**FAST_TREES))
-        kwargs.setdefault("n_jobs", 1)
-        return factory(settings, **kwargs)
-
-    monkeypatch.setitem(model_kinds.MODEL_KINDS, "trees", (fast_factory, loader, needs_torch))
+    monkeypatch.setitem(model_kinds.KINDS, "trees", model_kinds.Kind("support.models:FastTrees"))
 
     def run(*argv: str) -> tuple[int, str, str]:
         capsys.readouterr()

@@ -171,16 +171,12 @@ def test_a_model_that_fails_to_predict_is_unavailable_and_the_others_answer(work
     from kstock.ml import models as model_kinds
 
     _root, services = workspace
-
-    class Broken:
-        def predict_days(self, data, days):
-            raise RuntimeError("shape mismatch inside the model")
-
-    monkeypatch.setitem(model_kinds.MODEL_KINDS, "broken", (lambda s, **k: Broken(), lambda: lambda folder: Broken(),
-                                                            False))
+    monkeypatch.setitem(model_kinds.KINDS, "broken", model_kinds.Kind("support.models:BrokenModel"))
     version = services.registry.save("broken", lambda folder: (folder / "w.txt").write_text("w"), {})
     services.registry.promote(version)
     result = analyze(services, "삼성전자").result
     assert result.label in ("BUY", "HOLD", "SELL") and "trees" in result.model_versions
     assert "broken" not in result.model_versions
     assert result.members["broken"] is None and "prediction failed" in result.unavailable["broken"]
+    # every kind is loaded with the service's settings (KSTOCK_USE_GPU picks the deep models' device)
+    assert services.serving("broken").model.settings is services.settings

@@ -242,12 +242,10 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Two tree members stand in for the deep ones (fast, no torch): weights sum to 1, the like-for-like
     comparison on the later folds is reported, and the weights are stored for serving."""
-    trees = model_kinds.MODEL_KINDS["trees"]  # the fast factory the fixture installed
-    for kind in list(model_kinds.MODEL_KINDS):
-        if kind != "trees":
-            monkeypatch.delitem(model_kinds.MODEL_KINDS, kind)
-    monkeypatch.setitem(model_kinds.MODEL_KINDS, "rival",
-                        (lambda settings, **kw: trees[0](settings, seed=7, **kw), trees[1], False))
+    for kind in list(model_kinds.KINDS):
+        if kind != "trees":  # the fast trees the fixture installed
+            monkeypatch.delitem(model_kinds.KINDS, kind)
+    monkeypatch.setitem(model_kinds.KINDS, "rival", model_kinds.Kind("support.models:RivalTrees"))
     report_file = tmp_path / "eval.json"
     rc, out, err = cli("evaluate", "--model", "ensemble", "--folds", "3", "--start", "2024-10-01",
                        "--json", str(report_file))
@@ -296,7 +294,7 @@ def test_tune_resumes_the_study_and_writes_params(cli, monkeypatch: pytest.Monke
     from kstock.config import Settings
 
     settings = Settings.from_env().with_overrides(model_dir=cli.root / "models")
-    model = model_kinds._trees(settings, n_jobs=1)  # the real factory (the fixture swapped in a fast one)
+    model = TreePredictor.create(settings, n_jobs=1)  # the real kind (the fixture swapped in a fast one)
     assert model.params.num_leaves == study.best_params["num_leaves"]
 
 

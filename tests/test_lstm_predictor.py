@@ -332,10 +332,10 @@ def test_train_lstm_array_api_splits_by_day():
 def test_registered_kind_and_cli_options():
     pytest.importorskip("torch")
     from kstock.config import Settings
-    from kstock.ml.models import create_model, known_kinds, model_loader
+    from kstock.ml.models import create_model, known_kinds, model_class
 
     settings = Settings.from_env({"KSTOCK_LABEL_HORIZON": "7", "KSTOCK_USE_GPU": "false"}, dotenv=None)
     model = create_model("lstm", settings, epochs=3, seed=4, progress_bar=False)
     assert "lstm" in known_kinds() and isinstance(model, LSTMPredictor)
     assert model.params.max_epochs == 3 and model.params.embargo == 7 and model.device == "cpu"
-    assert model_loader("lstm") == LSTMPredictor.load
+    assert model_class("lstm") is LSTMPredictor

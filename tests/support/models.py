@@ -1,5 +1,6 @@
 """Tree models that misbehave on purpose (validate badly, fail, answer NaN) and a way to make retrain use
-them; shared by the registry tests and the model fault suite."""
+them; shared by the registry tests and the model fault suite. Also kinds for the kinds table
+(``kstock.ml.models.KINDS``, ``"support.models:FastTrees"``): fast trees, a second tree member, a broken one."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from kstock.ml.base import MemberOutput
-from kstock.ml.predictor import TreePredictor
+from kstock.ml.predictor import TreeParams, TreePredictor
 from kstock.service import retrain as retrain_mod
+from support.workspace import FAST_TREES
 
 
 def truncate(path: Path, keep: float) -> None:
@@ -50,3 +52,49 @@ def use_model(monkeypatch, cls) -> None:
         return cls(**options)
 
     monkeypatch.setattr(retrain_mod, "create_model", create)
+
+
+class FastTrees(TreePredictor):
+    """The trees kind made fast for CLI tests: 20 rounds on one thread unless the caller says otherwise."""
+
+    @classmethod
+    def create(cls, settings, **options):
+        options.setdefault("params", TreeParams(**FAST_TREES))
+        options.setdefault("n_jobs", 1)
+        return super().create(settings, **options)
+
+
+class RivalTrees(FastTrees):
+    """A second tree member (another seed) standing in for a deep model in ensemble tests."""
+
+    @classmethod
+    def create(cls, settings, **options):
+        return super().create(settings, seed=7, **options)
+
+
+class BrokenModel:
+    """A kind that loads but fails on every prediction (a shape mismatch inside the model)."""
+
+    name = "broken"
+    label_cuts = (0.4, 0.6)
+    history_days = 1
+
+    @classmethod
+    def create(cls, settings, **options):
+        return cls()
+
+    def __init__(self, settings=None):
+        self.settings = settings  # what it was loaded with (serving must pass the service's settings)
+
+    @classmethod
+    def load(cls, folder, settings=None):
+        return cls(settings)
+
+    def fit(self, data, train_days):
+        return {}
+
+    def predict_days(self, data, days):
+        raise RuntimeError("shape mismatch inside the model")
+
+    def save(self, folder):
+        (folder / "w.txt").write_text("w")

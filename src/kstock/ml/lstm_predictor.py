@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -76,14 +75,8 @@ from kstock.ml.lstm_seed_api import (
     save_lstm_model,
     train_lstm,
 )
-from kstock.ml.models import register_kind
 
 logger = logging.getLogger(__name__)
-
-# OpenMP threads that spin while waiting make torch (and LightGBM) 5-10x slower whenever another process
-# shares the cores; passive waiting costs next to nothing on an idle machine. It only takes effect if set
-# before the OpenMP runtime loads (first torch/lightgbm import), so kstock sets it as early as it can.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # ``StockLSTM`` is served by the module ``__getattr__`` (it needs torch), so it is not in ``__all__``
 __all__ = [
@@ -257,8 +250,28 @@ class LSTMPredictor:
              "train": self.train_result.metrics() if self.train_result else None}, indent=2))
 
     @classmethod
-    def load(cls, folder: Path, device: str | None = None) -> LSTMPredictor:
-        """Load from a registry folder; raises on a missing/corrupt file (the caller marks it unavailable)."""
+    def create(cls, settings: Any, **options: Any) -> LSTMPredictor:
+        """``create_model("lstm", settings, **options)``: options may hold ``params`` (LSTMParams or a dict),
+        any LSTMParams field by name (``max_epochs=3``; ``epochs`` is the CLI's alias), ``seed``, ``device``,
+        ``progress_bar``, ``progress``. The device is CUDA when ``settings.use_gpu`` and one is present."""
+        for option in ("phase", "resume"):  # the CLI's options for the sector model; the LSTM has no phases
+            if options.pop(option, None) is not None:
+                logger.info("lstm: option %r applies to the sector model only; ignored", option)
+        if "epochs" in options:
+            options["max_epochs"] = options.pop("epochs")
+        if "device" not in options:
+            options["device"] = _pick_device(bool(getattr(settings, "use_gpu", False)))
+        params = options.pop("params", None)
+        params = LSTMParams.from_dict(params) if isinstance(params, Mapping) else (params or LSTMParams())
+        overrides = {k: options.pop(k) for k in list(options) if k in LSTMParams.__dataclass_fields__}
+        params = LSTMParams.from_dict({**asdict(params), **overrides})
+        params.embargo = max(params.embargo, int(getattr(settings, "label_horizon", 5)))
+        return cls(params=params, **options)
+
+    @classmethod
+    def load(cls, folder: Path, settings: Any = None, device: str | None = None) -> LSTMPredictor:
+        """Load from a registry folder; raises on a missing/corrupt file (the caller marks it unavailable).
+        The device: ``device`` when given, else CUDA when ``settings.use_gpu`` and one is present, else the CPU."""
         if not torch_available():
             raise KstockError(f"lstm: {TORCH_MISSING}")
         from kstock.ml import lstm_net
@@ -267,6 +280,7 @@ class LSTMPredictor:
         info = json.loads((folder / META_FILE).read_text())
         if list(info["features"]) != list(FEATURE_NAMES):
             raise ValueError("model was trained on a different feature list; retrain it")
+        device = device or _pick_device(bool(getattr(settings, "use_gpu", False)))
         model = cls(LSTMParams.from_dict(info["params"]), seed=info["seed"], device=device)
         model.network, model.scaler_mean, model.scaler_std, _ = lstm_net.load_checkpoint(folder / MODEL_FILE,
                                                                                          model.device)
@@ -287,36 +301,9 @@ def _thin_validation(val_mask: np.ndarray, max_samples: int | None) -> tuple[np.
     return np.nonzero(val_mask)
 
 
-# -- registration ----------------------------------------------------------------------------
-def _factory(settings: Any, **kwargs: Any) -> LSTMPredictor:
-    """``create_model("lstm", settings, **kw)``: kw may hold ``params`` (LSTMParams or a dict), any
-    LSTMParams field by name (``max_epochs=3``; ``epochs`` is the CLI's alias), ``seed``, ``device``,
-    ``progress_bar``, ``progress``. The device is CUDA when ``settings.use_gpu`` and one is present."""
-    for option in ("phase", "resume"):  # the CLI's options for the sector model; the LSTM has no phases
-        if kwargs.pop(option, None) is not None:
-            logger.info("lstm: option %r applies to the sector model only; ignored", option)
-    if "epochs" in kwargs:
-        kwargs["max_epochs"] = kwargs.pop("epochs")
-    if "device" not in kwargs:
-        kwargs["device"] = _pick_device(bool(getattr(settings, "use_gpu", False)))
-    params = kwargs.pop("params", None)
-    params = LSTMParams.from_dict(params) if isinstance(params, Mapping) else (params or LSTMParams())
-    overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in LSTMParams.__dataclass_fields__}
-    params = LSTMParams.from_dict({**asdict(params), **overrides})
-    params.embargo = max(params.embargo, int(getattr(settings, "label_horizon", 5)))
-    return LSTMPredictor(params=params, **kwargs)
-
-
 def _pick_device(use_gpu: bool) -> str:
     if not use_gpu:
         return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _loader() -> Callable[..., LSTMPredictor]:
-    return LSTMPredictor.load
-
-
-register_kind("lstm", _factory, _loader, needs_torch=True)

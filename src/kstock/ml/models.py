@@ -1,84 +1,71 @@
-"""The model kinds kstock knows, created by name — so the evaluator, retrain and scoring treat them alike.
+"""The model kinds kstock knows — one table, read lazily — so the evaluator, retrain and serving treat them alike.
 
-Every model has the same shape: ``fit(data, train_days)``, ``predict_days(data, days) -> MemberOutput``,
-``save(folder)``, ``load(folder)``. Deep models need torch; without it they report themselves
-unavailable and everything else carries on with the trees.
+Each kind names the class that implements the contract of :mod:`kstock.ml.base` (``create``, ``load``,
+``fit``, ``predict_days``, ``save``) as ``"module:Class"``; the module is imported only when the kind is
+used, so torch stays optional: without it the deep kinds report themselves unavailable and everything
+else carries on with the trees. Adding a kind is one line here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kstock.config import Settings
 from kstock.errors import KstockError
-from kstock.ml.base import TORCH_MISSING, torch_available
+from kstock.ml.base import TORCH_MISSING, Model, ModelKind, torch_available
 
-__all__ = ["TORCH_MISSING", "create_model", "known_kinds", "model_loader", "torch_available", "unavailable_reason"]
-
-
-
-def _trees(settings: Settings, **kwargs: Any) -> Any:
-    from kstock.ml.predictor import TreePredictor
-    from kstock.ml.tuning import load_tuned_params
-
-    if "params" not in kwargs:
-        kwargs["params"] = load_tuned_params(settings.model_dir)  # None → defaults
-    return TreePredictor(**kwargs)
+__all__ = ["KINDS", "TORCH_MISSING", "Kind", "create_model", "known_kinds", "load_model", "model_class",
+           "torch_available", "unavailable_reason"]
 
 
-def _trees_loader() -> Callable:
-    from kstock.ml.predictor import TreePredictor
+@dataclass(frozen=True)
+class Kind:
+    """Where a kind's class lives (``"module:Class"``) and whether it needs torch."""
 
-    return TreePredictor.load
+    target: str
+    needs_torch: bool = False
+
+    def resolve(self) -> ModelKind:
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
 
 
-#: name → (factory(settings, **kwargs), loader() -> load(folder), needs_torch)
-MODEL_KINDS: dict[str, tuple[Callable[..., Any], Callable[[], Callable], bool]] = {
-    "trees": (_trees, _trees_loader, False),
+KINDS: dict[str, Kind] = {
+    "trees": Kind("kstock.ml.predictor:TreePredictor"),
+    "lstm": Kind("kstock.ml.lstm_predictor:LSTMPredictor", needs_torch=True),
+    "sector": Kind("kstock.ml.sector.predictor:SectorPredictor", needs_torch=True),
 }
-
-
-def register_kind(name: str, factory: Callable[..., Any], loader: Callable[[], Callable], needs_torch: bool) -> None:
-    MODEL_KINDS[name] = (factory, loader, needs_torch)
-
-
-def _load_optional_kinds() -> None:
-    """Deep model modules register themselves on import (they import torch lazily)."""
-    import importlib
-
-    for module in ("kstock.ml.lstm_predictor", "kstock.ml.sector_model"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
 
 
 def unavailable_reason(name: str) -> str | None:
     """Why a model kind cannot run here, or None when it can."""
-    _load_optional_kinds()
-    if name not in MODEL_KINDS:
-        return f"unknown model {name!r}; choose from {', '.join(sorted(MODEL_KINDS))}"
-    if MODEL_KINDS[name][2] and not torch_available():
+    if name not in KINDS:
+        return f"unknown model {name!r}; choose from {', '.join(known_kinds())}"
+    if KINDS[name].needs_torch and not torch_available():
         return TORCH_MISSING
     return None
 
 
-def create_model(name: str, settings: Settings, **kwargs: Any) -> Any:
+def model_class(name: str) -> ModelKind:
+    """The class of a kind; a :class:`KstockError` saying why when it cannot run here."""
     reason = unavailable_reason(name)
     if reason:
         raise KstockError(f"{name}: {reason}")
-    return MODEL_KINDS[name][0](settings, **kwargs)
+    return KINDS[name].resolve()
 
 
-def model_loader(name: str) -> Callable:
-    reason = unavailable_reason(name)
-    if reason:
-        raise KstockError(f"{name}: {reason}")
-    return MODEL_KINDS[name][1]()
+def create_model(name: str, settings: Settings, **options: Any) -> Model:
+    """A fresh model of a kind, set up from the settings and the caller's options."""
+    return model_class(name).create(settings, **options)
+
+
+def load_model(name: str, folder: Path, settings: Settings) -> Model:
+    """A trained model of a kind from a registry folder, on the device the settings ask for."""
+    return model_class(name).load(folder, settings)
 
 
 def known_kinds() -> list[str]:
-    _load_optional_kinds()
-    return sorted(MODEL_KINDS)
+    return sorted(KINDS)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from kstock.config import Settings
 from kstock.features.extra import EXTRA_FEATURE_NAMES
 from kstock.features.tabular import FEATURE_NAMES, build_features
 from kstock.ml.base import MemberOutput, PredictionResult, Reason, score_to_label
@@ -269,8 +270,19 @@ class TreePredictor:
              "features": list(self.feature_names), "score_scale": self.score_scale, "files": files}, indent=2))
 
     @classmethod
-    def load(cls, folder: Path) -> TreePredictor:
-        """Load from a registry folder; raises on a missing/corrupt file (the caller marks it unavailable)."""
+    def create(cls, settings: Settings, **options: Any) -> TreePredictor:
+        """A fresh model with the tuned parameters of ``<model_dir>/tuned/trees.json`` unless ``params`` is
+        given (none tuned: the defaults); the other options are the constructor's."""
+        from kstock.ml.tuning import load_tuned_params
+
+        if "params" not in options:
+            options["params"] = load_tuned_params(settings.model_dir)  # None → defaults
+        return cls(**options)
+
+    @classmethod
+    def load(cls, folder: Path, settings: Settings | None = None) -> TreePredictor:
+        """Load from a registry folder; raises on a missing/corrupt file (the caller marks it unavailable).
+        Trees run on the CPU whatever the settings say."""
         import lightgbm as lgb
         import xgboost as xgb
 

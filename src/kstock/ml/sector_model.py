@@ -1,8 +1,8 @@
 """The sector-aware CNN-transformer as a kstock model kind (``"sector"``); code in :mod:`kstock.ml.sector`.
 
-Importing this module never imports torch: it registers the kind with the model registry and
-resolves the torch-backed names (``SectorAwareFusionModel``, ``ThreePhaseTrainer``,
-``SectorPredictor``, ``train_sector``, …) on first access. Without torch the kind reports
+Importing this module never imports torch: it resolves the torch-backed names
+(``SectorAwareFusionModel``, ``ThreePhaseTrainer``, ``SectorPredictor``, ``train_sector``, …)
+on first access. Without torch the kind reports
 "unavailable (torch not installed)" and everything else carries on with the trees.
 
 Distributed training (see :mod:`kstock.ml.sector.trainer`)::
@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
 from typing import Any
 
-from kstock.config import Settings
-from kstock.ml.models import register_kind
 from kstock.ml.sector.config import SectorConfig
 from kstock.ml.sector.windows import (
     CALENDAR_FEATURES,
@@ -62,18 +59,3 @@ def __getattr__(name: str) -> Any:
 def is_main_process() -> bool:
     """False on the non-zero ranks of a ``torchrun`` job: only rank 0 saves models and prints results."""
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def _factory(settings: Settings, **options: Any) -> Any:
-    from kstock.ml.sector.predictor import SectorPredictor
-
-    return SectorPredictor(settings=settings, **options)
-
-
-def _loader() -> Callable:
-    from kstock.ml.sector.predictor import SectorPredictor
-
-    return SectorPredictor.load
-
-
-register_kind("sector", _factory, _loader, needs_torch=True)

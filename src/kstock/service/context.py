@@ -28,7 +28,7 @@ from kstock.ml.data import (
     prepare_recent_data,
     serving_window_days,
 )
-from kstock.ml.models import known_kinds, model_loader, unavailable_reason
+from kstock.ml.models import known_kinds, load_model, unavailable_reason
 from kstock.ml.registry import UNREADABLE_POINTER, ModelRegistry, ModelVersion
 from kstock.ml.window_cache import cached_recent_data
 
@@ -58,6 +58,7 @@ class Services:
         self._past: tuple[np.datetime64, ModelData] | None = None  # the window of an older ``as_of`` day
         self._models: dict[str, ServingModel] = {}
         self.day_cache: dict[tuple, Any] = {}  # (model, version, day) → MemberOutput for the whole market
+        self.stored_day_memo: tuple[str, Any] | None = None  # (key, the stored day read back) — see stored_day
         self._index: TickerIndex | None = None
         self._index_key: tuple | None = None
         self.clock: Callable[[], dt.datetime] = seoul_now  # "now" for the source's clock (KST)
@@ -91,7 +92,7 @@ class Services:
         """
         with self._lock:
             key = self._store_key()
-            days = serving_window_days(self._sequence_days())
+            days = serving_window_days(self.sequence_days())
             if self._data is None or key != self._data_key or len(self._data.dates) < days <= self._whole_days:
                 log.info("computing features for the last %d trading days", days)
                 self._data = cached_recent_data(self.store, self.settings, days)  # read back once computed
@@ -123,8 +124,18 @@ class Services:
         first_exact = data.dates[0] if whole else data.dates[max(0, len(data.dates) - 1 - SERVING_MARGIN_DAYS)]
         return bool(first_exact <= day <= data.dates[-1])
 
-    def _sequence_days(self) -> int:
-        """The longest run of days any serving model reads per prediction (1 for the trees)."""
+    def sequence_days(self) -> int:
+        """The longest run of days any serving model reads per prediction (1 for the trees).
+
+        A process that has loaded no model yet (a cold `kstock analyze`) takes it from the day's stored
+        scoring when that was made with the models serving now (:mod:`kstock.service.stored_day`).
+        """
+        if not self.models_loaded():
+            from kstock.service.stored_day import stored_sequence_days
+
+            stored = stored_sequence_days(self)
+            if stored is not None:
+                return stored
         models = [s.model for s in self.all_serving().values() if s.model is not None]
         return max((int(getattr(m, "history_days", 1)) for m in models), default=1)
 
@@ -181,7 +192,7 @@ class Services:
             log.warning("model %s %s is unusable: %s", name, version.version, problem)
             return ServingModel(name, None, version, f"unavailable ({problem}; run `kstock train {name}`)")
         try:
-            return ServingModel(name, model_loader(name)(version.path), version)
+            return ServingModel(name, load_model(name, version.path, self.settings), version)
         except Exception as exc:  # a corrupt artifact means "unavailable", never a crash
             log.warning("model %s %s is unusable: %s", name, version.version, exc)
             return ServingModel(name, None, version, f"unavailable (model files unreadable: {type(exc).__name__})")
@@ -204,6 +215,10 @@ class Services:
         log.warning("model %s: %s — serving the previous version %s", name, problem, previous.version)
         loaded.reason = f"previous version {previous.version} served: {problem}"
         return loaded
+
+    def models_loaded(self) -> bool:
+        """Whether this process has looked up (and loaded) its serving models yet."""
+        return bool(self._models)
 
     def all_serving(self) -> dict[str, ServingModel]:
         return {name: self.serving(name) for name in known_kinds()}

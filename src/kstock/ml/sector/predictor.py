@@ -164,6 +164,11 @@ class SectorPredictor:
                 "info": self.info}
 
     @classmethod
+    def create(cls, settings: Settings, **options: Any) -> SectorPredictor:
+        """``create_model("sector", settings, **options)``: the options are the constructor's."""
+        return cls(settings=settings, **options)
+
+    @classmethod
     def load(cls, folder: Path, settings: Settings | None = None) -> SectorPredictor:
         """Load from a registry folder; raises on a missing/corrupt file (the caller marks it unavailable)."""
         folder = Path(folder)
