@@ -14,6 +14,8 @@ import numpy as np
 
 from kstock.errors import KstockError
 from kstock.market.dates import day_int, iso, utc_stamp
+from kstock.market.repositories import signals, tickers
+from kstock.market.repositories import watchlist as watch_table
 from kstock.market.store import MarketStore
 from kstock.market.types import Ticker
 from kstock.service.context import Services
@@ -53,46 +55,34 @@ class CallChange:
 
 def add(store: MarketStore, chat_id: int, user_id: int | None, ticker: Ticker) -> bool:
     """Follow ``ticker``; False when already followed. Raises :class:`WatchlistFull` at the limit."""
-    with store.transaction() as conn:
-        if conn.execute("SELECT 1 FROM watchlist WHERE chat_id = ? AND code = ?", (chat_id, ticker.code)).fetchone():
-            return False
-        count = conn.execute("SELECT COUNT(*) FROM watchlist WHERE chat_id = ?", (chat_id,)).fetchone()[0]
-        if count >= MAX_WATCH:
-            raise WatchlistFull(f"관심종목은 {MAX_WATCH}개까지 등록할 수 있습니다. "
-                                "/unwatch 로 하나를 지운 뒤 다시 시도해 주세요.")
-        conn.execute("INSERT INTO watchlist (chat_id, code, user_id, added_at) VALUES (?, ?, ?, ?)",
-                     (chat_id, ticker.code, user_id, utc_stamp()))
-        return True
+    outcome = watch_table.add(store, chat_id, ticker.code, user_id, utc_stamp(), MAX_WATCH)
+    if outcome == "full":
+        raise WatchlistFull(f"관심종목은 {MAX_WATCH}개까지 등록할 수 있습니다. "
+                            "/unwatch 로 하나를 지운 뒤 다시 시도해 주세요.")
+    return outcome == "added"
 
 
 def remove(store: MarketStore, chat_id: int, code: str) -> bool:
     """Stop following ``code``; False when it was not followed."""
-    with store.transaction() as conn:
-        return conn.execute("DELETE FROM watchlist WHERE chat_id = ? AND code = ?", (chat_id, code)).rowcount > 0
+    return watch_table.remove(store, chat_id, code)
 
 
 def codes(store: MarketStore, chat_id: int) -> list[str]:
     """The codes a chat follows, in the order they were added."""
-    with store.lock:
-        rows = store.conn.execute("SELECT code FROM watchlist WHERE chat_id = ? ORDER BY added_at, code",
-                                  (chat_id,)).fetchall()
-    return [r[0] for r in rows]
+    return watch_table.codes(store, chat_id)
 
 
 def watching_chats(store: MarketStore) -> dict[int, list[str]]:
     """chat → followed codes, for every chat that follows something."""
-    with store.lock:
-        rows = store.conn.execute("SELECT chat_id, code FROM watchlist ORDER BY chat_id, added_at, code").fetchall()
     out: dict[int, list[str]] = {}
-    for chat_id, code in rows:
+    for chat_id, code in watch_table.all_rows(store):
         out.setdefault(int(chat_id), []).append(code)
     return out
 
 
 def _names(store: MarketStore, wanted: list[str]) -> dict[str, str]:
-    marks = ",".join("?" * len(wanted))
     with store.lock:
-        return dict(store.conn.execute(f"SELECT code, name FROM tickers WHERE code IN ({marks})", wanted).fetchall())
+        return tickers.names(store, wanted)
 
 
 def headlines(services: Services, date: str | None) -> dict[str, str]:
@@ -103,8 +93,7 @@ def headlines(services: Services, date: str | None) -> dict[str, str]:
     from kstock.service.headline import day_headlines, serving_table
 
     with services.store.lock:
-        rows = services.store.conn.execute("SELECT code, score FROM signals WHERE date = ? AND score IS NOT NULL",
-                                           (day_int(date),)).fetchall()
+        rows = signals.scores(services.store, day_int(date))
     if not rows:
         return {}
     found = day_headlines(services.settings, serving_table(services), np.array([r[1] for r in rows], dtype=float))
@@ -116,12 +105,9 @@ def latest_calls(store: MarketStore, wanted: list[str], services: Services | Non
     ``services``, each with its headline number."""
     if not wanted:
         return []
-    marks = ",".join("?" * len(wanted))
     with store.lock:
-        last = store.conn.execute("SELECT MAX(date) FROM signals").fetchone()[0]
-        rows = {} if last is None else {r[0]: r[1:] for r in store.conn.execute(
-            f"SELECT code, label, probability, score FROM signals WHERE date = ? AND code IN ({marks})",
-            (last, *wanted)).fetchall()}
+        last = signals.last_day(store)
+        rows = {} if last is None else signals.calls(store, last, wanted)
     names = _names(store, wanted)
     date = iso(last) if last is not None else None
     numbers = headlines(services, date) if services is not None and rows else {}
@@ -132,8 +118,8 @@ def latest_calls(store: MarketStore, wanted: list[str], services: Services | Non
 def previous_scored_date(store: MarketStore, date: str) -> str | None:
     """The last scored day before ``date`` (the day a call *changed from*)."""
     with store.lock:
-        row = store.conn.execute("SELECT MAX(date) FROM signals WHERE date < ?", (day_int(date),)).fetchone()
-    return iso(row[0]) if row[0] is not None else None
+        before = signals.day_before(store, day_int(date))
+    return iso(before) if before is not None else None
 
 
 def call_changes(store: MarketStore, date: str) -> dict[int, list[CallChange]]:
@@ -147,14 +133,8 @@ def call_changes(store: MarketStore, date: str) -> dict[int, list[CallChange]]:
     if before_date is None or not chats:
         return {}
     wanted = sorted({c for cs in chats.values() for c in cs})
-    marks = ",".join("?" * len(wanted))
     with store.lock:
-        def labels(day: str) -> dict[str, tuple[str, float | None]]:
-            rows = store.conn.execute(f"SELECT code, label, probability FROM signals WHERE date = ? AND code IN "
-                                      f"({marks})", (day_int(day), *wanted)).fetchall()
-            return {code: (label, prob) for code, label, prob in rows}
-
-        now, before = labels(date), labels(before_date)
+        now, before = (signals.calls(store, day_int(day), wanted) for day in (date, before_date))
     names = _names(store, wanted)
     out: dict[int, list[CallChange]] = {}
     for chat_id, followed in chats.items():
