@@ -34,11 +34,16 @@ def cache_path(store: MarketStore) -> Path:
     return store.path.with_name(store.path.name + ".window.npz")
 
 
-def cache_key(store: MarketStore, settings: Settings, days: int) -> str:
-    """What the cached arrays depend on: the store's last update, the window, the features and labels."""
+def last_update(store: MarketStore) -> list | None:
+    """The store's last data update (id, finished_at, rows_changed): what names its data's version."""
     update = store.conn.execute(
         "SELECT id, finished_at, rows_changed FROM data_updates ORDER BY id DESC LIMIT 1").fetchone()
-    return json.dumps({"format": FORMAT, "update": list(update) if update else None, "days": days,
+    return list(update) if update else None
+
+
+def cache_key(store: MarketStore, settings: Settings, days: int) -> str:
+    """What the cached arrays depend on: the store's last update, the window, the features and labels."""
+    return json.dumps({"format": FORMAT, "update": last_update(store), "days": days,
                        "features": list(FEATURE_NAMES), "horizon": settings.label_horizon,
                        "target": settings.target_return, "buy": settings.buy_threshold,
                        "sell": settings.sell_threshold})

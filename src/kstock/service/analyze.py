@@ -18,13 +18,14 @@ from kstock.market.dates import stored_day_index
 from kstock.market.sectors import sector_name
 from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
 from kstock.market.universe import printable
-from kstock.ml.base import ATTENTION, SECTOR_HEAD, Explains, PredictionResult, Reason
+from kstock.ml.base import ATTENTION, SECTOR_HEAD, PredictionResult, Reason
 from kstock.ml.data import ModelData
 from kstock.service.attention import key_days_ko
 from kstock.service.context import Services
 from kstock.service.daily import signals_warning
 from kstock.service.headline import Headline, headline
-from kstock.service.predict import DayPrediction, predict_day
+from kstock.service.predict import DayPrediction, explain_day, predict_day
+from kstock.service.stored_day import stored_prediction
 
 KIND_KO = {InstrumentKind.ETF: "ETF", InstrumentKind.ETN: "ETN", InstrumentKind.PREFERRED: "우선주",
            InstrumentKind.SPAC: "스팩", InstrumentKind.REIT: "리츠", InstrumentKind.FUND: "펀드(투자회사)"}
@@ -119,7 +120,8 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
     if history < MIN_HISTORY_DAYS:
         raise NoPriceDataError(f"{ticker.name}({ticker.code}): 거래일이 {history}일뿐이라 분석할 수 없습니다 "
                                f"(최소 {MIN_HISTORY_DAYS}일 필요).")
-    prediction = predict_day(services, day, data)
+    # a cold process answers from the day's stored scoring when it was made on this data with these models
+    prediction = stored_prediction(services, data) or predict_day(services, day, data)
     result = _result_for(services, prediction, ticker, i, data)
     close = float(data.panel.close[i, day])
     prev = data.panel.close[i, :day][np.isfinite(data.panel.close[i, :day])]
@@ -193,33 +195,19 @@ def _key_days(attention: np.ndarray, dates: np.ndarray, day: int, top: int = 3) 
 
 def shap_reasons(services: Services, pred: DayPrediction, i: int, data: ModelData | None = None) -> list[Reason]:
     """Top three TreeSHAP contributions to the tree score, in words with the day's percentile."""
-    trees = services.serving("trees").model
-    if not isinstance(trees, Explains):  # not served (None), or a model without per-feature contributions
-        return []
     data = services.model_data() if data is None else data
-    values = trees.day_rows(data, pred.day)  # the model's own feature set (the 30, or with the extra ones)
-    contrib = _day_contributions(services, trees, data, pred.day)[i]
+    explanation = explain_day(services, pred, data)
+    if explanation is None:
+        return []
+    values, contrib = explanation.values, explanation.contributions[i]
     reasons = []
     for j in np.argsort(np.abs(contrib))[::-1][:3]:
-        name = trees.feature_names[j]
+        name = explanation.feature_names[j]
         column = values[:, j][np.isfinite(values[:, j])]
         pct = float((column > values[i, j]).mean()) if column.size and np.isfinite(values[i, j]) else None
         reasons.append(Reason(name, float(values[i, j]), float(contrib[j]),
                               describe_feature(name, float(values[i, j]), pct, float(contrib[j]))))
     return reasons
-
-
-def _day_contributions(services: Services, trees: Explains, data: ModelData, day: int) -> np.ndarray:
-    """TreeSHAP contributions of every ticker on ``day``, computed once per (model version, window, day):
-    one LightGBM call for the market costs about what three single-row calls did, and 20 users asking
-    at once then share it instead of queueing one call each behind the GIL."""
-    version = services.serving("trees").version
-    key = ("trees-shap", version.version if version else None, str(data.dates[0]), day)
-    cached = services.day_cache.get(key)
-    if cached is None:
-        cached = trees.contributions_matrix(trees.day_rows(data, day))
-        services.day_cache[key] = cached
-    return cached
 
 
 def describe_feature(name: str, value: float, top_share: float | None, contribution: float) -> str:

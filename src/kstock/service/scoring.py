@@ -19,6 +19,7 @@ from kstock.market.tradability import traded_value_20d
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation.backtest import HOLD_BUFFER
 from kstock.ml.evaluation.tranche_book import apply_plan, daily_ranks, keep_rank_for, plan_day
+from kstock.service import stored_day
 from kstock.service.context import Services
 from kstock.service.headline import headline
 from kstock.service.predict import DayPrediction, predict_day
@@ -83,6 +84,7 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
     signals.save_scoring(services.store, date_int, signal_rows, prediction_rows, book, stale=stale,
                          versions=pred.versions, created=created,
                          last_scored=json.dumps({"date": iso(date_int), "versions": pred.versions}))
+    stored_day.save(services, data, pred)  # what a cold `kstock analyze` answers from (the same numbers)
     buys, sells = stored_signals(services, iso(date_int), top)
     buyable = int((data.buyable(services.settings.min_traded_value)[:, day] & ok).sum())
     return ScoringReport(iso(date_int), len(signal_rows), buys, sells, pred.versions, pred.unavailable, buyable, stale)
