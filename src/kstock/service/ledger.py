@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from kstock.market.dates import day_int, iso
+from kstock.market.repositories import book as book_table
 from kstock.market.tradability import MIN_LISTED_DAYS, execution
 from kstock.market.types import InstrumentKind
 from kstock.ml.evaluation.calibration import buyable_on, round_trip_returns
@@ -78,9 +79,7 @@ class Performance:
 
 
 def _published(services: Services, since: str | None) -> list[tuple[int, str]]:
-    rows = services.store.conn.execute(
-        "SELECT date, versions FROM publications WHERE stale = 0 AND date >= ? ORDER BY date",
-        (day_int(since) if since else 0,)).fetchall()
+    rows = book_table.published(services.store, day_int(since) if since else 0)
     return [(int(d), _versions_key(v)) for d, v in rows]
 
 
@@ -114,10 +113,7 @@ def outcomes(services: Services, since: str | None = None) -> tuple[list[SignalO
         t = position.get(date)
         # the day's tranche: names bought at the next open or kept for another horizon (not older holdings,
         # whose own day measures them)
-        rows = store.conn.execute("SELECT b.code, COALESCE(k.name, b.code), b.rank FROM book b LEFT JOIN tickers k "
-                                  "ON k.code = b.code WHERE b.date = ? AND b.side = 'BUY' AND "
-                                  "COALESCE(b.entry, 'new') IN ('new', 'kept') ORDER BY b.rank", (date,)).fetchall()
-        for code, name, rank in rows:
+        for code, name, rank in book_table.tranche(store, date):
             entry = SignalOutcome(iso(date), code, name, int(rank), versions, "pending")
             i = index.get(code)
             if t is None or i is None or t + 1 + horizon >= len(panel.dates):
