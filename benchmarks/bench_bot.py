@@ -10,7 +10,10 @@
    the update being queued at the fake server to the reply's arrival there; the fake runs in the same
    process, so its own HTTP handling is inside the numbers. Reported for the text answer (the
    analysis) and for the chart photo. Every user must get exactly one answer and one photo per
-   request — nothing lost, nothing twice.
+   request — nothing lost, nothing twice. The same rounds run twice, side by side: with the fake in
+   the bot's process (its HTTP handling shares the bot's CPU and GIL) and with the fake in a process
+   of its own (``--server``), as a real, remote Bot API is; the bot process's CPU time per request is
+   reported for both.
 2. ``/start`` while a retrain runs: an admin starts ``/retrain trees`` (full-size trees); while it
    trains, a user sends ``/start`` every 100 ms; latency of each answer, compared with an idle bot.
 
@@ -23,14 +26,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
+import multiprocessing
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -45,7 +53,7 @@ from kstock.market.freshness import SEOUL  # noqa: E402
 from kstock.market.store import MarketStore  # noqa: E402
 from kstock.market.synthetic import generate_market  # noqa: E402
 from kstock.market.types import InstrumentKind  # noqa: E402
-from kstock.ml.predictor import TreeParams  # noqa: E402
+from kstock.ml.trees import TreeParams  # noqa: E402
 from kstock.service.context import Services  # noqa: E402
 from kstock.service.retrain import retrain  # noqa: E402
 from support.fake_telegram import BotHarness, FakeTelegramServer  # noqa: E402
@@ -125,6 +133,90 @@ def start_latency(tg: FakeTelegramServer, user: int) -> float:
     return record.time - began
 
 
+def analyze_plans(common: list, users: int) -> list[tuple[str, list[str]]]:
+    return [("cold charts, by code", [t.code for t in common[:users]]),
+            ("same stocks again (cached charts)", [t.code for t in common[:users]]),
+            ("other stocks, by name", [t.name for t in common[users: 2 * users]])]
+
+
+def run_cycles(tg: FakeTelegramServer, plans: list[tuple[str, list[str]]], args: argparse.Namespace,
+               clear_charts: Callable[[], object]) -> dict:
+    """The /analyze rounds ``--repeat`` times (chart cache emptied, fresh users), samples pooled per round."""
+    samples: dict[str, dict[str, list[float]]] = {label: {"text": [], "photo": []} for label, _ in plans}
+    details, problems = [], []
+    for cycle in range(args.repeat):
+        clear_charts()  # every cycle starts with no picture drawn
+        users = [1000 + 100 * cycle + i for i in range(args.users)]  # fresh users: no rate limit
+        for label, queries in plans[: args.rounds]:
+            result = analyze_round(tg, users, queries, label)
+            samples[label]["text"] += result.pop("text_s")
+            samples[label]["photo"] += result.pop("photo_s")
+            problems += result["lost_or_duplicated"]
+            details.append({"cycle": cycle + 1, "round": label, **result})
+            time.sleep(0.3)
+    return {"samples": samples, "details": details, "problems": problems}
+
+
+def analyze_report(cycles: dict, bot_cpu: float) -> dict:
+    samples, problems = cycles["samples"], cycles["problems"]
+    texts = [x for v in samples.values() for x in v["text"]]
+    return {"analyze_rounds": [{"round": label, "text": summary(v["text"]), "photo": summary(v["photo"]),
+                                "lost_or_duplicated": [p for p in problems if p.get("round") == label]}
+                               for label, v in samples.items() if v["text"]],
+            "analyze_all_text": summary(texts), "analyze_cycles": cycles["details"],
+            # the bot process's CPU (all threads) per request — with the fake in-process, the fake's too
+            "analyze_bot_cpu_ms_per_request": round(1000 * bot_cpu / max(1, len(texts)), 1)}
+
+
+def bot_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def serve_remotely(conn: Any, args: argparse.Namespace) -> None:
+    """The fake Bot API and the rounds' driver in a process of their own (spawned): the bot's process then
+    spends its CPU on the bot alone, as against Telegram's servers. Talks to the bot's process over ``conn``."""
+    logging.basicConfig(level=logging.WARNING)
+    with FakeTelegramServer(require_png=True) as tg:
+        conn.send((tg.token, tg.base_url))
+        plans = conn.recv()
+
+        def clear_charts() -> None:
+            conn.send("clear charts")
+            conn.recv()
+
+        conn.send(run_cycles(tg, plans, args, clear_charts))
+        conn.recv()  # the bot has stopped polling: the server may go
+
+
+def analyze_remote(settings: Settings, common: list, args: argparse.Namespace) -> dict:
+    """The /analyze rounds against a fake Bot API in another process (``serve_remotely``)."""
+    context = multiprocessing.get_context("spawn")
+    conn, child = context.Pipe()
+    server = context.Process(target=serve_remotely, args=(child, args), name="fake-telegram", daemon=True)
+    server.start()
+    token, base_url = conn.recv()
+    settings = settings.with_overrides(telegram_bot_token=token, telegram_api_base_url=base_url, admin_ids=(ADMIN,))
+    services = Services(settings)
+    app = build_application(settings, services, chart_workers=args.chart_workers, clock=lambda: SATURDAY)
+    try:
+        with BotHarness(app) as harness:
+            runtime = harness.app.bot_data["runtime"]
+            wait_until(lambda: runtime.warmed.is_set() and runtime.charts.warm, 300, "warm-up did not finish")
+            cpu = bot_cpu_s()
+            conn.send(analyze_plans(common, args.users))
+            while (message := conn.recv()) == "clear charts":
+                runtime.charts.clear()
+                conn.send("cleared")
+            report = analyze_report(message, bot_cpu_s() - cpu)
+            report["charts_drawn"] = runtime.charts.rendered
+    finally:
+        conn.send("stop")
+        server.join(10)
+        services.close()
+    return report
+
+
 def run(args: argparse.Namespace) -> dict:
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     root = Path(tempfile.mkdtemp(prefix="kstock-bench-bot-"))
@@ -154,26 +246,10 @@ def run(args: argparse.Namespace) -> dict:
             idle = [start_latency(tg, 5000 + i) for i in range(10)]
             report["start_idle"] = summary(idle)
 
-            plans = [("cold charts, by code", [t.code for t in common[: args.users]]),
-                     ("same stocks again (cached charts)", [t.code for t in common[: args.users]]),
-                     ("other stocks, by name", [t.name for t in common[args.users: 2 * args.users]])]
-            samples: dict[str, dict[str, list[float]]] = {label: {"text": [], "photo": []} for label, _ in plans}
-            runs_detail, problems = [], []
-            for repeat in range(args.repeat):
-                runtime.charts.clear()  # every cycle starts with no picture drawn
-                users = [1000 + 100 * repeat + i for i in range(args.users)]  # fresh users: no rate limit
-                for label, queries in plans[: args.rounds]:
-                    result = analyze_round(tg, users, queries, label)
-                    samples[label]["text"] += result.pop("text_s")
-                    samples[label]["photo"] += result.pop("photo_s")
-                    problems += result["lost_or_duplicated"]
-                    runs_detail.append({"cycle": repeat + 1, "round": label, **result})
-                    time.sleep(0.3)
-            report["analyze_rounds"] = [{"round": label, "text": summary(v["text"]), "photo": summary(v["photo"]),
-                                         "lost_or_duplicated": [p for p in problems if p.get("round") == label]}
-                                        for label, v in samples.items() if v["text"]]
-            report["analyze_all_text"] = summary([x for v in samples.values() for x in v["text"]])
-            report["analyze_cycles"] = runs_detail
+            plans = analyze_plans(common, args.users)
+            cpu = bot_cpu_s()
+            cycles = run_cycles(tg, plans, args, runtime.charts.clear)
+            report.update(analyze_report(cycles, bot_cpu_s() - cpu))
             report["charts_drawn"] = runtime.charts.rendered
 
             # /start while a retrain runs
@@ -197,6 +273,9 @@ def run(args: argparse.Namespace) -> dict:
             edits = [r for r in tg.sent[since:] if r.chat_id == ADMIN and r.method == "editMessageText"]
             report["retrain_progress_edits"] = len(edits)
         services.close()
+    if args.server in ("both", "process"):
+        remote = analyze_remote(settings, common, args)
+        report["remote"] = {k.removeprefix("analyze_"): v for k, v in remote.items()}
     report["setup"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     rounds = report["analyze_rounds"]
     report["targets"] = {
@@ -241,6 +320,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--years", type=float, default=2.0, help="years of synthetic data (default 2)")
     p.add_argument("--chart-workers", type=int, default=1, help="chart processes (0 = threads; default 1)")
     p.add_argument("--retrain-trees", type=int, default=400, help="trees in the timed retrain (default 400)")
+    p.add_argument("--server", choices=("both", "thread", "process"), default="both",
+                   help="where the fake Bot API runs for the /analyze rounds: in the bot's process (thread), in "
+                        "its own (process, as a real remote server), or both side by side (default)")
+    p.add_argument("--skip-retrain", action="store_true", help="leave out /start while a retrain runs")
     p.add_argument("--json", default=str(REPO / "benchmarks" / "out" / "bot.json"), help="write results here")
     return p.parse_args(argv)
 

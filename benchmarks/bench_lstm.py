@@ -120,7 +120,7 @@ def walk_forward(data: Any, settings: Any, args: argparse.Namespace) -> dict[str
     from kstock.ml.evaluation.folds import walk_forward_folds
     from kstock.ml.evaluation.walkforward import OutOfSample, run_folds, score_predictions
     from kstock.ml.lstm_predictor import LSTMPredictor
-    from kstock.ml.predictor import TreePredictor
+    from kstock.ml.trees import TreePredictor
 
     folds = walk_forward_folds(data.dates, n_folds=4, start="2022-01-01", embargo=5)
     cache = Path(args.cache_dir) if args.cache_dir else None

@@ -39,7 +39,7 @@ from _common import OUT, REPO, ensure_kospi_db, latency_summary, machine, publis
 from kstock.config import Settings
 from kstock.market.store import MarketStore
 from kstock.ml.data import prepare_model_data
-from kstock.ml.predictor import TreeParams, TreePredictor
+from kstock.ml.trees import TreeParams, TreePredictor
 
 
 def bench_training(data: Any, params: TreeParams) -> tuple[dict[str, Any], TreePredictor]:

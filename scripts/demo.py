@@ -111,7 +111,7 @@ def prepare_folder(out: Path) -> None:
 def model_options(name: str, size: Size) -> dict[str, Any]:
     """The small sizes passed through ``retrain(**options)`` to each model kind's factory."""
     if name == "trees":
-        from kstock.ml.predictor import TreeParams
+        from kstock.ml.trees import TreeParams
 
         return {"params": TreeParams(n_estimators=size.trees), "n_jobs": 1}
     if name == "lstm":

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kstock.errors import KstockError
-from kstock.ml.predictor import FEATURE_SETS
+from kstock.ml.trees import FEATURE_SETS
 from kstock.service.analyze import (
     MIN_HISTORY_DAYS,
     AmbiguousTickerError,

@@ -191,7 +191,7 @@ def test_deciles_are_ordered_on_the_synthetic_market(tmp_path) -> None:
     from kstock.ml.data import prepare_model_data
     from kstock.ml.evaluation.folds import walk_forward_folds
     from kstock.ml.evaluation.walkforward import run_folds
-    from kstock.ml.predictor import TreeParams, TreePredictor
+    from kstock.ml.trees import TreeParams, TreePredictor
 
     store = MarketStore(tmp_path / "s.db")
     store.ingest(generate_market(n_tickers=120, years=3, seed=1), source="t")

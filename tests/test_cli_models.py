@@ -18,7 +18,7 @@ import pytest
 
 from kstock.cli import main
 from kstock.ml import models as model_kinds
-from kstock.ml.predictor import TreePredictor
+from kstock.ml.trees import TreePredictor
 from support.workspace import FAST_TREES, REPO
 
 
@@ -272,7 +272,7 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
 @pytest.mark.slow
 def test_tune_resumes_the_study_and_writes_params(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     optuna = pytest.importorskip("optuna")
-    from kstock.ml import tuning
+    from kstock.ml.trees import tuning
 
     real_suggest = tuning.suggest_params
     # keep the real search space (so the study records real parameters) but train quickly

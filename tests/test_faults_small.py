@@ -124,7 +124,7 @@ def test_a_chat_outside_the_allow_list_is_answered_once(root: Path, tg: FakeTele
 BOT_UNTIL_KILLED = textwrap.dedent("""
     import sys, threading
     from pathlib import Path
-    from kstock.ml import predictor
+    from kstock.ml.trees import predictor
 
     marker = Path(sys.argv[1])
     cls = predictor.TreePredictor

@@ -12,7 +12,7 @@ from kstock.errors import KstockError
 from kstock.features.extra import EXTRA_FEATURE_LABELS
 from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
 from kstock.ml.base import PredictionResult, score_to_label
-from kstock.ml.predictor import FEATURE_SETS, TreeParams, TreePredictor
+from kstock.ml.trees import FEATURE_SETS, TreeParams, TreePredictor
 from kstock.service.analyze import analyze, describe_feature
 
 

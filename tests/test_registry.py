@@ -263,7 +263,7 @@ def test_meta_records_what_was_trained(synth_golden: Path) -> None:
     assert meta["name"] == "trees"
     assert len(meta["data_range"]) == 2 and len(meta["train_range"]) == 2 and len(meta["validation_range"]) == 2
     assert meta["train_range"][1] < meta["validation_range"][0]
-    from kstock.ml.predictor import TreePredictor
+    from kstock.ml.trees import TreePredictor
 
     assert meta["features"] == list(TreePredictor.load(reg.current("trees").path).feature_names)  # what it reads
     json.dumps(meta)

@@ -10,7 +10,7 @@ import pytest
 from tqdm import tqdm
 
 from kstock.ml import progress_bars
-from kstock.ml.predictor import TreeParams, TreePredictor
+from kstock.ml.trees import TreeParams, TreePredictor
 
 
 def test_tree_fit_advances_one_bar_per_boosting_round(synth_services, monkeypatch: pytest.MonkeyPatch) -> None:

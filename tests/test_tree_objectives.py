@@ -9,8 +9,8 @@ import pytest
 
 from kstock.features.extra import EXTRA_FEATURE_NAMES
 from kstock.features.tabular import FEATURE_NAMES
-from kstock.ml.predictor import FEATURE_SETS, TreeParams, TreePredictor
-from kstock.ml.tree_objectives import RANK_GRADES, RankObjective, rank_target, score_from_raw
+from kstock.ml.trees import FEATURE_SETS, TreeParams, TreePredictor
+from kstock.ml.trees.objectives import RANK_GRADES, RankObjective, rank_target, score_from_raw
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from kstock.ml.evaluation.walkforward import (
     score_predictions,
     shuffled_label_check,
 )
-from kstock.ml.predictor import TreeParams, TreePredictor
+from kstock.ml.trees import TreeParams, TreePredictor
 from support.workspace import FAST_TREES, synth_settings
 
 HORIZON = 5
@@ -217,7 +217,7 @@ def test_shuffled_labels_score_zero_while_the_model_finds_the_planted_structure(
 def test_tuning_folds_end_before_the_evaluation_period(synth_services, monkeypatch, tmp_path) -> None:
     """`kstock tune --end D`: no inner test label may reach past D (the evaluation's first day)."""
     optuna = pytest.importorskip("optuna")
-    from kstock.ml import tuning
+    from kstock.ml.trees import tuning
 
     data = synth_services.model_data()
     seen = []

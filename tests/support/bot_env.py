@@ -16,7 +16,7 @@ from kstock.bot import BotRuntime, build_application
 from kstock.config import Settings
 from kstock.market.freshness import SEOUL
 from kstock.market.store import MarketStore
-from kstock.ml.predictor import TreeParams
+from kstock.ml.trees import TreeParams
 from kstock.service.context import Services
 from support.fake_telegram import BotHarness, FakeTelegramServer, SentRecord
 

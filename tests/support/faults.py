@@ -114,7 +114,7 @@ SRC = REPO / "src"
 TRAIN_UNTIL_KILLED = textwrap.dedent("""
     import sys, threading
     from pathlib import Path
-    from kstock.ml import predictor
+    from kstock.ml.trees import predictor
 
     phase, marker, db = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     cls = predictor.TreePredictor

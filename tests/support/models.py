@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from kstock.ml.base import MemberOutput
-from kstock.ml.predictor import TreeParams, TreePredictor
+from kstock.ml.trees import TreeParams, TreePredictor
 from kstock.service import retrain as retrain_mod
 from support.workspace import FAST_TREES
 

@@ -13,7 +13,7 @@ FAST_TREES = {"n_estimators": 20}
 
 
 def fast_tree_options() -> dict:
-    from kstock.ml.predictor import TreeParams
+    from kstock.ml.trees import TreeParams
 
     return {"params": TreeParams(**FAST_TREES), "n_jobs": 1}
 

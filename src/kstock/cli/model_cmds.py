@@ -96,7 +96,7 @@ def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_tune(args: argparse.Namespace, ctx: Context) -> int:
-    from kstock.ml.tuning import tune_trees
+    from kstock.ml.trees.tuning import tune_trees
 
     services = _services(ctx)
     if args.trials < 1:

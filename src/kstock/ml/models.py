@@ -34,7 +34,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
-    "trees": Kind("kstock.ml.predictor:TreePredictor"),
+    "trees": Kind("kstock.ml.trees.predictor:TreePredictor"),
     "lstm": Kind("kstock.ml.lstm_predictor:LSTMPredictor", needs_torch=True),
     "sector": Kind("kstock.ml.sector.predictor:SectorPredictor", needs_torch=True),
 }

@@ -22,19 +22,8 @@ from kstock.ml.data import ModelData
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.folds import parse_day, walk_forward_folds
 from kstock.ml.evaluation.walkforward import run_folds
-from kstock.ml.predictor import TreeParams, TreePredictor
-
-
-def tuned_params_path(model_dir: Path) -> Path:
-    return Path(model_dir) / "tuned" / "trees.json"
-
-
-def load_tuned_params(model_dir: Path) -> TreeParams | None:
-    path = tuned_params_path(model_dir)
-    try:
-        return TreeParams.from_dict(json.loads(path.read_text())["params"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+from kstock.ml.trees.params import TreeParams, tuned_params_path
+from kstock.ml.trees.predictor import TreePredictor
 
 
 def suggest_params(trial: Any) -> TreeParams:

@@ -15,75 +15,17 @@ Each output averages a LightGBM and an XGBoost model. Models are saved in each l
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kstock.config import Settings
-from kstock.features.extra import EXTRA_FEATURE_NAMES
-from kstock.features.tabular import FEATURE_NAMES, build_features
-from kstock.ml.base import MemberOutput, PredictionResult, Reason, score_to_label
+from kstock.ml.base import MemberOutput
 from kstock.ml.data import ModelData
-from kstock.ml.tree_objectives import RankObjective, rank_target, score_from_raw
-
-__all__ = ["FEATURE_NAMES", "MemberOutput", "PredictionResult", "Reason", "TreeParams", "TreePredictor",
-           "build_features", "score_to_label"]
-
-#: The named feature sets a tree model can read: the seed's 30, or those plus the extra ones.
-FEATURE_SETS: dict[str, tuple[str, ...]] = {"base": FEATURE_NAMES, "extra": FEATURE_NAMES + EXTRA_FEATURE_NAMES}
-#: What the score model is trained to do: regress the daily rank, or rank each day's tickers (pairwise).
-OBJECTIVES = ("regression", "ranking")
-#: Which forward return the score model learns: close t → close t+h, or from the next day (what a
-#: subscriber who acts on the push can still capture; ``Labels.tradeable_return``).
-TRAIN_LABELS = ("close", "tradeable")
-#: How every tree model was trained before the three options above existed (read when loading one).
-SEED_TRAINING = {"feature_set": "base", "objective": "regression", "label": "close"}
-
-
-@dataclass
-class TreeParams:
-    """Defaults chosen for speed on 2 cores with no loss in walk-forward Rank IC; Optuna tunes them."""
-
-    n_estimators: int = 200
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    max_depth: int = 6  # XGBoost
-    min_child_samples: int = 400
-    subsample: float = 0.5
-    colsample: float = 0.8
-    reg_lambda: float = 5.0
-    max_bin: int = 63
-    #: Train on every n-th day (counted back from the latest). A 5-day label overlaps 80 % with the next
-    #: day's, so neighbouring days add little information but double the fit time (README: quality table).
-    day_stride: int = 2
-    #: The 30 plus the extra features, learning the return from the next day: chosen on kospi_2020_2026's
-    #: walk-forward folds, confirmed on market_2023_2025 (issue 16; README: quality table).
-    feature_set: str = "extra"  # a key of FEATURE_SETS
-    objective: str = "regression"  # one of OBJECTIVES
-    label: str = "tradeable"  # one of TRAIN_LABELS
-
-    def __post_init__(self) -> None:
-        for name, value, allowed in (("feature_set", self.feature_set, tuple(FEATURE_SETS)),
-                                     ("objective", self.objective, OBJECTIVES), ("label", self.label, TRAIN_LABELS)):
-            if value not in allowed:
-                raise ValueError(f"TreeParams.{name} must be one of {', '.join(allowed)}, not {value!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TreeParams:
-        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
-def strided_days(days: np.ndarray, stride: int) -> np.ndarray:
-    """Keep every ``stride``-th True day of a bool mask, counting back from the latest (always kept)."""
-    if stride <= 1:
-        return days
-    picked = np.flatnonzero(days)[::-1][::stride]
-    out = np.zeros_like(days)
-    out[picked] = True
-    return out
+from kstock.ml.trees.objectives import RankObjective, rank_target, score_from_raw
+from kstock.ml.trees.params import FEATURE_SETS, SEED_TRAINING, TreeParams, load_tuned_params, strided_days
 
 
 class TreePredictor:
@@ -273,8 +215,6 @@ class TreePredictor:
     def create(cls, settings: Settings, **options: Any) -> TreePredictor:
         """A fresh model with the tuned parameters of ``<model_dir>/tuned/trees.json`` unless ``params`` is
         given (none tuned: the defaults); the other options are the constructor's."""
-        from kstock.ml.tuning import load_tuned_params
-
         if "params" not in options:
             options["params"] = load_tuned_params(settings.model_dir)  # None → defaults
         return cls(**options)
