@@ -19,6 +19,7 @@ from telegram.error import TelegramError
 
 from kstock.bot.delivery import ChatUnreachable, Delivery
 from kstock.errors import KstockError
+from kstock.market.repositories import meta
 from kstock.market.store import MarketStore
 from kstock.ml.registry import ModelRegistry
 from kstock.procs import pid_alive
@@ -39,26 +40,22 @@ def remember_progress(store: MarketStore, chat_id: int, message_id: int) -> None
     """Note a live progress message (best effort: a locked store only loses the note)."""
     owner = json.dumps({"host": this_host(), "pid": os.getpid()})
     try:
-        with store.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_key(chat_id, message_id), owner))
+        meta.put(store, _key(chat_id, message_id), owner)
     except KstockError as exc:
         log.warning("could not note the retrain progress message: %s", exc)
 
 
 def forget_progress(store: MarketStore, chat_id: int, message_id: int) -> None:
     try:
-        with store.transaction() as conn:
-            conn.execute("DELETE FROM meta WHERE key = ?", (_key(chat_id, message_id),))
+        meta.delete(store, [_key(chat_id, message_id)])
     except KstockError as exc:
         log.warning("could not clear the retrain progress note: %s", exc)
 
 
 def stale_progress(store: MarketStore) -> list[tuple[int, int]]:
     """(chat, message) of progress messages whose process is gone, their notes removed."""
-    with store.lock:
-        rows = store.conn.execute("SELECT key, value FROM meta WHERE key LIKE ?", (PREFIX + "%",)).fetchall()
     stale = []
-    for key, value in rows:
+    for key, value in meta.with_prefix(store, PREFIX):
         try:
             owner = json.loads(value)
             chat, message = (int(x) for x in key[len(PREFIX):].split(":"))
@@ -68,8 +65,7 @@ def stale_progress(store: MarketStore) -> list[tuple[int, int]]:
             continue  # another live bot's retrain (a second instance is refused, but be safe)
         stale.append((chat, message))
     if stale:
-        with store.transaction() as conn:
-            conn.executemany("DELETE FROM meta WHERE key = ?", [(_key(c, m),) for c, m in stale])
+        meta.delete(store, [_key(c, m) for c, m in stale])
     return stale
 
 

@@ -27,6 +27,7 @@ from kstock.bot.subscriptions import SubscriptionStore
 from kstock.config import Settings
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import SEOUL, seoul_now
+from kstock.market.repositories.meta import data_version
 from kstock.service.context import Services
 
 T = TypeVar("T")
@@ -142,7 +143,7 @@ class BotRuntime:
             assert self._calendar is not None
             return self._calendar[1]
         try:
-            key = store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()[0]
+            key = data_version(store)
             if self._calendar is None or self._calendar[0] != key:
                 self._calendar = (key, TradingCalendar.from_store(store))
             return self._calendar[1]

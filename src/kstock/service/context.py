@@ -18,6 +18,7 @@ import numpy as np
 
 from kstock.config import Settings
 from kstock.market.freshness import seoul_now
+from kstock.market.repositories.meta import data_version
 from kstock.market.sources import DataSource, source_from_settings
 from kstock.market.store import MarketStore
 from kstock.market.universe import TickerIndex
@@ -79,8 +80,7 @@ class Services:
 
     # -- data ----------------------------------------------------------------------------------
     def _store_key(self) -> tuple:
-        row = self.store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()
-        return (row[0],)
+        return (data_version(self.store),)
 
     def model_data(self, as_of: str | np.datetime64 | None = None) -> ModelData:
         """The serving data: the recent window the serving models need (float32), recomputed only after a

@@ -1,0 +1,35 @@
+"""App notes in the ``meta`` table (key → text) and the store's data version.
+
+The data version — the id of the last row of ``data_updates`` — changes with every data update (and
+every failed attempt, which is logged too): caches of what is computed from the data (the serving
+window, the trading calendar) compare it to know when to rebuild.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kstock.market.store import MarketStore
+
+
+def data_version(store: MarketStore) -> int | None:
+    """The id of the last logged data update (None before any): changes whenever the data may have."""
+    return store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()[0]
+
+
+def put(store: MarketStore, key: str, value: str) -> None:
+    """Set ``key`` to ``value`` (one transaction)."""
+    with store.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def delete(store: MarketStore, keys: Iterable[str]) -> None:
+    """Remove ``keys`` (one transaction; absent keys are no error)."""
+    with store.transaction() as conn:
+        conn.executemany("DELETE FROM meta WHERE key = ?", [(key,) for key in keys])
+
+
+def with_prefix(store: MarketStore, prefix: str) -> list[tuple[str, str]]:
+    """(key, value) of every note whose key starts with ``prefix``."""
+    with store.lock:
+        return store.conn.execute("SELECT key, value FROM meta WHERE key LIKE ?", (prefix + "%",)).fetchall()
