@@ -14,6 +14,7 @@ import pandas as pd
 
 from kstock.charts.analysis import PAST_CALL_DAYS
 from kstock.market.dates import day_int, iso
+from kstock.market.repositories import signals
 from kstock.market.store import MarketStore
 from kstock.ml.data import ModelData
 
@@ -21,8 +22,7 @@ from kstock.ml.data import ModelData
 def past_calls(store: MarketStore, code: str, start: str, end: str) -> list[tuple[str, str]]:
     """(date, label) of the stored calls of ``code`` between ``start`` and ``end`` (ISO, inclusive)."""
     with store.lock:
-        rows = store.conn.execute("SELECT date, label FROM signals WHERE code = ? AND date BETWEEN ? AND ? "
-                                  "ORDER BY date", (code, day_int(start), day_int(end))).fetchall()
+        rows = signals.history(store, code, day_int(start), day_int(end))
     return [(iso(d), str(label)) for d, label in rows]
 
 
