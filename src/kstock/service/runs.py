@@ -160,11 +160,7 @@ class _Heartbeat:
     @staticmethod
     def _beat(path: Path, ids: list[int]) -> None:
         try:
-            conn = sqlite3.connect(path, timeout=2.0, isolation_level=None)
-            try:
-                job_runs.beat(conn, ids, utc_stamp())
-            finally:
-                conn.close()
+            job_runs.beat(path, ids, utc_stamp())
         except sqlite3.Error as exc:
             log.debug("heartbeat skipped: %s", exc)
 

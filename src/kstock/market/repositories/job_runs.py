@@ -5,6 +5,7 @@ only reads and writes them. Days are yyyymmdd integers, stamps UTC text (``utc_s
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from kstock.market.store import MarketStore
 
@@ -64,8 +65,13 @@ def fail_running(store: MarketStore, run_ids: list[int], finished_at: str, error
         return cur.rowcount
 
 
-def beat(conn: sqlite3.Connection, run_ids: list[int], stamp: str) -> None:
-    """Refresh the heartbeat of those of ``run_ids`` still running, through ``conn`` (the heartbeat thread
-    writes through a connection of its own, so a locked store delays a beat, never a run)."""
-    conn.executemany("UPDATE job_runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
-                     [(stamp, run_id) for run_id in run_ids])
+def beat(path: Path, run_ids: list[int], stamp: str, timeout: float = 2.0) -> None:
+    """Refresh the heartbeat of those of ``run_ids`` still running in the store at ``path``, through a
+    connection of its own with a short busy ``timeout`` (the heartbeat thread's: a locked store delays a
+    beat, never a run). Raises :class:`sqlite3.Error` when the store cannot be written now."""
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        conn.executemany("UPDATE job_runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+                         [(stamp, run_id) for run_id in run_ids])
+    finally:
+        conn.close()
