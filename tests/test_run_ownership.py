@@ -67,6 +67,18 @@ def test_own_runs_carry_owner_and_heartbeat_and_are_never_marked(store: MarketSt
     assert _status(store, run_id) == "ok"
 
 
+def test_the_heartbeat_refreshes_running_runs_only_and_a_locked_store_skips_a_beat(store: MarketStore) -> None:
+    running, done = _running(store, runs.this_host(), os.getpid(), NOW), _running(store, None, None, NOW)
+    runs.finish_run(store, done, "ok")
+    beat = lambda r: store.conn.execute("SELECT heartbeat_at FROM job_runs WHERE id = ?", (r,)).fetchone()[0]  # noqa: E731
+    runs._Heartbeat._beat(store.path, [running, done])
+    assert beat(running) > NOW.isoformat() and beat(done) == NOW.isoformat()
+    with store.transaction():  # another writer holds the store: the beat gives up quietly, the run goes on
+        before = beat(running)
+        runs._Heartbeat._beat(store.path, [running])
+    assert beat(running) == before
+
+
 def test_pid_alive() -> None:
     assert pid_alive(os.getpid()) and not pid_alive(_dead_pid()) and not pid_alive(0)
 
