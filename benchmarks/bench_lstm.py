@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch/lightgbm load (see lstm_predictor)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch/lightgbm load (see kstock.ml)
 
 REPO = Path(__file__).resolve().parents[1]
 KRX = REPO.parent / "shared" / "data" / "krx"
@@ -62,7 +62,7 @@ def load(db: Path) -> tuple[Any, Any, float]:
 
 
 def params_from(args: argparse.Namespace, epochs: int | None, samples: int | None, budget: float | None):
-    from kstock.ml.lstm_predictor import LSTMParams
+    from kstock.ml.lstm import LSTMParams
 
     p = LSTMParams(n_threads=args.threads)
     if epochs is not None:
@@ -75,7 +75,7 @@ def params_from(args: argparse.Namespace, epochs: int | None, samples: int | Non
 
 
 def bench_train(data: Any, args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
-    from kstock.ml.lstm_predictor import LSTMPredictor
+    from kstock.ml.lstm import LSTMPredictor
 
     params = params_from(args, args.epochs, args.samples_per_epoch, args.time_budget)
     model = LSTMPredictor(params, seed=0, progress_bar=not args.quiet)
@@ -94,7 +94,7 @@ def bench_train(data: Any, args: argparse.Namespace) -> tuple[dict[str, Any], An
 
 
 def bench_latency(data: Any, model: Any, n_calls: int, seed: int = 0) -> dict[str, Any]:
-    from kstock.ml.lstm_predictor import SEQUENCE_LENGTH
+    from kstock.ml.lstm import SEQUENCE_LENGTH
 
     rng = np.random.default_rng(seed)
     last = len(data.dates) - 1
@@ -119,7 +119,7 @@ def walk_forward(data: Any, settings: Any, args: argparse.Namespace) -> dict[str
     from kstock.ml.ensemble import ensemble_out_of_sample, fold_weights
     from kstock.ml.evaluation.folds import walk_forward_folds
     from kstock.ml.evaluation.walkforward import OutOfSample, run_folds, score_predictions
-    from kstock.ml.lstm_predictor import LSTMPredictor
+    from kstock.ml.lstm import LSTMPredictor
     from kstock.ml.trees import TreePredictor
 
     folds = walk_forward_folds(data.dates, n_folds=4, start="2022-01-01", embargo=5)

@@ -161,7 +161,7 @@ def train_deep() -> int:
     import numpy as np
 
     from kstock.config import Settings
-    from kstock.ml.lstm_data import LSTMParams
+    from kstock.ml.lstm.data import LSTMParams
     from kstock.ml.models import create_model
     from kstock.ml.sector.config import SectorConfig
     from kstock.service.context import Services

@@ -15,19 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kstock.ml.lstm_predictor import (
-    SEQUENCE_LENGTH,
-    LSTMParams,
-    LSTMPredictor,
+from kstock.ml.lstm import SEQUENCE_LENGTH, LSTMParams, LSTMPredictor
+from kstock.ml.lstm.data import fit_scaler, gather_windows, scale_windows, split_days
+from kstock.ml.lstm_predictor import (  # the seed's names, kept in the seed's module
     build_sequences,
     ensemble_3model_predict,
-    fit_scaler,
-    gather_windows,
     get_lstm_enhanced_prediction,
     load_lstm_model,
     predict_lstm,
-    scale_windows,
-    split_days,
 )
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -148,13 +143,28 @@ def test_predict_lstm_is_none_without_a_model(tmp_path):
     assert load_lstm_model(tmp_path / "bad.pt") == (None, None, None)
 
 
-def test_ensemble_3model_none_is_missing_and_0505_is_kept():
-    assert ensemble_3model_predict(0.6, 0.4, None) == pytest.approx((0.35 * 0.6 + 0.30 * 0.4) / 0.65)
+def test_ensemble_3model_follows_the_ensemble_rule_none_is_missing_and_0505_is_kept():
+    """LightGBM and XGBoost are the trees member's two halves; members combine as ``ensemble.combine`` does."""
+    from kstock.ml.base import MemberOutput
+    from kstock.ml.ensemble import combine
+
+    # the trees member averages its boosters; the lstm is missing
+    assert ensemble_3model_predict(0.6, 0.4, None) == pytest.approx(0.5)
+    assert ensemble_3model_predict(None, 0.4, None) == pytest.approx(0.4)
     assert ensemble_3model_predict(None, None, 0.505) == pytest.approx(0.505)
-    # a genuine 0.505 takes part (the seed dropped anything within 0.01 of 0.5 as "missing")
-    assert ensemble_3model_predict(0.7, 0.7, 0.505) == pytest.approx(0.35 * 0.7 + 0.30 * 0.7 + 0.35 * 0.505)
+    # a genuine 0.505 takes part (the seed dropped anything within 0.01 of 0.5 as "missing"); NaN is missing
+    assert ensemble_3model_predict(0.7, 0.7, 0.505) == pytest.approx((0.7 + 0.505) / 2)
+    assert ensemble_3model_predict(0.7, float("nan"), 0.505) == pytest.approx((0.7 + 0.505) / 2)
     assert ensemble_3model_predict(None, None, None) is None
-    assert ensemble_3model_predict(0.2, None, 0.8, weights=(1.0, 1.0, 0.0)) == pytest.approx(0.2)
+    assert ensemble_3model_predict(0.2, None, 0.8, weights={"trees": 1.0, "lstm": 0.0}) == pytest.approx(0.2)
+    assert ensemble_3model_predict(None, None, 0.8, weights={"trees": 1.0, "lstm": 0.0}) is None
+    # weights chosen on validation folds (as stored for the ensemble) weigh the members like the product does
+    weights = {"trees": 0.7, "lstm": 0.3}
+    one = {"trees": MemberOutput(np.array([[0.5]]), np.array([[0.5]])),
+           "lstm": MemberOutput(np.array([[0.9]]), np.array([[0.9]]))}
+    expected = combine(one, weights).probability[0, 0]
+    got = ensemble_3model_predict(0.6, 0.4, 0.9, weights=weights)
+    assert isinstance(got, float) and got == pytest.approx(expected) == pytest.approx(0.7 * 0.5 + 0.3 * 0.9)
 
 
 def test_enhanced_prediction_without_models(tmp_path, monkeypatch):

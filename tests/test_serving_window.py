@@ -43,7 +43,7 @@ def long_market(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trees.fit(data, _train_days(data))
     _promote(services, "trees", trees)
     if torch_available():
-        from kstock.ml.lstm_data import LSTMParams
+        from kstock.ml.lstm.data import LSTMParams
         from kstock.ml.sector.config import SectorConfig
 
         lstm = create_model("lstm", services.settings, params=LSTMParams(

@@ -172,7 +172,7 @@ def test_a_model_saved_before_the_options_loads_as_the_seeds(data, train_days, t
 def test_the_seed_api_answers_from_the_30_names_with_a_default_model(data, train_days) -> None:
     """The seed's get_lstm_enhanced_prediction passes the 30 features by name: a model reading the extra
     set too still answers (the extra ones it is not given count as missing)."""
-    from kstock.ml.lstm_seed_api import get_lstm_enhanced_prediction
+    from kstock.ml.lstm.seed import get_lstm_enhanced_prediction
 
     model = _fit(data, train_days, n_estimators=10)
     assert model.feature_names == FEATURE_SETS["extra"]

@@ -35,7 +35,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "trees": Kind("kstock.ml.trees.predictor:TreePredictor"),
-    "lstm": Kind("kstock.ml.lstm_predictor:LSTMPredictor", needs_torch=True),
+    "lstm": Kind("kstock.ml.lstm.predictor:LSTMPredictor", needs_torch=True),
     "sector": Kind("kstock.ml.sector.predictor:SectorPredictor", needs_torch=True),
 }
 

@@ -1,7 +1,7 @@
 """The LSTM's numpy side: settings, training results, 20-day windows, scaling and the date split.
 
 No torch here, so everything the data pipeline and the tests need imports without it; the network
-lives in :mod:`kstock.ml.lstm_net`, the model interface in :mod:`kstock.ml.lstm_predictor`.
+lives in :mod:`kstock.ml.lstm.net`, the model interface in :mod:`kstock.ml.lstm.predictor`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The torch half of the attention LSTM: network, training loop, batched inference, checkpoints.
 
-Imported only when torch is present (by :mod:`kstock.ml.lstm_predictor`, lazily). Nothing here reads
-the store or the settings: it trains on a *source* that gathers raw windows by sample index, scales
-them with the training scaler and hands the batch to the network, so the whole (N, T, 20, 30)
-tensor is never built.
+Imported only when torch is present (by :mod:`kstock.ml.lstm.predictor` and :mod:`kstock.ml.lstm.seed`,
+lazily). Nothing here reads the store or the settings: it trains on a *source* that gathers raw windows
+by sample index, scales them with the training scaler and hands the batch to the network, so the whole
+(N, T, 20, 30) tensor is never built.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from kstock.ml.evaluation.metrics import binary_metrics
-from kstock.ml.lstm_data import (
+from kstock.ml.lstm.data import (
     FORMAT_VERSION,
     LSTMParams,
     LSTMTrainingError,

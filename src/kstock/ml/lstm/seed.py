@@ -2,7 +2,8 @@
 ``load_lstm_model``, ``ensemble_3model_predict`` and ``get_lstm_enhanced_prediction``.
 
 They work on plain arrays and files for callers outside the registry; the product itself uses
-:class:`kstock.ml.lstm_predictor.LSTMPredictor`. All are importable from :mod:`kstock.ml.lstm_predictor`.
+:class:`kstock.ml.lstm.predictor.LSTMPredictor`. All stay importable from :mod:`kstock.ml.lstm_predictor`
+(the seed's module name). This module builds on the predictor, never the other way round.
 """
 
 from __future__ import annotations
@@ -12,26 +13,23 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from kstock.errors import KstockError
 from kstock.features.tabular import FEATURE_NAMES
-from kstock.ml.base import TORCH_MISSING, PredictionResult, score_to_label, torch_available
-from kstock.ml.lstm_data import (
-    SEQUENCE_LENGTH,
+from kstock.ml.base import TORCH_MISSING, MemberOutput, PredictionResult, score_to_label, torch_available
+from kstock.ml.ensemble import combine
+from kstock.ml.lstm.data import (
     LSTMParams,
     LSTMTrainingError,
     LSTMTrainResult,
     ProgressCallback,
     fit_scaler,
-    scale_windows,
     split_days,
 )
-
-if TYPE_CHECKING:
-    from kstock.ml.lstm_predictor import LSTMPredictor
+from kstock.ml.lstm.predictor import LSTMPredictor, predict_window
 
 logger = logging.getLogger(__name__)
 
@@ -82,17 +80,13 @@ def train_lstm(
         raise LSTMTrainingError(f"too few samples to train the LSTM ({len(train_idx)} train, {len(val_idx)} "
                                 "validation); import more history")
     mean, std = fit_scaler(x[train_idx].reshape(-1, x.shape[2]), seed=seed)
-    from kstock.ml import lstm_net
+    from kstock.ml.lstm import net as lstm_net
 
     source = lstm_net.ArraySource(x, up, rank, day, mean, std, p.missing_indicator)
     model, result, _ = lstm_net.fit_network(source, train_idx, val_idx, p, seed=seed, device=device,
                                             progress=progress, progress_bar=progress_bar)
     result.scaler_mean, result.scaler_std = mean, std
     return model, result
-
-
-def _model_input_size(model: Any) -> int:
-    return int(model.lstm.input_size)
 
 
 def predict_lstm(
@@ -111,29 +105,6 @@ def predict_lstm(
     return None if out is None else out[0]
 
 
-def predict_window(
-    model: Any, recent_features: np.ndarray, scaler_mean: np.ndarray | None, scaler_std: np.ndarray | None,
-    seq_len: int = SEQUENCE_LENGTH,
-) -> tuple[float, float, np.ndarray] | None:
-    """(probability, score, attention (seq_len,)) for one window, or None (see :func:`predict_lstm`)."""
-    if model is None or not torch_available():
-        return None
-    x = np.asarray(recent_features, dtype=np.float32)
-    if x.ndim != 2 or len(x) == 0 or not np.isfinite(x).any():
-        return None
-    if np.isfinite(x[-1]).sum() < x.shape[1] // 2:  # the day predicted from must have data (as sample_mask)
-        return None
-    x = x[-seq_len:]
-    if len(x) < seq_len:
-        x = np.concatenate([np.full((seq_len - len(x), x.shape[1]), np.nan, np.float32), x])
-    indicator = _model_input_size(model) == x.shape[1] + 1
-    z, present = scale_windows(x[None], scaler_mean, scaler_std, indicator)
-    from kstock.ml import lstm_net
-
-    prob, score, attn = lstm_net.forward_numpy(model, z, present)
-    return float(prob[0]), float(score[0]), attn[0]
-
-
 def default_model_path() -> Path:
     return Path(os.environ.get("KSTOCK_MODEL_DIR", "models")) / "lstm_stock.pt"
 
@@ -149,7 +120,7 @@ def save_lstm_model(
     """
     if not torch_available():
         raise KstockError(f"cannot save the LSTM: {TORCH_MISSING}")
-    from kstock.ml import lstm_net
+    from kstock.ml.lstm import net as lstm_net
 
     target = Path(path) if path is not None else default_model_path()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +135,7 @@ def load_lstm_model(path: str | Path | None = None) -> tuple[Any, np.ndarray | N
     target = Path(path) if path is not None else default_model_path()
     if not target.exists():
         return None, None, None
-    from kstock.ml import lstm_net
+    from kstock.ml.lstm import net as lstm_net
 
     try:
         model, mean, std, _ = lstm_net.load_checkpoint(target)
@@ -179,19 +150,26 @@ def ensemble_3model_predict(
     lgb_prob: float | None,
     xgb_prob: float | None,
     lstm_prob: float | None,
-    weights: tuple[float, float, float] = (0.35, 0.30, 0.35),
+    weights: Mapping[str, float] | None = None,
 ) -> float | None:
-    """Weighted average of the members that answered; ``None`` is a missing member, 0.5 is a prediction.
+    """The ensemble's probability for one (ticker, day) from the seed's three numbers, by the product's rule.
 
-    The weights of the present members are renormalised; ``None`` when no member answered. Weights
-    chosen on validation folds (:func:`kstock.ml.ensemble.choose_weights`) should be passed in.
+    LightGBM and XGBoost are the two halves of the ``trees`` member (which averages them); ``trees`` and
+    ``lstm`` are then combined by :func:`kstock.ml.ensemble.combine` with ``weights`` (per member, as
+    chosen on validation folds and stored in the registry; default: the ensemble's defaults). ``None`` or
+    NaN is a missing model and its weight goes to the others; 0.5 is a prediction. ``None`` when no
+    member answered.
     """
-    parts = [(p, w) for p, w in zip((lgb_prob, xgb_prob, lstm_prob), weights, strict=True)
-             if p is not None and p == p and w > 0]
-    total = sum(w for _, w in parts)
-    if not parts or total <= 0:
+    boosters = [p for p in (lgb_prob, xgb_prob) if p is not None and p == p]
+    members = {"trees": float(np.mean(boosters)) if boosters else None,
+               "lstm": lstm_prob if lstm_prob is not None and lstm_prob == lstm_prob else None}
+    outputs = {name: MemberOutput(np.array([[p]], dtype=float), np.array([[p]], dtype=float)) if p is not None
+               else None for name, p in members.items()}
+    try:
+        probability = combine(outputs, weights).probability[0, 0]
+    except ValueError:  # no member answered (or every one that did has weight 0)
         return None
-    return float(sum(p * w for p, w in parts) / total)
+    return float(probability) if np.isfinite(probability) else None
 
 
 def get_lstm_enhanced_prediction(
@@ -236,8 +214,6 @@ def get_lstm_enhanced_prediction(
     else:
         lstm = lstm_model
         if lstm is None:
-            from kstock.ml.lstm_predictor import LSTMPredictor
-
             net, mean, std = load_lstm_model()
             lstm = LSTMPredictor.from_network(net, mean, std) if net is not None else None
         out = lstm.predict_one(recent_sequence) if lstm is not None else None
