@@ -20,6 +20,7 @@ import numpy as np
 from kstock.config import Settings
 from kstock.features.labels import Labels
 from kstock.features.tabular import FEATURE_NAMES, FeatureCube
+from kstock.market.repositories.meta import last_update_key
 from kstock.market.store import MarketStore
 from kstock.market.types import Panel
 from kstock.ml.data import ModelData, prepare_recent_data
@@ -36,9 +37,7 @@ def cache_path(store: MarketStore) -> Path:
 
 def last_update(store: MarketStore) -> list | None:
     """The store's last data update (id, finished_at, rows_changed): what names its data's version."""
-    update = store.conn.execute(
-        "SELECT id, finished_at, rows_changed FROM data_updates ORDER BY id DESC LIMIT 1").fetchone()
-    return list(update) if update else None
+    return last_update_key(store)
 
 
 def cache_key(store: MarketStore, settings: Settings, days: int) -> str:

@@ -17,6 +17,14 @@ def data_version(store: MarketStore) -> int | None:
     return store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()[0]
 
 
+def last_update_key(store: MarketStore) -> list | None:
+    """[id, finished_at, rows_changed] of the last logged data update (None before any): the data version
+    files cached beside the store (the serving window, the stored day) are keyed by."""
+    update = store.conn.execute(
+        "SELECT id, finished_at, rows_changed FROM data_updates ORDER BY id DESC LIMIT 1").fetchone()
+    return list(update) if update else None
+
+
 def put(store: MarketStore, key: str, value: str) -> None:
     """Set ``key`` to ``value`` (one transaction)."""
     with store.transaction() as conn:
