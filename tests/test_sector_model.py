@@ -354,7 +354,7 @@ def test_without_torch_the_kind_is_unavailable(tmp_path):
         sys.meta_path.insert(0, _NoTorch())
     """))
     code = textwrap.dedent("""
-        import kstock.ml.sector_model as sm
+        import kstock.ml.sector as sm
         from kstock.ml.models import TORCH_MISSING, known_kinds, unavailable_reason
         assert "sector" in known_kinds()
         assert unavailable_reason("sector") == TORCH_MISSING, unavailable_reason("sector")

@@ -1,7 +1,7 @@
 """`kstock validate sector`: the sector model's validation report, always through the sector heads.
 
 (``kstock train sector [--phase 1|2|3|all] [--resume]`` is the generic train command calling
-:func:`kstock.ml.sector_model.train_sector`.)
+:func:`kstock.ml.sector.predictor.train_sector`.)
 """
 
 from __future__ import annotations

@@ -1,11 +1,44 @@
-"""The sector-aware CNN-transformer (LASPS design), split by concern:
+"""The sector-aware CNN-transformer (LASPS design), the ``"sector"`` model kind, split by concern:
 
 * ``config``    — ``SectorConfig``, every hyperparameter (no torch);
 * ``windows``   — 60 × 28 windows and chart images gathered per batch (numpy only);
 * ``model``     — ``SectorAwareFusionModel``, ``FocalLoss`` (torch);
 * ``trainer``   — ``ThreePhaseTrainer``, checkpoints, DDP (torch);
 * ``schedule``  — which phases a run trains, the warm-up + cosine learning rate (torch);
-* ``predictor`` — ``SectorPredictor`` (the model interface), ``train_sector``, ``validate_sector``.
+* ``predictor`` — ``SectorPredictor`` (the model interface), ``train_sector``, ``validate_sector`` (torch).
 
-Import the public names from :mod:`kstock.ml.sector_model`, which loads torch only when asked.
+This package itself imports no torch: it re-exports the torch-free names below. Import the torch-backed
+ones from their modules (``from kstock.ml.sector.predictor import SectorPredictor``) once
+:func:`kstock.ml.models.unavailable_reason` says the kind can run; without torch the kind reports
+"unavailable (torch not installed)" and everything else carries on with the trees.
+
+Distributed training (see :mod:`kstock.ml.sector.trainer`)::
+
+    torchrun --standalone --nproc_per_node=4 -m kstock train sector --db data/kstock.db
+
+Every rank trains (DistributedDataParallel); only rank 0 writes checkpoints, and a caller should
+save or promote the trained model only where :func:`is_main_process` is true.
+
+Walk-forward folds need no checkpoints: create them with ``checkpoint_dir=False``. Otherwise the
+trainer checkpoints into ``<KSTOCK_MODEL_DIR>/.checkpoints/sector`` (hidden from the registry's model
+list) so that ``kstock train sector --resume`` can continue an interrupted run.
 """
+
+import os
+
+from kstock.ml.sector.config import SectorConfig
+from kstock.ml.sector.windows import (
+    CALENDAR_FEATURES,
+    DROPPED_FEATURES,
+    MARKET_FEATURES,
+    N_WINDOW_FEATURES,
+    WINDOW_FEATURES,
+)
+
+__all__ = ["CALENDAR_FEATURES", "DROPPED_FEATURES", "MARKET_FEATURES", "N_WINDOW_FEATURES", "WINDOW_FEATURES",
+           "SectorConfig", "is_main_process"]
+
+
+def is_main_process() -> bool:
+    """False on the non-zero ranks of a ``torchrun`` job: only rank 0 saves models and prints results."""
+    return int(os.environ.get("RANK", "0")) == 0
