@@ -148,3 +148,35 @@ def test_only_the_charts_draw_and_matplotlib_is_imported_lazily() -> None:
             if top_level or not name.startswith(DRAWING):
                 wrong.append(f"{name}:{line}")
     assert wrong == []
+
+
+#: What running SQL looks like: a cursor/connection call, the store's connection, or a connection of one's own.
+_SQL_CALLS = frozenset({"execute", "executemany", "executescript"})
+
+
+def _sql_uses(path: Path) -> list[str]:
+    """``line: code`` of each SQL call, ``.conn`` access or ``sqlite3.connect`` in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and (node.attr in _SQL_CALLS or node.attr == "conn"
+                                                or ast.unparse(node) == "sqlite3.connect"):
+            found.append(f"{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_sql_lives_in_the_market_layer_only() -> None:
+    """The store (``market/store*``) and its repositories (``market/repositories/``) own every SQL statement;
+    features, ml, service, bot, cli and charts call them and never hold or use a connection themselves."""
+    wrong = [f"{name}:{use}" for name, path in _modules().items() if _layer(name) != "market"
+             for use in _sql_uses(path)]
+    assert wrong == []
+
+
+def test_the_sql_rule_sees_sql(tmp_path: Path) -> None:
+    """The rule above would pass on a tree it cannot read: it must find each form in a sample."""
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f(store, conn):\n    store.conn.execute('SELECT 1')\n    conn.executemany('', [])\n"
+                      "    sqlite3.connect(':memory:')\n    raise sqlite3.Error\n", encoding="utf-8")
+    assert sorted(_sql_uses(sample)) == ["2: store.conn", "2: store.conn.execute", "3: conn.executemany",
+                                         "4: sqlite3.connect"]
