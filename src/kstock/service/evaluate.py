@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from kstock.errors import KstockError
+from kstock.ml.base import CLASS_PROBS
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.calibration import build_table
 from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
@@ -112,7 +113,7 @@ def _expand(models: list[str]) -> list[str]:
 
 def _score(oos: OutOfSample, data, folds, settings) -> dict[str, Any]:
     scored = score_predictions(oos, data, folds, settings)
-    if "class_probs" in oos.extras:
+    if CLASS_PROBS in oos.extras:
         scored.update(_multiclass(oos, data, folds))
     return scored
 
@@ -131,7 +132,7 @@ def _multiclass(oos: OutOfSample, data, folds) -> dict[str, Any]:
     for f in folds:
         days[f.test_start : f.test_end + 1] = True
     mask = data.sample_mask(days)
-    probs = oos.extras["class_probs"]
+    probs = oos.extras[CLASS_PROBS]
     ok = mask & np.isfinite(probs).all(axis=-1)
     pred = np.where(ok, np.argmax(np.nan_to_num(probs), axis=-1), np.nan)
     m = mt.multiclass_metrics(pred, np.where(ok, data.labels.three_class, np.nan))
