@@ -76,7 +76,6 @@ class BrokenModel:
     """A kind that loads but fails on every prediction (a shape mismatch inside the model)."""
 
     name = "broken"
-    label_cuts = (0.4, 0.6)
     history_days = 1
 
     @classmethod

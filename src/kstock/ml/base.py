@@ -106,8 +106,6 @@ class Model(Protocol):
     """A trained (or trainable) model of one kind; see the module docstring."""
 
     name: str
-    #: (sell cut, buy cut) on the score, from the training period
-    label_cuts: tuple[float, float]
 
     @property
     def history_days(self) -> int:
