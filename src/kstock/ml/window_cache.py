@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def _read(path: Path, key: str, store: MarketStore) -> ModelData | None:
             market = z["market_close"] if bool(z["has_market"]) else None
             features = FeatureCube(z["features"], codes, dates)
             universe = z["universe"]
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a damaged file is a miss
         if not isinstance(exc, FileNotFoundError):
             log.info("serving-window cache %s unreadable (%s); computing the window", path.name, exc)
         return None

@@ -121,7 +121,7 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
         raise NoPriceDataError(f"{ticker.name}({ticker.code}): 거래일이 {history}일뿐이라 분석할 수 없습니다 "
                                f"(최소 {MIN_HISTORY_DAYS}일 필요).")
     # a cold process answers from the day's stored scoring when it was made on this data with these models
-    prediction = stored_prediction(services, data) or predict_day(services, day, data)
+    prediction = stored_prediction(services, data, day) or predict_day(services, day, data)
     result = _result_for(services, prediction, ticker, i, data)
     close = float(data.panel.close[i, day])
     prev = data.panel.close[i, :day][np.isfinite(data.panel.close[i, :day])]

@@ -23,6 +23,7 @@ import importlib.util
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,10 +118,13 @@ def stored_day(services: Services) -> StoredDay | None:
     return day
 
 
-def stored_prediction(services: Services, data: ModelData) -> DayPrediction | None:
-    """The stored prediction of ``data``'s last day, when it was made on this very window."""
+def stored_prediction(services: Services, data: ModelData, index: int) -> DayPrediction | None:
+    """The stored prediction of day ``index`` of ``data``: only the window's last day, when the scoring
+    predicted it on this very window."""
+    if index != len(data.dates) - 1:
+        return None
     day = stored_day(services)
-    if day is None or day.codes != list(data.panel.codes) or day.prediction.day != len(data.dates) - 1:
+    if day is None or day.codes != list(data.panel.codes) or day.prediction.day != index:
         return None
     if day.first != data.dates[0] or day.last != data.dates[-1]:
         return None
@@ -170,7 +174,7 @@ def _read(path: Path, key: str, services: Services) -> StoredDay | None:
                 return None
             meta = json.loads(str(z["meta"]))
             day = _day_from(z, meta)
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:  # damaged: a miss
         if not isinstance(exc, FileNotFoundError):
             log.info("stored day %s unreadable (%s); predicting the day", path.name, exc)
         return None
