@@ -68,9 +68,27 @@ def test_analyze_by_code_and_by_name_sends_text_and_png(env: BotEnv, chat: int, 
     methods = [r.method for r in env.sent_to(chat, since)]
     assert [m for m in methods if m != "sendChatAction"] == ["sendMessage", "sendPhoto"]
     actions = [r.text for r in env.sent_to(chat, since) if r.method == "sendChatAction"]
-    assert methods[0] == "sendChatAction" and actions[0] == "typing"  # "typing…" while the analysis runs
-    if "upload_photo" in actions:  # drawn and uploaded (not a cached file id): "sending photo…" first
-        assert methods.index("sendChatAction", 1) < methods.index("sendPhoto")
+    if "typing" in actions:  # the analysis took a while: "typing…" came first
+        assert methods[0] == "sendChatAction" and actions[0] == "typing"
+    if "upload_photo" in actions:  # the drawing took a while: "sending photo…" before the photo
+        assert methods.index("sendMessage") < methods.index("sendChatAction", methods.index("sendMessage"))
+        assert methods.index("sendChatAction", methods.index("sendMessage")) < methods.index("sendPhoto")
+
+
+def test_typing_is_shown_while_a_slow_analysis_runs(env: BotEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kstock.bot import analysis_flow
+
+    real = analysis_flow.analyze
+
+    def slow(*args: object, **kwargs: object):
+        time.sleep(analysis_flow.ACTION_AFTER_S + 0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis_flow, "analyze", slow)
+    since = env.send(118, "/analyze 005930")
+    assert "삼성전자 (005930)" in env.reply(118, since).text
+    methods = [(r.method, r.text) for r in env.sent_to(118, since)]
+    assert methods[0] == ("sendChatAction", "typing") and methods[1][0] == "sendMessage"
 
 
 def test_plain_text_in_a_private_chat_is_an_analysis(env: BotEnv) -> None:

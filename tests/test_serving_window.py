@@ -232,7 +232,7 @@ def test_the_window_is_read_back_from_disk_until_the_store_changes(long_market: 
     day = len(read.dates) - 1
     np.testing.assert_array_equal(predict_day(second, day).ensemble.score, predict_day(first, day).ensemble.score)
     # a data update changes the key: the next process computes the window again
-    days = serving_window_days(first._sequence_days())
+    days = serving_window_days(first.sequence_days())
     assert window_cache._read(path, window_cache.cache_key(first.store, first.settings, days), first.store)
     first.store.log_update("test", 0, "ok")
     assert window_cache._read(path, window_cache.cache_key(first.store, first.settings, days), first.store) is None

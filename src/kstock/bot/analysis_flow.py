@@ -11,8 +11,8 @@ Buttons (callback data, all under Telegram's 64 bytes):
   was older before giving the current analysis;
 - ``w:CODE`` — ☆ 관심종목 (:mod:`kstock.bot.watch_handlers`).
 
-The user sees "typing…" while the analysis runs and "sending photo…" while the chart is drawn. Texts are
-sent with HTML formatting: the stock and the call in bold, the price line in monospace.
+The user sees "typing…" while the analysis runs and "sending photo…" while the chart is drawn, when either
+takes longer than a quarter of a second (:func:`showing`). Texts are sent with HTML formatting: the stock and the call in bold, the price line in monospace.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
 from telegram.constants import ChatAction
@@ -55,10 +56,39 @@ _MONO_PREFIXES = ("종가 ",)
 _BACKTICKS = re.compile(r"`([^`<>\n]+)`")
 
 
+#: Seconds of work before "typing…" / "sending photo…" is shown: a quicker answer needs no indicator (the
+#: client clears it as the message arrives), and skipping it saves one Bot API call per answer — with 20
+#: users at once those calls competed with the answers for the bot's event loop and connection pool.
+ACTION_AFTER_S = 0.25
+
+
 async def chat_action(bot, chat_id: int, action: str) -> None:
     """Show "typing…" / "sending photo…"; purely cosmetic, so a failure is ignored."""
     with contextlib.suppress(TelegramError):
         await bot.send_chat_action(chat_id, action)
+
+
+@contextlib.asynccontextmanager
+async def showing(bot, chat_id: int, action: str, after: float = ACTION_AFTER_S) -> AsyncIterator[None]:
+    """Run the block with ``action`` shown once it has taken ``after`` seconds. An indicator already on its
+    way is awaited before the block's result is sent, so it never follows the answer."""
+    started = asyncio.Event()
+
+    async def later() -> None:
+        await asyncio.sleep(after)
+        started.set()
+        await chat_action(bot, chat_id, action)
+
+    task = asyncio.create_task(later())
+    try:
+        yield
+    finally:
+        if started.is_set():
+            await task
+        else:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 # ---- keyboards -----------------------------------------------------------------------------------------
@@ -141,15 +171,13 @@ def error_text(exc: KstockError, admin: bool) -> str:
 async def _run(rt: BotRuntime, bot, chat_id: int, query: str, reply_to: int | None,
                admin: bool = False) -> Analysis | None:
     """The analysis, or None after the lookup/refusal message was sent."""
-    # "typing…" goes out while the analysis runs, not before it: awaiting its round trip first put a whole
-    # HTTP exchange on every reply's critical path (with 20 users at once, a large part of the p50)
-    typing = asyncio.create_task(chat_action(bot, chat_id, ChatAction.TYPING))
-    try:
-        outcome: Analysis | KstockError = await rt.run_light(analyze, rt.services, query)
-    except KstockError as exc:
-        outcome = exc
-    finally:
-        await typing  # before any reply, so the indicator never follows the answer
+    # "typing…" only when the analysis takes a while, and never awaited before it: a round trip first put a
+    # whole HTTP exchange on every reply's critical path (with 20 users at once, a large part of the p50)
+    async with showing(bot, chat_id, ChatAction.TYPING):
+        try:
+            outcome: Analysis | KstockError = await rt.run_light(analyze, rt.services, query)
+        except KstockError as exc:
+            outcome = exc
     if not isinstance(outcome, KstockError):
         return outcome
     if isinstance(outcome, AmbiguousTickerError):
@@ -207,9 +235,9 @@ async def send_chart(rt: BotRuntime, bot, chat_id: int, result: Analysis) -> Non
             return
         except BadRequest:  # the stored id went stale: upload again
             pass
-    await chat_action(bot, chat_id, ChatAction.UPLOAD_PHOTO)
     try:
-        png = await rt.charts.png(result)
+        async with showing(bot, chat_id, ChatAction.UPLOAD_PHOTO):
+            png = await rt.charts.png(result)
     except Exception:
         log.exception("drawing the chart for %s failed", result.ticker.code)
         await rt.delivery.send_text(bot, chat_id, "차트를 그리지 못했습니다. 분석 결과는 위 내용을 참고해 주세요.")

@@ -83,6 +83,7 @@ class ModelRegistry:
     def __init__(self, root: str | Path, keep: int = 5) -> None:
         self.root = Path(root)
         self.keep = keep
+        self._reads: dict[Path, tuple[tuple[int, ...], Any]] = {}  # see _read_cached
 
     def save(self, name: str, write: Callable[[Path], None], meta: dict[str, Any]) -> ModelVersion:
         """Write a new version (not yet serving): ``write(folder)`` puts the model files in ``folder``."""
@@ -138,7 +139,7 @@ class ModelRegistry:
         no pointer, :data:`UNREADABLE_POINTER` when it holds something that is not a version name (bytes
         that are not UTF-8, a path) — a garbled pointer is a corrupt one, never a crash."""
         try:
-            raw = (self.root / name / CURRENT_FILE).read_bytes()
+            raw = self._read_cached(self.root / name / CURRENT_FILE, Path.read_bytes)
         except OSError:
             return None
         try:
@@ -180,8 +181,23 @@ class ModelRegistry:
 
     def get(self, name: str, version: str) -> ModelVersion:
         path = self.root / name / version
-        meta = json.loads((path / META_FILE).read_text())
+        meta = self._read_cached(path / META_FILE, lambda p: json.loads(p.read_text()))
         return ModelVersion(name, version, path, meta)
+
+    def _read_cached(self, path: Path, parse: Callable[[Path], Any]) -> Any:
+        """``parse(path)``, read again only when the file changed. The bot asks for the serving versions a
+        dozen times per /analyze (each a CURRENT and a meta.json read); a stat answers instead. The key is
+        the file's inode, size and change times; a file changed within the last second is always read
+        again, so a second write within one coarse filesystem tick is never missed."""
+        st = path.stat()
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        hit = self._reads.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = parse(path)
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > 1_000_000_000:
+            self._reads[path] = (key, value)
+        return value
 
     def verify(self, version: ModelVersion) -> str | None:
         """None when every file recorded at save time is present and unchanged, else what is wrong."""
