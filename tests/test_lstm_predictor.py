@@ -146,18 +146,20 @@ def test_predict_lstm_is_none_without_a_model(tmp_path):
 def test_ensemble_3model_follows_the_ensemble_rule_none_is_missing_and_0505_is_kept():
     """LightGBM and XGBoost are the trees member's two halves; members combine as ``ensemble.combine`` does."""
     from kstock.ml.base import MemberOutput
-    from kstock.ml.ensemble import combine
+    from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine
 
     # the trees member averages its boosters; the lstm is missing
     assert ensemble_3model_predict(0.6, 0.4, None) == pytest.approx(0.5)
     assert ensemble_3model_predict(None, 0.4, None) == pytest.approx(0.4)
     assert ensemble_3model_predict(None, None, 0.505) == pytest.approx(0.505)
-    # a genuine 0.505 takes part (the seed dropped anything within 0.01 of 0.5 as "missing"); NaN is missing
-    assert ensemble_3model_predict(0.7, 0.7, 0.505) == pytest.approx((0.7 + 0.505) / 2)
-    assert ensemble_3model_predict(0.7, float("nan"), 0.505) == pytest.approx((0.7 + 0.505) / 2)
+    # a genuine 0.505 takes part (the seed dropped anything within 0.01 of 0.5 as "missing"); NaN is missing;
+    # without weights the members are weighed by the ensemble's defaults, as serving does
+    w_trees, w_lstm = DEFAULT_WEIGHTS["trees"], DEFAULT_WEIGHTS["lstm"]
+    both = (w_trees * 0.7 + w_lstm * 0.505) / (w_trees + w_lstm)
+    assert ensemble_3model_predict(0.7, 0.7, 0.505) == pytest.approx(both)
+    assert ensemble_3model_predict(0.7, float("nan"), 0.505) == pytest.approx(both)
     assert ensemble_3model_predict(None, None, None) is None
     assert ensemble_3model_predict(0.2, None, 0.8, weights={"trees": 1.0, "lstm": 0.0}) == pytest.approx(0.2)
-    assert ensemble_3model_predict(None, None, 0.8, weights={"trees": 1.0, "lstm": 0.0}) is None
     # weights chosen on validation folds (as stored for the ensemble) weigh the members like the product does
     weights = {"trees": 0.7, "lstm": 0.3}
     one = {"trees": MemberOutput(np.array([[0.5]]), np.array([[0.5]])),

@@ -167,7 +167,7 @@ def ensemble_3model_predict(
                else None for name, p in members.items()}
     try:
         probability = combine(outputs, weights).probability[0, 0]
-    except ValueError:  # no member answered (or every one that did has weight 0)
+    except ValueError:  # no member answered
         return None
     return float(probability) if np.isfinite(probability) else None
 
