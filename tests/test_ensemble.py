@@ -75,3 +75,19 @@ def test_combine_keeps_a_genuine_0505(data):
                    "lstm": MemberOutput(prob, np.array([[0.3], [0.2], [0.1]])), "sector": None},
                   {"trees": 1.0, "lstm": 1.0, "sector": 1.0})
     np.testing.assert_allclose(out.probability, 0.6025)
+
+
+def test_a_member_weighted_zero_answers_only_when_it_is_alone():
+    from kstock.ml.base import MemberOutput
+    from kstock.ml.ensemble import DEFAULT_WEIGHTS
+
+    sector = MemberOutput(np.array([[0.2], [0.9]]), np.array([[-0.5], [0.5]]))
+    trees = MemberOutput(np.array([[0.8], [0.1]]), np.array([[0.9], [0.1]]))
+    assert DEFAULT_WEIGHTS["sector"] == 0.0  # measured: it lowered the ensemble's walk-forward Rank IC
+    with_trees = combine({"trees": trees, "sector": sector})
+    np.testing.assert_allclose(with_trees.probability, trees.probability)  # sector ignored beside trees
+    alone = combine({"trees": None, "lstm": None, "sector": sector})
+    np.testing.assert_allclose(alone.probability, sector.probability)
+    np.testing.assert_allclose(alone.score, [[0.0], [1.0]])  # its own daily percentile
+    with pytest.raises(ValueError):
+        combine({"trees": None, "sector": None})

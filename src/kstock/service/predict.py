@@ -72,7 +72,8 @@ def explain_day(services: Services, pred: DayPrediction, data: ModelData) -> Day
 
 
 def ensemble_weights(services: Services) -> dict[str, float]:
-    """Weights chosen on validation folds (stored by `kstock evaluate --model ensemble`), else equal."""
+    """Weights chosen on validation folds (stored by `kstock evaluate --model ensemble`), else the
+    defaults measured on real data (:data:`~kstock.ml.ensemble.DEFAULT_WEIGHTS`)."""
     version = services.registry.current("ensemble")
     if version and isinstance(version.meta.get("weights"), dict):
         return {k: float(v) for k, v in version.meta["weights"].items()}
