@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kstock.errors import KstockError
-from kstock.ml.base import MemberOutput
+from kstock.ml.base import ATTENTION, CLASS_PROBS, MemberOutput
 from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
 from kstock.ml.evaluation.walkforward import (
     BASELINE_RANKINGS,
@@ -124,6 +124,42 @@ def test_run_folds_trains_each_fold_on_the_past_only(synth_services) -> None:
         tested[f.test_start : f.test_end + 1] = True
     assert np.isnan(oos.score[:, ~tested]).all()
     assert np.isfinite(oos.score[:, tested]).any()
+
+
+class ExplainingModel(SpyModel):
+    """A deep member's shape: class probabilities the evaluator scores, attention it does not."""
+
+    alive: ClassVar[int] = 0
+    most_alive: ClassVar[int] = 0
+
+    def __init__(self) -> None:
+        ExplainingModel.alive += 1
+        ExplainingModel.most_alive = max(ExplainingModel.most_alive, ExplainingModel.alive)
+
+    def __del__(self) -> None:
+        ExplainingModel.alive -= 1
+
+    def predict_days(self, data, days: np.ndarray) -> MemberOutput:
+        out = super().predict_days(data, days)
+        n, t = out.score.shape
+        out.extras = {CLASS_PROBS: np.full((n, t, 3), 1 / 3), ATTENTION: np.full((n, t, 20), 0.05)}
+        return out
+
+
+def test_run_folds_streams_fold_by_fold_in_float32(synth_services) -> None:
+    """The whole-history evaluation stays bounded: float32 outputs, one fold's model alive at a time,
+    and only the extras the evaluator reads (the LSTM's (N, T, 20) attention is not kept)."""
+    data = synth_services.model_data()
+    folds = walk_forward_folds(data.dates, 3, embargo=HORIZON)
+    ExplainingModel.alive = ExplainingModel.most_alive = 0
+    oos = run_folds(ExplainingModel, data, folds)
+    assert ExplainingModel.most_alive == 1
+    assert oos.score.dtype == oos.probability.dtype == np.float32
+    assert set(oos.extras) == {CLASS_PROBS}
+    assert oos.extras[CLASS_PROBS].dtype == np.float32
+    assert oos.extras[CLASS_PROBS].shape == (*oos.score.shape, 3)
+    last = folds[-1].test_days()
+    np.testing.assert_array_equal(oos.score[:, last], data.features.values[:, last, 1].astype(np.float32))
 
 
 # -- metric wiring ------------------------------------------------------------------------------------

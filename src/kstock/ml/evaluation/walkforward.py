@@ -17,7 +17,7 @@ import numpy as np
 
 from kstock.config import Settings
 from kstock.features.tabular import FEATURE_NAMES
-from kstock.ml.base import MemberOutput
+from kstock.ml.base import CLASS_PROBS, MemberOutput
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import backtest as bt
 from kstock.ml.evaluation import metrics as mt
@@ -31,13 +31,22 @@ BASELINE_RANKINGS: dict[str, tuple[str, float]] = {
 }
 
 
+#: The member extras the evaluator reads (the sector model's class probabilities, for macro-F1). Others —
+#: the LSTM's attention, (N, T, 20) — explain a served answer and are not kept across folds.
+EVALUATED_EXTRAS = (CLASS_PROBS,)
+
+
 @dataclass
 class OutOfSample:
-    """A model's out-of-sample predictions over the whole panel (NaN outside the test blocks)."""
+    """A model's out-of-sample predictions over the whole panel (NaN outside the test blocks), float32."""
 
     probability: np.ndarray
     score: np.ndarray
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, shape: tuple[int, ...]) -> OutOfSample:
+        return cls(np.full(shape, np.nan, dtype=np.float32), np.full(shape, np.nan, dtype=np.float32))
 
 
 def run_folds(
@@ -46,9 +55,14 @@ def run_folds(
     folds: list[Fold],
     on_fold: Callable[[int, Fold], None] | None = None,
 ) -> OutOfSample:
-    """Train a fresh model per fold and stitch its test-block predictions together."""
+    """Train a fresh model per fold and stitch its test-block predictions together.
+
+    Streams fold by fold so the whole-history evaluation stays bounded: one fold's model is alive at a
+    time, its test block is written into float32 arrays (a 25-year full market: 68 MB each) and only
+    the extras the evaluator reads are kept.
+    """
     shape = data.panel.close.shape
-    oos = OutOfSample(np.full(shape, np.nan), np.full(shape, np.nan))
+    oos = OutOfSample.empty(shape)
     for i, fold in enumerate(folds):
         if on_fold:
             on_fold(i, fold)
@@ -56,11 +70,17 @@ def run_folds(
         model.fit(data, fold.train_mask(len(data.dates)))
         days = fold.test_days()
         out: MemberOutput = model.predict_days(data, days)
+        del model  # before the next fold's is built
         oos.probability[:, days] = out.probability
         oos.score[:, days] = out.score
-        for key, values in out.extras.items():
-            oos.extras.setdefault(key, np.full(values.shape[:1] + shape[1:] + values.shape[2:], np.nan))
+        for key in EVALUATED_EXTRAS:
+            values = out.extras.get(key)
+            if values is None:
+                continue
+            if key not in oos.extras:
+                oos.extras[key] = np.full(values.shape[:1] + shape[1:] + values.shape[2:], np.nan, dtype=np.float32)
             oos.extras[key][:, days] = values
+        del out
     return oos
 
 
