@@ -20,7 +20,7 @@ from kstock.market.store import MarketStore
 from kstock.ml.evaluation.tranche_book import slots_per_day
 from kstock.service import runs
 from kstock.service.daily import SCORE, UPDATE, freshness, loop_day, run_daily, score_step, update_step
-from kstock.service.scoring import publication, stored_book, stored_signals
+from kstock.service.scoring import latest_book, publication, stored_book, stored_signals
 
 
 class BrokenSource:
@@ -96,6 +96,33 @@ def test_a_trading_day_updates_scores_and_stores_the_book_each_once(workspace) -
     due = {s.code for s in book["BUY"] if s.entry == "kept"} | {s.code for s in book["EXIT"]}
     assert due == first  # each name of the first tranche was either kept (still near the top) or sold
     assert len(book["BUY"]) <= services.settings.top_k
+
+
+def test_a_read_beside_the_scoring_write_never_sees_half_a_book(workspace) -> None:
+    """The bot reads the book in a worker thread on the connection the scoring job writes on: a read in
+    the middle of that transaction waits for it instead of seeing its uncommitted rows."""
+    import threading
+
+    _, services = workspace
+    day = run_daily(services).day
+    whole = stored_book(services, day)
+    inside, done = threading.Event(), threading.Event()
+
+    def rewrite_then_fail() -> None:  # a scoring write that deletes the book, then rolls back
+        with pytest.raises(RuntimeError), services.store.transaction() as conn:
+            conn.execute("DELETE FROM book WHERE date = ?", (int(day.replace("-", "")),))
+            inside.set()
+            done.wait(0.3)
+            raise RuntimeError("scoring failed half-way")
+
+    writer = threading.Thread(target=rewrite_then_fail)
+    writer.start()
+    assert inside.wait(5)
+    read = stored_book(services, day)  # waits for the rollback
+    done.set()
+    writer.join()
+    assert read == whole
+    assert latest_book(services, day) == (day, whole)
 
 
 def test_a_restart_after_the_update_finishes_the_same_day(workspace) -> None:

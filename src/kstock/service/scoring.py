@@ -160,6 +160,11 @@ def stored_signals(services: Services, date: str | None = None, top: int = 5) ->
     ``top`` limits each list (the book itself has ``KSTOCK_TOP_K`` names). Days scored before the book
     existed fall back to the strongest BUY/SELL labels of the signals table.
     """
+    with services.store.lock:  # see stored_book
+        return _stored_signals(services, date, top)
+
+
+def _stored_signals(services: Services, date: str | None, top: int) -> tuple[list[Signal], list[Signal]]:
     book = stored_book(services, date)
     if book is not None:
         return book["BUY"][:top], book["SELL"][:top]
@@ -177,17 +182,27 @@ def stored_signals(services: Services, date: str | None = None, top: int = 5) ->
 def latest_book(services: Services, date: str | None = None) -> tuple[str, dict[str, list[Signal]]]:
     """(day, book by side) of ``date`` or the last scored day; days from before the book existed give their
     strongest BUY/SELL labels as holdings/warnings."""
-    date_int = _scored_day(services, date)
-    day = iso(date_int)
-    book = stored_book(services, day)
-    if book is None:
-        buys, sells = stored_signals(services, day, services.settings.top_k)
-        book = {"BUY": buys, "EXIT": [], "SELL": sells}
+    with services.store.lock:  # see stored_book
+        date_int = _scored_day(services, date)
+        day = iso(date_int)
+        book = stored_book(services, day)
+        if book is None:
+            buys, sells = stored_signals(services, day, services.settings.top_k)
+            book = {"BUY": buys, "EXIT": [], "SELL": sells}
     return day, book
 
 
 def stored_book(services: Services, date: str | None = None) -> dict[str, list[Signal]] | None:
-    """The day's whole stored book by side — BUY (holdings), EXIT (sold at the next open), SELL — or None."""
+    """The day's whole stored book by side — BUY (holdings), EXIT (sold at the next open), SELL — or None.
+
+    Read under the store's lock: the bot shares one connection between threads, and a read beside the
+    day's scoring transaction would otherwise see its uncommitted rows — half a book.
+    """
+    with services.store.lock:
+        return _stored_book(services, date)
+
+
+def _stored_book(services: Services, date: str | None) -> dict[str, list[Signal]] | None:
     store = services.store
     date_int = _scored_day(services, date)
     names = tickers.names(store)
