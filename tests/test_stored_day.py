@@ -16,6 +16,7 @@ from kstock.ml.models import create_model, torch_available
 from kstock.service import stored_day
 from kstock.service.analyze import Analysis, analyze
 from kstock.service.context import Services
+from kstock.service.predict import predict_day
 from kstock.service.presenters import format_analysis
 from kstock.service.scoring import score_market
 from support.workspace import synth_settings
@@ -193,3 +194,25 @@ def test_scoring_an_older_day_keeps_the_last_days_file(ws: Path) -> None:
     score_market(services, date=str(services.model_data().dates[-2]))
     assert (ws / "s.db.day.npz").read_bytes() == before
     services.close()
+
+
+def test_a_data_update_during_the_scoring_leaves_no_matching_file(ws: Path) -> None:
+    services = _services(ws)
+    data = services.model_data()
+    pred = predict_day(services, len(data.dates) - 1, data)
+    services.store.log_update("test", 0, "ok")  # lands after the window was read, before the file is written
+    stored_day.save(services, data, pred)
+    services.close()
+    _assert_falls_back(ws)
+
+
+def test_a_stored_day_that_cannot_be_written_never_fails_the_scoring(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("no explanation today")
+
+    monkeypatch.setattr(stored_day, "explain_day", broken)
+    services = _services(ws)
+    assert score_market(services).scored > 0
+    services.close()
+    assert not (ws / "s.db.day.npz").exists()
+    _assert_falls_back(ws)

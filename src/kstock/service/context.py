@@ -216,6 +216,10 @@ class Services:
         loaded.reason = f"previous version {previous.version} served: {problem}"
         return loaded
 
+    def data_key(self) -> list | None:
+        """The data update (its id) the serving window was read at; None before any window."""
+        return None if self._data_key is None else list(self._data_key)
+
     def models_loaded(self) -> bool:
         """Whether this process has looked up (and loaded) its serving models yet."""
         return bool(self._models)

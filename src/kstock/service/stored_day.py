@@ -17,7 +17,9 @@ then a rename: a reader never sees half a file. A store in a read-only folder si
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import json
@@ -81,27 +83,40 @@ def serving_key(services: Services) -> str:
 def save(services: Services, data: ModelData, pred: DayPrediction) -> None:
     """Write the day the scoring just predicted, when it is the window's last day (an older day re-scored by
     hand leaves the file alone) and every kind served its current version (or was never trained, or cannot
-    run without torch) — else drop the file: a day predicted by a fallback version is not what it would name."""
+    run without torch) — else drop the file: a day predicted by a fallback version is not what it would name.
+
+    The key is taken first and checked against what predicted (the versions, the data update the window was
+    read at), so a retrain or data update landing meanwhile leaves a file that no longer matches, never one
+    whose key names numbers it does not hold. Never fails the scoring: at worst analyze predicts the day.
+    """
     path = day_path(services.store)
-    if pred.day != len(data.dates) - 1:
+    if pred.day != len(data.dates) - 1 or data is not services.model_data():  # an older day, or its own window
         return
-    if not _storable(services, pred):
-        path.unlink(missing_ok=True)
+    key = serving_key(services)
+    named = json.loads(key)
+    if not _storable(named["models"], pred) or services.data_key() != (named["update"] or [None])[:1]:
+        _drop(path)
         return
-    arrays = _arrays(pred, explain_day(services, pred, data))
-    meta = {"versions": pred.versions, "unavailable": pred.unavailable, "weights": pred.weights,
-            "table": pred.table.as_dict() if pred.table is not None else None, "members": sorted(pred.members),
-            "extras": {n: sorted(o.extras) for n, o in pred.members.items() if o is not None},
-            "sequence_days": services.sequence_days(), "day": pred.day}
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
+        arrays = _arrays(pred, explain_day(services, pred, data))
+        meta = {"versions": pred.versions, "unavailable": pred.unavailable, "weights": pred.weights,
+                "table": pred.table.as_dict() if pred.table is not None else None, "members": sorted(pred.members),
+                "extras": {n: sorted(o.extras) for n, o in pred.members.items() if o is not None},
+                "sequence_days": services.sequence_days(), "day": pred.day}
         with tmp.open("wb") as fh:
-            np.savez(fh, key=np.array(serving_key(services)), meta=np.array(json.dumps(meta)),
-                     codes=np.array(data.panel.codes), first=data.dates[:1], last=data.dates[-1:], **arrays)
+            np.savez(fh, key=np.array(key), meta=np.array(json.dumps(meta)), codes=np.array(data.panel.codes),
+                     first=data.dates[:1], last=data.dates[-1:], **arrays)
         os.replace(tmp, path)
-    except OSError as exc:  # a read-only or full disk: analyze predicts instead
-        log.info("could not write the stored day %s: %s", path.name, exc)
-        tmp.unlink(missing_ok=True)
+    except Exception as exc:  # a read-only or full disk, a model that cannot explain: analyze predicts instead
+        log.warning("could not write the stored day %s: %s", path.name, exc)
+        _drop(tmp)
+        _drop(path)
+
+
+def _drop(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def stored_day(services: Services) -> StoredDay | None:
@@ -137,15 +152,15 @@ def stored_sequence_days(services: Services) -> int | None:
 
 
 # -- internals ------------------------------------------------------------------------------------
-def _storable(services: Services, pred: DayPrediction) -> bool:
-    """Every kind served its current version, or has none to serve (never trained / no torch): a day predicted
-    by a fallback version, or with a model that failed, is not what a key of current versions would name."""
+def _storable(models: dict[str, list], pred: DayPrediction) -> bool:
+    """Every kind served the version the key names, or has none to serve (never trained / no torch): a day
+    predicted by a fallback version, or with a model that failed, is not what a key of current versions names."""
     for kind in known_kinds():
-        current = services.registry.current(kind)
+        pointer, current = models[kind]
         if kind in pred.versions:
-            if current is None or current.version != pred.versions[kind]:
+            if current != pred.versions[kind]:
                 return False
-        elif services.registry.pointer(kind) is not None and pred.unavailable.get(kind) != TORCH_MISSING:
+        elif pointer is not None and pred.unavailable.get(kind) != TORCH_MISSING:
             return False
     return True
 
@@ -223,6 +238,7 @@ def _code_digest() -> str:
     return _CODE_DIGEST
 
 
+@functools.cache
 def _library_versions() -> dict[str, str | None]:
     import importlib.metadata as md
 
