@@ -115,8 +115,9 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
         error.admin_hint = "`kstock data update`로 받아 오세요."
         raise error
     i = data.panel.index_of(ticker.code)
-    day = _pick_day(data.dates, data.panel.traded[i], ticker, date)
-    history = int(data.panel.traded[i, : day + 1].sum())
+    traded = ~np.isnan(data.panel.close[i])  # this ticker's row (Panel.traded builds the whole market's)
+    day = _pick_day(data.dates, traded, ticker, date)
+    history = int(traded[: day + 1].sum())
     if history < MIN_HISTORY_DAYS:
         raise NoPriceDataError(f"{ticker.name}({ticker.code}): 거래일이 {history}일뿐이라 분석할 수 없습니다 "
                                f"(최소 {MIN_HISTORY_DAYS}일 필요).")

@@ -109,6 +109,19 @@ def predict_day(services: Services, day: int, data: ModelData | None = None) -> 
         versions[name] = serving.version.version
     if not versions:
         raise NoModelError(no_model_message(services, unavailable))
+    # the ensemble, percentiles and calls of the market, once per (versions, window, day): each /analyze
+    # used to redo them, and reading every name's call from the band table costs ~30 ms on the full market
+    ensemble_version = services.registry.current("ensemble")  # its weights and table (with the members' metas)
+    key = ("ensemble-day", tuple(sorted(versions.items())), tuple(sorted(unavailable.items())),
+           ensemble_version.version if ensemble_version else None, str(data.dates[0]), day)
+    cached = services.day_cache.get(key)
+    if cached is None:
+        cached = services.day_cache[key] = _ensemble_day(services, day, members, versions, unavailable)
+    return cached
+
+
+def _ensemble_day(services: Services, day: int, members: dict[str, MemberOutput | None], versions: dict[str, str],
+                  unavailable: dict[str, str]) -> DayPrediction:
     weights = ensemble_weights(services)
     ensemble = combine(members, weights)
     table = serving_table(services, weights)
