@@ -12,7 +12,8 @@ Buttons (callback data, all under Telegram's 64 bytes):
 - ``w:CODE`` — ☆ 관심종목 (:mod:`kstock.bot.watch_handlers`).
 
 The user sees "typing…" while the analysis runs and "sending photo…" while the chart is drawn, when either
-takes longer than a quarter of a second (:func:`showing`). Texts are sent with HTML formatting: the stock and the call in bold, the price line in monospace.
+takes longer than a quarter of a second (:func:`showing`). Texts are sent with HTML formatting: the stock
+and the call in bold, the price line in monospace.
 """
 
 from __future__ import annotations
