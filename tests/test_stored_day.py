@@ -216,3 +216,11 @@ def test_a_stored_day_that_cannot_be_written_never_fails_the_scoring(ws: Path, m
     services.close()
     assert not (ws / "s.db.day.npz").exists()
     _assert_falls_back(ws)
+
+
+def test_a_changed_setting_is_a_miss(ws: Path) -> None:
+    cold = Services(synth_settings(ws).with_overrides(target_return=0.05))  # another label: another question
+    cold.clock = lambda: NOW
+    analyze(cold, _codes(cold)[0])
+    assert cold.models_loaded()
+    cold.close()
