@@ -586,6 +586,9 @@ def run_import(db: Path, files: dict[str, bytes], capsys) -> tuple[int, str, str
 @example(case=CsvCase(to_csv(HEADERS["pykrx"], [["2024-01-02", "10", "10", "10", "10", "1", "0"],
                                                 ["2024-02", "10", "10", "10", "10", "1", "0"]]),
                       r"^row 3: date '2024-02' is not a date", "month"), with_good=True, good_base=5000)  # was Feb 1st
+@example(case=CsvCase(b"Date,Open,High,Low,Close,Volume,Change\n2000-01-01,\r,105,95,100,1000,0.0\n"
+                      b"2000-01-02,110,115,105,110,1001,0.0\n", r"^row 2: open is empty$", "bare CR"),
+         with_good=False, good_base=1000)  # a stray CR splits the line: was "row 3: date 'nan' is not a date"
 @example(case=CsvCase(to_csv(HEADERS["pykrx"], price_rows(date(2024, 1, 2), 2, 900), encoding="cp949"),
                       r"not UTF-8 .*CP949", "cp949"), with_good=False, good_base=5000)  # was the codec's own words
 def test_a_rejected_csv_is_named_and_changes_nothing(csv_db: Path, capsys, case: CsvCase, with_good: bool,

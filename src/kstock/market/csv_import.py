@@ -146,7 +146,8 @@ def _parse_dates(values: pd.Series) -> np.ndarray:
     return parsed
 
 
-def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
+def _numeric(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, tuple[int, str] | None]:
+    """The column as floats, and its first bad row with the reason (None when every cell is a number ≥ 0)."""
     values = frame[col]
     # pandas reads a column of True/False as bool, which counts as numeric: a price of "True" is text here
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
@@ -156,24 +157,35 @@ def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
         bad = int((~np.isfinite(array)).argmax())
         cell = frame[col].iloc[bad]
         shown = "is empty" if pd.isna(cell) else f"{cut_cell(cell)} is not a number"
-        raise BadFile(f"row {bad + 2}: {col} {shown}")
+        return array, (bad, f"row {bad + 2}: {col} {shown}")
     if (array < 0).any():
         bad = int((array < 0).argmax())
-        raise BadFile(f"row {bad + 2}: negative {col} {array[bad]:g}")
-    return array
+        return array, (bad, f"row {bad + 2}: negative {col} {array[bad]:g}")
+    return array, None
+
+
+def _date_problem(frame: pd.DataFrame, dates: np.ndarray) -> tuple[int, str] | None:
+    if not np.isnat(dates).any():
+        return None
+    bad = int(np.isnat(dates).argmax())
+    cell = frame["date"].iloc[bad]
+    shown = "(empty)" if pd.isna(cell) or not str(cell).strip() else cut_cell(cell)
+    return bad, f"row {bad + 2}: date {shown} is not a date between 1950 and 2199 (expected YYYY-MM-DD)"
 
 
 def _validate_prices(code: str, frame: pd.DataFrame, until: dt.date | None = None) -> pd.DataFrame:
     dates = _parse_dates(frame["date"])
-    if np.isnat(dates).any():
-        bad = int(np.isnat(dates).argmax())
-        raise BadFile(f"row {bad + 2}: date {cut_cell(frame['date'].iloc[bad])} is not a date between 1950 and "
-                      "2199 (expected YYYY-MM-DD)")
+    parsed = {col: _numeric(frame, col) for col in ("open", "high", "low", "close", "volume")}
+    # the first bad row in the file wins (date before prices on the same row): a stray carriage return
+    # splits a line in two, and the row the user must fix is the first one, not the orphan after it
+    problems = [p for p in (_date_problem(frame, dates), *(problem for _, problem in parsed.values())) if p]
+    if problems:
+        raise BadFile(min(problems, key=lambda p: p[0])[1])
     if until is not None and (dates > np.datetime64(until, "D")).any():
         bad = int((dates > np.datetime64(until, "D")).argmax())
         raise BadFile(f"row {bad + 2}: date {dates[bad]} is in the future (after {until}); nothing from this "
                       "file was imported")
-    cols = {col: _numeric(frame, col) for col in ("open", "high", "low", "close", "volume")}
+    cols = {col: values for col, (values, _) in parsed.items()}
     inverted = (cols["volume"] > 0) & (cols["high"] < cols["low"])
     if inverted.any():
         bad = int(inverted.argmax())
