@@ -315,7 +315,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", choices=("all", "analyze"), default="all", help="run every row, or the cold analyze "
                    "rows alone (default all)")
     p.add_argument("--cache", default="/tmp/kstock_bench_window", help="stores and models, built once, reused")
-    p.add_argument("--json", default=str(REPO / "benchmarks" / "out" / "window.json"), help="write results here")
+    p.add_argument("--json", help="write results here (default benchmarks/out/window.json; with --only analyze "
+                   "window_analyze.json, so the full report run_all reads is never replaced by a partial one)")
     return p.parse_args(argv)
 
 
@@ -326,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--train-deep"]:
         return train_deep()
     args = parse_args(argv)
+    if args.json is None:
+        name = "window_analyze.json" if args.only == "analyze" else "window.json"
+        args.json = str(REPO / "benchmarks" / "out" / name)
     report = run(args)
     report["setup"]["ticker"] = args.ticker
     publish(report, analyze_markdown(report) if args.only == "analyze" else markdown(report), args.json)
