@@ -122,8 +122,11 @@ def _same_text(m: dict[str, Any]) -> str:
 def bot_rows(r: dict[str, Any]) -> list[Row]:
     users = r["setup"]["users"]
     rows = []
+    full = r.get("full_market", {})
     for what, part in (("fake Bot API in its own process, as a remote server", r.get("remote", {})),
-                       ("fake Bot API in the bot's process", {k.removeprefix("analyze_"): v for k, v in r.items()})):
+                       ("fake Bot API in the bot's process", {k.removeprefix("analyze_"): v for k, v in r.items()}),
+                       (f"full market ({full.get('tickers', 0):,} tickers × 2 y), fake Bot API in its own process",
+                        full)):
         if "all_text" not in part:
             continue
         text = part["all_text"]
