@@ -119,6 +119,18 @@ def test_calls_without_a_table_are_the_top_and_bottom_deciles() -> None:
     assert calls_for(thin, p).tolist() == calls_for(None, p).tolist()
 
 
+def test_the_markets_calls_are_each_names_call() -> None:
+    """calls_for (one band lookup for the whole market) says for every name what call_for says for it."""
+    rng = np.random.default_rng(3)
+    p = rng.uniform(size=2_000)
+    p[::9] = np.nan
+    p[:4] = [0.0, 0.1, 0.9, 1.0]  # band edges
+    for table in (None, table_of([0.01] + [0.0] * 8 + [-0.01]), table_of([-0.01] + [0.0] * 8 + [0.01]),
+                  table_of([-0.01] + [0.0] * 8 + [0.01], n=10), table_of([0.0] * 10)):
+        assert calls_for(table, p).tolist() == [call_for(table, float(x)) for x in p]
+    assert calls_for(None, np.array(0.95)).tolist() == "BUY"  # a scalar keeps its shape
+
+
 # -- out-of-sample only ------------------------------------------------------------------------------------
 class Memorizer:
     """Knows the answer on every day it was trained on and nothing on any other: a perfect in-sample score

@@ -112,8 +112,14 @@ def call_for(table: CalibrationTable | None, percentile: float) -> str:
 
 
 def calls_for(table: CalibrationTable | None, percentile: np.ndarray) -> np.ndarray:
-    """:func:`call_for` over an array of percentiles ("" where NaN)."""
-    return np.array([call_for(table, float(p)) for p in np.asarray(percentile, dtype=float)], dtype=object)
+    """:func:`call_for` over an array of percentiles ("" where NaN), vectorised: the whole market's calls
+    are one band lookup (a loop of ``call_for`` took ~30 ms for 2,761 names)."""
+    idx = band_index(np.asarray(percentile, dtype=float))
+    idx = np.atleast_1d(idx)
+    out = np.where(idx < 0, "", "HOLD").astype(object)
+    for end in (0, N_BANDS - 1):  # only the two end bands can be anything but HOLD
+        out[idx == end] = call_for(table, (end + 0.5) / N_BANDS)
+    return out.reshape(np.shape(percentile))
 
 
 def markdown(table: CalibrationTable, title: str = "") -> str:
