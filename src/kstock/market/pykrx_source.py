@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,7 @@ from kstock.market.pykrx_frames import (
 )
 from kstock.market.sectors import assign_sector
 from kstock.market.store import MarketStore
-from kstock.market.types import InstrumentKind, MarketData, Ticker
+from kstock.market.types import InstrumentKind, MarketData, Ticker, UpdateReport
 from kstock.market.universe import classify_instrument
 
 __all__ = ["PykrxSource", "SourceError", "UpdateReport", "data_age", "describe_age"]
@@ -57,19 +57,6 @@ INDEX_CODES = {"KOSPI": "1001", "KOSDAQ": "2001"}
 #: How far back from ``end`` to look for a day with a KRX listing (weekends, holidays, Chuseok).
 LISTING_LOOKBACK_DAYS = 10
 _FETCHED_KINDS = (InstrumentKind.COMMON, InstrumentKind.PREFERRED)
-
-
-@dataclass
-class UpdateReport:
-    """What an update did, in a form the CLI prints and the bot's /status shows."""
-
-    ok: bool
-    tickers_updated: int = 0
-    rows_changed: int = 0
-    message: str = ""
-    data_last_date: str | None = None  # last stored trading day after the update (ISO)
-    data_age_days: int | None = None  # calendar days between that day and today (KST)
-    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

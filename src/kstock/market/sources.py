@@ -30,8 +30,7 @@ import pandas as pd
 
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import as_date, data_age, describe_age, last_final_day, seoul_now
-from kstock.market.pykrx_source import UpdateReport
-from kstock.market.types import MarketData
+from kstock.market.types import MarketData, UpdateReport
 
 if TYPE_CHECKING:
     from kstock.config import Settings

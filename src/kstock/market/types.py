@@ -99,3 +99,16 @@ class MarketData:
     tickers: list[Ticker]
     prices: pd.DataFrame
     indices: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+@dataclass
+class UpdateReport:
+    """What a data update did (any source), in a form the CLI prints and the bot's /status shows."""
+
+    ok: bool
+    tickers_updated: int = 0
+    rows_changed: int = 0
+    message: str = ""
+    data_last_date: str | None = None  # last stored trading day after the update (ISO)
+    data_age_days: int | None = None  # calendar days between that day and today (KST)
+    warnings: list[str] = field(default_factory=list)
