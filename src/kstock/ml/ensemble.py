@@ -16,11 +16,11 @@ import numpy as np
 
 from kstock.ml.base import MemberOutput
 
-#: Served until a store's own `kstock evaluate --model ensemble` stores weights. The walk-forward on
-#: kospi_2020_2026 (2022-01 … 2026-05, four folds; README "Model quality") chose trees 0.6 / LSTM 0.4 on
-#: earlier folds and that ensemble ranked and booked best; every weight the same rule gave the sector
-#: model (0.1–0.3) lowered the ensemble's Rank IC (0.1052 → 0.1039) and its followable book's Sharpe
-#: (1.18 → 0.78), so it weighs 0 — it still answers when no other member can (see ``combine``).
+#: Served until a store's own `kstock evaluate --model ensemble` stores weights. On the walk-forward over
+#: kospi_2020_2026 (2022-01 … 2026-05, four folds; README "Models and how well they do") the fold rule chose
+#: trees 0.6 / LSTM 0.4 for two refits of the LSTM (Rank IC 0.1053 and 0.1041, the trees alone 0.1043);
+#: every weight it gave the sector model (0.1–0.4) lowered the ensemble's Rank IC (0.1053 → 0.1041) and
+#: Rank IC from the next open, so it weighs 0 — it still answers when no other member can (see ``combine``).
 DEFAULT_WEIGHTS: dict[str, float] = {"trees": 0.6, "lstm": 0.4, "sector": 0.0}
 
 
