@@ -42,23 +42,30 @@ def long_market(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trees = create_model("trees", services.settings, **fast_tree_options())
     trees.fit(data, _train_days(data))
     _promote(services, "trees", trees)
-    if torch_available():
-        from kstock.ml.lstm.data import LSTMParams
-        from kstock.ml.sector.config import SectorConfig
-
-        lstm = create_model("lstm", services.settings, params=LSTMParams(
-            hidden_size=8, samples_per_epoch=512, batch_size=256, max_val_samples=500, max_epochs=1, patience=1,
-            n_threads=1, time_budget_s=None), seed=3, progress_bar=False)
-        lstm.fit(data, _train_days(data))
-        _promote(services, "lstm", lstm)
-        config = SectorConfig(img_size=32, d_model=16, n_heads=2, n_layers=1, batch_size=32, samples_per_epoch=64,
-                              phase2_samples_per_sector=8, phase1_epochs=1, phase2_epochs=1, phase3_epochs=1,
-                              val_max_samples=32, patience=5, infer_batch=256, seed=3)
-        sector = create_model("sector", services.settings, config=config, checkpoint_dir=False)
-        sector.fit(data, _train_days(data))
-        _promote(services, "sector", sector)
+    _serve_tiny_deep_models(services, data, _train_days(data))
     services.close()
     return root
+
+
+def _serve_tiny_deep_models(services: Services, data: ModelData, train_days: np.ndarray) -> None:
+    """A tiny LSTM and sector model trained and served (when torch is here): the window's exactness is a
+    property of the code path, not of the model's size."""
+    if not torch_available():
+        return
+    from kstock.ml.lstm.data import LSTMParams
+    from kstock.ml.sector.config import SectorConfig
+
+    lstm = create_model("lstm", services.settings, params=LSTMParams(
+        hidden_size=8, samples_per_epoch=512, batch_size=256, max_val_samples=500, max_epochs=1, patience=1,
+        n_threads=1, time_budget_s=None), seed=3, progress_bar=False)
+    lstm.fit(data, train_days)
+    _promote(services, "lstm", lstm)
+    config = SectorConfig(img_size=32, d_model=16, n_heads=2, n_layers=1, batch_size=32, samples_per_epoch=64,
+                          phase2_samples_per_sector=8, phase1_epochs=1, phase2_epochs=1, phase3_epochs=1,
+                          val_max_samples=32, patience=5, infer_batch=256, seed=3)
+    sector = create_model("sector", services.settings, config=config, checkpoint_dir=False)
+    sector.fit(data, train_days)
+    _promote(services, "sector", sector)
 
 
 @pytest.fixture
@@ -171,7 +178,8 @@ def test_training_reads_at_most_the_configured_years(long_market: Path, tmp_path
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_real_window_predictions_equal_the_whole_history(krx_dir: Path, tmp_path: Path) -> None:
-    """On kospi_2020_2026 (6.4 years): the trees' last-day scores from the window equal the whole history's."""
+    """On kospi_2020_2026 (6.4 years): every serving model's last-day outputs from the window equal the whole
+    history's (trees, and with torch a small LSTM and sector model)."""
     from kstock.market.csv_import import import_directory
 
     store = MarketStore(tmp_path / "real.db")
@@ -186,6 +194,7 @@ def test_real_window_predictions_equal_the_whole_history(krx_dir: Path, tmp_path
         train[len(whole.dates) - 500 : len(whole.dates) - 10] = True
         trees.fit(whole, train)
         _promote(services, "trees", trees)
+        _serve_tiny_deep_models(services, whole, train)
         window = services.model_data()
         assert len(window.dates) < len(whole.dates)
         _assert_same_day(services, window, len(window.dates) - 1, whole, len(whole.dates) - 1)
