@@ -224,3 +224,36 @@ def test_a_changed_setting_is_a_miss(ws: Path) -> None:
     analyze(cold, _codes(cold)[0])
     assert cold.models_loaded()
     cold.close()
+
+
+@pytest.mark.torch
+def test_a_model_weighted_zero_is_shown_as_reference_only(ws: Path) -> None:
+    """With the default weights (sector 0) the analysis says the sector model's head does not decide the call,
+    and /model gives each model's share of it."""
+    if not torch_available():
+        pytest.skip("torch is not installed")
+    from kstock.bot.messages import models_text
+    from kstock.service.status import models_status
+
+    services = _services(ws)
+    try:
+        text = format_analysis(analyze(services, _codes(services)[0]))
+        assert "섹터 모델:" in text and "(참고용 · 종합 판단에 반영 안 함)" in text
+        rows = {r["name"]: r for r in models_status(services)}
+        assert rows["trees"]["ensemble_share"] == pytest.approx(0.6)
+        assert rows["lstm"]["ensemble_share"] == pytest.approx(0.4)
+        assert rows["sector"]["ensemble_share"] == 0.0
+        shown = models_text(list(rows.values()), admin=False)
+        assert "종합 판단 비중 60%" in shown and "종합 판단 비중 40%" in shown
+        assert "종합 판단에 반영 안 함 (참고용)" in shown
+    finally:
+        services.close()
+
+
+def test_shares_follow_the_available_models() -> None:
+    from kstock.service.status import ensemble_shares
+
+    weights = {"trees": 0.6, "lstm": 0.4, "sector": 0.0}
+    assert ensemble_shares(weights, ["trees"]) == {"trees": 1.0}  # no torch: the trees decide alone
+    assert ensemble_shares(weights, ["sector"]) == {"sector": 1.0}  # a lone zero-weight model still answers
+    assert ensemble_shares(weights, []) == {}

@@ -13,7 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from kstock.bot.text import truncate
 from kstock.market.dates import day_int
 from kstock.service.korean import kst
-from kstock.service.presenters import DISCLAIMER, MODEL_KO, format_age, format_models, format_signals
+from kstock.service.presenters import DISCLAIMER, MODEL_KO, format_age, format_models, format_signals, share_text
 from kstock.service.retrain import RetrainResult
 from kstock.service.scoring import Signal
 
@@ -178,7 +178,7 @@ def models_text(rows: Sequence[Mapping[str, Any]], admin: bool) -> str:
         line = f"• {label}: {format_age(row['age_days'])} 학습 · 학습 데이터 {rng[0]} ~ {rng[1]}"
         if isinstance(v.get("rank_ic_mean"), float):
             line += f" · 검증 순위상관 {v['rank_ic_mean']:+.3f}"
-        lines.append(line)
+        lines.append(line + share_text(row.get("ensemble_share")))
     return "\n".join(lines)
 
 

@@ -54,7 +54,8 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
         lines.append("LSTM이 주목한 날:")
         lines += [f"  • {line}" for line in r.extras["key_days_ko"]]
     if r.sector_head:
-        lines.append(f"섹터 모델: {r.sector_head}")
+        reference = (r.extras.get("weights") or {}).get("sector") == 0
+        lines.append(f"섹터 모델: {r.sector_head}" + (" (참고용 · 종합 판단에 반영 안 함)" if reference else ""))
     names = sorted(set(r.members) | set(r.unavailable))
     lines.append("모델: " + " · ".join(_member_line(name, r, a, admin) for name in names))
     lines.append(DISCLAIMER)
@@ -133,6 +134,13 @@ def _expected(s: Signal, horizon: int) -> str:
     return f" · 예상 {horizon}일 초과 {pct(s.expected_excess)}{hit}"
 
 
+def share_text(share: float | None) -> str:
+    """A model's part in the served call, for /model: its share, or that it is shown for reference only."""
+    if share is None:
+        return ""
+    return f" · 종합 판단 비중 {share:.0%}" if share > 0 else " · 종합 판단에 반영 안 함 (참고용)"
+
+
 def format_models(rows: list[dict]) -> str:
     lines = ["🤖 서비스 중인 모델"]
     for row in rows:
@@ -144,7 +152,7 @@ def format_models(rows: list[dict]) -> str:
         metrics = ", ".join(f"{k} {v[k]:.3f}" for k in ("rank_ic_mean", "auc") if isinstance(v.get(k), float))
         rng = row.get("data_range") or ["?", "?"]
         lines.append(f"• {label}: v{row['version']} · {format_age(row['age_days'])} 학습 · 데이터 {rng[0]}~{rng[1]}"
-                     + (f" · 검증 {metrics}" if metrics else ""))
+                     + (f" · 검증 {metrics}" if metrics else "") + share_text(row.get("ensemble_share")))
         if row.get("reason"):  # an older version serves because the pointer or the newer one is broken
             lines.append(f"  ⚠️ {row['reason']}")
     return "\n".join(lines)

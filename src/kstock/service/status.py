@@ -9,6 +9,7 @@ from kstock.ml.models import known_kinds
 from kstock.service import runs
 from kstock.service.context import Services
 from kstock.service.daily import freshness
+from kstock.service.predict import ensemble_weights
 from kstock.service.scoring import last_scored_date
 
 
@@ -29,7 +30,19 @@ def models_status(services: Services) -> list[dict[str, Any]]:
             "validation": version.meta.get("validation") if version else None,
             "versions_on_disk": services.registry.versions(name),
         })
+    shares = ensemble_shares(ensemble_weights(services), [r["name"] for r in rows if r["available"]])
+    for row in rows:
+        row["ensemble_share"] = shares.get(row["name"])
     return rows
+
+
+def ensemble_shares(weights: dict[str, float], available: list[str]) -> dict[str, float]:
+    """Each available model's share of the served call (its weight over the available members' total), so
+    a user sees which models decide and which are shown for reference only (share 0)."""
+    total = sum(weights.get(name, 0.0) for name in available)
+    if total <= 0:  # only zero-weight members: they share the call equally (ensemble.combine)
+        return {name: 1 / len(available) for name in available} if available else {}
+    return {name: weights.get(name, 0.0) / total for name in available}
 
 
 def service_status(services: Services) -> dict[str, Any]:
