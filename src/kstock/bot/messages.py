@@ -13,7 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from kstock.bot.text import truncate
 from kstock.market.dates import day_int
 from kstock.service.korean import kst
-from kstock.service.presenters import DISCLAIMER, MODEL_KO, format_age, format_models, format_signals, share_text
+from kstock.service.presenters import DISCLAIMER, MODEL_KO, format_models, format_signals
 from kstock.service.retrain import RetrainResult
 from kstock.service.scoring import Signal
 
@@ -164,22 +164,8 @@ def status_text(state: Mapping[str, Any], admin: bool) -> str:
 
 
 def models_text(rows: Sequence[Mapping[str, Any]], admin: bool) -> str:
-    """``/model``: admins get versions, metric names and why a model is missing; users a Korean summary."""
-    if admin:
-        return format_models(list(rows))
-    lines = ["🤖 서비스 중인 모델"]
-    for row in rows:
-        label = MODEL_KO.get(row["name"], row["name"])
-        if not row["available"]:
-            lines.append(f"• {label}: 준비 중")
-            continue
-        v = row.get("validation") or {}
-        rng = row.get("data_range") or ["?", "?"]
-        line = f"• {label}: {format_age(row['age_days'])} 학습 · 학습 데이터 {rng[0]} ~ {rng[1]}"
-        if isinstance(v.get("rank_ic_mean"), float):
-            line += f" · 검증 순위상관 {v['rank_ic_mean']:+.3f}"
-        lines.append(line + share_text(row.get("ensemble_share")))
-    return "\n".join(lines)
+    """``/model``: the admin's or the user's view (:func:`~kstock.service.presenters.format_models`)."""
+    return format_models(rows, admin)
 
 
 def rate_limited(wait: float, per_minute: int) -> str:

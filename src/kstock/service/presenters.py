@@ -6,6 +6,9 @@ read them: 원 with thousands separators, percentages with a sign.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from kstock.service.analyze import Analysis
 from kstock.service.headline import rank_text
 from kstock.service.korean import man_eok
@@ -141,21 +144,37 @@ def share_text(share: float | None) -> str:
     return f" · 종합 판단 비중 {share:.0%}" if share > 0 else " · 종합 판단에 반영 안 함 (참고용)"
 
 
-def format_models(rows: list[dict]) -> str:
+def format_models(rows: Sequence[Mapping[str, Any]], admin: bool = True) -> str:
+    """``kstock models`` and ``/model``: admins get versions, metric names and why a model is missing; users a
+    Korean summary. Both say each model's share of the served call."""
     lines = ["🤖 서비스 중인 모델"]
     for row in rows:
         label = MODEL_KO.get(row["name"], row["name"])
         if not row["available"]:
-            lines.append(f"• {label}: {row['reason']}")
+            lines.append(f"• {label}: {row['reason'] if admin else '준비 중'}")
             continue
-        v = row.get("validation") or {}
-        metrics = ", ".join(f"{k} {v[k]:.3f}" for k in ("rank_ic_mean", "auc") if isinstance(v.get(k), float))
-        rng = row.get("data_range") or ["?", "?"]
-        lines.append(f"• {label}: v{row['version']} · {format_age(row['age_days'])} 학습 · 데이터 {rng[0]}~{rng[1]}"
-                     + (f" · 검증 {metrics}" if metrics else "") + share_text(row.get("ensemble_share")))
-        if row.get("reason"):  # an older version serves because the pointer or the newer one is broken
+        lines.append(f"• {label}: " + (_admin_model_line(row) if admin else _user_model_line(row))
+                     + share_text(row.get("ensemble_share")))
+        if admin and row.get("reason"):  # an older version serves because the pointer or the newer one is broken
             lines.append(f"  ⚠️ {row['reason']}")
     return "\n".join(lines)
+
+
+def _admin_model_line(row: Mapping[str, Any]) -> str:
+    v = row.get("validation") or {}
+    metrics = ", ".join(f"{k} {v[k]:.3f}" for k in ("rank_ic_mean", "auc") if isinstance(v.get(k), float))
+    rng = row.get("data_range") or ["?", "?"]
+    return (f"v{row['version']} · {format_age(row['age_days'])} 학습 · 데이터 {rng[0]}~{rng[1]}"
+            + (f" · 검증 {metrics}" if metrics else ""))
+
+
+def _user_model_line(row: Mapping[str, Any]) -> str:
+    v = row.get("validation") or {}
+    rng = row.get("data_range") or ["?", "?"]
+    line = f"{format_age(row['age_days'])} 학습 · 학습 데이터 {rng[0]} ~ {rng[1]}"
+    if isinstance(v.get("rank_ic_mean"), float):
+        line += f" · 검증 순위상관 {v['rank_ic_mean']:+.3f}"
+    return line
 
 
 def format_status(status: dict) -> str:
