@@ -7,8 +7,8 @@ import pytest
 
 from kstock.features.extra import EXTRA_FEATURE_LABELS, EXTRA_FEATURE_NAMES, build_extra_features
 from kstock.features.tabular import FEATURE_NAMES
-from kstock.market.types import CLOSE, OPEN, Panel
-from support.panels import make_panel
+from kstock.market.types import OPEN, Panel
+from support.panels import changed_after, make_panel
 
 
 def col(name: str) -> int:
@@ -45,15 +45,7 @@ def test_no_look_ahead(panel_and_index, t: int) -> None:
     """Changing every field of every ticker after day t (and the index) leaves day ≤ t bit-identical."""
     panel, market = panel_and_index
     base = build_extra_features(panel, market).values
-    rng = np.random.default_rng(t)
-    ohlcv = panel.ohlcv.copy()
-    ohlcv[:, t + 1:] *= rng.uniform(0.5, 1.6, size=ohlcv[:, t + 1:].shape)
-    ohlcv[::3, t + 1: t + 4] = np.nan  # new halts after t
-    ohlcv[1, t + 2, CLOSE] *= 3  # a split-like jump after t
-    market2 = market.copy()
-    market2[t + 1:] *= rng.uniform(0.8, 1.2, size=len(market) - t - 1)
-    changed = Panel(panel.codes, panel.dates, ohlcv, panel.halted, panel.sector_ids)
-    after = build_extra_features(changed, market2).values
+    after = build_extra_features(*changed_after(panel, market, t)).values
     np.testing.assert_array_equal(base[:, : t + 1], after[:, : t + 1])  # NaN == NaN, bit for bit
     assert not np.array_equal(base[:, t + 1:], after[:, t + 1:], equal_nan=True)
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES, bad_moves, build_features
-from kstock.market.types import CLOSE, Panel
+from kstock.market.types import Panel
 from kstock.ml.trees import predictor
-from support.panels import make_panel
+from support.panels import changed_after, make_panel
 
 
 def col(name: str) -> int:
@@ -41,15 +41,7 @@ def test_no_look_ahead(synth_panel, t: int) -> None:
     """Changing every field of every ticker after day t (and the index) leaves day ≤ t bit-identical."""
     panel, market = synth_panel
     base = build_features(panel, market).values
-    rng = np.random.default_rng(t)
-    ohlcv = panel.ohlcv.copy()
-    ohlcv[:, t + 1:] *= rng.uniform(0.5, 1.6, size=ohlcv[:, t + 1:].shape)
-    ohlcv[::3, t + 1: t + 4] = np.nan  # new halts after t
-    ohlcv[1, t + 2, CLOSE] *= 3  # a split-like jump after t
-    market2 = market.copy()
-    market2[t + 1:] *= rng.uniform(0.8, 1.2, size=len(market) - t - 1)
-    changed = Panel(panel.codes, panel.dates, ohlcv, panel.halted, panel.sector_ids)
-    after = build_features(changed, market2).values
+    after = build_features(*changed_after(panel, market, t)).values
     np.testing.assert_array_equal(base[:, : t + 1], after[:, : t + 1])  # NaN == NaN, bit for bit
     assert not np.array_equal(base[:, t + 1:], after[:, t + 1:], equal_nan=True)
 

@@ -37,3 +37,16 @@ def panel(closes: np.ndarray, volume: float | np.ndarray = 1e6, opens: np.ndarra
     ohlcv[np.isnan(closes)] = np.nan
     dates = np.arange(np.datetime64("2025-01-01"), np.datetime64("2025-01-01") + t)
     return Panel([f"{i:06d}" for i in range(n)], dates, ohlcv, np.isnan(closes))
+
+
+def changed_after(panel: Panel, market: np.ndarray, t: int) -> tuple[Panel, np.ndarray]:
+    """The same market with every field of every ticker after day ``t`` (and the index) changed: new prices,
+    new halts, a split-like jump. Features of days ≤ t must not move (the no-look-ahead tests)."""
+    rng = np.random.default_rng(t)
+    ohlcv = panel.ohlcv.copy()
+    ohlcv[:, t + 1:] *= rng.uniform(0.5, 1.6, size=ohlcv[:, t + 1:].shape)
+    ohlcv[::3, t + 1: t + 4] = np.nan  # new halts after t
+    ohlcv[1, t + 2, CLOSE] *= 3  # a split-like jump after t
+    market2 = market.copy()
+    market2[t + 1:] *= rng.uniform(0.8, 1.2, size=len(market) - t - 1)
+    return Panel(panel.codes, panel.dates, ohlcv, panel.halted, panel.sector_ids), market2
