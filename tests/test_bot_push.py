@@ -174,11 +174,16 @@ def test_progress_edits_are_throttled(env: BotEnv, tg: FakeTelegramServer) -> No
     assert time.monotonic() - began < 10  # the throttle delays edits, it does not queue them up
 
 
-def test_admin_score_runs_now(env: BotEnv, tg: FakeTelegramServer) -> None:
-    since = env.send(ADMIN, "/score")
-    assert "채점 중" in env.reply(ADMIN, since).text
-    done = tg.wait_for(lambda r: r.method == "editMessageText" and r.chat_id == ADMIN, timeout=30, since=since)
-    assert "채점 완료" in done.text and "매수 바스켓" in done.text
+@pytest.mark.parametrize("top_k", [20, 40])  # 40: eight new names a day, more than a reply's first five
+def test_admin_score_runs_now(tg: FakeTelegramServer, root: Path, top_k: int) -> None:
+    with BotEnv(tg, root, overrides={"top_k": top_k}) as env:
+        since = env.send(ADMIN, "/score")
+        assert "채점 중" in env.reply(ADMIN, since).text
+        done = tg.wait_for(lambda r: r.method == "editMessageText" and r.chat_id == ADMIN, timeout=30, since=since)
+        assert "채점 완료" in done.text and "매수 바스켓" in done.text
+        # the reply is the stored book, whole — exactly what /signals (and the push) show, not its first names
+        book = done.text.split("\n", 1)[1]
+        assert book == env.ask(ADMIN, "/signals").text
 
 
 def test_bot_keeps_answering_while_a_retrain_runs(env: BotEnv, tg: FakeTelegramServer,

@@ -175,6 +175,7 @@ def test_score_then_signals(cli) -> None:
     rc, out, err = cli("score")
     assert rc == 0, err
     assert "scored" in out and "2025-06-30" in out and "trees" in out
+    scored = out
     rc, out, err = cli("signals", "--json", "--top", "3")
     assert rc == 0, err
     payload = json.loads(out)
@@ -185,8 +186,9 @@ def test_score_then_signals(cli) -> None:
     assert buy_scores == sorted(buy_scores, reverse=True)
     assert min(buy_scores) > max(s["score"] for s in payload["sells"])  # the weakest names are the SELL warnings
     assert all(s["close"] > 0 and s["traded_value_20d"] >= 1e9 for s in payload["buys"])
-    rc, out, _ = cli("signals")
+    rc, out, _ = cli("signals", "--top", "5")
     assert rc == 0 and "매수 바스켓" in out
+    assert scored.split("\n", 1)[1] == out  # `score` prints the stored book whole, as `signals` does
     # an earlier day can be scored too, and signals of it read back
     rc, out, err = cli("score", "--date", "2025-05-30")
     assert rc == 0, err

@@ -123,14 +123,21 @@ def _is_admin(rt: BotRuntime, update: Update) -> bool:
 async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime_of(context)
     try:
-        date, book = await asyncio.to_thread(latest_book, rt.services)
-        buys, sells = book["BUY"], book["SELL"][:5]
-        warning = await asyncio.to_thread(signals_warning, rt.services, date)
-        text = format_signals(date, buys, sells, warning, book_size=rt.settings.top_k,
-                              horizon=rt.settings.label_horizon, exits=book["EXIT"])
+        date, text, buys, sells = await _book_text(rt)
     except KstockError as exc:
         text, buys, sells, date = str(exc), [], [], None
     await _reply(rt, update, context, text, messages.signal_buttons(buys, sells, date))
+
+
+async def _book_text(rt: BotRuntime, date: str | None = None) -> tuple[str, str, list, list]:
+    """(day, text, holdings, SELL warnings) of the stored book of ``date`` (default the last scored day): the
+    published book, whole — what /signals, the push and the ledger share."""
+    day, book = await asyncio.to_thread(latest_book, rt.services, date)
+    buys, sells = book["BUY"], book["SELL"][:5]
+    warning = await asyncio.to_thread(signals_warning, rt.services, day)
+    text = format_signals(day, buys, sells, warning, book_size=rt.settings.top_k,
+                          horizon=rt.settings.label_horizon, exits=book["EXIT"])
+    return day, text, buys, sells
 
 
 async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -273,10 +280,9 @@ async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         report = await run_scoring(rt, force=True)
     except KstockError as exc:
         text = f"채점 실패: {exc}"
-    else:
+    else:  # the stored book, whole (a day already published keeps its book; the reply shows that one)
         text = "채점할 수 없습니다." if report is None else (
-            f"✅ 채점 완료: {report.date} · {report.scored}종목\n"
-            + format_signals(report.date, report.buys[:5], report.sells[:5], horizon=rt.settings.label_horizon))
+            f"✅ 채점 완료: {report.date} · {report.scored}종목\n" + (await _book_text(rt, report.date))[1])
     if sent:
         await rt.delivery.edit_text(context.bot, update.effective_chat.id, sent[0].message_id, text)
     else:

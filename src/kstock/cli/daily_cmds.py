@@ -71,12 +71,12 @@ def cmd_daily(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_score(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.service.daily import score_now
-    from kstock.service.presenters import format_signals
 
-    report = score_now(_writing_services(ctx), args.date)
+    services = _writing_services(ctx)
+    report = score_now(services, args.date)
     print(f"scored {report.scored} stocks on {report.date} ({report.buyable} buyable) with "
           f"{', '.join(report.versions)}" + (" — stale data: stored, not published" if report.stale else ""))
-    print(format_signals(report.date, report.buys[:5], report.sells[:5], horizon=ctx.settings.label_horizon))
+    _print_book(services, report.date, 5)  # the stored book, whole: what `kstock signals` and the push show
     return 0
 
 
