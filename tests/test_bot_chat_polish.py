@@ -160,6 +160,19 @@ def test_signals_have_one_button_per_stock_and_an_old_list_says_so(env: BotEnv) 
     assert "누르신 신호 목록은 2020-01-02 기준" in env.reply(7501, since).text
 
 
+def test_signals_of_a_past_day_and_bad_dates(env: BotEnv) -> None:
+    done = env.ask(ADMIN, "/score", timeout=60)
+    assert done
+    env.tg.wait_for(lambda r: r.chat_id == ADMIN and "채점 완료" in r.text, timeout=60)
+    latest = env.ask(7502, "/signals")
+    day = re.search(r"(\d{4}-\d{2}-\d{2}) 장 마감 기준", latest.text).group(1)
+    assert env.ask(7502, f"/signals {day}").text == latest.text  # that day's published book
+    assert env.ask(7502, "/signals 2099-13-45").text == "날짜 '2099-13-45'를 읽을 수 없습니다 (YYYY-MM-DD)."
+    never = env.ask(7502, "/signals 2001-01-02").text
+    assert never == "2001-01-02에는 발행된 신호가 없습니다 (거래일이 아니거나 채점 전인 날)."
+    assert "kstock" not in never  # no shell command for a chat user
+
+
 def test_watchlist_commands_limit_and_today_call(env: BotEnv) -> None:
     chat = 7601
     added = env.ask(chat, "/watch 삼전")

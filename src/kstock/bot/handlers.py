@@ -60,7 +60,7 @@ from kstock.ml.models import known_kinds
 from kstock.service.daily import signals_warning
 from kstock.service.presenters import format_signals
 from kstock.service.retrain import RetrainResult, retrain
-from kstock.service.scoring import latest_book
+from kstock.service.scoring import NotScoredError, latest_book
 from kstock.service.status import models_status, service_status
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,13 @@ def _is_admin(rt: BotRuntime, update: Update) -> bool:
 
 
 async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/signals`` (the last scored day) or ``/signals 2025-07-10`` (a past day's published book)."""
     rt = runtime_of(context)
+    asked = command_args(update.effective_message)[:40] or None
     try:
-        date, text, buys, sells = await _book_text(rt)
+        date, text, buys, sells = await _book_text(rt, asked)
+    except NotScoredError:
+        text, buys, sells, date = f"{asked}에는 발행된 신호가 없습니다 (거래일이 아니거나 채점 전인 날).", [], [], None
     except KstockError as exc:
         text, buys, sells, date = str(exc), [], [], None
     await _reply(rt, update, context, text, messages.signal_buttons(buys, sells, date))
