@@ -154,7 +154,7 @@ def status_text(state: Mapping[str, Any], admin: bool) -> str:
     if state.get("runs"):
         lines.append("최근 작업 (한국 시간):")
         for run in state["runs"][:5]:
-            job = f"{_job_ko(run['job'])} ({run['job']})" if admin else _job_ko(run["job"])
+            job = run["job"] if admin else _job_ko(run["job"])
             outcome = RUN_STATUS_KO.get(run["status"], run["status"] if admin else "기타")
             line = f"  • {job} {outcome} ({kst(run['started_at'])})"
             if admin and run.get("error"):
