@@ -37,6 +37,36 @@ def test_execution_marks_a_limit_up_open_as_not_enterable() -> None:
     assert ex.enterable[1, 1]
 
 
+def test_a_reverse_split_during_a_halt_is_not_a_return_for_a_held_name() -> None:
+    """The real KOSPI files have names that resume after a halt at 15× the last price (a reverse split the
+    source did not adjust). The book must value such a name flat across the jump, not at +1,400 %."""
+    from kstock.ml.evaluation.calibration import round_trip_returns
+    from kstock.ml.evaluation.tranche_book import backtest_followable
+
+    closes = np.full((2, 12), 1_000.0)
+    closes[0, 4:7] = NAN  # halted three days ...
+    closes[0, 7:] = 15_000.0  # ... and back at 15× (a 15:1 reverse split)
+    closes[0, 9] = 16_500.0  # a real +10 % after it
+    p = panel(closes)
+    ex = execution(p)
+    assert np.nanmax(np.abs(ex.ret_next[0])) == pytest.approx(0.10)  # the only return left is the real one
+    assert np.all(np.isfinite(ex.ret_next[0, :9]) & (ex.ret_next[0, :9] <= 0.10 + 1e-12))
+    trips = round_trip_returns(p, horizon=5)
+    assert np.nanmax(trips[0]) < 0.11  # buy before the halt, sell after: ≈ 0 (less costs), +10 % at most
+    score = np.array([[1.0] * 12, [0.0] * 12])  # the book holds the split name throughout
+    book = backtest_followable(score, p, k=1, horizon=5, min_traded_value=0.0)
+    assert np.max(book.gross_returns) < 0.11
+
+
+def test_breaks_are_stepped_over_without_look_ahead() -> None:
+    """A price as known on day t never changes when a later break arrives (the ledger reads live data)."""
+    closes = np.full((1, 10), 1_000.0)
+    closes[0, 6:] = 200.0  # a 5:1 split on day 6
+    whole, cut = execution(panel(closes)), execution(panel(closes[:, :6]))
+    assert np.array_equal(whole.open_ff[:, :6], cut.open_ff)
+    assert np.allclose(whole.ret_next[0, :8], 0.0)  # flat across the split
+
+
 # --- real data ------------------------------------------------------------------------------------------
 
 #: 맥쿼리인프라 and KB발해인프라 (funds), 진로발효 (trades ~6천만원 a day), big liquid names, and a spread of others.

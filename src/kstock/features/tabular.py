@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kstock.market.krx import PRICE_LIMIT, PRICE_LIMIT_CHANGE, PRICE_LIMIT_OLD
+from kstock.market.tradability import bad_moves, daily_limit
 from kstock.market.types import HIGH, LOW, VOLUME, Panel
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -79,26 +79,6 @@ class FeatureCube:
 
     def at(self, code: str, day: np.datetime64) -> np.ndarray:
         return self.values[self.codes.index(code), int(np.searchsorted(self.dates, day))]
-
-
-def bad_moves(panel: Panel) -> np.ndarray:
-    """Days whose close-to-close move exceeds the price limit: an unadjusted split or a data fault.
-
-    The limit is the one in force on the day of the move: ±15 % before 2015-06-15, ±30 % after.
-    Such moves are not returns (DESIGN §4); labels that span them are dropped.
-    """
-    close = _ffill(np.asarray(panel.close, dtype=np.float64))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        move = close[:, 1:] / close[:, :-1] - 1.0
-    out = np.zeros_like(close, dtype=bool)
-    out[:, 1:] = np.abs(np.nan_to_num(move)) > _daily_limit(panel.dates)[1:] + 0.005
-    return out
-
-
-def _daily_limit(dates: np.ndarray) -> np.ndarray:
-    """The KRX daily price limit in force on each day."""
-    change = np.datetime64(PRICE_LIMIT_CHANGE, "D")
-    return np.where(np.asarray(dates, dtype="datetime64[D]") >= change, PRICE_LIMIT, PRICE_LIMIT_OLD)
 
 
 def build_features(panel: Panel, market_close: np.ndarray | None = None) -> FeatureCube:
@@ -198,7 +178,7 @@ def _market_returns(
     with np.errstate(invalid="ignore", divide="ignore"):
         r = close[:, 1:] / close[:, :-1] - 1
     r[~traded[:, 1:]] = np.nan
-    r[np.abs(r) > _daily_limit(dates)[1:] + 0.005] = np.nan
+    r[np.abs(r) > daily_limit(dates)[1:] + 0.005] = np.nan
     out = np.full(close.shape[1], np.nan)
     with np.errstate(invalid="ignore"), _quiet():
         out[1:] = np.nanmean(r, axis=0)

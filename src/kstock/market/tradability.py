@@ -13,6 +13,11 @@ Two halves, split by what is known when:
 
 The backtest's candidates on decision day t are ``buyable_at_close & opens_next & ~limit_up_next``, so
 the book we measured and the book we push differ only in what nobody can know at the close.
+
+A move beyond the price limit (:func:`bad_moves`) is an unadjusted split or a data fault, not a return
+(DESIGN §4): the labels drop it, and the prices a held name is valued at (:attr:`Execution.open_ff`) step
+over it — on the real KOSPI files a reverse split during a halt otherwise books a held name at +1,500 %
+in one day and one such day decides a whole backtest's CAGR.
 """
 
 from __future__ import annotations
@@ -39,6 +44,37 @@ def ffill_days(a: np.ndarray) -> np.ndarray:
     idx = np.where(np.isnan(a), 0, np.arange(a.shape[1]))
     np.maximum.accumulate(idx, axis=1, out=idx)
     return a[np.arange(a.shape[0])[:, None], idx]
+
+
+def daily_limit(dates: np.ndarray) -> np.ndarray:
+    """The KRX daily price limit in force on each day (±15 % before 2015-06-15, ±30 % after)."""
+    change = np.datetime64(PRICE_LIMIT_CHANGE, "D")
+    return np.where(np.asarray(dates, dtype="datetime64[D]") >= change, PRICE_LIMIT, PRICE_LIMIT_OLD)
+
+
+def bad_moves(panel: Panel) -> np.ndarray:
+    """(N, T) days whose close-to-close move (halts carried) exceeds the price limit in force that day:
+    an unadjusted split or a data fault, not a return (DESIGN §4)."""
+    close = ffill_days(np.asarray(panel.close, dtype=np.float64))
+    out = np.zeros(close.shape, dtype=bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        move = close[:, 1:] / close[:, :-1] - 1.0
+    out[:, 1:] = np.abs(np.nan_to_num(move)) > daily_limit(panel.dates)[1:] + LIMIT_TOLERANCE
+    return out
+
+
+def step_over_breaks(prices: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """Carried-forward prices rescaled so that the step into a ``breaks`` day is flat (no return).
+
+    Each day's price is divided by the product of the jumps of the breaks up to that day, so ratios
+    between any two days are the true ones except that a break contributes nothing. Only earlier breaks
+    move a day's price: the series as known on a day never changes later (no look-ahead).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step = prices[:, 1:] / prices[:, :-1]
+    jump = np.where(breaks[:, 1:] & np.isfinite(step) & (step > 0), step, 1.0)
+    scale = np.concatenate([np.ones((prices.shape[0], 1)), np.cumprod(jump, axis=1)], axis=1)
+    return prices / scale
 
 
 def shift_left(a: np.ndarray, by: int, fill: float | bool) -> np.ndarray:
@@ -80,9 +116,9 @@ class Execution:
     opens_next: np.ndarray  # has an open on t+1
     limit_up_next: np.ndarray  # opens at the upper limit on t+1: cannot be bought
     alive_next: np.ndarray  # trades on t+1 or on some later day of the panel
-    ret_next: np.ndarray  # open t+1 → open t+2 with halts carried (NaN where there is no price yet)
+    ret_next: np.ndarray  # open t+1 → open t+2, halts carried, breaks stepped over (NaN before any price)
     tax_next: np.ndarray  # (T,) sell tax in force on t+1
-    open_ff: np.ndarray  # opens carried forward over halts (the price a held name is valued at)
+    open_ff: np.ndarray  # opens carried over halts and rescaled over breaks (the price a held name is valued at)
 
     @property
     def enterable(self) -> np.ndarray:
@@ -94,11 +130,11 @@ def execution(panel: Panel) -> Execution:
     """What happens at the next open for every (ticker, day) of the panel."""
     o = panel.ohlcv[:, :, OPEN]
     has_open = np.isfinite(o) & (o > 0)
-    open_ff = ffill_days(np.where(has_open, o, np.nan))
+    open_ff = step_over_breaks(ffill_days(np.where(has_open, o, np.nan)), bad_moves(panel))
     close_ff = ffill_days(panel.ohlcv[:, :, CLOSE])
     n_days = len(panel.dates)
     next_dates = np.concatenate([panel.dates[1:], panel.dates[-1:]]).astype("datetime64[D]")
-    limit = np.where(next_dates >= np.datetime64(PRICE_LIMIT_CHANGE, "D"), PRICE_LIMIT, PRICE_LIMIT_OLD)
+    limit = daily_limit(next_dates)
     open_next = shift_left(np.where(has_open, o, np.nan), 1, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         limit_up = open_next / close_ff - 1.0 >= limit - LIMIT_TOLERANCE
