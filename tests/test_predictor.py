@@ -13,6 +13,7 @@ from kstock.features.extra import EXTRA_FEATURE_LABELS
 from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
 from kstock.ml.base import PredictionResult, score_to_label
 from kstock.ml.trees import FEATURE_SETS, TreeParams, TreePredictor
+from kstock.ml.trees.predictor import score_keys
 from kstock.service.analyze import analyze, describe_feature
 
 
@@ -44,7 +45,9 @@ def test_save_load_gives_identical_predictions(served, synth_services, tmp_path:
 def test_files_are_library_formats_never_pickle(served) -> None:
     folder = served.version.path
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["lgb_rank.txt", "lgb_up.txt", "meta.json", "predictor.json", "xgb_rank.ubj", "xgb_up.ubj"]
+    seeds = [""] + [f"_{i}" for i in range(1, served.model.params.score_seeds)]  # the score models' seeds
+    assert names == sorted(["lgb_up.txt", "meta.json", "predictor.json", "xgb_up.ubj",
+                            *(f"lgb_rank{s}.txt" for s in seeds), *(f"xgb_rank{s}.ubj" for s in seeds)])
     for path in folder.iterdir():
         head = path.read_bytes()[:2]
         assert not head.startswith(b"\x80"), f"{path.name} looks like a pickle"
@@ -75,9 +78,10 @@ def test_contributions_plus_bias_equal_the_rank_models_raw_prediction(served, sy
     x = model.day_rows(data, len(data.dates) - 1)[data.panel.index_of("005930")]
     contrib = model.contributions(x)
     assert contrib.shape == (len(model.feature_names),)
-    full = model.boosters["lgb_rank"].predict(x.reshape(1, -1), pred_contrib=True)[0]
-    bias = full[-1]
-    raw = model.boosters["lgb_rank"].predict(x.reshape(1, -1), raw_score=True)[0]
+    seeds = score_keys("lgb", model.params.score_seeds)
+    assert len(seeds) == model.params.score_seeds >= 2  # the default averages several seeds
+    bias = np.mean([model.boosters[k].predict(x.reshape(1, -1), pred_contrib=True)[0, -1] for k in seeds])
+    raw = np.mean([model.boosters[k].predict(x.reshape(1, -1), raw_score=True)[0] for k in seeds])
     assert contrib.sum() + bias == pytest.approx(raw, abs=1e-9)
 
 

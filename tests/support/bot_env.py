@@ -21,7 +21,11 @@ from kstock.service.context import Services
 from support.fake_telegram import BotHarness, FakeTelegramServer, SentRecord
 
 ADMIN = 9001
-SMALL_TREES = {"params": TreeParams(n_estimators=30)}
+#: Small trees whose calls change from day to day on the 40-ticker market, as the alert tests need: the previous
+#: default (80 % of the features per tree, one seed pair). The default's three seed pairs on 30 % of the features
+#: move a name in or out of the top or bottom band (4 names here) too rarely for those tests to see a change;
+#: the bot tests are about the bot, the model tests (test_predictor, test_tree_objectives) train the default.
+SMALL_TREES = {"params": TreeParams(n_estimators=30, colsample=0.8, score_seeds=1)}
 #: A Saturday: nothing is caught up at start, so tests decide what the jobs do.
 SATURDAY_NOON = dt.datetime(2025, 10, 4, 12, 0, tzinfo=SEOUL)
 #: Friday 2025-10-10, the first trading day after the Chuseok/Hangul-day holidays, after the push time.

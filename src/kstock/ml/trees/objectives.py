@@ -62,12 +62,8 @@ class RankObjective:
                 "lambdarank_num_pair_per_sample": XGB_PAIRS_PER_SAMPLE}
 
     @staticmethod
-    def scales(boosters: dict[str, Any], x: np.ndarray, names: tuple[str, ...]) -> dict[str, tuple[float, float]]:
-        """(mean, std) of each ranking booster's raw output on the training rows."""
-        import xgboost as xgb
-
-        raw = {"lgb_rank": boosters["lgb_rank"].predict(x),
-               "xgb_rank": boosters["xgb_rank"].predict(xgb.DMatrix(x, feature_names=list(names)))}
+    def scales(raw: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+        """(mean, std) of each library's raw ranking output on the training rows."""
         return {k: (float(np.mean(v)), float(np.std(v)) or 1.0) for k, v in raw.items()}
 
 

@@ -7,7 +7,8 @@
   seed's 30 features and the extra ones (:mod:`kstock.features.extra`) and learns the return from the
   next day's close — what a subscriber acting on the push can capture (:class:`TreeParams`).
 
-Each output averages a LightGBM and an XGBoost model. Models are saved in each library's own format
+Each output averages a LightGBM and an XGBoost model; the score averages ``score_seeds`` such pairs
+trained with different seeds (:func:`score_keys`). Models are saved in each library's own format
 (LightGBM text, XGBoost UBJSON), never pickle. SHAP reasons come from the boosters' built-in TreeSHAP
 (``pred_contrib``), which is exact for trees and needs no extra explainer object.
 """
@@ -87,12 +88,12 @@ class TreePredictor:
         ranking = RankObjective(di) if self.params.objective == "ranking" else None
         from kstock.ml.progress_bars import round_bar
 
-        n_boosters = 4 if self.probability else 2
+        n_boosters = (2 if self.probability else 0) + 2 * self.params.score_seeds
         with round_bar(n_boosters * self.params.n_estimators, f"trees ({n_boosters} boosters)") as bar:
             self.boosters = {**self._fit_lgb(x, y_up, y_rank, bar, ranking),
                              **self._fit_xgb(x, y_up, y_rank, bar, ranking)}
         if ranking is not None:
-            self.score_scale = ranking.scales(self.boosters, x, self.feature_names)
+            self.score_scale = RankObjective.scales(self._raw_scores(x))
         recent = train_days & (np.cumsum(train_days) > train_days.sum() - 60)
         scores = self.predict_days(data, np.flatnonzero(recent)).score
         finite = scores[np.isfinite(scores)]
@@ -130,7 +131,9 @@ class TreePredictor:
             dataset.set_label(ranking.grades(y_rank))
             dataset.set_group(ranking.groups)
             rank_params = {**params, **ranking.lgb_params()}
-        out["lgb_rank"] = lgb.train(rank_params, dataset, num_boost_round=p.n_estimators, callbacks=callbacks)
+        for i, key in enumerate(score_keys("lgb", p.score_seeds)):
+            out[key] = lgb.train({**rank_params, "seed": self.seed + i}, dataset, num_boost_round=p.n_estimators,
+                                 callbacks=callbacks)
         return out
 
     def _fit_xgb(self, x: np.ndarray, y_up: np.ndarray, y_rank: np.ndarray, bar: Any = None,
@@ -161,7 +164,9 @@ class TreePredictor:
         else:
             matrix.set_label(ranking.grades(y_rank))
             rank_params = {**params, **ranking.xgb_params()}
-        out["xgb_rank"] = xgb.train(rank_params, matrix, num_boost_round=p.n_estimators, callbacks=callbacks)
+        for i, key in enumerate(score_keys("xgb", p.score_seeds)):
+            out[key] = xgb.train({**rank_params, "seed": self.seed + i}, matrix, num_boost_round=p.n_estimators,
+                                 callbacks=callbacks)
         return out
 
     # -- inference ------------------------------------------------------------------------------
@@ -176,8 +181,17 @@ class TreePredictor:
             prob = 0.5 * (self.boosters["lgb_up"].predict(x) + self.boosters["xgb_up"].predict(matrix))
         else:  # a score-only (evaluation) model
             prob = np.full(len(x), np.nan)
-        raw = {"lgb_rank": self.boosters["lgb_rank"].predict(x), "xgb_rank": self.boosters["xgb_rank"].predict(matrix)}
-        return prob, score_from_raw(raw, self.score_scale)
+        return prob, score_from_raw(self._raw_scores(x, matrix), self.score_scale)
+
+    def _raw_scores(self, x: np.ndarray, matrix: Any = None) -> dict[str, np.ndarray]:
+        """Each library's score boosters' mean raw output (``lgb_rank``, ``xgb_rank``) for rows of features."""
+        import xgboost as xgb
+
+        if matrix is None:
+            matrix = xgb.DMatrix(x, feature_names=list(self.feature_names))
+        n = self.params.score_seeds
+        return {"lgb_rank": np.mean([self.boosters[k].predict(x) for k in score_keys("lgb", n)], axis=0),
+                "xgb_rank": np.mean([self.boosters[k].predict(matrix) for k in score_keys("xgb", n)], axis=0)}
 
     def predict_days(self, data: ModelData, days: np.ndarray) -> MemberOutput:
         """Outputs for every ticker on the given day indices; NaN where a ticker cannot be scored."""
@@ -192,13 +206,16 @@ class TreePredictor:
         return MemberOutput(probability=prob, score=score)
 
     def contributions(self, x_row: np.ndarray) -> np.ndarray:
-        """TreeSHAP contributions of each feature to the score (LightGBM rank model; bias dropped)."""
-        return self.boosters["lgb_rank"].predict(x_row.reshape(1, -1), pred_contrib=True)[0, :-1]
+        """TreeSHAP contributions of each feature to the score (the LightGBM score models' mean; bias dropped)."""
+        return self.contributions_matrix(x_row.reshape(1, -1))[0]
 
     def contributions_matrix(self, x: np.ndarray) -> np.ndarray:
         """:meth:`contributions` of many rows (N, F) in one call — a whole day's, computed once and looked up
-        per /analyze instead of one LightGBM call per request."""
-        return self.boosters["lgb_rank"].predict(np.asarray(x).reshape(len(x), -1), pred_contrib=True)[:, :-1]
+        per /analyze instead of one LightGBM call per request. SHAP values add up, so the mean of the seeds'
+        contributions is the contribution to their mean output."""
+        rows = np.asarray(x).reshape(len(x), -1)
+        keys = score_keys("lgb", self.params.score_seeds)
+        return np.mean([self.boosters[k].predict(rows, pred_contrib=True)[:, :-1] for k in keys], axis=0)
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -238,16 +255,22 @@ class TreePredictor:
         model = cls(params, seed=info["seed"])
         model.label_cuts = tuple(info["label_cuts"])
         model.score_scale = {k: (float(m), float(sd)) for k, (m, sd) in info.get("score_scale", {}).items()}
-        for key in ("lgb_up", "lgb_rank"):
+        for key in ("lgb_up", *score_keys("lgb", params.score_seeds)):
             text = (folder / f"{key}.txt").read_text()
             if "end of parameters" not in text[-4096:]:  # LightGBM segfaults on a truncated file
                 raise ValueError(f"{key}.txt is truncated")
             model.boosters[key] = lgb.Booster(model_str=text)
-        for key in ("xgb_up", "xgb_rank"):
+        for key in ("xgb_up", *score_keys("xgb", params.score_seeds)):
             booster = xgb.Booster()
             booster.load_model(str(folder / f"{key}.ubj"))
             model.boosters[key] = booster
         return model
+
+
+def score_keys(library: str, seeds: int) -> list[str]:
+    """The booster names of one library's score models: ``lgb_rank`` (the first seed, as before bagging),
+    then ``lgb_rank_1`` …"""
+    return [f"{library}_rank" + (f"_{i}" if i else "") for i in range(seeds)]
 
 
 def _sha256(path: Path) -> str:
