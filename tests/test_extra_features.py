@@ -107,3 +107,19 @@ def test_sector_relative_at_more_horizons() -> None:
     assert rel[1] > 0 > rel[0]
     # the sector's own 20-day move against the market: sector 0 beat sector 1
     assert v[0, -1, col("sector_vs_market_20d")] > 0 > v[3, -1, col("sector_vs_market_20d")]
+
+
+def test_an_unadjusted_reverse_split_is_not_a_move_of_the_market(panel_and_index) -> None:
+    """A 15:1 reverse split the source did not adjust (real KOSPI files have them) is not a +1,400 % return:
+    the split name's returns across it are missing, and the market's dispersion — one value every name reads
+    for 20 days — does not jump."""
+    panel, market = panel_and_index
+    split = panel.ohlcv.copy()
+    i, t = panel.codes.index("005930"), len(panel.dates) - 30
+    split[i, t:, :4] *= 15.0
+    after = build_extra_features(Panel(panel.codes, panel.dates, split, panel.halted, panel.sector_ids), market).values
+    before = build_extra_features(panel, market).values
+    dispersion = col("mkt_dispersion_20d")
+    np.testing.assert_allclose(after[0, t: t + 20, dispersion], before[0, t: t + 20, dispersion], rtol=0.1)
+    assert np.isnan(after[i, t: t + 20, col("rel_market_60d")]).all()  # a window across the split: no return
+    assert np.isfinite(after[i, t - 5: t, col("rel_market_60d")]).all()  # before it: as it was

@@ -66,7 +66,10 @@ def build_extra_features(panel: Panel, market_close: np.ndarray | None = None) -
     def put(name: str, x: pd.DataFrame | np.ndarray) -> None:
         values[:, :, column[name]] = _as_nt(x)
 
-    rets = {k: c / c.shift(k) - 1 for k in (1, 5, 20, 60, 120)}
+    # a k-day return across a move beyond the price limit (an unadjusted split) is not a return: NaN, as the
+    # labels drop it — else one 15:1 reverse split sets every name's market dispersion for 20 days
+    breaks = pd.DataFrame(bad_moves(panel).T).astype(float)
+    rets = {k: (c / c.shift(k) - 1).mask(breaks.rolling(k, min_periods=1).max() > 0) for k in (1, 5, 20, 60, 120)}
     index_ret = _market_returns(close, traded, market_close, panel.dates)
     for k in (1, 60, 120):
         put(f"rel_market_{k}d", rets[k].sub(_compound(index_ret, k), axis=0))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from kstock.market.repositories.book import COLUMNS as BOOK_COLUMNS
 from kstock.market.store import MarketStore
 
 
@@ -29,8 +30,9 @@ def save_scoring(store: MarketStore, day: int, signals: Sequence[tuple], predict
         published = conn.execute("SELECT 1 FROM publications WHERE date = ? AND stale = 0", (day,)).fetchone()
         if published is None:
             conn.execute("DELETE FROM book WHERE date = ?", (day,))
-            conn.executemany("INSERT INTO book VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             [(day, *row) for row in book])
+            # columns by name: a store whose book table got a column by ALTER has them in another order
+            conn.executemany(f"INSERT INTO book (date, {', '.join(BOOK_COLUMNS)}) "
+                             f"VALUES ({', '.join('?' * (len(BOOK_COLUMNS) + 1))})", [(day, *row) for row in book])
             conn.execute("INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?)",
                          (day, day, int(stale), json.dumps(versions), created))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_scored', ?)", (last_scored,))
