@@ -14,7 +14,7 @@ from kstock.features.tabular import FEATURE_LABELS, FEATURE_NAMES
 from kstock.ml.base import PredictionResult, score_to_label
 from kstock.ml.trees import FEATURE_SETS, TreeParams, TreePredictor
 from kstock.ml.trees.predictor import score_keys
-from kstock.service.analyze import analyze, describe_feature
+from kstock.service.analyze import analyze, describe_feature, share_above
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +109,17 @@ def test_describe_feature_reads_like_a_person() -> None:
     assert describe_feature("vol_20d", 0.031, 0.9, -0.01) == "20일 변동성 3.1% (하위 10%) ↓"
     assert describe_feature("volume_ratio_1_20", 2.5, None, 0.0) == "당일 거래량/20일 평균 2.50배 ↑"
     assert describe_feature("rsi_14", float("nan"), None, 0.0).startswith("RSI(14) 정보 없음")
+
+
+def test_a_market_wide_reason_has_no_rank_among_stocks() -> None:
+    """The market's own state is the same for every name: '시장 20일 수익률 -10.9% (상위 1%)' (read on real data)
+    ranked a value every stock shares."""
+    market = np.full(50, -0.109)
+    assert share_above(market, -0.109) is None
+    assert describe_feature("mkt_ret_20d", -0.109, share_above(market, -0.109), -0.01) == "시장 20일 수익률 -10.9% ↓"
+    ranked = np.array([0.1, 0.2, np.nan, 0.3, 0.4])
+    assert share_above(ranked, 0.3) == pytest.approx(0.25)  # one of the four known values is higher
+    assert share_above(ranked, float("nan")) is None
 
 
 def test_score_to_label() -> None:

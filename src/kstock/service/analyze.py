@@ -204,11 +204,20 @@ def shap_reasons(services: Services, pred: DayPrediction, i: int, data: ModelDat
     reasons = []
     for j in np.argsort(np.abs(contrib))[::-1][:3]:
         name = explanation.feature_names[j]
-        column = values[:, j][np.isfinite(values[:, j])]
-        pct = float((column > values[i, j]).mean()) if column.size and np.isfinite(values[i, j]) else None
+        pct = share_above(values[:, j], float(values[i, j]))
         reasons.append(Reason(name, float(values[i, j]), float(contrib[j]),
                               describe_feature(name, float(values[i, j]), pct, float(contrib[j]))))
     return reasons
+
+
+def share_above(column: np.ndarray, value: float) -> float | None:
+    """The share of the day's names with a higher value (0 = the top), or None where a rank says nothing: a
+    missing value, or a column the same for every name — the market's own state (시장 20일 수익률) would
+    otherwise read "상위 1%" for every stock."""
+    finite = column[np.isfinite(column)]
+    if not np.isfinite(value) or finite.size < 2 or finite.min() == finite.max():
+        return None
+    return float((finite > value).mean())
 
 
 def describe_feature(name: str, value: float, top_share: float | None, contribution: float) -> str:
