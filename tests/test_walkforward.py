@@ -269,5 +269,7 @@ def test_tuning_folds_end_before_the_evaluation_period(synth_services, monkeypat
                             model_dir=tmp_path, embargo=HORIZON)
     assert seen
     assert max(f.test_end for f in seen) + HORIZON <= 300
+    # the trials score the return from the next day: its window ends one day later and still before D
+    assert max(f.test_end for f in seen) + 1 + HORIZON <= 300
     assert out["trials"] == 1
     assert optuna.load_study(study_name="kstock-trees", storage=f"sqlite:///{tmp_path / 'o.db'}").trials

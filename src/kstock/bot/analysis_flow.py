@@ -186,8 +186,8 @@ async def _run(rt: BotRuntime, bot, chat_id: int, query: str, reply_to: int | No
                                     reply_markup=ticker_keyboard(outcome.candidates))
     elif isinstance(outcome, UnknownTickerError):
         markup = ticker_keyboard(outcome.suggestions)
-        await rt.delivery.send_text(bot, chat_id, str(outcome) + ("\n아래 버튼을 누르면 바로 분석합니다." if markup else ""),
-                                    reply_to=reply_to, reply_markup=markup)
+        text = str(outcome) + ("\n아래 버튼을 누르면 바로 분석합니다." if markup else "")
+        await rt.delivery.send_text(bot, chat_id, text, reply_to=reply_to, reply_markup=markup)
     else:
         html = _BACKTICKS.sub(r"<code>\1</code>", escape(error_text(outcome, admin)))[:MAX_TEXT]
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None

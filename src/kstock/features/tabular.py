@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kstock.market.tradability import bad_moves, daily_limit
+from kstock.market.tradability import LIMIT_TOLERANCE, bad_moves, daily_limit
 from kstock.market.types import HIGH, LOW, VOLUME, Panel
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -178,7 +178,7 @@ def _market_returns(
     with np.errstate(invalid="ignore", divide="ignore"):
         r = close[:, 1:] / close[:, :-1] - 1
     r[~traded[:, 1:]] = np.nan
-    r[np.abs(r) > daily_limit(dates)[1:] + 0.005] = np.nan
+    r[np.abs(r) > daily_limit(dates)[1:] + LIMIT_TOLERANCE] = np.nan
     out = np.full(close.shape[1], np.nan)
     with np.errstate(invalid="ignore"), _quiet():
         out[1:] = np.nanmean(r, axis=0)
