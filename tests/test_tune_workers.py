@@ -46,5 +46,5 @@ def test_two_workers_started_together_on_a_fresh_storage_share_one_study(workspa
 
 
 def test_a_storage_url_that_is_not_one_is_refused_in_one_line(cli) -> None:
-    rc, out, err = cli("tune", "trees", "--trials", "1", "--storage", "nonsense")
+    rc, _out, err = cli("tune", "trees", "--trials", "1", "--storage", "nonsense")
     assert rc != 0 and "Traceback" not in err and "--storage" in err, err
