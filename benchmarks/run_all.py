@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "bot": [],
     "locked_store": [],
     "window": [],
+    "push": [],
 }
 
 Row = tuple[str, str, str, str]  # what, ours, baseline / target, verdict
@@ -182,9 +183,20 @@ def window_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def push_rows(r: dict[str, Any]) -> list[Row]:
+    """Issue 26: the daily push at 10,000 subscribers against a fake Bot API enforcing Telegram's limit."""
+    s = r["setup"]
+    ok = r["lost"] == 0 and r["twice"] == 0 and r["limit_429s"] == 0
+    return [(f"daily push to {s['subscribers']:,} subscribers, limit {s['limit_per_s']}/s with 429s "
+             f"(restarted midway)" if s.get("restart_at") else f"daily push to {s['subscribers']:,} subscribers",
+             f"{r['time_to_last_s']:,.0f} s ({r['per_10000_s'] / 60:.1f} min per 10,000)",
+             f"{r['messages_per_s']}/s; lost {r['lost']}, twice {r['twice']}, over the limit {r['limit_429s']}",
+             "✅" if ok else "❌")]
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "store": store_rows, "trees": trees_rows, "lstm": lstm_rows, "chart": chart_rows, "sector": sector_rows,
-    "bot": bot_rows, "locked_store": locked_store_rows, "window": window_rows,
+    "bot": bot_rows, "locked_store": locked_store_rows, "window": window_rows, "push": push_rows,
 }
 
 

@@ -82,12 +82,15 @@ class Delivery:
         self.retries = 0  # RetryAfter waits taken (for /status and tests)
 
     async def call(self, chat_id: int, request: Callable[[], Awaitable[T]], pacer: RatePacer | None = None) -> T:
-        """Run one Bot API request for ``chat_id`` with the RetryAfter and blocked-chat rules; with a ``pacer``
-        (the push) every attempt waits its turn, and a 429 holds the pacer's every sender."""
+        """Run one Bot API request for ``chat_id`` with the RetryAfter and blocked-chat rules.
+
+        With a ``pacer`` (the push) the caller has waited its turn for the first attempt (before claiming the
+        chat in the push log, so a push stopped while waiting leaves nothing half-done); a retry waits its own
+        turn, and a 429 holds the pacer's every sender."""
         attempt, retries = 0, self.max_retries if pacer is None else self.push_retries
         while True:
             try:
-                if pacer is not None:
+                if pacer is not None and attempt:
                     await pacer.wait()
                 return await request()
             except RetryAfter as exc:
@@ -122,7 +125,8 @@ class Delivery:
     async def send_text(self, bot: Bot, chat_id: int, text: str, *, reply_markup: InlineKeyboardMarkup | None = None,
                         reply_to: int | None = None, pacer: RatePacer | None = None) -> list[Message]:
         """Send plain ``text`` (escaped here), split into as many messages as it needs; the keyboard goes
-        on the last piece, the reply reference on the first."""
+        on the last piece, the reply reference on the first. With a ``pacer`` (see :meth:`call`) every piece
+        after the first waits its turn."""
         pieces = [escape(p) for p in split_text(text, MAX_TEXT)]
         sent: list[Message] = []
         for i, piece in enumerate(pieces):
@@ -133,6 +137,8 @@ class Delivery:
                 return bot.send_message(chat_id, piece, parse_mode=PARSE_MODE, reply_markup=markup,
                                         reply_parameters=reply, disable_notification=False)
 
+            if pacer is not None and i:
+                await pacer.wait()
             sent.append(await self.call(chat_id, request, pacer))
         return sent
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from telegram.error import TelegramError
 
 from kstock.bot import messages
+from kstock.bot.chart_predraw import schedule_predraw
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.push import catch_up_push, record_skip, run_push, source_day, tell_admins_stale
 from kstock.bot.runtime import runtime_of
@@ -259,6 +260,8 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
         async with rt.score_lock:
             report = await rt.run_heavy(daily.score_now, rt.services)
         log.info("scored %d stocks for %s (by hand)", report.scored, report.date)
+        if rt.predraw_charts:
+            schedule_predraw(rt, report.date)
         return report
     if not rt.calendar().is_trading_day(now.date()):
         await rt.run_store(record_skip, rt, "score", f"{now.date()} is not a KRX trading day")
@@ -279,6 +282,8 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
                 await send_watch_alerts(rt, bot, report.date)
             except Exception:  # an alert failure must not fail the scoring (the push still follows)
                 log.exception("watch alerts for %s failed", report.date)
+        if rt.predraw_charts:  # the basket's and watched stocks' pictures, drawn before anyone asks
+            schedule_predraw(rt, report.date)
     return report
 
 

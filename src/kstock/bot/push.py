@@ -220,7 +220,9 @@ async def _deliver(rt: BotRuntime, bot: Bot, day: dt.date, chats: list[int], tex
 
 async def _deliver_one(rt: BotRuntime, bot: Bot, day: dt.date, chat_id: int, text: str, kind: str,
                        keyboard: InlineKeyboardMarkup | None, report: PushReport) -> None:
-    """Claim, send and record one chat's message (the push log's rules in :mod:`kstock.bot.subscriptions`)."""
+    """Wait for the pacer's turn, then claim, send and record one chat's message (the push log's rules in
+    :mod:`kstock.bot.subscriptions`): a push stopped while waiting has claimed nothing it did not send."""
+    await rt.push_pacer.wait()
     if not await rt.run_store(rt.subscriptions.claim_push, day, chat_id, kind):
         report.already += 1
         return

@@ -107,6 +107,8 @@ class BotRuntime:
     retrain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     score_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     push_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Draw the charts of the day's basket and watched stocks into the cache right after the scoring.
+    predraw_charts: bool = True
     #: Paces the daily push under Telegram's bulk limit (tests and benchmarks pass a scaled-down one).
     push_pacer: RatePacer = field(default_factory=RatePacer)
     #: Chats outside KSTOCK_ALLOWED_CHAT_IDS answered lately: each gets the refusal at most once an hour.
