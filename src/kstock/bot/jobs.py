@@ -7,7 +7,8 @@ job                when (KST)                  what
 ``update_data``    trading days, update_time   fetch the day's data from the configured source
 ``score_market``   trading days, score_time    the day's update if still missing, then the scoring and
                                                the book (:mod:`kstock.service.daily`); stale data →
-                                               no book, each admin told once
+                                               no book, each admin told once; then the charts of the
+                                               basket and watched stocks are pre-drawn in the background
 ``push_signals``   trading days, push_time     the day's book to subscribers, once per day each; a
                                                stale day → one short "데이터 지연" note instead
 =================  ==========================  =====================================================

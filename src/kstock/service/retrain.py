@@ -117,10 +117,13 @@ def _follow(services: Services, name: str, say: Progress, **options: Any) -> Ret
     model = create_model(name, services.settings, **options)
     if not isinstance(model, TrainsDistributed):
         return RetrainResult(name, "skipped", f"rank {rank}: 분산 학습 경로가 없는 모델이라 rank 0만 학습합니다")
-    data = services.training_data()
-    train_days, _ = validation_split(data, services.settings.label_horizon)
     try:
+        data = services.training_data()
+        train_days, _ = validation_split(data, services.settings.label_horizon)
         model.fit(data, train_days)
+    except Exception as exc:  # rank 0 says what happened to the model; this rank says why it stopped, in one line
+        log.warning("retrain %s on rank %d failed: %s", name, rank, exc)
+        return RetrainResult(name, "failed", f"rank {rank}: 학습 실패 ({public_reason(exc)})")
     finally:
         distributed.finish()
     return RetrainResult(name, "follower", f"rank {rank}: 학습 완료 — 검증·승격과 레지스트리 기록은 rank 0이 합니다")
