@@ -79,7 +79,10 @@ def prepare_model_data(
     codes: list[str] | None = None,
     dtype: type[np.floating] = np.float64,
 ) -> ModelData:
-    """Load the panel, compute features and labels for the whole universe (vectorised, once)."""
+    """Load the panel, compute features and labels for the whole universe (vectorised, once).
+
+    ``end`` defaults to the store's last complete day: rows of a partial or stray day ahead are not a day."""
+    end = store.last_price_date() if end is None else end
     panel = store.load_panel(codes=codes, start=start, end=end, dtype=dtype)
     if not panel.codes or len(panel.dates) < 30:
         raise NoDataError("the store has too little price data; run `kstock data synth` or `kstock data import`")
