@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: The default of ``KSTOCK_MIN_COVERAGE``: a day is complete when 95% of the active universe has a row.
 DEFAULT_MIN_COVERAGE = 0.95
+#: The index the market features and the chart compare against.
+MARKET_INDEX = "KOSPI"
 #: Distinct stored days the hot path looks back over: more trailing incomplete days than this is not a feed.
 RECENT_DAYS = 12
 _CODES_CTE = ("c(code) AS (SELECT MIN(code) FROM prices UNION ALL "
@@ -85,8 +87,10 @@ class SeriesLag:
         """What the market features use, in Korean (the data status, /status and the chart say it)."""
         if not self.lagging:
             return f"시장 수익률: {self.name} 지수 ({self.last_date}까지)"
-        return (f"⚠️ {self.name} 지수가 {self.sessions}거래일 늦음 ({self.last_date}까지, 시세는 {self.prices_last}) — "
-                f"그 뒤 시장 수익률은 종목 전체(거래대금 가중)로 계산")
+        text = f"⚠️ {self.name} 지수가 {self.sessions}거래일 늦음 ({self.last_date}까지, 시세는 {self.prices_last})"
+        if self.name == MARKET_INDEX:  # the one the market features read (kstock.market.market_series)
+            text += " — 그 뒤 시장 수익률은 종목 전체(거래대금 가중)로 계산"
+        return text
 
 
 def min_coverage(store: MarketStore) -> float:
