@@ -110,7 +110,7 @@ def real_store(krx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Marke
 @pytest.mark.slow
 def test_real_features_after_the_index_ends_are_not_flat(real_store: MarketStore) -> None:
     """kospi_2020_2026 runs to 2026-05-29, the KOSPI file ends 2026-03-20."""
-    market, after = _check_series(real_store, "2026-03-20", start="2025-06-01")
+    _, after = _check_series(real_store, "2026-03-20", start="2025-06-01")
     assert after.sum() == 47
     lag = next(s for s in series_lag(real_store) if s.name == "KOSPI")
     assert (lag.last_date, lag.prices_last, lag.sessions) == ("2026-03-20", "2026-05-29", 47)
