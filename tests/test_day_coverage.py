@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from kstock.market import completeness
+from kstock.market.dates import iso
 from kstock.market.freshness import SEOUL
 from kstock.market.sources import _generated, synthetic_spec
 from kstock.market.store import MarketStore
@@ -92,23 +93,30 @@ def test_the_setting_is_validated() -> None:
 
 # ---- the daily loop on a csv drop folder --------------------------------------------------------------------
 
-def write_drop(store: MarketStore, folder: Path, with_new_day: int) -> list[str]:
+def write_drop(store: MarketStore, folder: Path, with_new_day: int, new_day: str = NEW_DAY) -> list[str]:
     """One FDR csv per stored code holding its last stored row; the first ``with_new_day`` files also carry
     the generated next session's row. Returns the codes, in file order."""
     folder.mkdir(parents=True, exist_ok=True)
     generated = _generated(*synthetic_spec(store).generation).prices
-    generated = generated[pd.to_datetime(generated["date"]) == pd.Timestamp(NEW_DAY)].set_index("code")
+    generated = generated[pd.to_datetime(generated["date"]) == pd.Timestamp(new_day)].set_index("code")
     codes = [c for c in store.price_codes() if c in generated.index]
     for i, code in enumerate(codes):
         row = store.conn.execute("SELECT date, open, high, low, close, volume FROM prices WHERE code = ? "
                                  "ORDER BY date DESC LIMIT 1", (code,)).fetchone()
         lines = ["Date,Open,High,Low,Close,Volume",
-                 f"2025-06-30,{row[1] or 0},{row[2] or 0},{row[3] or 0},{row[4]},{int(row[5])}"]
+                 f"{iso(row[0])},{row[1] or 0},{row[2] or 0},{row[3] or 0},{row[4]},{int(row[5])}"]
         if i < with_new_day:
             g = generated.loc[code]
-            lines.append(f"{NEW_DAY},{g['open']},{g['high']},{g['low']},{g['close']},{int(g['volume'])}")
+            lines.append(f"{new_day},{g['open']},{g['high']},{g['low']},{g['close']},{int(g['volume'])}")
         (folder / f"{code}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return codes
+
+
+def other_stock(store: MarketStore, codes: list[str], last: int) -> str:
+    """A common stock among ``codes`` (files without the new day) that traded on the last complete day."""
+    common = {t.code for t in store.tickers(kinds=["common"])}
+    traded = {r[0] for r in store.conn.execute("SELECT code FROM prices WHERE date = ? AND halted = 0", (last,))}
+    return next(c for c in codes if c in common and c in traded)
 
 
 @pytest.fixture
@@ -129,9 +137,7 @@ def _published(root: Path, day: str) -> int:
 def test_a_partial_drop_folder_publishes_nothing_and_daily_exits_1_naming_the_coverage(csv_cli) -> None:
     with MarketStore(csv_cli.root / "s.db") as store:
         codes = write_drop(store, csv_cli.root / "drop", with_new_day=10)
-        common = {t.code for t in store.tickers(kinds=["common"])}
-        traded = {r[0] for r in store.conn.execute("SELECT code FROM prices WHERE date = 20250630 AND halted = 0")}
-    other = next(c for c in codes[10:] if c in common and c in traded)  # a stock the new day's files lack
+        other = other_stock(store, codes[10:], 20250630)
     rc, out, err = csv_cli("daily")
     assert rc == 1, out + err
     assert f"{NEW_DAY} 데이터 불완전: 10/{len(codes)}종목 ({10 / len(codes):.1%}, 기준 95%)" in out
@@ -166,3 +172,33 @@ def test_one_stray_row_a_day_ahead_changes_nothing(workspace) -> None:
     assert freshness(services, "2025-06-30") == before and not before.stale
     assert str(services.model_data().dates[-1]) == "2025-06-30"
     assert analyze(services, other, chart=False).result.date == "2025-06-30"
+
+
+def test_the_bot_tells_each_admin_once_and_subscribers_get_the_staleness_note(tmp_path: Path) -> None:
+    from kstock.bot.jobs import run_push, run_scoring
+    from kstock.service import runs
+    from kstock.service.daily import SCORE
+    from support.bot_env import ADMIN, TRADING_EVENING, BotEnv, fresh_copy
+    from support.fake_telegram import FakeTelegramServer
+
+    evening = TRADING_EVENING + dt.timedelta(days=3)  # Monday 2025-10-13, the next session
+    root = fresh_copy(tmp_path / "env")
+    with MarketStore(root / "s.db") as store:
+        codes = write_drop(store, root / "drop", with_new_day=10, new_day="2025-10-13")
+        other = other_stock(store, codes[10:], 20251010)
+    overrides = {"data_source": "csv", "csv_dir": root / "drop"}
+    with FakeTelegramServer() as tg, BotEnv(tg, root, clock=lambda: evening, overrides=overrides) as env:
+        env.ask(831, "/subscribe")
+        for minutes in (0, 10):  # the job and its retry
+            assert env.call(run_scoring(env.runtime, evening + dt.timedelta(minutes=minutes), bot=env.bot)) is None
+        run = runs.run_for_day(env.services.store, SCORE, "2025-10-13")
+        assert run.status == "stale" and run.metrics["coverage"]["count"] == 10
+        alerts = [r.text for r in tg.messages_to(ADMIN) if "채점 보류" in r.text]
+        assert len(alerts) == 1, alerts
+        assert f"10/{len(codes)}종목" in alerts[0] and "빠진 종목" in alerts[0] and "2025-10-10" in alerts[0]
+        push = env.call(run_push(env.runtime, env.bot, evening))
+        assert push.sent == 1
+        texts = [r.text for r in tg.messages_to(831)]
+        assert any("데이터 지연" in t for t in texts) and not any("장 마감 기준 신호" in t for t in texts)
+        analysis = env.ask(832, f"/analyze {other}").text
+        assert "거래되지 않았습니다" not in analysis and "2025-10-10" in analysis
