@@ -15,6 +15,7 @@ import pytest
 from kstock.config import Settings
 from kstock.features.tabular import FEATURE_NAMES
 from kstock.market.completeness import series_lag
+from kstock.market.dates import iso
 from kstock.market.market_series import universe_returns
 from kstock.market.store import MarketStore
 from kstock.ml.data import prepare_model_data
@@ -82,7 +83,9 @@ def test_status_and_chart_say_the_index_lags(workspace) -> None:
     data = services.model_data()
     code = next(c for c in data.panel.codes if data.panel.traded[data.panel.index_of(c), -1])
     extras = chart_extras(services.store, data, code, len(data.dates) - 1)
-    assert "거래일 늦음" in extras["market_note"] and np.ptp(extras["market"].iloc[-5:].to_numpy()) > 0
+    lagging = int((data.dates > np.datetime64(iso(last))).sum())
+    assert lagging >= 2 and f"KOSPI 지수가 {lagging}거래일 늦음" in extras["market_note"]
+    assert np.ptp(extras["market"].iloc[-lagging - 1:].to_numpy()) > 0  # the line moves past the index's end
 
 
 def test_a_current_index_says_nothing(workspace) -> None:
