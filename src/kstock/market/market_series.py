@@ -34,8 +34,8 @@ def market_level(index: pd.DataFrame, panel: Panel, universe: np.ndarray) -> np.
     after = panel.dates > np.datetime64(closes.index[-1].date(), "D")
     if not after.any():
         return level
-    returns = universe_returns(panel, universe)
     first = int(np.argmax(after))
+    returns = universe_returns(panel, universe, start=first)
     previous = level[first - 1] if first > 0 else 1.0  # no index day in the window: the level starts at 1
     for j in range(first, len(level)):
         if j > 0 and np.isfinite(returns[j]):  # NaN only where no name of the universe traded
@@ -44,11 +44,14 @@ def market_level(index: pd.DataFrame, panel: Panel, universe: np.ndarray) -> np.
     return level
 
 
-def universe_returns(panel: Panel, universe: np.ndarray) -> np.ndarray:
-    """Each day's traded-value-weighted mean return of the universe's names (NaN where none traded).
+def universe_returns(panel: Panel, universe: np.ndarray, start: int = 1) -> np.ndarray:
+    """Each day's traded-value-weighted mean return of the universe's names from day ``start`` on (NaN before,
+    and where none traded).
 
     A name counts on a day it traded and the day before, without a move past the price limit (an unadjusted
     split is no return); its weight is its mean traded value over the :data:`WEIGHT_DAYS` sessions before.
+    Each day's weights are computed from their own sessions alone (no running sum), so the serving window and
+    the whole history give the same bits.
     """
     close = np.asarray(panel.close, dtype=np.float64)
     traded = panel.traded & np.asarray(universe, dtype=bool)[:, None]
@@ -58,10 +61,13 @@ def universe_returns(panel: Panel, universe: np.ndarray) -> np.ndarray:
     r[~traded | bad_moves(panel)] = np.nan
     r[:, 1:][np.abs(r[:, 1:]) > daily_limit(panel.dates)[1:] + LIMIT_TOLERANCE] = np.nan
     value = np.where(traded, close * np.asarray(panel.ohlcv[:, :, VOLUME], dtype=np.float64), np.nan)
-    weight = pd.DataFrame(value.T).rolling(WEIGHT_DAYS, min_periods=5).mean().shift(1).to_numpy().T
-    weight = np.where(np.isfinite(r) & np.isfinite(weight), weight, 0.0)
-    total = weight.sum(axis=0)
     out = np.full(close.shape[1], np.nan)
-    ok = total > 0
-    out[ok] = (np.nan_to_num(r) * weight).sum(axis=0)[ok] / total[ok]
+    for j in range(max(1, start), close.shape[1]):
+        past = value[:, max(0, j - WEIGHT_DAYS):j]
+        seen = np.isfinite(past).sum(axis=1)
+        weight = np.where(seen >= 5, np.nansum(past, axis=1) / np.maximum(seen, 1), 0.0)
+        weight = np.where(np.isfinite(r[:, j]), weight, 0.0)
+        total = weight.sum()
+        if total > 0:
+            out[j] = float((np.nan_to_num(r[:, j]) * weight).sum() / total)
     return out
