@@ -227,6 +227,12 @@ def series_lag(store: MarketStore) -> list[SeriesLag]:
     return out
 
 
+def index_last_day(store: MarketStore, name: str = MARKET_INDEX) -> int | None:
+    """The last stored day (yyyymmdd) of an index series; None when it is not stored."""
+    row = store.conn.execute("SELECT MAX(date) FROM index_prices WHERE name = ?", (name.upper(),)).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
 def _sessions_between(store: MarketStore, after: int, until: int) -> int:
     """Distinct price days in (after, until]: one range seek per code (the lag is short)."""
     return int(store.conn.execute(
