@@ -58,6 +58,9 @@ def test_a_partial_day_is_not_the_last_trading_day_and_its_coverage_is_named(tmp
     add_day(store, codes[10:], "2025-07-14")  # the rest of the folder arrives
     assert str(store.last_price_date()) == "2025-07-14"
     assert completeness.incomplete_days(store) == [] and completeness.trailing_incomplete(store) == []
+    old = completeness.day_coverage(store, "2025-06-03")  # an old day: from the whole history
+    assert (old.count, old.expected, old.complete) == (40, 40, True)
+    assert completeness.day_coverage(store, "2025-07-13") is None  # a Sunday: nothing stored
 
 
 def test_the_threshold_is_the_setting_and_delisted_names_are_not_expected(tmp_path: Path) -> None:

@@ -198,21 +198,27 @@ def trailing_incomplete(store: MarketStore, threshold: float | None = None) -> l
 
 
 def day_coverage(store: MarketStore, day: str | int, threshold: float | None = None) -> DayCoverage | None:
-    """The coverage of a recent stored ``day`` (ISO or yyyymmdd) against the last complete day before it; None
-    when the day is not among the store's last days after that (no row dated ``day``, or a day long past)."""
+    """The coverage of a stored ``day`` (ISO or yyyymmdd) against the last complete day before it; None when no
+    row is dated ``day`` (or it is the store's first day). A recent day is answered from the cached recent
+    days; an older one walks the whole history (a scan)."""
     threshold = min_coverage(store) if threshold is None else threshold
     wanted = iso(int(str(day).replace("-", "")))
-    return next((c for c in _recent(store, threshold)[1] if c.day == wanted), None)
+    recent = next((c for c in _recent(store, threshold)[1] if c.day == wanted), None)
+    return recent or next((c for c in _whole_history(store, threshold) if c.day == wanted), None)
 
 
 def incomplete_days(store: MarketStore, threshold: float | None = None) -> list[DayCoverage]:
     """Every stored day below the threshold, over the whole history (reads every key: for `data check`)."""
     threshold = min_coverage(store) if threshold is None else threshold
+    return [c for c in _whole_history(store, threshold) if not c.complete]
+
+
+def _whole_history(store: MarketStore, threshold: float) -> list[DayCoverage]:
+    """The coverage of every stored day after the first, walking forward from the first."""
     codes, days, present = _all_presence(store)
     if len(days) < 2:
         return []
-    _, coverage = _walk(codes, days, present, _delisted_on(store, codes, days), threshold, 0)
-    return [c for c in coverage if not c.complete]
+    return _walk(codes, days, present, _delisted_on(store, codes, days), threshold, 0)[1]
 
 
 def series_lag(store: MarketStore) -> list[SeriesLag]:

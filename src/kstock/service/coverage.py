@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kstock.market.completeness import day_coverage
+from kstock.market.completeness import trailing_incomplete
 
 if TYPE_CHECKING:
     from kstock.service.context import Services
@@ -21,8 +21,9 @@ def stale_record(services: Services, day: str, fresh: Freshness) -> tuple[dict[s
     """(metrics, reason) of a stale scoring for ``day``: with the day's coverage when rows for it arrived but
     not enough of them (recorded under ``metrics["coverage"]``)."""
     metrics: dict[str, Any] = {"data_date": fresh.data_date, "behind": fresh.behind}
-    coverage = day_coverage(services.store, day)
-    if coverage is None or coverage.complete:
+    # only the days after the last complete one (cached, cheap): a day with no row at all is plain stale
+    coverage = next((c for c in trailing_incomplete(services.store) if c.day == day), None)
+    if coverage is None:
         return metrics, f"데이터가 {day}에 미치지 못함 (기준일 {fresh.data_date})"
     names = {t.code: t.name for t in services.store.tickers()}
     metrics["coverage"] = coverage.as_dict()
