@@ -77,6 +77,14 @@ def _finite(raw: str) -> float:
     return value
 
 
+def _share(raw: str) -> float:
+    """A share of a whole, more than 0 and at most 1 (0.95 = 95%)."""
+    value = _finite(raw)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(raw)
+    return value
+
+
 def _non_negative_float(raw: str) -> float:
     value = _finite(raw)
     if value < 0:
@@ -154,6 +162,9 @@ class Settings:
     top_k: int = _setting("KSTOCK_TOP_K", _positive_int, "a positive integer", 20)
     min_traded_value: float = _setting(
         "KSTOCK_MIN_TRADED_VALUE", _non_negative_float, "KRW per day, e.g. 1000000000", 1e9
+    )
+    min_coverage: float = _setting(
+        "KSTOCK_MIN_COVERAGE", _share, "a share above 0 and at most 1, e.g. 0.95", 0.95
     )
     chart_size: int = _setting(
         "KSTOCK_CHART_SIZE", _chart_size, f"pixels from {CHART_SIZE_RANGE[0]} to {CHART_SIZE_RANGE[1]}, e.g. 64", 64

@@ -145,6 +145,8 @@ def status_text(state: Mapping[str, Any], admin: bool) -> str:
     lines = ["🩺 상태", f"데이터: {data}"]
     if state.get("data_warning"):  # behind the source's current trading day (service.daily.Freshness)
         lines.append(state["data_warning"])
+    if admin:  # a lagging index and the market series used instead, a day that came in part (issue 21)
+        lines.extend(state.get("data_notes") or [])
     last = state.get("last_update") or {}
     if last.get("status") == "failed":
         detail = f": {last.get('message') or '-'}" if admin else ""

@@ -65,6 +65,9 @@ async def tell_admins_stale(rt: BotRuntime, bot: Bot, day: str, update: StepResu
     fresh = await asyncio.to_thread(daily.freshness, rt.services, day)
     text = messages.stale_admin(day, update.message if update.status == "failed" else "", fresh.data_date,
                                 fresh.behind)
+    if score.metrics.get("coverage"):  # the day came in part: how much, and which names are missing
+        head, _, rest = text.partition("\n")
+        text = f"{head}\n{score.message}\n{rest}"
     sent = 0
     key = dt.date.fromisoformat(day)
     for admin in rt.settings.admin_ids:

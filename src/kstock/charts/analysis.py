@@ -57,6 +57,7 @@ def render_analysis_chart(
     past_calls: Sequence[tuple[Any, str]] | None = None,
     market: pd.Series | None = None,
     market_name: str = "KOSPI",
+    market_note: str | None = None,
 ) -> bytes:
     """PNG bytes of a candlestick chart of the last ``days`` rows of ``frame``.
 
@@ -68,7 +69,8 @@ def render_analysis_chart(
     day shown when no date is given: in the right margin when that is the last candle, else above or
     below its candle. ``past_calls`` ((date, label) pairs, e.g. the stored signals) of the last
     :data:`PAST_CALL_DAYS` shown days become small markers (HOLD is not drawn: it would be on every day).
-    ``market`` (index closes on the frame's dates) adds the relative-to-``market_name`` panel. Raises
+    ``market`` (index closes on the frame's dates) adds the relative-to-``market_name`` panel, with
+    ``market_note`` under its label (e.g. that the index lags and what the line is past its end). Raises
     ValueError when the frame has no traded row.
 
     ``title`` (e.g. "삼성전자 (005930)") keeps its Hangul only when a Hangul font is installed
@@ -97,7 +99,7 @@ def render_analysis_chart(
     if signal is not None:
         _draw_signal(price_ax, volume_ax, shown, signal, signal_date)
     if relative is not None:
-        _draw_relative(axes[1], x, relative, market_name)
+        _draw_relative(axes[1], x, relative, market_name, market_note)
     _decorate(fig, axes, shown, title, signal)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
@@ -247,11 +249,13 @@ def _relative(rows: pd.DataFrame, market: pd.Series | None) -> np.ndarray | None
     return ratio / ratio[valid[0]] * 100
 
 
-def _draw_relative(ax: Axes, x: np.ndarray, relative: np.ndarray, name: str) -> None:
+def _draw_relative(ax: Axes, x: np.ndarray, relative: np.ndarray, name: str, note: str | None = None) -> None:
     ax.plot(x, relative, color=RELATIVE_COLOR, linewidth=1.1)
     ax.axhline(100, color="#adb5bd", linewidth=0.7, linestyle="--")
     last = relative[np.isfinite(relative)][-1]
     text = f"{name} 대비 {last - 100:+.1f}%" if fonts.hangul_font() else f"vs {name} {last - 100:+.1f}%"
+    if note:  # Korean only with a Hangul font; else a short English stand-in
+        text += f" · {note}" if fonts.hangul_font() else f" · {name} index lags: universe return after its end"
     ax.text(0.01, 0.92, text, transform=ax.transAxes, fontsize=8, va="top", color=RELATIVE_COLOR,
             fontfamily=fonts.family(), bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5},
             zorder=5)

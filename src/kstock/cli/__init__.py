@@ -53,6 +53,7 @@ class Context:
             from kstock.market.store import MarketStore
 
             self._store = MarketStore(self.settings.db_path, create=create, readonly=readonly)
+            self._store.min_coverage = self.settings.min_coverage
         return self._store
 
     def close(self) -> None:

@@ -180,6 +180,9 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
           f"{summary['halt_days']:,} halt days")
     for name, info in summary["indices"].items():
         print(f"index:   {name} {info['rows']:,} rows, {info['first_date']} → {info['last_date']}")
+    from kstock.market.store_summary import completeness_lines  # index lag, partial days (issue 21)
+
+    print("\n".join(completeness_lines(summary)) or f"마지막 완전한 거래일: {summary['last_complete_date']}")
     commons = sum(summary["by_sector"].values()) or 1
     print("sectors (common stocks):")
     for name, n in summary["by_sector"].items():

@@ -51,7 +51,7 @@ class TradingCalendar:
             key = (store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()[0], store.conn.total_changes)
             cached = _BY_STORE.get(store)
             if cached is None or cached[0] != key:
-                cached = (key, cls(store.trading_days()))
+                cached = (key, cls(_complete_days(store)))
                 _BY_STORE[store] = cached
             return cached[1]
 
@@ -105,6 +105,15 @@ class TradingCalendar:
         first, last = (start + 1).astype(dt.date), end.astype(dt.date)
         holidays = sorted(d for year in range(first.year, last.year + 1) for d in _krx_holidays(year))
         return int(np.busday_count(start + 1, end + 1, holidays=np.array(holidays, dtype="datetime64[D]")))
+
+
+def _complete_days(store: MarketStore) -> np.ndarray:
+    """The stored days up to the last complete one: rows of a partial or stray day ahead are no session."""
+    from kstock.market.completeness import last_complete_day
+    from kstock.market.dates import from_yyyymmdd
+
+    days, last = store.trading_days(), last_complete_day(store)
+    return days if last is None else days[days <= from_yyyymmdd([last])[0]]
 
 
 #: store → ((last update id, writes on its connection), calendar): see TradingCalendar.from_store.

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from kstock.market.calendar import TradingCalendar
+from kstock.market.completeness import last_complete_day
 from kstock.market.dates import iso
 
 if TYPE_CHECKING:
@@ -46,13 +47,9 @@ def last_final_day(now: dt.datetime | None = None) -> dt.date:
 
 
 def last_stored_day(store: MarketStore) -> int | None:
-    """Latest stored price date (yyyymmdd); one key seek per ticker rather than a scan of all prices."""
-    row = store.conn.execute(
-        "SELECT MAX((SELECT MAX(date) FROM prices p WHERE p.code = t.code)) FROM tickers t"
-    ).fetchone()
-    if row[0] is None:  # prices written without ticker rows (direct upserts): scan instead
-        row = store.conn.execute("SELECT MAX(date) FROM prices").fetchone()
-    return None if row[0] is None else int(row[0])
+    """The store's last trading day (yyyymmdd): its last *complete* day (:mod:`.completeness`), never the
+    largest date of any row — a partial drop or one stray row a day ahead does not move it."""
+    return last_complete_day(store)
 
 
 def data_age(store: MarketStore, today: DayLike | None = None) -> tuple[str | None, int | None]:

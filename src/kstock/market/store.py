@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kstock.market.completeness import DEFAULT_MIN_COVERAGE, last_complete_day
 from kstock.market.dates import from_yyyymmdd, to_yyyymmdd, utc_stamp
 from kstock.market.migrations import LATEST_VERSION, MIGRATIONS
 from kstock.market.store_files import StoreError, check_is_sqlite, explain, open_connection
@@ -31,6 +32,9 @@ _CODES_CTE = ("c(code) AS (SELECT MIN(code) FROM prices UNION ALL "
 
 class MarketStore:
     """SQLite-backed market store. Open with a path; the schema is migrated on open."""
+
+    #: ``KSTOCK_MIN_COVERAGE``: the share of the active universe a day needs to count (set by the services)
+    min_coverage: float = DEFAULT_MIN_COVERAGE
 
     def __init__(self, path: str | Path, *, timeout: float = 10.0, readonly: bool = False,
                  create: bool = True) -> None:
@@ -307,12 +311,10 @@ class MarketStore:
         return [r[0] for r in rows]
 
     def last_price_date(self) -> np.datetime64 | None:
-        """The newest stored price day, from each code's last key (a seek per code, not a scan)."""
-        row = self.conn.execute(
-            f"WITH RECURSIVE {_CODES_CTE} SELECT MAX((SELECT MAX(date) FROM prices p WHERE p.code = c.code)) "
-            "FROM c WHERE code IS NOT NULL"
-        ).fetchone()
-        return None if row[0] is None else from_yyyymmdd([row[0]])[0]
+        """The store's last trading day: its last complete day (:mod:`~kstock.market.completeness`), so rows
+        of a partial drop or a stray day ahead never become the serving window's last day."""
+        last = last_complete_day(self)
+        return None if last is None else from_yyyymmdd([last])[0]
 
     def index_day_before(self, last: np.datetime64, days: int) -> np.datetime64 | None:
         """The ``days``-th stored index day counting back from ``last`` (None when the index is shorter):

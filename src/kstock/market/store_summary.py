@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kstock.market.completeness import last_complete_day, series_lag, trailing_incomplete
 from kstock.market.dates import iso
 from kstock.market.sectors import sector_name
 
@@ -38,4 +39,25 @@ def summarize(store: MarketStore) -> dict:
         "halt_days": int(halts),
         "indices": {n: {"rows": c, "first_date": iso(a), "last_date": iso(b)} for n, c, a, b in index_rows},
         "last_update": store.last_update(),
+        **completeness_summary(store),
     }
+
+
+def completeness_summary(store: MarketStore) -> dict:
+    """The last complete day, the stored days after it (partial or stray) and each index series' lag."""
+    last = last_complete_day(store)
+    return {
+        "last_complete_date": iso(last) if last else None,
+        "incomplete_days": [c.as_dict() for c in trailing_incomplete(store)],
+        "market_series": [{"name": s.name, "last_date": s.last_date, "lag_sessions": s.sessions,
+                           "note": s.describe()} for s in series_lag(store)],
+    }
+
+
+def completeness_lines(summary: dict) -> list[str]:
+    """The Korean lines `data status` and /status print for :func:`completeness_summary`."""
+    lines = [s["note"] for s in summary.get("market_series", []) if s["lag_sessions"]]
+    for day in summary.get("incomplete_days", []):
+        lines.append(f"⚠️ {day['day']} 데이터 불완전: {day['count']:,}/{day['expected']:,}종목 "
+                     f"({day['share']:.1%}) — 마지막 완전한 거래일 {summary.get('last_complete_date')}")
+    return lines

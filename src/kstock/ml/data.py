@@ -14,6 +14,7 @@ from kstock.config import Settings
 from kstock.errors import KstockError
 from kstock.features.labels import Labels, build_labels
 from kstock.features.tabular import FeatureCube, build_features, history_days
+from kstock.market.market_series import market_level
 from kstock.market.store import MarketStore
 from kstock.market.tradability import buyable_at_close
 from kstock.market.types import InstrumentKind, Panel, Ticker
@@ -29,7 +30,7 @@ class ModelData:
     features: FeatureCube
     labels: Labels
     universe: np.ndarray  # bool per ticker: common stocks (the only ones scored)
-    market_close: np.ndarray | None  # KOSPI aligned to panel.dates (None when not stored)
+    market_close: np.ndarray | None  # KOSPI on panel.dates, past its end the universe's return (market_series)
     tickers: dict[str, Ticker]
 
     @property
@@ -79,14 +80,18 @@ def prepare_model_data(
     codes: list[str] | None = None,
     dtype: type[np.floating] = np.float64,
 ) -> ModelData:
-    """Load the panel, compute features and labels for the whole universe (vectorised, once)."""
+    """Load the panel, compute features and labels for the whole universe (vectorised, once).
+
+    ``end`` defaults to the store's last complete day: rows of a partial or stray day ahead are not a day."""
+    end = store.last_price_date() if end is None else end
     panel = store.load_panel(codes=codes, start=start, end=end, dtype=dtype)
     if not panel.codes or len(panel.dates) < 30:
         raise NoDataError("the store has too little price data; run `kstock data synth` or `kstock data import`")
     tickers = {t.code: t for t in store.tickers()}
     universe = np.array([tickers.get(c) is not None and tickers[c].kind == InstrumentKind.COMMON
                          for c in panel.codes])
-    market_close = _aligned_index(store, panel.dates)
+    # KOSPI, continued past its last day by the universe's own return — never a flat forward-fill
+    market_close = market_level(store.load_index("KOSPI"), panel, universe)
     features = build_features(panel, market_close)
     labels = build_labels(panel, settings.label_horizon, settings.target_return, settings.buy_threshold,
                           settings.sell_threshold, universe=universe)
@@ -128,11 +133,3 @@ def prepare_recent_data(store: MarketStore, settings: Settings, days: int,
         if len(data.dates) >= days or start <= first:
             return data
         span, start = span + int((days - len(data.dates)) * 1.6) + 10, None  # a gap (long holidays): reach further
-
-
-def _aligned_index(store: MarketStore, dates: np.ndarray) -> np.ndarray | None:
-    index = store.load_index("KOSPI")
-    if index.empty:
-        return None
-    aligned = index["close"].reindex(index.index.union(dates)).ffill().reindex(dates)
-    return aligned.to_numpy(dtype=float)

@@ -28,7 +28,7 @@ from kstock.ml.data import ModelData, prepare_recent_data
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: the market series past the index's end is the universe's return, not a flat fill
 _LABELS = ("forward_return", "tradeable_return", "up", "rank", "three_class")
 
 

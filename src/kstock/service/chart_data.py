@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kstock.charts.analysis import PAST_CALL_DAYS
+from kstock.market.completeness import index_last_day
 from kstock.market.dates import day_int, iso
 from kstock.market.repositories import signals
 from kstock.market.store import MarketStore
@@ -35,4 +36,18 @@ def chart_extras(store: MarketStore, data: ModelData, code: str, day: int) -> di
     if data.market_close is not None and np.isfinite(data.market_close[: day + 1]).any():
         extras["market"] = pd.Series(np.asarray(data.market_close[: day + 1], dtype=float),
                                      index=pd.DatetimeIndex(dates[: day + 1]))
+        note = market_note(store, dates[: day + 1])
+        if note:
+            extras["market_note"] = note
     return extras
+
+
+def market_note(store: MarketStore, dates: np.ndarray) -> str | None:
+    """What the chart's market line is past the KOSPI index's last day (None while the index covers it): the
+    line goes on with the universe's own return (:mod:`kstock.market.market_series`), said, never frozen."""
+    with store.lock:
+        end = index_last_day(store)
+    if end is None:
+        return None
+    lag = int((dates > np.datetime64(iso(end), "D")).sum())
+    return f"KOSPI 지수가 {lag}거래일 늦음 — 이후는 종목 전체 수익률로 계산" if lag else None

@@ -51,6 +51,7 @@ class Services:
     def __init__(self, settings: Settings, store: MarketStore | None = None, source: DataSource | None = None) -> None:
         self.settings = settings
         self.store = store or MarketStore(settings.db_path)
+        self.store.min_coverage = settings.min_coverage  # what counts as a complete day (market.completeness)
         self.registry = ModelRegistry(settings.model_dir)
         self._lock = threading.RLock()
         self._data: ModelData | None = None

@@ -29,6 +29,7 @@ from kstock.market.freshness import as_date, last_stored_day
 from kstock.market.sources import DataSource, SyntheticSource, source_from_settings, synthetic_spec
 from kstock.service import runs
 from kstock.service.context import Services
+from kstock.service.coverage import stale_record
 from kstock.service.scoring import ScoringReport, score_market
 
 log = logging.getLogger(__name__)
@@ -180,8 +181,7 @@ def score_step(services: Services, day: str, *, top: int = 10,
     fresh = freshness(services, day)
     run_id = runs.start_run(store, SCORE, day)
     if fresh.stale:
-        metrics = {"data_date": fresh.data_date, "behind": fresh.behind}
-        reason = f"데이터가 {day}에 미치지 못함 (기준일 {fresh.data_date})"
+        metrics, reason = stale_record(services, day, fresh)  # with the day's coverage when it came in part
         runs.finish_run(store, run_id, "stale", metrics, reason)
         return StepResult(SCORE, day, "stale", reason, metrics), None
     try:

@@ -95,7 +95,7 @@ def outcomes(services: Services, since: str | None = None) -> tuple[list[SignalO
         return [], 0
     store, horizon = services.store, services.settings.label_horizon
     first = np.datetime64(iso(published[0][0]), "D") - np.timedelta64(LOOKBACK_DAYS, "D")
-    panel = store.load_panel(start=str(first))
+    panel = store.load_panel(start=str(first), end=store.last_price_date())  # not a partial or stray day ahead
     tickers = {t.code: t for t in store.tickers()}
     universe = np.array([tickers.get(c) is not None and tickers[c].kind == InstrumentKind.COMMON
                          for c in panel.codes])

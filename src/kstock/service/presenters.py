@@ -181,6 +181,7 @@ def format_status(status: dict) -> str:
     lines = ["🩺 상태", f"데이터: {status['data_age']}"]
     if status.get("data_warning"):
         lines.append(status["data_warning"])
+    lines.extend(status.get("data_notes") or [])  # a lagging index, a day that came in part
     last = status.get("last_update") or {}
     if last.get("status") == "failed":
         # a failed `kstock data update` (KRX down, login refused) leaves the store as it was and is logged in

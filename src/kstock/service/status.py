@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kstock.market.freshness import data_age, describe_age
+from kstock.market.store_summary import completeness_lines, completeness_summary
 from kstock.ml.models import known_kinds
 from kstock.service import runs
 from kstock.service.context import Services
@@ -61,4 +62,5 @@ def service_status(services: Services) -> dict[str, Any]:
         "last_update": services.store.last_update(),
         "last_scored": last_scored_date(services),
         "runs": [r.__dict__ for r in runs.last_runs(services.store, limit=8)],
+        "data_notes": completeness_lines(completeness_summary(services.store)),  # index lag, partial days
     }
