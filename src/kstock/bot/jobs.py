@@ -31,7 +31,6 @@ push twice.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from telegram.error import TelegramError
 
 from kstock.bot import messages
 from kstock.bot.delivery import ChatUnreachable
-from kstock.bot.push import record_skip, run_push, source_day, tell_admins_stale
+from kstock.bot.push import record_skip, run_push, tell_admins_stale
 from kstock.bot.runtime import runtime_of
 from kstock.bot.watch_alerts import send_watch_alerts
 from kstock.errors import KstockError
@@ -238,9 +237,8 @@ async def run_update(rt: BotRuntime, now: dt.datetime | None = None) -> StepResu
     source = rt.services.data_source()
     if isinstance(source, SyntheticSource) and updated_on(rt, now.date()):
         return None  # the simulated market moves one day per calendar day in the bot
-    async with rt.score_lock:
-        day = await asyncio.to_thread(daily.loop_day, rt.services, source, now)
-        step = await rt.run_heavy(daily.update_step, rt.services, day, source, clock_day=now.date().isoformat())
+    async with rt.score_lock:  # and, in the worker, the store's loop lock (cron's `kstock daily` beside the bot)
+        day, step = await rt.run_heavy(daily.update_today, rt.services, source, now, clock_day=now.date().isoformat())
     log.info("data update for %s: %s — %s", day, step.status, step.message)
     return step
 
@@ -262,10 +260,9 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
     if not rt.calendar().is_trading_day(now.date()):
         await rt.run_store(record_skip, rt, "score", f"{now.date()} is not a KRX trading day")
         return None
-    async with rt.score_lock:
-        day = await asyncio.to_thread(source_day, rt, now)
-        update = await rt.run_heavy(daily.update_step, rt.services, day)
-        step, report = await rt.run_heavy(daily.score_step, rt.services, day, clock_day=now.date().isoformat())
+    async with rt.score_lock:  # and, in the worker, the store's loop lock (cron's `kstock daily` beside the bot)
+        day, update, step, report = await rt.run_heavy(daily.score_today, rt.services, now,
+                                                       clock_day=now.date().isoformat())
     if step.status == "stale":
         log.warning("scoring for %s is stale: %s", day, step.message)
         if bot is not None:

@@ -53,6 +53,9 @@ class Context:
             from kstock.market.store import MarketStore
 
             self._store = MarketStore(self.settings.db_path, create=create, readonly=readonly)
+            from kstock.service.leftovers import clean_temp_files
+
+            clean_temp_files(self.settings)  # what a killed command left (cache and model temporary files)
         return self._store
 
     def close(self) -> None:
