@@ -51,6 +51,8 @@ def test_a_second_loop_says_already_running_and_changes_nothing(cli, monkeypatch
         assert time.monotonic() - started < 5  # a bounded wait, not the whole other loop
         rc, out, err = cli("score")
         assert rc == 1 and "이미 실행 중" in err
+        rc, out, err = cli("data", "update")  # it would move the synthetic clock under the loop
+        assert rc == 1 and "이미 실행 중" in err
     assert (_clock(db), _runs(db)) == (clock, runs)  # nothing fetched, scored or recorded
     rc, out, err = cli("daily")  # the lock released: the loop runs
     assert rc == 0 and "score: ok" in out and _clock(db) > clock

@@ -15,7 +15,10 @@ job                when (KST)                  what
 The steps and their once-per-trading-day records live in :mod:`kstock.service.daily` (``kstock daily``
 runs the same loop from cron). The bot's "day" is the source's clock: the current KRX session for
 pykrx/csv, the last revealed day of the synthetic market — whose update job reveals at most one new day
-per calendar day, so a catch-up and the scheduled job never advance it twice.
+per calendar day, so a catch-up and the scheduled job never advance it twice. The update and scoring
+take the store's loop lock in their worker (:mod:`kstock.service.loop_lock`): a `kstock daily` from cron
+beside the bot never runs a step twice, and a job that finds the loop held for more than a few seconds
+("이미 실행 중") is retried later like any failed job.
 
 PTB (≥ 20) numbers weekdays 0 = Sunday … 6 = Saturday in ``run_daily(days=...)``, unlike Python's
 ``date.weekday()`` (0 = Monday): :func:`ptb_weekday` converts. Trading-day jobs are scheduled Monday to
