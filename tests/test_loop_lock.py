@@ -23,6 +23,8 @@ from kstock.service import daily, loop_lock
 from kstock.service.loop_lock import LoopBusyError
 from support.workspace import REPO
 
+pytestmark = pytest.mark.faults
+
 
 def _clock(db: Path) -> str:
     conn = sqlite3.connect(db)
