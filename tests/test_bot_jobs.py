@@ -182,6 +182,7 @@ def test_push_that_telegram_refused_is_retried_and_nobody_gets_it_twice(root: Pa
         env.ask(811, "/subscribe")
         env.call(run_scoring(env.runtime, TRADING_MORNING))
         since = len(tg.sent)
+        env.runtime.delivery.push_retries = 2
         tg.rate_limit("sendMessage", times=3, retry_after=1)  # more 429s than the sender waits out
         env.call(push_job(job_context(env)))
         assert tg.sent[since:] == []

@@ -126,12 +126,12 @@ def test_failed_delivery_is_retried_later_that_day(env: BotEnv, tg: FakeTelegram
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
     env.ask(741, "/subscribe")
     env.call(run_scoring(env.runtime, TRADING_EVENING))
-    tg.rate_limit("sendMessage", times=5, retry_after=1)  # more than Delivery retries: this send fails
-    env.runtime.delivery.max_retries = 0
+    tg.rate_limit("sendMessage", times=5, retry_after=1)  # more than the push's retries: this send fails
+    env.runtime.delivery.push_retries = 0
     try:
         assert env.call(run_push(env.runtime, env.bot, TRADING_EVENING)).failed == 1
     finally:
-        env.runtime.delivery.max_retries = 2
+        env.runtime.delivery.push_retries = 8
     tg.reset_faults()
     assert env.call(run_push(env.runtime, env.bot, TRADING_EVENING)).sent == 1
     assert len(pushes_to(tg, 741)) == 1

@@ -25,6 +25,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError
 from telegram.ext import Application, ContextTypes
 
 from kstock.bot import leftovers
+from kstock.bot.chart_predraw import cancel_predraws
 from kstock.bot.handlers import CONFLICT_STOP, register_handlers
 from kstock.bot.jobs import schedule_jobs, startup_catch_up_job
 from kstock.bot.menus import register_menus
@@ -109,6 +110,7 @@ def _recover(rt: BotRuntime) -> tuple[int, list[tuple[int, int]]]:
 
 async def on_shutdown(app: Application) -> None:
     rt: BotRuntime | None = app.bot_data.get("runtime")
+    await cancel_predraws()
     if rt is not None:
         rt.close()
 

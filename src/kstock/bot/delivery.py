@@ -14,7 +14,9 @@ request of the bot for the whole ``retry_after`` with no upper bound (a 5 s ban 
 chat's reply 4.8 s), where this class waits only in that chat's call and gives a ban over ``max_wait`` back
 to the caller (the push job retries later); and it logs a traceback at ERROR when it gives up. Blocked
 chats, "chat not found" and "not modified" stay here either way, so it would not make this module shorter.
-The pushes pace themselves below Telegram's 30 messages/s (``push.PUSH_PACE_S``).
+The push paces itself below Telegram's 30 messages/s with a :class:`~kstock.bot.pacing.RatePacer` passed
+to :meth:`Delivery.send_text`: a 429 then holds the whole push for ``retry_after`` (not only one chat's call),
+and the push retries a chat more often than a reply does (:data:`PUSH_RETRIES`) — it is never in a hurry.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from telegram import InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from kstock.bot.pacing import RatePacer
 from kstock.bot.security import anon
 from kstock.bot.text import MAX_CAPTION, MAX_TEXT, PARSE_MODE, escape, split_text, truncate
 from kstock.errors import KstockError
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: 429 retries of one push message (a reply gives up after ``max_retries``; the push waits its turn).
+PUSH_RETRIES = 8
 
 
 class ChatUnreachable(Exception):
@@ -73,24 +78,33 @@ class Delivery:
                  max_wait: float = 60.0, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         self.subscriptions = subscriptions
         self.max_retries, self.max_wait, self.sleep = max_retries, max_wait, sleep
+        self.push_retries = PUSH_RETRIES
         self.retries = 0  # RetryAfter waits taken (for /status and tests)
 
-    async def call(self, chat_id: int, request: Callable[[], Awaitable[T]]) -> T:
-        """Run one Bot API request for ``chat_id`` with the RetryAfter and blocked-chat rules."""
-        attempt = 0
+    async def call(self, chat_id: int, request: Callable[[], Awaitable[T]], pacer: RatePacer | None = None) -> T:
+        """Run one Bot API request for ``chat_id`` with the RetryAfter and blocked-chat rules.
+
+        With a ``pacer`` (the push) the caller has waited its turn for the first attempt (before claiming the
+        chat in the push log, so a push stopped while waiting leaves nothing half-done); a retry waits its own
+        turn, and a 429 holds the pacer's every sender."""
+        attempt, retries = 0, self.max_retries if pacer is None else self.push_retries
         while True:
             try:
+                if pacer is not None and attempt:
+                    await pacer.wait()
                 return await request()
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
-                if attempt >= self.max_retries or wait > self.max_wait:
+                if attempt >= retries or wait > self.max_wait:
                     log.warning("flood control: giving up after %d retries (Telegram asks for %.0f s)", attempt, wait)
                     raise
                 attempt += 1
                 self.retries += 1
-                log.info("flood control: waiting %.1f s as Telegram asks (retry %d/%d)", wait, attempt,
-                         self.max_retries)
-                await self.sleep(wait + 0.05)
+                log.info("flood control: waiting %.1f s as Telegram asks (retry %d/%d)", wait, attempt, retries)
+                if pacer is not None:
+                    pacer.hold(wait + 0.05)
+                else:
+                    await self.sleep(wait + 0.05)
             except Forbidden as exc:
                 await self._gone(chat_id, f"blocked: {exc.message}")
                 raise ChatUnreachable(chat_id, exc.message) from exc
@@ -109,9 +123,10 @@ class Delivery:
                 log.warning("could not unsubscribe %s: %s", anon(chat_id), exc)
 
     async def send_text(self, bot: Bot, chat_id: int, text: str, *, reply_markup: InlineKeyboardMarkup | None = None,
-                        reply_to: int | None = None) -> list[Message]:
+                        reply_to: int | None = None, pacer: RatePacer | None = None) -> list[Message]:
         """Send plain ``text`` (escaped here), split into as many messages as it needs; the keyboard goes
-        on the last piece, the reply reference on the first."""
+        on the last piece, the reply reference on the first. With a ``pacer`` (see :meth:`call`) every piece
+        after the first waits its turn."""
         pieces = [escape(p) for p in split_text(text, MAX_TEXT)]
         sent: list[Message] = []
         for i, piece in enumerate(pieces):
@@ -122,7 +137,9 @@ class Delivery:
                 return bot.send_message(chat_id, piece, parse_mode=PARSE_MODE, reply_markup=markup,
                                         reply_parameters=reply, disable_notification=False)
 
-            sent.append(await self.call(chat_id, request))
+            if pacer is not None and i:
+                await pacer.wait()
+            sent.append(await self.call(chat_id, request, pacer))
         return sent
 
     async def send_photo(self, bot: Bot, chat_id: int, photo: bytes | str, caption: str | None = None,

@@ -7,7 +7,8 @@ job                when (KST)                  what
 ``update_data``    trading days, update_time   fetch the day's data from the configured source
 ``score_market``   trading days, score_time    the day's update if still missing, then the scoring and
                                                the book (:mod:`kstock.service.daily`); stale data →
-                                               no book, each admin told once
+                                               no book, each admin told once; then the charts of the
+                                               basket and watched stocks are pre-drawn in the background
 ``push_signals``   trading days, push_time     the day's book to subscribers, once per day each; a
                                                stale day → one short "데이터 지연" note instead
 =================  ==========================  =====================================================
@@ -28,8 +29,9 @@ schedule itself never needs rebuilding. Every job body is a plain coroutine taki
 
 A scoring or push that fails is retried :data:`JOB_RETRIES` times, :data:`RETRY_DELAY_S` apart
 (:func:`retry_later`). On start (:func:`catch_up`) a scoring or push missed while the bot was down runs
-once, if it is still that trading day and past its time; the push log guarantees nobody gets the day's
-push twice.
+once, if it is still that trading day and past its time; a bot started later — that evening, on a
+holiday, the next morning — sends the last published book that never went out, with its date
+(:func:`kstock.bot.push.catch_up_push`). The push log guarantees nobody gets a day's push twice.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from typing import TYPE_CHECKING, Any
 from telegram.error import TelegramError
 
 from kstock.bot import messages
+from kstock.bot.chart_predraw import schedule_predraw
 from kstock.bot.delivery import ChatUnreachable
-from kstock.bot.push import record_skip, run_push, tell_admins_stale
+from kstock.bot.push import catch_up_push, record_skip, run_push, tell_admins_stale
 from kstock.bot.runtime import runtime_of
 from kstock.bot.watch_alerts import send_watch_alerts
 from kstock.errors import KstockError
@@ -259,6 +262,8 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
         async with rt.score_lock:
             report = await rt.run_heavy(daily.score_now, rt.services)
         log.info("scored %d stocks for %s (by hand)", report.scored, report.date)
+        if rt.predraw_charts:
+            schedule_predraw(rt, report.date)
         return report
     if not rt.calendar().is_trading_day(now.date()):
         await rt.run_store(record_skip, rt, "score", f"{now.date()} is not a KRX trading day")
@@ -278,6 +283,8 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
                 await send_watch_alerts(rt, bot, report.date)
             except Exception:  # an alert failure must not fail the scoring (the push still follows)
                 log.exception("watch alerts for %s failed", report.date)
+        if rt.predraw_charts:  # the basket's and watched stocks' pictures, drawn before anyone asks
+            schedule_predraw(rt, report.date)
     return report
 
 
@@ -288,11 +295,24 @@ def updated_on(rt: BotRuntime, day: dt.date) -> bool:
 
 
 async def catch_up(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Run the day's steps missed while the bot was down — only on that trading day, past their times."""
+    """Run the steps missed while the bot was down: the day's, on a trading day past their times; then the
+    last published book's push if it never went out (a bot started on a holiday or the next morning)."""
     now = now or rt.now()
+    done = await _catch_up_today(rt, bot, now) if rt.calendar().is_trading_day(now.date()) else {}
+    if "push" not in done:
+        try:
+            push = await catch_up_push(rt, bot, now)
+        except (KstockError, TelegramError) as exc:
+            log.warning("catch-up push failed: %s", exc)
+        else:
+            if push is not None and (push.sent or push.blocked or push.failed):
+                done["push"] = push
+    return done
+
+
+async def _catch_up_today(rt: BotRuntime, bot: Bot, now: dt.datetime) -> dict[str, Any]:
+    """The trading day's update, scoring and push, each only past its time."""
     done: dict[str, Any] = {}
-    if not rt.calendar().is_trading_day(now.date()):
-        return done
     specs = {s.name: s for s in job_specs(rt.settings)}
     if now.time() >= specs["update_data"].at:
         try:

@@ -3,6 +3,14 @@
 Split from :mod:`kstock.bot.jobs` (which schedules it). The day is the source's trading day
 (:func:`source_day`); the push log (``push_log``, one row per day, chat and kind) makes every send happen
 at most once across retries and restarts, and a delivery that certainly failed is released for a retry.
+A push killed midway resumes where it stopped: the chats already in the log are skipped.
+
+A push to many subscribers is paced under Telegram's limit (:mod:`kstock.bot.pacing`: a few concurrent
+senders sharing one :class:`~kstock.bot.pacing.RatePacer`, held for ``retry_after`` on a 429).
+
+Catch-up (:func:`catch_up_push`): a bot that was down at push time — started on the evening after it, on a
+holiday or the next morning — sends the last published book that never went out, once, with its date, as
+long as no newer trading day has been published.
 """
 
 from __future__ import annotations
@@ -17,7 +25,11 @@ from telegram.error import TelegramError, TimedOut
 
 from kstock.bot import messages
 from kstock.bot.delivery import ChatUnreachable
+from kstock.bot.pacing import PUSH_SENDERS
 from kstock.bot.subscriptions import PUSH_SIGNALS
+from kstock.market.dates import iso
+from kstock.market.freshness import SEOUL
+from kstock.market.repositories import signals
 from kstock.service import daily, runs
 from kstock.service.daily import StepResult
 from kstock.service.scoring import latest_book
@@ -29,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two push messages (Telegram allows ~30 messages/s overall).
-PUSH_PACE_S = 0.05
 #: push_log kinds besides the daily signals: the subscribers' note on a stale day, the admins' alert.
 STALE_NOTE = "stale_note"
 ADMIN_STALE = "admin_stale"
@@ -106,16 +116,62 @@ async def run_push(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> 
         if scored != "ok":
             reason = f"{day_iso} has not been scored yet"
             return PushReport(day, "skipped", reason)
-        pending = await rt.run_store(rt.subscriptions.pending_push, day)
-        if not pending:
-            return PushReport(day, "done", "nothing to send (no subscribers, or everyone already has today's push)")
-        _, book = await rt.run_store(latest_book, rt.services, day_iso)
-        buys, sells = book["BUY"], book["SELL"][:PUSH_SELLS]
-        text = messages.push_text(day_iso, buys, sells, rt.settings.top_k, rt.settings.label_horizon, book["EXIT"])
-        keyboard = messages.signal_buttons([s for s in buys if s.entry in (None, "new")], sells, day_iso)
-        report = await _deliver(rt, bot, day, pending, text, PUSH_SIGNALS, "push", keyboard)
-        report.date = day_iso
+        report = await _push_book(rt, bot, day_iso)
     log.info("push for %s: %d sent, %d blocked, %d failed", day, report.sent, report.blocked, report.failed)
+    return report
+
+
+async def _push_book(rt: BotRuntime, bot: Bot, day_iso: str) -> PushReport:
+    """The book of ``day_iso`` to every active subscriber who has no push-log row for that day yet."""
+    day = dt.date.fromisoformat(day_iso)
+    pending = await rt.run_store(rt.subscriptions.pending_push, day)
+    if not pending:
+        return PushReport(day, "done", "nothing to send (no subscribers, or everyone already has the push)",
+                          day_iso)
+    _, book = await rt.run_store(latest_book, rt.services, day_iso)
+    buys, sells = book["BUY"], book["SELL"][:PUSH_SELLS]
+    text = messages.push_text(day_iso, buys, sells, rt.settings.top_k, rt.settings.label_horizon, book["EXIT"])
+    keyboard = messages.signal_buttons([s for s in buys if s.entry in (None, "new")], sells, day_iso)
+    report = await _deliver(rt, bot, day, pending, text, PUSH_SIGNALS, "push", keyboard)
+    report.date = day_iso
+    return report
+
+
+def unpushed_book_day(rt: BotRuntime, now: dt.datetime) -> str | None:
+    """The last published book's day (ISO) when its push time has passed and its push never completed.
+
+    "Published" is the last scored day whose scoring step ended ``ok`` (a newer stale or unscored day
+    publishes nothing, so it does not hide the last book); "completed" is a ``push`` run for that day that
+    ended ``ok``. Reads the store: call it through ``rt.run_store``.
+    """
+    store = rt.services.store
+    last = signals.last_day(store)
+    if last is None:
+        return None
+    day = iso(last)
+    if daily.step_status(rt.services, daily.SCORE, day) != "ok":
+        return None
+    hour, minute = (int(p) for p in rt.settings.push_time.split(":"))
+    due = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour, minute), SEOUL)
+    if now.astimezone(SEOUL) < due:  # before its push time: the scheduled job sends it
+        return None
+    pushed = runs.run_for_day(store, daily.PUSH, day)
+    return None if pushed is not None and pushed.status == "ok" else day
+
+
+async def catch_up_push(rt: BotRuntime, bot: Bot, now: dt.datetime) -> PushReport | None:
+    """Send the last published book that never went out (see :func:`unpushed_book_day`); None when none.
+
+    The push log keeps it to once per subscriber across restarts; its text carries the book's date.
+    """
+    async with rt.push_lock:
+        day_iso = await rt.run_store(unpushed_book_day, rt, now)
+        if day_iso is None:
+            return None
+        report = await _push_book(rt, bot, day_iso)
+    if report.sent or report.blocked or report.failed:
+        log.info("caught up the push of %s: %d sent, %d blocked, %d failed", day_iso, report.sent, report.blocked,
+                 report.failed)
     return report
 
 
@@ -133,32 +189,56 @@ async def _push_stale_note(rt: BotRuntime, bot: Bot, day: dt.date) -> PushReport
 
 async def _deliver(rt: BotRuntime, bot: Bot, day: dt.date, chats: list[int], text: str, kind: str,
                    job: str, keyboard: InlineKeyboardMarkup | None = None) -> PushReport:
-    """Send ``text`` to each chat once for ``day`` (push log ``kind``), recorded as a job run."""
+    """Send ``text`` to each chat once for ``day`` (push log ``kind``), recorded as a job run.
+
+    :data:`~kstock.bot.pacing.PUSH_SENDERS` senders take the chats in turn and share the runtime's pacer.
+    """
     report = PushReport(day, "done")
     run_id = await rt.run_store(runs.start_run, rt.services.store, job, day.isoformat())
-    for chat_id in chats:
-        if not await rt.run_store(rt.subscriptions.claim_push, day, chat_id, kind):
-            report.already += 1
-            continue
-        try:
-            await rt.delivery.send_text(bot, chat_id, text, reply_markup=keyboard)
-        except ChatUnreachable:
-            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "blocked", kind)
-            report.blocked += 1
-        except TimedOut:  # Telegram may have delivered it: never risk a second copy
-            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "unknown", kind)
-            report.failed += 1
-        except TelegramError as exc:  # certainly not delivered: a later run today may retry
-            log.warning("push to a subscriber failed: %s", type(exc).__name__)
-            await rt.run_store(rt.subscriptions.release_push, day, chat_id, kind)
-            report.failed += 1
-        else:
-            await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "sent", kind)
-            report.sent += 1
-            report.chats.append(chat_id)
-        await asyncio.sleep(PUSH_PACE_S)
+    queue = iter(chats)  # shared: each chat goes to exactly one sender
+
+    async def sender() -> None:
+        for chat_id in queue:
+            await _deliver_one(rt, bot, day, chat_id, text, kind, keyboard, report)
+
+    tasks = [asyncio.create_task(sender()) for _ in range(max(1, min(PUSH_SENDERS, len(chats))))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        await rt.run_store(runs.finish_run, rt.services.store, run_id, "failed", {"sent": report.sent},
+                           "the push stopped midway")
+        raise
+    finally:
+        for task in tasks:  # the first error stops the other senders too
+            task.cancel()
     await rt.run_store(runs.finish_run, rt.services.store, run_id, "ok" if not report.failed else "failed",
                        {"date": day.isoformat(), "sent": report.sent, "blocked": report.blocked,
                         "failed": report.failed},
                        f"{report.failed} deliveries failed" if report.failed else None)
     return report
+
+
+async def _deliver_one(rt: BotRuntime, bot: Bot, day: dt.date, chat_id: int, text: str, kind: str,
+                       keyboard: InlineKeyboardMarkup | None, report: PushReport) -> None:
+    """Wait for the pacer's turn, then claim, send and record one chat's message (the push log's rules in
+    :mod:`kstock.bot.subscriptions`): a push stopped while waiting has claimed nothing it did not send."""
+    await rt.push_pacer.wait()
+    if not await rt.run_store(rt.subscriptions.claim_push, day, chat_id, kind):
+        report.already += 1
+        return
+    try:
+        await rt.delivery.send_text(bot, chat_id, text, reply_markup=keyboard, pacer=rt.push_pacer)
+    except ChatUnreachable:
+        await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "blocked", kind)
+        report.blocked += 1
+    except TimedOut:  # Telegram may have delivered it: never risk a second copy
+        await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "unknown", kind)
+        report.failed += 1
+    except TelegramError as exc:  # certainly not delivered: a later run today may retry
+        log.warning("push to a subscriber failed: %s", type(exc).__name__)
+        await rt.run_store(rt.subscriptions.release_push, day, chat_id, kind)
+        report.failed += 1
+    else:
+        await rt.run_store(rt.subscriptions.finish_push, day, chat_id, "sent", kind)
+        report.sent += 1
+        report.chats.append(chat_id)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from kstock.bot.chart_renderer import ChartRenderer
 from kstock.bot.delivery import Delivery
+from kstock.bot.pacing import RatePacer
 from kstock.bot.security import OncePer, SlidingWindowLimiter
 from kstock.bot.subscriptions import SubscriptionStore
 from kstock.config import Settings
@@ -106,6 +107,10 @@ class BotRuntime:
     retrain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     score_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     push_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Draw the charts of the day's basket and watched stocks into the cache right after the scoring.
+    predraw_charts: bool = True
+    #: Paces the daily push under Telegram's bulk limit (tests and benchmarks pass a scaled-down one).
+    push_pacer: RatePacer = field(default_factory=RatePacer)
     #: Chats outside KSTOCK_ALLOWED_CHAT_IDS answered lately: each gets the refusal at most once an hour.
     refusals: OncePer = field(default_factory=lambda: OncePer(3600.0))
     #: Set once the start-up warm-up has finished (or failed): caches filled, ready for full speed.

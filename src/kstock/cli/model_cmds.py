@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kstock.cli import Context, command, print_json
 from kstock.errors import KstockError
+from kstock.ml import distributed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,6 +87,8 @@ def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
     check_model_dir(ctx.settings)  # an unwritable KSTOCK_MODEL_DIR is refused before an hour of training
     services = _services(ctx)
     names = known_kinds() if args.model == "all" else [args.model]
+    if len(names) > 1 and distributed.world_rank()[0] > 1:
+        names.sort(key=lambda n: not _trains_distributed(n))  # under torchrun the ranks meet first, not after
     failed = False
     for name in names:
         result = retrain(services, name, progress=lambda msg: print(msg, file=sys.stderr), **_model_options(args))
@@ -93,6 +96,16 @@ def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
         print(f"{name}: {result.status} — {result.reason}" + (f" [{metrics}]" if metrics else ""))
         failed |= result.status == "failed"
     return 1 if failed else 0
+
+
+def _trains_distributed(name: str) -> bool:
+    """Whether every rank of a ``torchrun`` job trains this kind (others are left to rank 0)."""
+    from kstock.ml.models import model_class
+
+    try:
+        return bool(getattr(model_class(name), "trains_distributed", False))
+    except KstockError:  # unavailable here (no torch): it fails on its own when trained
+        return False
 
 
 def cmd_tune(args: argparse.Namespace, ctx: Context) -> int:

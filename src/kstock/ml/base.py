@@ -134,6 +134,14 @@ class ReportsProgress(Protocol):
 
 
 @runtime_checkable
+class TrainsDistributed(Protocol):
+    """A model whose ``fit`` runs on every rank of a ``torchrun`` job (DistributedDataParallel): the other
+    ranks must fit too (the gradients are averaged across them), and only rank 0 validates and promotes."""
+
+    trains_distributed: bool
+
+
+@runtime_checkable
 class Explains(Protocol):
     """A model whose score splits into per-feature contributions (the SHAP reasons of ``/analyze``)."""
 

@@ -13,6 +13,10 @@ The flow is the same for every model kind (the weekly LSTM job, the admin's /ret
 
 Every run is recorded in ``job_runs``; any exception, NaN loss or worse model leaves the serving model
 in place.
+
+Under ``torchrun`` only rank 0 does steps 2–4 and records the run; the other ranks train a model with a
+distributed path (:class:`~kstock.ml.base.TrainsDistributed`) in lockstep with it, wait until rank 0 has
+written the registry and return "follower"; a model without one is left to rank 0 ("skipped").
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import numpy as np
 
 from kstock.config import Settings
 from kstock.errors import KstockError, public_reason, public_text
-from kstock.ml.base import MemberOutput, ReportsProgress
+from kstock.ml import distributed
+from kstock.ml.base import MemberOutput, ReportsProgress, TrainsDistributed
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.calibration import CalibrationTable, build_table
@@ -48,7 +53,7 @@ Progress = Callable[[str], None]
 @dataclass
 class RetrainResult:
     model: str
-    status: str  # promoted / kept / failed
+    status: str  # promoted / kept / failed; under torchrun on ranks > 0: follower / skipped
     reason: str
     metrics: dict[str, float] = field(default_factory=dict)
     serving_metrics: dict[str, float] | None = None
@@ -95,6 +100,37 @@ def validation_table(name: str, out: MemberOutput, data: ModelData, days: np.nda
 def retrain(services: Services, name: str, progress: Progress | None = None, **options: Any) -> RetrainResult:
     """Retrain one model kind; never raises for a model, save or store failure — the result says what happened."""
     say = progress or (lambda _msg: None)
+    if not distributed.is_main_process():
+        return _follow(services, name, say, **options)
+    try:
+        return _retrain_recorded(services, name, say, **options)
+    finally:  # the other ranks of a torchrun job exit once the registry is written, whatever the outcome
+        distributed.finish()
+
+
+def _follow(services: Services, name: str, say: Progress, **options: Any) -> RetrainResult:
+    """A rank > 0 of a ``torchrun`` job: train in lockstep with rank 0 (DDP), then wait for its promotion.
+
+    Nothing here writes the store or the registry: rank 0 validates, promotes and records the run.
+    """
+    rank = distributed.world_rank()[1]
+    model = create_model(name, services.settings, **options)
+    if not isinstance(model, TrainsDistributed):
+        return RetrainResult(name, "skipped", f"rank {rank}: 분산 학습 경로가 없는 모델이라 rank 0만 학습합니다")
+    try:
+        data = services.training_data()
+        train_days, _ = validation_split(data, services.settings.label_horizon)
+        model.fit(data, train_days)
+    except Exception as exc:  # rank 0 says what happened to the model; this rank says why it stopped, in one line
+        log.warning("retrain %s on rank %d failed: %s", name, rank, exc)
+        return RetrainResult(name, "failed", f"rank {rank}: 학습 실패 ({public_reason(exc)})")
+    finally:
+        distributed.finish()
+    return RetrainResult(name, "follower", f"rank {rank}: 학습 완료 — 검증·승격과 레지스트리 기록은 rank 0이 합니다")
+
+
+def _retrain_recorded(services: Services, name: str, say: Progress, **options: Any) -> RetrainResult:
+    """Rank 0 (or the only process): train, gate and promote, recorded as a job run."""
     try:
         run_id = runs.start_run(services.store, f"retrain:{name}")
     except KstockError as exc:

@@ -8,6 +8,7 @@ never race; every mutation ``notify_all``s so pollers and waiters wake immediate
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
 import threading
 import time
@@ -101,6 +102,9 @@ class FakeTelegramState:
         self._files: dict[str, tuple[bytes, str]] = {}
         self._blocked: set[int | str] = set()
         self._rate_limits: dict[str, list[int]] = {}
+        self._flood: tuple[int, int] | None = None  # (messages per second, retry_after)
+        self._flood_times: collections.deque[float] = collections.deque()
+        self.flood_refusals = 0  # 429s the flood limit answered
         self._delays: dict[str, tuple[float, int | None]] = {}
         self._conflicts = 0
         self._commands: list[JSON] | None = None
@@ -247,6 +251,25 @@ class FakeTelegramState:
         with self._cond:
             self._rate_limits[method.lower()] = [times, retry_after]
 
+    def flood_limit(self, per_second: int | None, retry_after: int = 1) -> None:
+        """Telegram's bulk limit: a message (sendMessage, sendPhoto, sendDocument) beyond ``per_second`` in any
+        one-second window answers 429 with ``retry_after``, as Telegram does (about 30/s); None: no limit."""
+        with self._cond:
+            self._flood = None if per_second is None else (per_second, retry_after)
+            self._flood_times.clear()
+
+    def _check_flood(self, method: str) -> None:
+        """Count this message in the sliding second; 429 when the second is full (caller holds the lock)."""
+        if self._flood is None or method not in MESSAGE_METHODS:
+            return
+        now, (limit, retry_after) = time.monotonic(), self._flood
+        while self._flood_times and now - self._flood_times[0] >= 1.0:
+            self._flood_times.popleft()
+        if len(self._flood_times) >= limit:
+            self.flood_refusals += 1
+            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
+        self._flood_times.append(now)
+
     def delay(self, method: str, seconds: float, times: int | None = 1) -> None:
         """Stall the next ``times`` calls of ``method`` (None: all, until ``delay(method, 0)``) before acting.
 
@@ -268,6 +291,7 @@ class FakeTelegramState:
         with self._cond:
             self._blocked.clear()
             self._rate_limits.clear()
+            self._flood = None
             self._delays.clear()
             self._conflicts = 0
 
@@ -300,6 +324,7 @@ class FakeTelegramState:
                                 "make sure that only one bot instance is running")
         if chat_id is not None and chat_id in self._blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        self._check_flood(method)
 
     # ---- storage helpers used by the method handlers -------------------------------------------------
 

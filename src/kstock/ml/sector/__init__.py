@@ -16,16 +16,16 @@ Distributed training (see :mod:`kstock.ml.sector.trainer`)::
 
     torchrun --standalone --nproc_per_node=4 -m kstock train sector --db data/kstock.db
 
-Every rank trains (DistributedDataParallel); only rank 0 writes checkpoints, and a caller should
-save or promote the trained model only where :func:`is_main_process` is true.
+Every rank trains (DistributedDataParallel); only rank 0 writes checkpoints, validates, promotes and
+writes the registry (:func:`kstock.service.retrain.retrain` through :mod:`kstock.ml.distributed`); the
+other ranks wait for it at a barrier and exit 0.
 
 Walk-forward folds need no checkpoints: create them with ``checkpoint_dir=False``. Otherwise the
 trainer checkpoints into ``<KSTOCK_MODEL_DIR>/.checkpoints/sector`` (hidden from the registry's model
 list) so that ``kstock train sector --resume`` can continue an interrupted run.
 """
 
-import os
-
+from kstock.ml.distributed import is_main_process
 from kstock.ml.sector.config import SectorConfig
 from kstock.ml.sector.windows import (
     CALENDAR_FEATURES,
@@ -37,8 +37,3 @@ from kstock.ml.sector.windows import (
 
 __all__ = ["CALENDAR_FEATURES", "DROPPED_FEATURES", "MARKET_FEATURES", "N_WINDOW_FEATURES", "WINDOW_FEATURES",
            "SectorConfig", "is_main_process"]
-
-
-def is_main_process() -> bool:
-    """False on the non-zero ranks of a ``torchrun`` job: only rank 0 saves models and prints results."""
-    return int(os.environ.get("RANK", "0")) == 0

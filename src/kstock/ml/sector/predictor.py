@@ -61,6 +61,8 @@ class SectorPredictor:
     """The sector-aware CNN-transformer as a kstock model; see the module docstring."""
 
     name = "sector"
+    #: every rank of a ``torchrun`` job fits (DDP); rank 0 alone validates and promotes (:mod:`kstock.ml.distributed`)
+    trains_distributed = True
 
     def __init__(self, settings: Settings | None = None, config: SectorConfig | None = None,
                  checkpoint_dir: str | Path | bool | None = None, progress: bool | Callable | None = False,

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from kstock.ml.distributed import world_rank
 from kstock.ml.evaluation.metrics import multiclass_metrics
 from kstock.ml.sector.config import SectorConfig
 from kstock.ml.sector.model import COMMON_HEAD, FocalLoss
@@ -31,7 +32,7 @@ def resolve_device(config: SectorConfig, use_gpu: bool = True) -> torch.device:
 
 def dist_info() -> tuple[int, int]:
     """(world size, rank) from the torchrun environment (1, 0 when not distributed)."""
-    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    return world_rank()
 
 
 def to_tensors(source: WindowSource, tickers: np.ndarray, days: np.ndarray,

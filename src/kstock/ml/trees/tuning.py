@@ -4,13 +4,15 @@ The objective is the mean walk-forward Rank IC against the return from the next 
 captures, the default training label) over inner folds that lie entirely before ``end``
 (the start of the evaluation period), so the test folds are never seen. The study lives in an Optuna
 RDB storage (SQLite by default), so a run can be resumed and several workers can share one study
-(point them all at the same ``--storage`` URL). The best parameters are written to
+(point them all at the same ``--storage`` URL; they may start at the same moment on a fresh storage, see
+:mod:`kstock.ml.trees.study_storage`). The best parameters are written to
 ``<model_dir>/tuned/trees.json``; `kstock train trees` uses them when present.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -25,6 +27,7 @@ from kstock.ml.evaluation.folds import parse_day, walk_forward_folds
 from kstock.ml.evaluation.walkforward import run_folds
 from kstock.ml.trees.params import TreeParams, tuned_params_path
 from kstock.ml.trees.predictor import TreePredictor
+from kstock.ml.trees.study_storage import open_storage
 
 
 def suggest_params(trial: Any) -> TreeParams:
@@ -79,7 +82,7 @@ def tune_trees(
         say(f"trial {trial.number}: rank IC {ic:.4f}")
         return ic if np.isfinite(ic) else -1.0
 
-    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
+    study = optuna.create_study(study_name=study_name, storage=open_storage(storage), direction="maximize",
                                 load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=None))
     study.optimize(objective, n_trials=trials)
     best = TreeParams(**{**asdict(TreeParams()), **study.best_params})  # score_seeds: the default
@@ -87,5 +90,7 @@ def tune_trees(
            "tuned_until": str(limit), "study": study_name, "storage": storage}
     path = tuned_params_path(model_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # workers finishing together: never a torn file
+    tmp.write_text(json.dumps(out, indent=2))
+    os.replace(tmp, path)
     return out
