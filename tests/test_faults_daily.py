@@ -201,3 +201,16 @@ def test_two_loops_started_together_publish_the_books_of_loops_run_one_after_the
     assert published == {day: books[day] for day in list(books)[:n]}  # the same days and books, in order
     assert _clock(root) == days[n - 1]
     assert {count for _job, _day, count in _ok_runs(root)} == {1}  # no step of a day ran twice
+
+
+def test_a_kill_while_the_window_cache_is_written_leaves_no_file_for_good(synth_golden: Path, tmp_path: Path) -> None:
+    root = copy_workspace(synth_golden, tmp_path / "cache")
+    proc = _start(root, "os", "replace", "before", 1)  # the first rename of a run: the serving window's cache
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, err[-2000:]
+    left = [p.name for p in root.iterdir() if p.name.endswith(".tmp")]
+    assert len(left) == 1 and left[0].startswith("s.db.window.npz."), left  # what the issue found left for good
+    proc = _start(root)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "score: ok" in out, err[-2000:]
+    assert not [p.name for p in root.iterdir() if p.name.endswith(".tmp")]
