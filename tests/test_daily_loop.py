@@ -135,6 +135,34 @@ def test_a_restart_after_the_update_finishes_the_same_day(workspace) -> None:
     assert loop_day(services) > day
 
 
+def test_a_day_revealed_outside_the_loop_is_scored_not_skipped(workspace) -> None:
+    """`kstock data update` on the synthetic market reveals a day with no loop record: the next loop scores
+    that day instead of moving past it."""
+    _, services = workspace
+    assert SyntheticSource().update(services.store).ok
+    revealed = synthetic_spec(services.store).today
+    report = run_daily(services)
+    assert report.day == revealed and [s.status for s in report.steps] == ["done", "ok"]
+    assert publication(services, revealed) is not None and loop_day(services) > revealed
+
+
+def test_rows_of_a_day_the_clock_never_reached_do_not_stop_the_market(workspace) -> None:
+    """A store an older kstock left killed between the day's rows and the clock's move: the next update
+    moves the clock (the rows are already there), and the loop goes on."""
+    from kstock.market.sources import _generated, _until
+
+    _, services = workspace
+    store = services.store
+    spec = synthetic_spec(store)
+    day = SyntheticSource().next_day(store)
+    store.ingest(_until(_generated(*spec.generation), spec.today, day), source="killed")  # rows, no clock
+    first = run_daily(services)
+    assert first.day == day and [(s.step, s.status) for s in first.steps] == [(UPDATE, "ok"), (SCORE, "ok")]
+    assert synthetic_spec(store).today == day
+    second = run_daily(services)
+    assert second.day > day and second.scoring is not None
+
+
 def test_failed_update_leaves_the_day_stale_with_no_book(workspace) -> None:
     _, services = workspace
     last = str(services.store.trading_days()[-1])

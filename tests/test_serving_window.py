@@ -80,6 +80,22 @@ def _whole(services: Services) -> ModelData:
     return prepare_model_data(services.store, services.settings, dtype=np.float32)
 
 
+#: Torch models see the window's rows and the whole history's in different batches, so their float32
+#: matrix products add in another order (BLAS blocking, CPU features): the same model on the same inputs
+#: agrees to a few ulps, not to the bit (one sector output of 948 was off by 2.98e-08 on another CPU).
+#: A wrong window (a day off, a missing row) moves outputs by far more than this.
+TORCH_TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
+
+
+def _assert_same_outputs(name: str, window: np.ndarray, whole: np.ndarray, *, exact: bool) -> None:
+    """The trees walk the same splits on the same float32 features row by row (``exact``): equal to the bit.
+    Outputs a torch model took part in are equal within :data:`TORCH_TOLERANCE`."""
+    if exact:
+        np.testing.assert_array_equal(window, whole, err_msg=name)
+    else:
+        np.testing.assert_allclose(window, whole, err_msg=name, **TORCH_TOLERANCE)
+
+
 def _assert_same_day(services: Services, window: ModelData, w_day: int, whole: ModelData, h_day: int) -> None:
     assert window.dates[w_day] == whole.dates[h_day]
     rows = np.array([whole.panel.index_of(c) for c in window.panel.codes])
@@ -90,9 +106,10 @@ def _assert_same_day(services: Services, window: ModelData, w_day: int, whole: M
         out, other = a.members[name], b.members[name]
         assert out is not None and other is not None, name
         assert np.isfinite(out.score).sum() >= 10, name
-        np.testing.assert_array_equal(out.score[:, 0], other.score[rows, 0], err_msg=name)
-        np.testing.assert_array_equal(out.probability[:, 0], other.probability[rows, 0], err_msg=name)
-    np.testing.assert_array_equal(a.ensemble.score[:, 0], b.ensemble.score[rows, 0])
+        _assert_same_outputs(name, out.score[:, 0], other.score[rows, 0], exact=name == "trees")
+        _assert_same_outputs(name, out.probability[:, 0], other.probability[rows, 0], exact=name == "trees")
+    _assert_same_outputs("ensemble", a.ensemble.score[:, 0], b.ensemble.score[rows, 0],
+                         exact=set(a.versions) == {"trees"})
     assert list(a.labels) == list(b.labels[rows])
     # nobody the whole history scores is missing from the window
     assert np.isfinite(b.ensemble.score[:, 0]).sum() == np.isfinite(a.ensemble.score[:, 0]).sum()

@@ -339,3 +339,22 @@ def test_error_after_sqlite_rolled_back_is_not_hidden(store: MarketStore) -> Non
     with store.transaction() as conn:  # and the store is still usable
         conn.execute("INSERT INTO meta VALUES ('k', 'v')")
     assert store.conn.execute("SELECT value FROM meta").fetchone()[0] == "v"
+
+
+def test_a_transaction_inside_another_joins_it(store: MarketStore) -> None:
+    """A step of the daily loop stores its result and its record through helpers that each open a transaction:
+    inside the step's own, they join it — both are written, or (an error anywhere) neither."""
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        store.upsert_prices(price_frame("005930", "2024-01-02", 3))  # its own transaction, joined
+        with store.transaction():
+            conn.execute("INSERT INTO meta VALUES ('record', 'done')")
+        assert conn.in_transaction  # the inner one did not commit the outer
+        raise RuntimeError("killed before the end of the step")
+    assert store.summary()["rows"] == 0
+    assert store.conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'record'").fetchone()[0] == 0
+    with store.transaction():
+        store.upsert_prices(price_frame("005930", "2024-01-02", 3))
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO meta VALUES ('record', 'done')")
+    assert store.summary()["rows"] == 3
+    assert store.conn.execute("SELECT value FROM meta WHERE key = 'record'").fetchone()[0] == "done"

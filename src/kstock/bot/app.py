@@ -37,6 +37,7 @@ from kstock.market.types import InstrumentKind
 from kstock.service import runs
 from kstock.service.analyze import analyze
 from kstock.service.context import Services
+from kstock.service.leftovers import clean_temp_files
 from kstock.service.predict import NoModelError, predict_day
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ async def on_startup(app: Application) -> None:
 def _recover(rt: BotRuntime) -> tuple[int, list[tuple[int, int]]]:
     """What a killed bot left: runs of gone processes, temporary model folders, stale progress messages."""
     leftovers.clean_model_leftovers(rt.services.registry)
+    clean_temp_files(rt.settings)  # and the caches' temporary files beside the store
     return runs.mark_interrupted(rt.services.store), leftovers.stale_progress(rt.services.store)
 
 

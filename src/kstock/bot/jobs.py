@@ -16,7 +16,10 @@ job                when (KST)                  what
 The steps and their once-per-trading-day records live in :mod:`kstock.service.daily` (``kstock daily``
 runs the same loop from cron). The bot's "day" is the source's clock: the current KRX session for
 pykrx/csv, the last revealed day of the synthetic market — whose update job reveals at most one new day
-per calendar day, so a catch-up and the scheduled job never advance it twice.
+per calendar day, so a catch-up and the scheduled job never advance it twice. The update and scoring
+take the store's loop lock in their worker (:mod:`kstock.service.loop_lock`): a `kstock daily` from cron
+beside the bot never runs a step twice, and a job that finds the loop held for more than a few seconds
+("이미 실행 중") is retried later like any failed job.
 
 PTB (≥ 20) numbers weekdays 0 = Sunday … 6 = Saturday in ``run_daily(days=...)``, unlike Python's
 ``date.weekday()`` (0 = Monday): :func:`ptb_weekday` converts. Trading-day jobs are scheduled Monday to
@@ -33,7 +36,6 @@ holiday, the next morning — sends the last published book that never went out,
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from telegram.error import TelegramError
 from kstock.bot import messages
 from kstock.bot.chart_predraw import schedule_predraw
 from kstock.bot.delivery import ChatUnreachable
-from kstock.bot.push import catch_up_push, record_skip, run_push, source_day, tell_admins_stale
+from kstock.bot.push import catch_up_push, record_skip, run_push, tell_admins_stale
 from kstock.bot.runtime import runtime_of
 from kstock.bot.watch_alerts import send_watch_alerts
 from kstock.errors import KstockError
@@ -241,9 +243,8 @@ async def run_update(rt: BotRuntime, now: dt.datetime | None = None) -> StepResu
     source = rt.services.data_source()
     if isinstance(source, SyntheticSource) and updated_on(rt, now.date()):
         return None  # the simulated market moves one day per calendar day in the bot
-    async with rt.score_lock:
-        day = await asyncio.to_thread(daily.loop_day, rt.services, source, now)
-        step = await rt.run_heavy(daily.update_step, rt.services, day, source, clock_day=now.date().isoformat())
+    async with rt.score_lock:  # and, in the worker, the store's loop lock (cron's `kstock daily` beside the bot)
+        day, step = await rt.run_heavy(daily.update_today, rt.services, source, now, clock_day=now.date().isoformat())
     log.info("data update for %s: %s — %s", day, step.status, step.message)
     return step
 
@@ -267,10 +268,9 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
     if not rt.calendar().is_trading_day(now.date()):
         await rt.run_store(record_skip, rt, "score", f"{now.date()} is not a KRX trading day")
         return None
-    async with rt.score_lock:
-        day = await asyncio.to_thread(source_day, rt, now)
-        update = await rt.run_heavy(daily.update_step, rt.services, day)
-        step, report = await rt.run_heavy(daily.score_step, rt.services, day, clock_day=now.date().isoformat())
+    async with rt.score_lock:  # and, in the worker, the store's loop lock (cron's `kstock daily` beside the bot)
+        day, update, step, report = await rt.run_heavy(daily.score_today, rt.services, now,
+                                                       clock_day=now.date().isoformat())
     if step.status == "stale":
         log.warning("scoring for %s is stale: %s", day, step.message)
         if bot is not None:

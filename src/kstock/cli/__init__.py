@@ -54,6 +54,9 @@ class Context:
 
             self._store = MarketStore(self.settings.db_path, create=create, readonly=readonly)
             self._store.min_coverage = self.settings.min_coverage
+            from kstock.service.leftovers import clean_temp_files
+
+            clean_temp_files(self.settings)  # what a killed command left (cache and model temporary files)
         return self._store
 
     def close(self) -> None:

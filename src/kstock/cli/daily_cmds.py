@@ -8,6 +8,7 @@ then pushes what was stored. `score` and `signals` are the single steps by hand.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(sub, "daily", cmd_daily, "run the daily loop once: update the data, score, store the day's book",
                 "Update the data from KSTOCK_DATA_SOURCE, then score every model and store the day's book — each "
                 "step once per trading day (a re-run skips what is done). For cron/systemd users who do not run "
-                "the bot; exit status 1 when the day could not be scored on current data.")
+                "the bot; exit status 1 when the day could not be scored on current data, 75 when another loop "
+                "(the bot, another `kstock daily`) runs on the store and did not finish within a few seconds.")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar of the update")
 
@@ -52,11 +54,20 @@ def _writing_services(ctx: Context):
     return services
 
 
+#: `kstock daily`'s exit status when another loop runs on the store (EX_TEMPFAIL: try again later).
+BUSY_EXIT = 75
+
+
 def cmd_daily(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.service.daily import run_daily
+    from kstock.service.loop_lock import LoopBusyError
 
     services = _writing_services(ctx)
-    report = run_daily(services, progress=not args.no_progress and not args.json)
+    try:
+        report = run_daily(services, progress=not args.no_progress and not args.json)
+    except LoopBusyError as exc:  # another front door (the bot, a second cron) runs the loop: nothing done
+        print(f"kstock: {exc}", file=sys.stderr)
+        return BUSY_EXIT
     if args.json:
         print_json(report.as_dict())
     else:

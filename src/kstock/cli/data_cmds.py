@@ -124,12 +124,16 @@ def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
     settings = ctx.settings
     if (args.codes or args.end) and settings.data_source != "pykrx":
         raise KstockError(f"--codes and --end apply to KSTOCK_DATA_SOURCE=pykrx (now {settings.data_source})")
-    if settings.data_source == "pykrx":
-        from kstock.market.pykrx_source import PykrxSource
+    from kstock.service.loop_lock import loop_lock
 
-        report = PykrxSource.from_settings(settings).update(ctx.new_store, codes=args.codes or None, end=args.end)
-    else:
-        report = source_from_settings(settings).update(ctx.new_store)
+    store = ctx.new_store
+    with loop_lock(store.path):  # never beside a daily loop: the synthetic clock moves once per revealed day
+        if settings.data_source == "pykrx":
+            from kstock.market.pykrx_source import PykrxSource
+
+            report = PykrxSource.from_settings(settings).update(store, codes=args.codes or None, end=args.end)
+        else:
+            report = source_from_settings(settings).update(store)
     if not report.ok:  # a failed update is an error: one line on stderr, exit 1 (the store is as it was)
         raise KstockError(report.message)
     print(report.message)

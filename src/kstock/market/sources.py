@@ -209,12 +209,19 @@ class SyntheticSource:
         day = _day_after(data, spec.today)
         if day is None:
             return _failed(store, self.name, f"합성 시장의 생성된 날짜가 {spec.today}에서 끝났습니다")
-        changed = store.ingest(_until(data, spec.today, day), source=f"synthetic:seed={spec.seed}")
-        _save_spec(store, SyntheticSpec(spec.n_tickers, spec.years, spec.seed, spec.present, day))
-        last, age = data_age(store, day)
-        message = f"synthetic: {day} 하루치 {changed:,}행 추가; data {describe_age(store, day)}"
+        with store.transaction():  # the day's rows and the clock's move: both or neither (a kill between
+            # them once left the rows of a day the clock never reached, and the market stopped)
+            changed = store.ingest(_until(data, spec.today, day), source=f"synthetic:seed={spec.seed}")
+            _save_spec(store, SyntheticSpec(spec.n_tickers, spec.years, spec.seed, spec.present, day))
+            last, age = data_age(store, day)
+            message = f"synthetic: {day} 하루치 {changed:,}행 추가; data {describe_age(store, day)}"
         log.info(message)
         return UpdateReport(True, len(data.tickers), changed, message, last, age)
+
+    def revealed(self, store: MarketStore, day: str) -> bool:
+        """Whether the clock has reached ``day`` (ISO): its rows are stored with the move, never apart."""
+        spec = synthetic_spec(store)
+        return spec is not None and spec.today >= day
 
     def next_day(self, store: MarketStore) -> str | None:
         """The generated trading day the next update reveals (None past the generated year or for other stores)."""

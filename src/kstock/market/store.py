@@ -119,10 +119,16 @@ class MarketStore:
         another writer holds the store — another process, or another thread of this one — instead of the
         connection's busy timeout; the :class:`StoreError` then says it is locked. Without it, five chats
         subscribing while an import runs would each wait the full timeout, one after the other.
+
+        Called inside a transaction this thread already holds, it joins it: the outer one commits or rolls
+        back the whole (a step of the daily loop stores its result and its "done" record together).
         """
         if not self.lock.acquire(timeout=-1 if wait is None else wait):
             raise StoreError(explain(self.path, sqlite3.OperationalError("database is locked")))
         try:
+            if self.conn.in_transaction:  # ours: the lock is held, and every transaction is begun under it
+                yield self.conn
+                return
             self._begin(wait)
             try:
                 yield self.conn

@@ -10,6 +10,14 @@ retry or a second front door — and a step only starts once the one before it s
 the latest session whose bar is final in Seoul; for the synthetic market it is the next generated day,
 until that day's loop is finished (a loop interrupted after its update resumes the same day).
 
+**Exactly once** (DESIGN §7). A step's effect and its "done" record are one transaction: the synthetic
+market's new day, its clock's move and the update's record; the day's book and the scoring's record. A
+step killed at any moment left neither, so the next run does it again — never skipped, never twice. The
+effects of the other sources' updates are idempotent upserts the next run finds in place. One loop runs
+per store at a time (:mod:`kstock.service.loop_lock`): :func:`run_daily`, :func:`score_now` and the bot's
+:func:`update_today` / :func:`score_today` take the store's loop lock, wait a few seconds for another
+loop, then say "이미 실행 중" and do nothing.
+
 **Staleness is never hidden.** When, after the update, the store's last trading day is behind the day,
 the scoring is recorded as ``stale`` and no book is stored for the day: nobody is sent old signals as
 today's. What the bot tells people then is in :mod:`kstock.bot.jobs`.
@@ -30,6 +38,7 @@ from kstock.market.sources import DataSource, SyntheticSource, source_from_setti
 from kstock.service import runs
 from kstock.service.context import Services
 from kstock.service.coverage import stale_record
+from kstock.service.loop_lock import loop_lock
 from kstock.service.scoring import ScoringReport, score_market
 
 log = logging.getLogger(__name__)
@@ -126,10 +135,9 @@ def loop_day(services: Services, source: DataSource | None = None, now: dt.datet
         spec = synthetic_spec(store)
         if spec is not None:
             current = spec.today
-            updated = runs.run_for_day(store, UPDATE, current)
             scored = runs.run_for_day(store, SCORE, current)
-            if updated is not None and updated.status in DONE and (scored is None or scored.status not in DONE):
-                return current  # that day's loop was interrupted after its update: finish it
+            if current > spec.present and (scored is None or scored.status not in DONE):
+                return current  # a revealed day whose loop did not finish (killed after its update): finish it
             return source.next_day(store) or current
     return source.today(store, now).isoformat()
 
@@ -145,18 +153,40 @@ def update_step(services: Services, day: str, source: DataSource | None = None, 
     done = runs.run_for_day(store, UPDATE, day)
     if done is not None and done.status == "ok":
         return StepResult(UPDATE, day, "done", "이미 갱신됨", done.metrics)
-    if not freshness(services, day).stale:  # the day's data is already stored (an import, a re-run)
-        return StepResult(UPDATE, day, "done", "이미 최신 데이터", {"data_date": day})
     source = source or services.data_source()
+    if _already_stored(services, source, day):  # the day's data is already stored (an import, a re-run)
+        return StepResult(UPDATE, day, "done", "이미 최신 데이터", {"data_date": day})
     run_id = runs.start_run(store, UPDATE, day)
     try:
-        report = source.update(store, progress=progress)
+        if isinstance(source, SyntheticSource):  # one generated day: its rows, clock and record in one unit
+            following = source.next_day(store)  # the generator's run, outside the transaction (cached)
+            if following is not None and following != day:
+                raise KstockError(f"합성 시장의 다음 날은 {following}입니다 ({day}가 아님)")
+            with store.transaction():
+                return _update_and_record(services, source, day, run_id, progress, clock_day)
+        return _update_and_record(services, source, day, run_id, progress, clock_day)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
         runs.finish_run(store, run_id, "failed", {}, reason)
         if not isinstance(exc, KstockError):
             log.exception("data update failed")
         return StepResult(UPDATE, day, "failed", reason)
+
+
+def _already_stored(services: Services, source: DataSource, day: str) -> bool:
+    """The day's data is in the store; for the synthetic market, its clock has also reached the day (a store
+    an older kstock left with the rows of a day its clock never reached is moved on by the update)."""
+    store = services.store
+    if isinstance(source, SyntheticSource) and synthetic_spec(store) is not None and not source.revealed(store, day):
+        return False
+    return not freshness(services, day).stale
+
+
+def _update_and_record(services: Services, source: DataSource, day: str, run_id: int, progress: bool,
+                       clock_day: str | None) -> StepResult:
+    """Fetch, then close the run with what the store now holds (inside the caller's transaction, if any)."""
+    store = services.store
+    report = source.update(store, progress=progress)
     fresh = freshness(services, day)
     metrics = {"source": source.name, "rows_changed": report.rows_changed, "data_date": fresh.data_date,
                "behind": fresh.behind, "clock_day": clock_day}
@@ -184,18 +214,21 @@ def score_step(services: Services, day: str, *, top: int = 10,
         metrics, reason = stale_record(services, day, fresh)  # with the day's coverage when it came in part
         runs.finish_run(store, run_id, "stale", metrics, reason)
         return StepResult(SCORE, day, "stale", reason, metrics), None
+    recorded: dict[str, Any] = {}
+
+    def record(metrics: dict[str, Any]) -> None:  # inside the transaction that stores the day's book
+        recorded.update(metrics, clock_day=clock_day)
+        runs.finish_run(store, run_id, "ok", recorded)
+
     try:
-        report = score_market(services, day, top=top)
+        report = score_market(services, day, top=top, record=record)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
         runs.finish_run(store, run_id, "failed", {}, reason)
         if not isinstance(exc, KstockError):
             log.exception("market scoring failed")
         raise
-    metrics = {"date": report.date, "scored": report.scored, "buyable": report.buyable, "versions": report.versions,
-               "clock_day": clock_day}
-    runs.finish_run(store, run_id, "ok", metrics)
-    return StepResult(SCORE, day, "ok", f"{report.scored}종목 채점", metrics), report
+    return StepResult(SCORE, day, "ok", f"{report.scored}종목 채점", recorded), report
 
 
 def score_now(services: Services, date: str | None = None, *, top: int = 10) -> ScoringReport:
@@ -204,27 +237,60 @@ def score_now(services: Services, date: str | None = None, *, top: int = 10) -> 
     Scoring the last stored day while the data is behind the source's clock is allowed (an admin may
     want to see it) but the book is stored as stale, so it is never pushed or counted as a live call.
     """
+    with loop_lock(services.store.path):
+        return _score_now(services, date, top)
+
+
+def _score_now(services: Services, date: str | None, top: int) -> ScoringReport:
     stale = False
     if date is None:
         fresh = freshness(services)
         stale = fresh.stale
-    run_id = runs.start_run(services.store, SCORE, date)
+    store = services.store
+    run_id = runs.start_run(store, SCORE, date)
+
+    def record(metrics: dict[str, Any]) -> None:  # inside the transaction that stores the day's book
+        runs.set_run_day(store, run_id, metrics["date"])
+        runs.finish_run(store, run_id, "ok" if not stale else "stale", {**metrics, "stale": stale})
+
     try:
-        report = score_market(services, date, top=top, stale=stale)
+        return score_market(services, date, top=top, stale=stale, record=record)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
-        runs.finish_run(services.store, run_id, "failed", {}, reason)
+        runs.finish_run(store, run_id, "failed", {}, reason)
         raise
-    metrics = {"date": report.date, "scored": report.scored, "buyable": report.buyable, "versions": report.versions,
-               "stale": stale}
-    runs.set_run_day(services.store, run_id, report.date)
-    runs.finish_run(services.store, run_id, "ok" if not stale else "stale", metrics)
-    return report
 
 
 def run_daily(services: Services, source: DataSource | None = None, *, now: dt.datetime | None = None,
               progress: bool = False, top: int = 10) -> DailyReport:
-    """Update, then score — each once for the day, the second only after the first succeeded."""
+    """Update, then score — each once for the day, the second only after the first succeeded; under the
+    store's loop lock (:class:`~kstock.service.loop_lock.LoopBusyError` when another loop holds it)."""
+    with loop_lock(services.store.path):
+        return _run_daily(services, source, now, progress, top)
+
+
+def update_today(services: Services, source: DataSource | None = None, now: dt.datetime | None = None, *,
+                 clock_day: str | None = None) -> tuple[str, StepResult]:
+    """The bot's update job: the loop's day and its update, under the store's loop lock."""
+    source = source or services.data_source()
+    with loop_lock(services.store.path):
+        day = loop_day(services, source, now)
+        return day, update_step(services, day, source, clock_day=clock_day)
+
+
+def score_today(services: Services, now: dt.datetime | None = None, *, clock_day: str | None = None,
+                top: int = 10) -> tuple[str, StepResult, StepResult, ScoringReport | None]:
+    """The bot's scoring job: the source's day, its update if still missing, then its scoring — under the
+    store's loop lock. Returns (day, update, scoring step, report)."""
+    with loop_lock(services.store.path):
+        day = services.data_source().today(services.store, now).isoformat()
+        update = update_step(services, day)
+        step, report = score_step(services, day, top=top, clock_day=clock_day)
+    return day, update, step, report
+
+
+def _run_daily(services: Services, source: DataSource | None, now: dt.datetime | None, progress: bool,
+               top: int) -> DailyReport:
     source = source or services.data_source()
     day = loop_day(services, source, now)
     update = update_step(services, day, source, progress=progress)
@@ -258,4 +324,4 @@ def step_status(services: Services, step: str, day: str) -> str | None:
 
 
 __all__ = ["DailyReport", "Freshness", "StepResult", "freshness", "loop_day", "run_daily", "score_now",
-           "score_step", "source_from_settings", "step_status", "update_step"]
+           "score_step", "score_today", "source_from_settings", "step_status", "update_step", "update_today"]

@@ -7,7 +7,9 @@ so every subscriber sees the same list and nothing is recomputed per request.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -54,13 +56,16 @@ class ScoringReport:
     stale: bool = False  # the scored day is behind the source's current trading day
 
 
-def score_market(services: Services, date: str | None = None, top: int = 10, *, stale: bool = False) -> ScoringReport:
+def score_market(services: Services, date: str | None = None, top: int = 10, *, stale: bool = False,
+                 record: Callable[[dict[str, Any]], None] | None = None) -> ScoringReport:
     """Predict the whole universe on ``date`` (default: the last stored day), store the predictions and the book.
 
     The BUY side of the book is what the backtest would hold that day (:func:`select_book` over the names
     :func:`~kstock.market.tradability.buyable_at_close` allows, carrying the previous day's stored book);
     the SELL side is the weakest scored common stocks — a warning for holders, never a short. ``stale``
     marks a day scored on data behind the source's clock: it is stored but never published as today's.
+    ``record`` gets the scoring's metrics (date, scored, buyable, versions) inside the transaction that stores
+    the day: the daily loop's "done" record is written with the book, never apart from it.
     """
     data = services.model_data(date)  # the recent window, or one ending on an older ``date``
     day = len(data.dates) - 1 if date is None else stored_day_index(data.dates, date)
@@ -80,13 +85,15 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
             if out is not None and np.isfinite(out.score[i, 0]):
                 prediction_rows.append((date_int, code, name, pred.versions[name], _f(out.probability[i, 0]),
                                         _f(out.score[i, 0]), None, None, created))
+    buyable = int((data.buyable(services.settings.min_traded_value)[:, day] & ok).sum())
+    metrics = {"date": iso(date_int), "scored": len(signal_rows), "buyable": buyable, "versions": pred.versions}
     # a book published on current data is never rewritten by a later re-scoring of its day (see save_scoring)
     signals.save_scoring(services.store, date_int, signal_rows, prediction_rows, book, stale=stale,
                          versions=pred.versions, created=created,
-                         last_scored=json.dumps({"date": iso(date_int), "versions": pred.versions}))
+                         last_scored=json.dumps({"date": iso(date_int), "versions": pred.versions}),
+                         within=None if record is None else lambda: record(metrics))
     stored_day.save(services, data, pred)  # what a cold `kstock analyze` answers from (the same numbers)
     buys, sells = stored_signals(services, iso(date_int), top)
-    buyable = int((data.buyable(services.settings.min_traded_value)[:, day] & ok).sum())
     return ScoringReport(iso(date_int), len(signal_rows), buys, sells, pred.versions, pred.unavailable, buyable, stale)
 
 

@@ -8,7 +8,7 @@ fallback, the watchlist and the chart. Days are yyyymmdd integers, as stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from kstock.market.repositories.book import COLUMNS as BOOK_COLUMNS
 from kstock.market.store import MarketStore
@@ -16,9 +16,10 @@ from kstock.market.store import MarketStore
 
 def save_scoring(store: MarketStore, day: int, signals: Sequence[tuple], predictions: Sequence[tuple],
                  book: Sequence[tuple], *, stale: bool, versions: dict[str, str], created: str,
-                 last_scored: str) -> None:
+                 last_scored: str, within: Callable[[], None] | None = None) -> None:
     """Replace ``day``'s signals, upsert its predictions and, unless a current book of that day was already
-    published, replace its book and publication; note ``last_scored`` (JSON) in ``meta``. One transaction.
+    published, replace its book and publication; note ``last_scored`` (JSON) in ``meta``; call ``within`` (the
+    daily loop's record of the step). One transaction.
 
     A book published on current data is the record the ledger measures: a later re-scoring of the same day
     (by hand, another model) refreshes the predictions but never rewrites what was published.
@@ -36,6 +37,8 @@ def save_scoring(store: MarketStore, day: int, signals: Sequence[tuple], predict
             conn.execute("INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?)",
                          (day, day, int(stale), json.dumps(versions), created))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_scored', ?)", (last_scored,))
+        if within is not None:
+            within()
 
 
 def last_day(store: MarketStore) -> int | None:

@@ -354,7 +354,7 @@ def save_checkpoint(model: StockLSTM, mean: np.ndarray | None, std: np.ndarray |
         "scaler_std": None if std is None else torch.from_numpy(np.asarray(std, dtype=np.float32).copy()),
         "extra": extra,
     }
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # the pid: a leftover's writer is known
     torch.save(payload, tmp)
     os.replace(tmp, path)
 

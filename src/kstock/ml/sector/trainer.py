@@ -342,7 +342,7 @@ class ThreePhaseTrainer:
                 "history": copy.deepcopy(self.history), "phase_metrics": copy.deepcopy(self.phase_metrics),
                 "rng": rng_state(), "config": self.config.as_dict(), "prep": self.split.prep_state(),
             }
-            tmp = self.checkpoint_dir / (name + ".tmp")
+            tmp = self.checkpoint_dir / f"{name}.{os.getpid()}.tmp"  # the pid: a leftover's writer is known
             torch.save(state, tmp)
             os.replace(tmp, self.checkpoint_dir / name)  # never a half-written checkpoint
         self._barrier()
