@@ -35,10 +35,12 @@ from kstock.bot.analysis_flow import (
     WATCH_BUTTON,
     answer_analysis,
     chart_button,
+    expired,
     pick_button,
     refresh_button,
     send_chart,
     signal_button,
+    within_limit,
 )
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.jobs import describe_jobs, run_scoring
@@ -121,14 +123,20 @@ def _is_admin(rt: BotRuntime, update: Update) -> bool:
 
 
 async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``/signals`` (the last scored day) or ``/signals 2025-07-10`` (a past day's published book)."""
+    """``/signals`` (the last scored day) or ``/signals 2025-07-10`` (a past day's published book); under the
+    user's limit, which a refused date or a day with no book does not count against."""
     rt = runtime_of(context)
+    key = await within_limit(rt, context.bot, update)
+    if key is None:
+        return
     asked = command_args(update.effective_message)[:40] or None
     try:
         date, text, buys, sells = await _book_text(rt, asked)
     except NotScoredError:
+        rt.limiter.refund(key)
         text, buys, sells, date = f"{asked}에는 발행된 신호가 없습니다 (거래일이 아니거나 채점 전인 날).", [], [], None
     except KstockError as exc:
+        rt.limiter.refund(key)
         text, buys, sells, date = str(exc), [], [], None
     await _reply(rt, update, context, text, messages.signal_buttons(buys, sells, date))
 
@@ -238,10 +246,19 @@ async def retrain_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     query = update.callback_query
     target = (query.data or "")[len(RETRAIN_BUTTON):]
+    if target not in messages.RETRAIN_TARGETS or query.message is None:
+        await expired(query)
+        return
     with contextlib.suppress(TelegramError):
         await query.answer()
-    if target in messages.RETRAIN_TARGETS and query.message is not None:
-        await run_admin_retrain(rt, context.bot, query.message.chat.id, target)
+    await run_admin_retrain(rt, context.bot, query.message.chat.id, target)
+
+
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any button no other handler takes (``zzz``, ``\\x00``, emoji, a forged press): answered, never left
+    spinning."""
+    log.info("answered an unknown button (%d bytes of data)", len((update.callback_query.data or "").encode()))
+    await expired(update.callback_query)
 
 
 async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> list[RetrainResult]:
@@ -372,6 +389,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(signal_button, pattern=f"^{SIGNAL_BUTTON}"))
     app.add_handler(CallbackQueryHandler(watch_button, pattern=f"^(?:{WATCH_BUTTON}|{WATCH_PICK_BUTTON})"))
     app.add_handler(CallbackQueryHandler(retrain_button, pattern=f"^{RETRAIN_BUTTON}"))
+    app.add_handler(CallbackQueryHandler(unknown_button))  # last: every other press is answered too
     app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, analyze_text))
     app.add_error_handler(on_error)
