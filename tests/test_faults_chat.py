@@ -6,11 +6,14 @@ stack against the fake Bot API.
 - every button press is answered (``zzz``, ``\\x00``, 20 emoji, cut or forged data), a date that this bot
   never wrote (``c:005930:99999999``) as an expired button — never echoed as "10007-06-07 기준";
 - ``/analyze``, ``/signals`` and ``/performance`` share one per-user limit, and only requests whose work ran
-  count against it.
+  count against it;
+- a model library's native text (XGBoost's "Check failed: std::fwrite…" on a full disk) never reaches the
+  admin's chat: a Korean line there, the detail in the log.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import time
@@ -18,13 +21,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import xgboost
 
 from kstock.bot import messages
 from kstock.bot.jobs import run_scoring
 from kstock.bot.subscriptions import INTERACTIVE_WAIT
 from support.bot_env import TRADING_EVENING, BotEnv, fresh_copy
 from support.fake_telegram import FakeTelegramServer, SentRecord
-from support.faults import root_fixture, start_bot, tg_fixture
+from support.faults import assert_serving, retrain_reply, root_fixture, serving_version, start_bot, tg_fixture
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server
 
@@ -129,3 +133,26 @@ def test_analyze_signals_and_performance_share_one_limit_that_only_work_counts_a
         assert "요청이 너무 많습니다" in text and "/signals" in text and "/performance" in text, (command, text)
     assert "안녕하세요" in bot.ask(chat, "/start").text  # other commands are not limited
     assert "신호" in bot.ask(chat + 1, "/signals").text  # and the limit is per user
+
+
+def test_a_full_disk_under_xgboost_reaches_the_admin_as_korean_and_the_log_keeps_the_detail(
+        root: Path, tg: FakeTelegramServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    version = serving_version(root)
+    real_save = xgboost.Booster.save_model
+
+    def save_on_a_full_disk(self: xgboost.Booster, fname: object) -> None:
+        real_save(self, "/dev/full")  # XGBoost's own writer meets a full disk: its real native error
+
+    env = start_bot(tg, root)
+    try:
+        with monkeypatch.context() as mp, caplog.at_level(logging.WARNING):
+            mp.setattr(xgboost.Booster, "save_model", save_on_a_full_disk)
+            done = retrain_reply(env)
+        assert "실패 (failed)" in done and "디스크 공간 부족" in done, done
+        for native in ("Check failed", "fwrite", "FileStream", "[bt]", "xgboost", "XGBoostError", ".cc"):
+            assert native not in done, (native, done)
+        assert "Check failed: std::fwrite" in caplog.text  # the detail is in the log for the operator
+        assert_serving(root, version)
+        assert "교체됨" in retrain_reply(env)  # the disk has room again: the next retrain goes through
+    finally:
+        env.stop()
