@@ -68,6 +68,8 @@ from kstock.service.status import models_status, service_status
 log = logging.getLogger(__name__)
 
 RETRAIN_BUTTON = "r:"
+#: Seconds a stopping bot spends telling the admin that the retrain was stopped.
+STOP_NOTE_S = 2.0
 __all__ = ["MAX_BUTTONS", "answer_analysis", "register_handlers", "send_chart"]
 
 
@@ -284,6 +286,10 @@ async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> l
                 results.append(result)
             await asyncio.sleep(0)  # let the last progress lines from the worker thread land first
             await progress.finish(messages.retrain_done(names, results))
+        except asyncio.CancelledError:  # the bot is stopping (SIGINT/SIGTERM): say so while it still can
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(progress.finish(leftovers.INTERRUPTED_TEXT), STOP_NOTE_S)
+            raise
         finally:
             await rt.run_store(leftovers.forget_progress, rt.services.store, chat_id, first[0].message_id)
     return results

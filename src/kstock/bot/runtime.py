@@ -112,6 +112,12 @@ class BotRuntime:
     warmed: threading.Event = field(default_factory=threading.Event)
     #: /analyze answers in flight; their charts wait for them (see :class:`TextFirst`).
     text_first: TextFirst = field(default_factory=TextFirst)
+    #: Set by :meth:`abort_heavy` when the bot is stopping: no new heavy work starts.
+    stopping: bool = False
+    #: Heavy work submitted and not finished (a thread cannot be stopped: the bot stops without it).
+    _heavy_running: set[concurrent.futures.Future] = field(default_factory=set, repr=False)
+    #: The tasks (handlers, jobs) awaiting heavy work: cancelled when the bot stops.
+    _heavy_waiters: set[asyncio.Task] = field(default_factory=set, repr=False)
     _calendar: tuple[Any, TradingCalendar] | None = field(default=None, repr=False)
 
     @classmethod
@@ -165,9 +171,34 @@ class BotRuntime:
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
     async def run_heavy(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn`` in the heavy-work pool; the event loop keeps answering meanwhile."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.heavy, functools.partial(fn, *args, **kwargs))
+        """Run ``fn`` in the heavy-work pool; the event loop keeps answering meanwhile. A bot that is stopping
+        starts none, and :meth:`abort_heavy` cancels the wait (the work itself runs on in its thread)."""
+        if self.stopping:
+            raise asyncio.CancelledError("the bot is stopping")
+        future = self.heavy.submit(functools.partial(fn, *args, **kwargs))
+        self._heavy_running.add(future)
+        future.add_done_callback(self._heavy_running.discard)
+        task = asyncio.current_task()
+        if task is not None:
+            self._heavy_waiters.add(task)
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            self._heavy_waiters.discard(task)  # type: ignore[arg-type]
+
+    def abort_heavy(self) -> None:
+        """The bot is stopping (SIGINT/SIGTERM): cancel every wait on heavy work so handlers and jobs end now
+        — a retrain holds a thread for minutes, and the application waits for its handlers before it stops.
+        What the threads leave (a ``running`` run, a temporary model folder) is what a killed process leaves,
+        and the next start clears it."""
+        self.stopping = True
+        for task in list(self._heavy_waiters):
+            task.cancel()
+
+    @property
+    def heavy_busy(self) -> bool:
+        """Whether heavy work is still running in a thread (the process then ends without waiting for it)."""
+        return any(not f.done() for f in self._heavy_running)
 
     def close(self) -> None:
         self.charts.close()
