@@ -34,14 +34,10 @@ from kstock.bot.analysis_flow import (
     SIGNAL_BUTTON,
     WATCH_BUTTON,
     answer_analysis,
-    chart_button,
-    expired,
-    pick_button,
-    refresh_button,
     send_chart,
-    signal_button,
     within_limit,
 )
+from kstock.bot.buttons import chart_button, expired, pick_button, refresh_button, signal_button
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.jobs import describe_jobs, run_scoring
 from kstock.bot.performance_handler import performance_command

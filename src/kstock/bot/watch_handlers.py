@@ -16,7 +16,8 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from kstock.bot import failures
-from kstock.bot.analysis_flow import MAX_BUTTONS, WATCH_BUTTON, expired
+from kstock.bot.analysis_flow import MAX_BUTTONS, WATCH_BUTTON
+from kstock.bot.buttons import expired
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.messages import signal_buttons
 from kstock.bot.runtime import BotRuntime, command_args, runtime_of
