@@ -156,3 +156,25 @@ def test_a_full_disk_under_xgboost_reaches_the_admin_as_korean_and_the_log_keeps
         assert "교체됨" in retrain_reply(env)  # the disk has room again: the next retrain goes through
     finally:
         env.stop()
+
+
+def test_a_button_whose_handler_fails_is_answered_too(bot: BotEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kstock.bot import buttons
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the analysis")
+
+    chat = 995
+    start = bot.ask(chat, "/start")
+    monkeypatch.setattr(buttons, "analyze", broken)
+    answer = _answer(bot, chat, "rf:005930", start.message_id)
+    assert HANGUL.search(answer.text) and "RuntimeError" not in answer.text, answer.text
+
+
+def test_every_press_from_a_chat_outside_the_allow_list_is_answered(tg: FakeTelegramServer, tmp_path: Path) -> None:
+    with BotEnv(tg, fresh_copy(tmp_path / "env"), overrides={"allowed_chat_ids": (501,)}) as env:
+        assert env.ask(666, "/start").text == messages.NOT_ALLOWED  # the one message of the hour
+        for _ in range(3):  # a keyboard sent before the allow-list was set: each press stops spinning
+            assert _answer(env, 666, "rf:005930", env.sent_to(666)[0].message_id).text == messages.NOT_ALLOWED
+        time.sleep(0.3)
+        assert len([r for r in env.sent_to(666) if r.method == "sendMessage"]) == 1  # still one message

@@ -44,6 +44,7 @@ from kstock.bot.performance_handler import performance_command
 from kstock.bot.progress import ProgressMessage
 from kstock.bot.runtime import BotRuntime, command_args, runtime_of
 from kstock.bot.security import anon, is_admin, is_allowed
+from kstock.bot.text import truncate
 from kstock.bot.watch_handlers import (
     WATCH_PICK_BUTTON,
     unwatch_command,
@@ -91,12 +92,14 @@ async def access_gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> Non
     if is_allowed(rt.settings, chat.id if chat else None, user.id if user else None):
         return
     log.info("refused an update from %s (not in KSTOCK_ALLOWED_CHAT_IDS)", anon(chat.id if chat else None))
-    if not rt.refusals.first(chat.id if chat else None):
-        raise ApplicationHandlerStop  # answered within the hour already: stay quiet
-    if update.callback_query is not None:
+    first = rt.refusals.first(chat.id if chat else None)
+    if update.callback_query is not None:  # every press is answered (a toast, not a message): no spinner
         with contextlib.suppress(TelegramError):
-            await update.callback_query.answer(messages.NOT_ALLOWED, show_alert=True)
-    elif update.message is not None and chat is not None:
+            await update.callback_query.answer(messages.NOT_ALLOWED, show_alert=first)
+        raise ApplicationHandlerStop
+    if not first:
+        raise ApplicationHandlerStop  # answered within the hour already: stay quiet
+    if update.message is not None and chat is not None:
         with contextlib.suppress(ChatUnreachable, TelegramError):
             await rt.delivery.send_text(context.bot, chat.id, messages.NOT_ALLOWED)
     raise ApplicationHandlerStop
@@ -364,6 +367,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     else:
         log.error("unhandled error while handling an update", exc_info=err)
         text = messages.INTERNAL_ERROR
+    if isinstance(update, Update) and update.callback_query is not None:  # a failed button stops spinning too
+        with contextlib.suppress(TelegramError):  # (already answered before it failed: nothing to do)
+            await update.callback_query.answer(truncate(text, 190))
     if isinstance(update, Update) and update.effective_chat is not None:
         with contextlib.suppress(Exception):
             await runtime_of(context).delivery.send_text(context.bot, update.effective_chat.id, text)
