@@ -158,6 +158,7 @@ def run_bot(settings: Settings, *, webhook_url: str | None = None, listen: str =
     for name in _PTB_LOGGERS:  # the clean error below says it all: no 40-line library traceback first
         logging.getLogger(name).addFilter(quiet)
     app: Application | None = None
+    abandoned = False
     try:
         check_model_dir(settings)
         services = Services(settings)
@@ -185,12 +186,14 @@ def run_bot(settings: Settings, *, webhook_url: str | None = None, listen: str =
             raise KstockError(f"cannot reach the Telegram Bot API at {api_urls(settings)[0]}: "
                               f"{REDACTOR.redact(str(exc))}") from None
         finally:
-            services.close()
+            abandoned = app is not None and abandoned_work(app)
+            if not abandoned:  # a thread still writing keeps its connection: the process ends below without
+                services.close()  # it, and SQLite's journal makes that as safe as a kill
     finally:
         for name in _PTB_LOGGERS:
             logging.getLogger(name).removeFilter(quiet)
         lock.release()
-    if app is not None and abandoned_work(app):  # a retrain thread still runs: do not wait for it at exit
+    if abandoned:  # a retrain thread still runs: do not wait for it at exit
         exit_now(0)
 
 
