@@ -114,8 +114,9 @@ class BotRuntime:
     text_first: TextFirst = field(default_factory=TextFirst)
     #: Set by :meth:`abort_heavy` when the bot is stopping: no new heavy work starts.
     stopping: bool = False
-    #: Heavy work submitted and not finished (a thread cannot be stopped: the bot stops without it).
-    _heavy_running: set[concurrent.futures.Future] = field(default_factory=set, repr=False)
+    #: Work submitted to :attr:`heavy` or :attr:`light` and not finished (a thread cannot be stopped: a stopping
+    #: bot ends without it).
+    _running: set[concurrent.futures.Future] = field(default_factory=set, repr=False)
     #: The tasks (handlers, jobs) awaiting heavy work: cancelled when the bot stops.
     _heavy_waiters: set[asyncio.Task] = field(default_factory=set, repr=False)
     _calendar: tuple[Any, TradingCalendar] | None = field(default=None, repr=False)
@@ -158,8 +159,14 @@ class BotRuntime:
 
     async def run_light(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a short request (an analysis) in the request pool, off the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.light, functools.partial(fn, *args, **kwargs))
+        return await asyncio.wrap_future(self._submit(self.light, functools.partial(fn, *args, **kwargs)))
+
+    def _submit(self, pool: concurrent.futures.Executor, call: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Submit ``call`` and remember it until it is done (see :attr:`threads_busy`)."""
+        future = pool.submit(call)
+        self._running.add(future)
+        future.add_done_callback(self._running.discard)
+        return future
 
     async def run_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store access (a subscription, a count, a run record) off the event loop.
@@ -175,9 +182,7 @@ class BotRuntime:
         starts none, and :meth:`abort_heavy` cancels the wait (the work itself runs on in its thread)."""
         if self.stopping:
             raise asyncio.CancelledError("the bot is stopping")
-        future = self.heavy.submit(functools.partial(fn, *args, **kwargs))
-        self._heavy_running.add(future)
-        future.add_done_callback(self._heavy_running.discard)
+        future = self._submit(self.heavy, functools.partial(fn, *args, **kwargs))
         task = asyncio.current_task()
         if task is not None:
             self._heavy_waiters.add(task)
@@ -196,9 +201,10 @@ class BotRuntime:
             task.cancel()
 
     @property
-    def heavy_busy(self) -> bool:
-        """Whether heavy work is still running in a thread (the process then ends without waiting for it)."""
-        return any(not f.done() for f in self._heavy_running)
+    def threads_busy(self) -> bool:
+        """Whether heavy work or a request still runs in a thread (the process then ends without it: a first
+        analysis after a data update computes features for tens of seconds, a retrain for minutes)."""
+        return any(not f.done() for f in list(self._running))
 
     def close(self) -> None:
         self.charts.close()

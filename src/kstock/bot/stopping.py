@@ -67,9 +67,9 @@ class CancelledJobLine(logging.Filter):
 
 
 def abandoned_work(app: Any) -> bool:
-    """Whether heavy work still runs in a thread after the application stopped."""
+    """Whether heavy work or a request still runs in a thread after the application stopped."""
     runtime = app.bot_data.get("runtime")
-    return bool(runtime is not None and runtime.heavy_busy)
+    return bool(runtime is not None and runtime.threads_busy)
 
 
 def exit_now(status: int = 0) -> None:
