@@ -143,15 +143,25 @@ def test_html_special_characters_are_escaped(env: BotEnv) -> None:
 def test_analyze_rate_limit_per_user(env: BotEnv) -> None:
     chat = 110
     since = len(env.tg.sent)
-    for _ in range(6):  # limit is 5 per minute in this module
+    for _ in range(6):  # limit is 5 per minute in this module; a lookup that finds nothing is not counted
         env.tg.push_message(chat, "/analyze 없는종목이름")
-    env.tg.wait_for(lambda r: r.chat_id == chat and "요청이 너무 많습니다" in r.text, timeout=15, since=since)
-    deadline = time.monotonic() + 10
-    while len(env.tg.messages_to(chat)) < 6 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 15
+    while len([r for r in env.sent_to(chat, since) if r.method == "sendMessage"]) < 6 \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    texts = [r.text for r in env.sent_to(chat, since) if r.method == "sendMessage"]
+    assert sum("일치하는 종목이 없습니다" in t for t in texts) == 6, texts
+    since = len(env.tg.sent)
+    for _ in range(6):  # analyses that ran are counted
+        env.tg.push_message(chat, "/analyze 005930")
+    env.tg.wait_for(lambda r: r.chat_id == chat and "요청이 너무 많습니다" in r.text, timeout=30, since=since)
+    deadline = time.monotonic() + 30
+    while len([r for r in env.sent_to(chat, since) if r.method == "sendMessage"]) < 6 \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
     texts = [r.text for r in env.sent_to(chat, since) if r.method == "sendMessage"]
     assert sum("요청이 너무 많습니다" in t for t in texts) == 1
-    assert sum("일치하는 종목이 없습니다" in t for t in texts) == 5
+    assert sum("판단:" in t for t in texts) == 5
     assert "/start" not in texts and "안녕하세요" in env.ask(chat, "/start").text  # other commands unaffected
     assert "일치하는 종목이 없습니다" in env.ask(chat + 1000, "/analyze 없는종목이름", user_id=chat + 1000).text
 

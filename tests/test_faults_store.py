@@ -24,6 +24,7 @@ import pytest
 from support.fake_telegram import FakeTelegramServer
 from support.faults import (
     ADMIN,
+    READ_ONLY_SQLITE,
     SRC,
     TRAIN_UNTIL_KILLED,
     job_runs,
@@ -85,27 +86,6 @@ def test_locked_store_answers_wait_a_moment_and_freezes_nobody(root: Path, tg: F
         env.stop()
     assert data_checksum(db) == before
 
-
-#: Makes every SQLite connection of the process read-only (``mode=ro``), as on a read-only file or disk: any
-#: write a read command attempted would fail with "attempt to write a readonly database".
-READ_ONLY_SQLITE = """
-import sqlite3
-from pathlib import Path
-from urllib.parse import quote
-
-_connect = sqlite3.connect
-
-
-def connect(database, *args, **kwargs):
-    if not kwargs.get("uri") and str(database) != ":memory:":
-        database, kwargs["uri"] = f"file:{quote(str(Path(database).resolve()))}?mode=ro", True
-    elif kwargs.get("uri") and "mode=" not in str(database):
-        database = f"{database}{'&' if '?' in str(database) else '?'}mode=ro"
-    return _connect(database, *args, **kwargs)
-
-
-sqlite3.connect = connect
-"""
 
 READ_COMMANDS = (["signals"], ["models", "--json"], ["analyze", "005930", "--json"], ["lookup", "삼성전자"],
                  ["data", "status"])

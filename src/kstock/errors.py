@@ -57,11 +57,21 @@ def public_text(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+#: What a chat reads for an error raised inside a model library (its own text goes to the log only).
+LIBRARY_FAILED_KO = "모델 라이브러리 내부 오류 (자세한 내용은 로그에 있습니다)"
+#: Libraries whose exceptions carry native text (C++ asserts, stack traces, build paths).
+_NATIVE_LIBRARIES = frozenset({"xgboost", "lightgbm", "torch"})
+_NATIVE_WORDS = _re.compile(r"Check failed|Stack trace:|\[bt\]|enforce fail|\[Fatal\]|\[LightGBM\]")
+
+
 def public_reason(exc: BaseException) -> str:
     """One short line about ``exc`` that may go to a chat: the Korean write-failure phrase for a failed
-    write, the message of a :class:`KstockError`, else the exception's type and first line."""
+    write, the message of a :class:`KstockError`, a Korean phrase for a model library's own error (never its
+    native text), else the exception's type and first line."""
     if is_write_failure(exc):
         return WRITE_FAILED_KO
     if isinstance(exc, KstockError):
         return public_text(str(exc))
+    if type(exc).__module__.partition(".")[0] in _NATIVE_LIBRARIES or _NATIVE_WORDS.search(str(exc)):
+        return LIBRARY_FAILED_KO
     return public_text(f"{type(exc).__name__}: {exc}")

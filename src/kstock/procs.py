@@ -1,13 +1,19 @@
-"""Is that process still there? Shared by the run records and the model registry's clean-up.
+"""Processes: is that one still there, and a worker that never outlives its parent.
 
-Both leave something behind when a process is killed (a ``running`` row, a ``.tmp-*`` folder) and
-must tell a dead owner from a live one in another process before touching it.
+The run records and the model registry's clean-up leave something behind when a process is killed (a
+``running`` row, a ``.tmp-*`` folder) and must tell a dead owner from a live one before touching it
+(:func:`pid_alive`). The bot's worker processes die with it, however it ends (:func:`die_with_parent`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
+
+#: ``prctl`` option: the signal the kernel sends this process when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
 
 
 def pid_alive(pid: int) -> bool:
@@ -27,3 +33,18 @@ def pid_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state not in ("Z", "X")
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    A worker process (the bot's chart renderer) waits on a queue and would otherwise live on for good after a
+    bot killed with SIGKILL — which runs no clean-up code — and keep multiprocessing's resource tracker alive
+    with it. Where ``prctl`` is unavailable this does nothing; a parent already gone ends the process now.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request above took effect
+        os._exit(0)

@@ -141,3 +141,25 @@ TRAIN_UNTIL_KILLED = textwrap.dedent("""
     from kstock.cli import main
     sys.exit(main(["train", "trees", "--db", db]))
 """)
+
+
+#: Makes every SQLite connection of the process read-only (``mode=ro``), as on a read-only file or disk: any
+#: write a read command attempted would fail with "attempt to write a readonly database".
+READ_ONLY_SQLITE = """
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+_connect = sqlite3.connect
+
+
+def connect(database, *args, **kwargs):
+    if not kwargs.get("uri") and str(database) != ":memory:":
+        database, kwargs["uri"] = f"file:{quote(str(Path(database).resolve()))}?mode=ro", True
+    elif kwargs.get("uri") and "mode=" not in str(database):
+        database = f"{database}{'&' if '?' in str(database) else '?'}mode=ro"
+    return _connect(database, *args, **kwargs)
+
+
+sqlite3.connect = connect
+"""

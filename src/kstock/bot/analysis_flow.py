@@ -1,6 +1,6 @@
-"""The ``/analyze`` exchange and its buttons: lookup, analysis off the loop, text, chart.
+"""The ``/analyze`` exchange: lookup, the per-user limit, analysis off the loop, text, chart.
 
-Buttons (callback data, all under Telegram's 64 bytes):
+Its buttons (callback data, all under Telegram's 64 bytes; answered in :mod:`kstock.bot.buttons`):
 
 - ``a:CODE`` — a candidate of an ambiguous or unknown lookup; the list's keyboard is removed once tapped,
   so an old list cannot be tapped twice;
@@ -23,21 +23,28 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ContextTypes
 
 from kstock.bot import messages
 from kstock.bot.delivery import ChatUnreachable
-from kstock.bot.runtime import BotRuntime, runtime_of
+from kstock.bot.runtime import BotRuntime
 from kstock.bot.security import check_query, is_admin
 from kstock.bot.text import MAX_TEXT, PARSE_MODE, bold, escape, truncate
 from kstock.errors import KstockError
-from kstock.market.dates import day_int, iso
+from kstock.market.dates import day_int
 from kstock.market.types import InstrumentKind, Ticker
-from kstock.service.analyze import KIND_KO, AmbiguousTickerError, Analysis, UnknownTickerError, analyze
+from kstock.service.analyze import (
+    KIND_KO,
+    AmbiguousTickerError,
+    Analysis,
+    UnknownTickerError,
+    analyze,
+    resolve,
+)
 from kstock.service.predict import NoModelError
 from kstock.service.presenters import format_analysis, format_chart_caption
 
@@ -49,8 +56,8 @@ CHART_BUTTON = "c:"
 WATCH_BUTTON = "w:"
 SIGNAL_BUTTON = messages.SIGNAL_BUTTON
 MAX_BUTTONS = 8
-_CODE = re.compile(r"^[0-9A-Za-z]{6}$")
-_DATED = re.compile(r"^(?P<code>[0-9A-Za-z]{6})(?::(?P<day>\d{8}))?$")
+CODE_DATA = re.compile(r"^[0-9A-Za-z]{6}$")
+DATED_DATA = re.compile(r"^(?P<code>[0-9A-Za-z]{6})(?::(?P<day>\d{8}))?$")
 #: Lines of the analysis text shown in bold / monospace (see :func:`analysis_html`).
 _BOLD_PREFIXES = ("판단:",)
 _MONO_PREFIXES = ("종가 ",)
@@ -140,8 +147,8 @@ def _ambiguous_text(exc: AmbiguousTickerError) -> str:
 
 # ---- the exchange --------------------------------------------------------------------------------------
 
-async def _checked(rt: BotRuntime, bot, chat_id: int, user_id: int | None, query: str) -> bool:
-    """Usage, length and rate-limit checks; False (after telling the user) when the query cannot run."""
+async def _checked(rt: BotRuntime, bot, chat_id: int, query: str) -> bool:
+    """Usage and length checks; False (after telling the user) when the query cannot run."""
     if not query:
         await rt.delivery.send_text(bot, chat_id, messages.ANALYZE_USAGE)
         return False
@@ -149,11 +156,26 @@ async def _checked(rt: BotRuntime, bot, chat_id: int, user_id: int | None, query
     if too_long:
         await rt.delivery.send_text(bot, chat_id, too_long)
         return False
-    wait = rt.limiter.hit(user_id if user_id is not None else chat_id)
-    if wait is not None:
-        await rt.delivery.send_text(bot, chat_id, messages.rate_limited(wait, rt.settings.analyze_per_minute))
-        return False
     return True
+
+
+def limit_key(chat_id: int, user_id: int | None) -> int:
+    """Whose limit a request counts against: the user's, or the chat's when the user is unknown."""
+    return user_id if user_id is not None else chat_id
+
+
+async def within_limit(rt: BotRuntime, bot, update: Update) -> int | None:
+    """Reserve one request against the user's limit (the one /analyze has, for /signals and /performance):
+    the key to refund when no work ran, or None after telling the user to wait."""
+    chat, user = update.effective_chat, update.effective_user
+    key = limit_key(chat.id if chat else 0, user.id if user else None)
+    wait = rt.limiter.hit(key)
+    if wait is None:
+        return key
+    if chat is not None:
+        with contextlib.suppress(ChatUnreachable):
+            await rt.delivery.send_text(bot, chat.id, messages.rate_limited(wait, rt.settings.analyze_per_minute))
+    return None
 
 
 #: What a user (not an admin) is told when no model can answer; admins get the reason and the command.
@@ -169,30 +191,54 @@ def error_text(exc: KstockError, admin: bool) -> str:
     return f"{exc}\n(관리자) {hint}" if admin and hint else str(exc)
 
 
-async def _run(rt: BotRuntime, bot, chat_id: int, query: str, reply_to: int | None,
-               admin: bool = False) -> Analysis | None:
-    """The analysis, or None after the lookup/refusal message was sent."""
-    # "typing…" only when the analysis takes a while, and never awaited before it: a round trip first put a
-    # whole HTTP exchange on every reply's critical path (with 20 users at once, a large part of the p50)
-    async with showing(bot, chat_id, ChatAction.TYPING):
-        try:
-            outcome: Analysis | KstockError = await rt.run_light(analyze, rt.services, query)
-        except KstockError as exc:
-            outcome = exc
-    if not isinstance(outcome, KstockError):
-        return outcome
-    if isinstance(outcome, AmbiguousTickerError):
-        await rt.delivery.send_text(bot, chat_id, _ambiguous_text(outcome), reply_to=reply_to,
-                                    reply_markup=ticker_keyboard(outcome.candidates))
-    elif isinstance(outcome, UnknownTickerError):
-        markup = ticker_keyboard(outcome.suggestions)
-        text = str(outcome) + ("\n아래 버튼을 누르면 바로 분석합니다." if markup else "")
+async def _attempt(rt: BotRuntime, fn, *args: Any) -> Any:
+    """``fn(services, *args)`` in the request pool; a :class:`KstockError` is returned, not raised."""
+    try:
+        return await rt.run_light(fn, rt.services, *args)
+    except KstockError as exc:
+        return exc
+
+
+async def _refuse(rt: BotRuntime, bot, chat_id: int, exc: KstockError, reply_to: int | None, admin: bool) -> None:
+    """Tell the user why there is no analysis: candidates or suggestions as buttons, else the error."""
+    if isinstance(exc, AmbiguousTickerError):
+        await rt.delivery.send_text(bot, chat_id, _ambiguous_text(exc), reply_to=reply_to,
+                                    reply_markup=ticker_keyboard(exc.candidates))
+    elif isinstance(exc, UnknownTickerError):
+        markup = ticker_keyboard(exc.suggestions)
+        text = str(exc) + ("\n아래 버튼을 누르면 바로 분석합니다." if markup else "")
         await rt.delivery.send_text(bot, chat_id, text, reply_to=reply_to, reply_markup=markup)
     else:
-        html = _BACKTICKS.sub(r"<code>\1</code>", escape(error_text(outcome, admin)))[:MAX_TEXT]
+        html = _BACKTICKS.sub(r"<code>\1</code>", escape(error_text(exc, admin)))[:MAX_TEXT]
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         await rt.delivery.call(chat_id, lambda: bot.send_message(chat_id, html, parse_mode=PARSE_MODE,
                                                                  reply_parameters=reply))
+
+
+async def _run(rt: BotRuntime, bot, chat_id: int, user_id: int | None, query: str, reply_to: int | None,
+               admin: bool = False) -> Analysis | None:
+    """The analysis, or None after the lookup, limit or refusal message was sent.
+
+    The lookup runs first and is free: only an analysis that runs counts against the user's limit (one
+    request reserved before it, given back when it fails), so a typo or a near miss never uses it up.
+    """
+    # "typing…" only when the analysis takes a while, and never awaited before it: a round trip first put a
+    # whole HTTP exchange on every reply's critical path (with 20 users at once, a large part of the p50)
+    async with showing(bot, chat_id, ChatAction.TYPING):
+        ticker = await _attempt(rt, resolve, query)
+        key, wait = limit_key(chat_id, user_id), None
+        if not isinstance(ticker, KstockError):
+            wait = rt.limiter.hit(key)
+            outcome = None if wait is not None else await _attempt(rt, analyze, ticker.code)
+    if isinstance(ticker, KstockError):
+        await _refuse(rt, bot, chat_id, ticker, reply_to, admin)
+    elif wait is not None:
+        await rt.delivery.send_text(bot, chat_id, messages.rate_limited(wait, rt.settings.analyze_per_minute))
+    elif isinstance(outcome, KstockError):
+        rt.limiter.refund(key)
+        await _refuse(rt, bot, chat_id, outcome, reply_to, admin)
+    else:
+        return outcome
     return None
 
 
@@ -204,12 +250,12 @@ async def answer_analysis(rt: BotRuntime, bot, chat_id: int, user_id: int | None
     the reply says so first.
     """
     query = query.strip()
-    if not await _checked(rt, bot, chat_id, user_id, query):
+    if not await _checked(rt, bot, chat_id, query):
         return None
     admin = is_admin(rt.settings, user_id)
     rt.text_first.begin()  # this answer's text goes out before anyone's chart (see TextFirst)
     try:
-        result = await _run(rt, bot, chat_id, query, reply_to, admin)
+        result = await _run(rt, bot, chat_id, user_id, query, reply_to, admin)
         if result is None:
             return None
         note = None
@@ -246,92 +292,3 @@ async def send_chart(rt: BotRuntime, bot, chat_id: int, result: Analysis) -> Non
     sent = await rt.delivery.send_photo(bot, chat_id, png, caption)
     if sent.photo:
         rt.charts.remember_file_id(result, sent.photo[-1].file_id)
-
-
-# ---- buttons -------------------------------------------------------------------------------------------
-
-async def _answer(query, text: str | None = None, alert: bool = False) -> None:
-    with contextlib.suppress(TelegramError):
-        await query.answer(text, show_alert=alert)
-
-
-async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``a:CODE``: a candidate was chosen — remove the list's keyboard, then analyse."""
-    rt, query = runtime_of(context), update.callback_query
-    code = (query.data or "")[len(ANALYZE_BUTTON):]
-    await _answer(query)
-    if not _CODE.match(code) or query.message is None:
-        return
-    chat_id = query.message.chat.id
-    with contextlib.suppress(TelegramError):
-        await context.bot.edit_message_reply_markup(chat_id, query.message.message_id, reply_markup=None)
-    with contextlib.suppress(ChatUnreachable):
-        await answer_analysis(rt, context.bot, chat_id, query.from_user.id, code)
-
-
-async def signal_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``s:CODE[:YYYYMMDD]``: a stock of a signal list — its analysis, noting when the list is older."""
-    rt, query = runtime_of(context), update.callback_query
-    match = _DATED.match((query.data or "")[len(SIGNAL_BUTTON):])
-    await _answer(query)
-    if match is None or query.message is None:
-        return
-    listed_on = iso(int(match["day"])) if match["day"] else None
-    with contextlib.suppress(ChatUnreachable):
-        await answer_analysis(rt, context.bot, query.message.chat.id, query.from_user.id, match["code"],
-                              listed_on=listed_on)
-
-
-async def refresh_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``rf:CODE``: the analysis message is replaced by the latest analysis (its chart is one tap away)."""
-    rt, query = runtime_of(context), update.callback_query
-    code = (query.data or "")[len(REFRESH_BUTTON):]
-    if not _CODE.match(code) or query.message is None:
-        await _answer(query)
-        return
-    user_id = query.from_user.id
-    wait = rt.limiter.hit(user_id)
-    if wait is not None:
-        await _answer(query, messages.rate_limited(wait, rt.settings.analyze_per_minute), alert=True)
-        return
-    try:
-        result = await rt.run_light(analyze, rt.services, code)
-    except KstockError as exc:
-        await _answer(query, truncate(error_text(exc, is_admin(rt.settings, query.from_user.id)), 190), alert=True)
-        return
-    chat_id, message_id = query.message.chat.id, query.message.message_id
-    html = analysis_html(result, is_admin(rt.settings, user_id))[:MAX_TEXT]
-    markup = analysis_keyboard(result, chart_sent=False)
-    try:
-        await rt.delivery.call(chat_id, lambda: context.bot.edit_message_text(
-            html, chat_id=chat_id, message_id=message_id, parse_mode=PARSE_MODE, reply_markup=markup))
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
-        await _answer(query, f"이미 최신 분석입니다 ({result.result.date} 기준).")
-        return
-    except ChatUnreachable:
-        return
-    await _answer(query, f"{result.result.date} 기준으로 새로 고쳤습니다.")
-
-
-async def chart_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``c:CODE:YYYYMMDD``: the chart of that analysis — unless the data has moved on since."""
-    rt, query = runtime_of(context), update.callback_query
-    match = _DATED.match((query.data or "")[len(CHART_BUTTON):])
-    if match is None or not match["day"] or query.message is None:
-        await _answer(query)
-        return
-    shown_day = iso(int(match["day"]))
-    try:
-        result = await rt.run_light(analyze, rt.services, match["code"])
-    except KstockError as exc:
-        await _answer(query, truncate(error_text(exc, is_admin(rt.settings, query.from_user.id)), 190), alert=True)
-        return
-    if result.result.date != shown_day:
-        await _answer(query, f"이 버튼은 {shown_day} 기준이라 지난 정보입니다. 🔄 새로고침을 눌러 "
-                             f"최신({result.result.date}) 분석을 받아 보세요.", alert=True)
-        return
-    await _answer(query)
-    with contextlib.suppress(ChatUnreachable):
-        await send_chart(rt, context.bot, query.message.chat.id, result)

@@ -31,6 +31,7 @@ from kstock.bot.jobs import schedule_jobs, startup_catch_up_job
 from kstock.bot.menus import register_menus
 from kstock.bot.runtime import BotRuntime
 from kstock.bot.security import REDACTOR, InstanceLock, install_log_redaction, lock_path
+from kstock.bot.stopping import abandoned_work, exit_now, install_stop_signals
 from kstock.config import Settings, SettingsError, check_model_dir, validate_token
 from kstock.errors import KstockError
 from kstock.market.types import InstrumentKind
@@ -160,14 +161,17 @@ def run_bot(settings: Settings, *, webhook_url: str | None = None, listen: str =
     quiet = _QuietRejectedToken()
     for name in _PTB_LOGGERS:  # the clean error below says it all: no 40-line library traceback first
         logging.getLogger(name).addFilter(quiet)
+    app: Application | None = None
+    abandoned = False
     try:
         check_model_dir(settings)
         services = Services(settings)
         try:
             app = build_application(settings, services, chart_workers=chart_workers)
+            install_stop_signals(app)  # SIGINT/SIGTERM stop the bot within seconds, even during a retrain
             if webhook_url is None:
                 log.info("polling Telegram for updates")
-                app.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+                app.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False, stop_signals=None)
                 if app.bot_data.get(CONFLICT_STOP):
                     raise KstockError(
                         f"Telegram answered 409 Conflict {app.bot_data[CONFLICT_STOP]} times in a row: another "
@@ -177,7 +181,8 @@ def run_bot(settings: Settings, *, webhook_url: str | None = None, listen: str =
                 path = urlsplit(webhook_url).path.lstrip("/")
                 log.info("listening for webhook updates on %s:%d/%s", listen, port, path)
                 app.run_webhook(listen=listen, port=port, url_path=path, webhook_url=webhook_url,
-                                secret_token=secrets.token_urlsafe(32), allowed_updates=ALLOWED_UPDATES)
+                                secret_token=secrets.token_urlsafe(32), allowed_updates=ALLOWED_UPDATES,
+                                stop_signals=None)
         except InvalidToken:
             raise KstockError("Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): check the token from "
                               "@BotFather") from None
@@ -185,11 +190,15 @@ def run_bot(settings: Settings, *, webhook_url: str | None = None, listen: str =
             raise KstockError(f"cannot reach the Telegram Bot API at {api_urls(settings)[0]}: "
                               f"{REDACTOR.redact(str(exc))}") from None
         finally:
-            services.close()
+            abandoned = app is not None and abandoned_work(app)
+            if not abandoned:  # a thread still writing keeps its connection: the process ends below without
+                services.close()  # it, and SQLite's journal makes that as safe as a kill
     finally:
         for name in _PTB_LOGGERS:
             logging.getLogger(name).removeFilter(quiet)
         lock.release()
+    if abandoned:  # a retrain thread still runs: do not wait for it at exit
+        exit_now(0)
 
 
 #: The loggers through which PTB reports a rejected token or a 409 (with the whole traceback) itself.

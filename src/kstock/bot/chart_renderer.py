@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import multiprocessing
+import os
 from collections import OrderedDict
 from typing import Any
 
@@ -32,11 +34,12 @@ def _render(frame: Any, options: dict[str, Any]) -> bytes:
     return render_analysis_chart(frame, **options)
 
 
-def _init_worker() -> None:
-    """Chart workers yield the CPU to the bot process: the text answer matters more than the picture."""
-    import contextlib
-    import os
+def _init_worker(parent: int) -> None:
+    """Chart workers yield the CPU to the bot process (the text answer matters more than the picture) and die
+    with it, however it ends."""
+    from kstock.procs import die_with_parent
 
+    die_with_parent(parent)
     with contextlib.suppress(OSError, AttributeError):
         os.nice(5)
 
@@ -68,7 +71,7 @@ class ChartRenderer:
             try:
                 ctx = multiprocessing.get_context("spawn")
                 self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=ctx,
-                                                                 initializer=_init_worker)
+                                                                 initializer=_init_worker, initargs=(os.getpid(),))
                 self._warming = [self._pool.submit(_warm) for _ in range(self.workers)]
             except (OSError, ValueError, NotImplementedError) as exc:
                 log.warning("chart worker processes unavailable (%s); drawing charts in threads", exc)
@@ -86,9 +89,19 @@ class ChartRenderer:
         return all(f.done() for f in self._warming)
 
     def close(self) -> None:
+        """Stop the worker processes now: a picture being drawn is dropped (the bot is stopping), and no
+        worker is left waiting for a request that will never come."""
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # the executor's own workers
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                process.terminate()
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+                process.join(timeout=2.0)
 
     @staticmethod
     def key(analysis: Analysis) -> tuple:

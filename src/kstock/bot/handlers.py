@@ -34,18 +34,17 @@ from kstock.bot.analysis_flow import (
     SIGNAL_BUTTON,
     WATCH_BUTTON,
     answer_analysis,
-    chart_button,
-    pick_button,
-    refresh_button,
     send_chart,
-    signal_button,
+    within_limit,
 )
+from kstock.bot.buttons import chart_button, expired, pick_button, refresh_button, signal_button
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.jobs import describe_jobs, run_scoring
 from kstock.bot.performance_handler import performance_command
 from kstock.bot.progress import ProgressMessage
 from kstock.bot.runtime import BotRuntime, command_args, runtime_of
 from kstock.bot.security import anon, is_admin, is_allowed
+from kstock.bot.text import truncate
 from kstock.bot.watch_handlers import (
     WATCH_PICK_BUTTON,
     unwatch_command,
@@ -66,6 +65,8 @@ from kstock.service.status import models_status, service_status
 log = logging.getLogger(__name__)
 
 RETRAIN_BUTTON = "r:"
+#: Seconds a stopping bot spends telling the admin that the retrain was stopped.
+STOP_NOTE_S = 2.0
 __all__ = ["MAX_BUTTONS", "answer_analysis", "register_handlers", "send_chart"]
 
 
@@ -91,12 +92,14 @@ async def access_gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> Non
     if is_allowed(rt.settings, chat.id if chat else None, user.id if user else None):
         return
     log.info("refused an update from %s (not in KSTOCK_ALLOWED_CHAT_IDS)", anon(chat.id if chat else None))
-    if not rt.refusals.first(chat.id if chat else None):
-        raise ApplicationHandlerStop  # answered within the hour already: stay quiet
-    if update.callback_query is not None:
+    first = rt.refusals.first(chat.id if chat else None)
+    if update.callback_query is not None:  # every press is answered (a toast, not a message): no spinner
         with contextlib.suppress(TelegramError):
-            await update.callback_query.answer(messages.NOT_ALLOWED, show_alert=True)
-    elif update.message is not None and chat is not None:
+            await update.callback_query.answer(messages.NOT_ALLOWED, show_alert=first)
+        raise ApplicationHandlerStop
+    if not first:
+        raise ApplicationHandlerStop  # answered within the hour already: stay quiet
+    if update.message is not None and chat is not None:
         with contextlib.suppress(ChatUnreachable, TelegramError):
             await rt.delivery.send_text(context.bot, chat.id, messages.NOT_ALLOWED)
     raise ApplicationHandlerStop
@@ -121,14 +124,20 @@ def _is_admin(rt: BotRuntime, update: Update) -> bool:
 
 
 async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``/signals`` (the last scored day) or ``/signals 2025-07-10`` (a past day's published book)."""
+    """``/signals`` (the last scored day) or ``/signals 2025-07-10`` (a past day's published book); under the
+    user's limit, which a refused date or a day with no book does not count against."""
     rt = runtime_of(context)
+    key = await within_limit(rt, context.bot, update)
+    if key is None:
+        return
     asked = command_args(update.effective_message)[:40] or None
     try:
         date, text, buys, sells = await _book_text(rt, asked)
     except NotScoredError:
+        rt.limiter.refund(key)
         text, buys, sells, date = f"{asked}에는 발행된 신호가 없습니다 (거래일이 아니거나 채점 전인 날).", [], [], None
     except KstockError as exc:
+        rt.limiter.refund(key)
         text, buys, sells, date = str(exc), [], [], None
     await _reply(rt, update, context, text, messages.signal_buttons(buys, sells, date))
 
@@ -238,10 +247,19 @@ async def retrain_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     query = update.callback_query
     target = (query.data or "")[len(RETRAIN_BUTTON):]
+    if target not in messages.RETRAIN_TARGETS or query.message is None:
+        await expired(query)
+        return
     with contextlib.suppress(TelegramError):
         await query.answer()
-    if target in messages.RETRAIN_TARGETS and query.message is not None:
-        await run_admin_retrain(rt, context.bot, query.message.chat.id, target)
+    await run_admin_retrain(rt, context.bot, query.message.chat.id, target)
+
+
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any button no other handler takes (``zzz``, ``\\x00``, emoji, a forged press): answered, never left
+    spinning."""
+    log.info("answered an unknown button (%d bytes of data)", len((update.callback_query.data or "").encode()))
+    await expired(update.callback_query)
 
 
 async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> list[RetrainResult]:
@@ -267,6 +285,10 @@ async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> l
                 results.append(result)
             await asyncio.sleep(0)  # let the last progress lines from the worker thread land first
             await progress.finish(messages.retrain_done(names, results))
+        except asyncio.CancelledError:  # the bot is stopping (SIGINT/SIGTERM): say so while it still can
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(progress.finish(leftovers.INTERRUPTED_TEXT), STOP_NOTE_S)
+            raise
         finally:
             await rt.run_store(leftovers.forget_progress, rt.services.store, chat_id, first[0].message_id)
     return results
@@ -345,6 +367,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     else:
         log.error("unhandled error while handling an update", exc_info=err)
         text = messages.INTERNAL_ERROR
+    if isinstance(update, Update) and update.callback_query is not None:  # a failed button stops spinning too
+        with contextlib.suppress(TelegramError):  # (already answered before it failed: nothing to do)
+            await update.callback_query.answer(truncate(text, 190))
     if isinstance(update, Update) and update.effective_chat is not None:
         with contextlib.suppress(Exception):
             await runtime_of(context).delivery.send_text(context.bot, update.effective_chat.id, text)
@@ -372,6 +397,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(signal_button, pattern=f"^{SIGNAL_BUTTON}"))
     app.add_handler(CallbackQueryHandler(watch_button, pattern=f"^(?:{WATCH_BUTTON}|{WATCH_PICK_BUTTON})"))
     app.add_handler(CallbackQueryHandler(retrain_button, pattern=f"^{RETRAIN_BUTTON}"))
+    app.add_handler(CallbackQueryHandler(unknown_button))  # last: every other press is answered too
     app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, analyze_text))
     app.add_error_handler(on_error)

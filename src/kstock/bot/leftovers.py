@@ -18,6 +18,7 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from kstock.bot.delivery import ChatUnreachable, Delivery
+from kstock.bot.subscriptions import INTERACTIVE_WAIT
 from kstock.errors import KstockError
 from kstock.market.repositories import meta
 from kstock.market.store import MarketStore
@@ -40,14 +41,14 @@ def remember_progress(store: MarketStore, chat_id: int, message_id: int) -> None
     """Note a live progress message (best effort: a locked store only loses the note)."""
     owner = json.dumps({"host": this_host(), "pid": os.getpid()})
     try:
-        meta.put(store, _key(chat_id, message_id), owner)
+        meta.put(store, _key(chat_id, message_id), owner, wait=INTERACTIVE_WAIT)
     except KstockError as exc:
         log.warning("could not note the retrain progress message: %s", exc)
 
 
 def forget_progress(store: MarketStore, chat_id: int, message_id: int) -> None:
     try:
-        meta.delete(store, [_key(chat_id, message_id)])
+        meta.delete(store, [_key(chat_id, message_id)], wait=INTERACTIVE_WAIT)
     except KstockError as exc:
         log.warning("could not clear the retrain progress note: %s", exc)
 

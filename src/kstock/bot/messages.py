@@ -171,8 +171,15 @@ def models_text(rows: Sequence[Mapping[str, Any]], admin: bool) -> str:
 
 
 def rate_limited(wait: float, per_minute: int) -> str:
+    """The one limit's message: it names every request it covers (the buttons under an analysis included)."""
     return (f"요청이 너무 많습니다. {max(1, round(wait))}초 후에 다시 시도해 주세요 "
-            f"(/analyze는 1분에 {per_minute}회까지).")
+            f"(/analyze·/signals·/performance와 분석 버튼을 합쳐 1분에 {per_minute}회까지, "
+            "종목을 찾지 못한 요청은 세지 않습니다).")
+
+
+#: A button whose data this bot cannot read (an old keyboard, a forged or cut press): it is answered, so the
+#: client stops spinning, and nothing is done.
+BUTTON_EXPIRED = "만료된 버튼입니다. 명령을 다시 보내 새 버튼을 받아 주세요."
 
 
 def subscribed(new: bool, push_time: str) -> str:

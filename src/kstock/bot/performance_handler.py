@@ -12,7 +12,7 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
-from kstock.bot.analysis_flow import chat_action
+from kstock.bot.analysis_flow import chat_action, within_limit
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.runtime import runtime_of
 from kstock.charts.performance import render_performance_chart
@@ -31,8 +31,8 @@ def _record(services) -> tuple[str, bytes | None, str]:
 async def performance_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime_of(context)
     chat = update.effective_chat
-    if chat is None:
-        return
+    if chat is None or await within_limit(rt, context.bot, update) is None:
+        return  # shares the user's limit with /analyze and /signals: it reads the whole ledger
     await chat_action(context.bot, chat.id, ChatAction.TYPING)
     text, png, caption = await rt.run_light(_record, rt.services)
     with contextlib.suppress(ChatUnreachable):

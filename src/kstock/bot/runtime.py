@@ -117,6 +117,13 @@ class BotRuntime:
     warmed: threading.Event = field(default_factory=threading.Event)
     #: /analyze answers in flight; their charts wait for them (see :class:`TextFirst`).
     text_first: TextFirst = field(default_factory=TextFirst)
+    #: Set by :meth:`abort_heavy` when the bot is stopping: no new heavy work starts.
+    stopping: bool = False
+    #: Work submitted to :attr:`heavy` or :attr:`light` and not finished (a thread cannot be stopped: a stopping
+    #: bot ends without it).
+    _running: set[concurrent.futures.Future] = field(default_factory=set, repr=False)
+    #: The tasks (handlers, jobs) awaiting heavy work: cancelled when the bot stops.
+    _heavy_waiters: set[asyncio.Task] = field(default_factory=set, repr=False)
     _calendar: tuple[Any, TradingCalendar] | None = field(default=None, repr=False)
 
     @classmethod
@@ -157,8 +164,14 @@ class BotRuntime:
 
     async def run_light(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a short request (an analysis) in the request pool, off the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.light, functools.partial(fn, *args, **kwargs))
+        return await asyncio.wrap_future(self._submit(self.light, functools.partial(fn, *args, **kwargs)))
+
+    def _submit(self, pool: concurrent.futures.Executor, call: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Submit ``call`` and remember it until it is done (see :attr:`threads_busy`)."""
+        future = pool.submit(call)
+        self._running.add(future)
+        future.add_done_callback(self._running.discard)
+        return future
 
     async def run_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store access (a subscription, a count, a run record) off the event loop.
@@ -170,9 +183,33 @@ class BotRuntime:
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
     async def run_heavy(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn`` in the heavy-work pool; the event loop keeps answering meanwhile."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.heavy, functools.partial(fn, *args, **kwargs))
+        """Run ``fn`` in the heavy-work pool; the event loop keeps answering meanwhile. A bot that is stopping
+        starts none, and :meth:`abort_heavy` cancels the wait (the work itself runs on in its thread)."""
+        if self.stopping:
+            raise asyncio.CancelledError("the bot is stopping")
+        future = self._submit(self.heavy, functools.partial(fn, *args, **kwargs))
+        task = asyncio.current_task()
+        if task is not None:
+            self._heavy_waiters.add(task)
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            self._heavy_waiters.discard(task)  # type: ignore[arg-type]
+
+    def abort_heavy(self) -> None:
+        """The bot is stopping (SIGINT/SIGTERM): cancel every wait on heavy work so handlers and jobs end now
+        — a retrain holds a thread for minutes, and the application waits for its handlers before it stops.
+        What the threads leave (a ``running`` run, a temporary model folder) is what a killed process leaves,
+        and the next start clears it."""
+        self.stopping = True
+        for task in list(self._heavy_waiters):
+            task.cancel()
+
+    @property
+    def threads_busy(self) -> bool:
+        """Whether heavy work or a request still runs in a thread (the process then ends without it: a first
+        analysis after a data update computes features for tens of seconds, a retrain for minutes)."""
+        return any(not f.done() for f in list(self._running))
 
     def close(self) -> None:
         self.charts.close()

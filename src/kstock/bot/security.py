@@ -2,7 +2,8 @@
 
 - :func:`is_admin` / :func:`is_allowed`: admins (``KSTOCK_ADMIN_IDS``) may ``/retrain`` and ``/score``;
   ``KSTOCK_ALLOWED_CHAT_IDS``, when set, limits the bot to those chats (admins always pass).
-- :class:`SlidingWindowLimiter`: per-user limit on ``/analyze`` (``KSTOCK_ANALYZE_PER_MINUTE``).
+- :class:`SlidingWindowLimiter`: one per-user limit shared by ``/analyze`` (its buttons), ``/signals`` and
+  ``/performance`` (``KSTOCK_ANALYZE_PER_MINUTE``); only requests whose work ran count.
 - :func:`check_query`: input length limits with a clear Korean message.
 - :class:`TokenRedactor` / :func:`install_log_redaction`: the bot token never reaches a log line —
   not in httpx's request URLs, not in PTB's own debug lines, not in exception text.
@@ -84,6 +85,14 @@ class SlidingWindowLimiter:
             if len(self._events) > 10_000:  # forget idle users so the table stays small
                 self._events = {k: v for k, v in self._events.items() if v and v[-1] > now - self.window}
             return None
+
+    def refund(self, key: Any) -> None:
+        """Give back the last event of ``key``: the request it let through did no work (a rejected lookup,
+        a near-miss suggestion, an answer from cache), so it does not count against the user."""
+        with self._lock:
+            events = self._events.get(key)
+            if events:
+                events.pop()
 
 
 class OncePer:

@@ -15,11 +15,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from kstock.bot import failures
 from kstock.bot.analysis_flow import MAX_BUTTONS, WATCH_BUTTON
+from kstock.bot.buttons import expired
 from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.messages import signal_buttons
 from kstock.bot.runtime import BotRuntime, command_args, runtime_of
 from kstock.bot.security import check_query
+from kstock.bot.subscriptions import INTERACTIVE_WAIT
 from kstock.bot.text import truncate
 from kstock.errors import KstockError
 from kstock.market.types import InstrumentKind, Ticker
@@ -86,10 +89,10 @@ async def add_to_watchlist(rt: BotRuntime, bot, chat_id: int, user_id: int | Non
     """Add and say so with the stock's current call; the text for a chat reply or a button's answer."""
     if ticker.kind != InstrumentKind.COMMON or ticker.delisting_date:
         return f"{ticker.name}({ticker.code})은(는) 보통주가 아니어서 관심종목 알림을 드릴 수 없습니다."
-    try:
-        new = await asyncio.to_thread(watchlist.add, rt.services.store, chat_id, user_id, ticker)
+    try:  # a store held by another writer: "잠시 후 다시" after at most INTERACTIVE_WAIT, never its file name
+        new = await rt.run_store(watchlist.add, rt.services.store, chat_id, user_id, ticker, wait=INTERACTIVE_WAIT)
     except KstockError as exc:
-        return str(exc)
+        return failures.explain(exc)
     count = len(await asyncio.to_thread(watchlist.codes, rt.services.store, chat_id))
     call = (await asyncio.to_thread(watchlist.latest_calls, rt.services.store, [ticker.code], rt.services))[0]
     head = f"☆ {ticker.name}({ticker.code})을(를) 관심종목에 추가했습니다 ({count}/{watchlist.MAX_WATCH})." if new \
@@ -111,7 +114,11 @@ async def unwatch_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     ticker = await _resolve(rt, context.bot, chat.id, command_args(update.effective_message), UNWATCH_USAGE)
     if ticker is None:
         return
-    removed = await asyncio.to_thread(watchlist.remove, rt.services.store, chat.id, ticker.code)
+    try:  # like /watch: at most INTERACTIVE_WAIT for a store another writer holds
+        removed = await rt.run_store(watchlist.remove, rt.services.store, chat.id, ticker.code, wait=INTERACTIVE_WAIT)
+    except KstockError as exc:
+        await _send(rt, context.bot, chat.id, failures.explain(exc))
+        return
     text = f"{ticker.name}({ticker.code})을(를) 관심종목에서 지웠습니다." if removed else \
         f"{ticker.name}({ticker.code})은(는) 관심종목이 아닙니다. 목록: /watchlist"
     await _send(rt, context.bot, chat.id, text)
@@ -134,8 +141,7 @@ async def watch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     code = data.split(":", 1)[1] if ":" in data else ""
     ticker = await rt.run_light(lambda: rt.services.ticker_index().resolve(code).match) if len(code) == 6 else None
     if ticker is None or query.message is None:
-        with contextlib.suppress(TelegramError):
-            await query.answer()
+        await expired(query)
         return
     chat_id = query.message.chat.id
     text = await add_to_watchlist(rt, context.bot, chat_id, query.from_user.id, ticker)

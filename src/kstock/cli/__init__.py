@@ -8,6 +8,7 @@ user can act on (:class:`kstock.errors.KstockError`) become one line on stderr a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -109,7 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "db", None) is not None:
             settings = settings.with_overrides(db_path=args.db)
         ctx = Context(settings)
-        return int(args.handler(args, ctx) or 0)
+        status = int(args.handler(args, ctx) or 0)
+        sys.stdout.flush()  # here, not at exit: a reader that has gone (`| head`) is met below
+        return status
+    except BrokenPipeError:
+        return closed_pipe()
     except KstockError as exc:
         hint = getattr(exc, "admin_hint", None)  # the shell command the bot shows admins only
         print(f"kstock: error: {exc}" + (f" {hint}" if hint else ""), file=sys.stderr)
@@ -120,6 +125,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if ctx is not None:
             ctx.close()
+
+
+#: Exit status of a command whose reader went away (``kstock signals | head -2``): 128 + SIGPIPE, as a shell
+#: reports for ``cat`` or ``grep`` in the same place.
+CLOSED_PIPE_STATUS = 141
+
+
+def closed_pipe() -> int:
+    """The reader of stdout has gone: end quietly (no traceback, no "Exception ignored" at exit) — stdout is
+    pointed at /dev/null so the interpreter's last flush has nowhere to fail."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return CLOSED_PIPE_STATUS
 
 
 def command(sub: argparse._SubParsersAction, name: str, handler: Handler, help_text: str,

@@ -126,6 +126,9 @@ def cmd_tune(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_evaluate(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.service.evaluate import evaluate
 
+    for path, option in ((args.json, "--json"), (args.chart, "--chart")):
+        if path is not None:  # before the walk-forward: a bad path is refused at once, not after an hour
+            check_output_file(path, option, make_parents=True)
     services = _services(ctx)
     models = [m.strip() for m in args.model.split(",") if m.strip()]
     options = {m: _model_options(args) for m in ("lstm", "sector")}
@@ -236,12 +239,29 @@ def cmd_analyze(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def check_output_file(path: Path, option: str) -> None:
-    """A file the command will write: not a folder, in a folder that exists (never created silently)."""
+def check_output_file(path: Path, option: str, *, make_parents: bool = False) -> None:
+    """A file the command will write, checked before the work (an hour of evaluation is not lost to a typo at
+    the end): not a folder, in a folder that exists (``make_parents``: created now, as the command would), and
+    writable — tried by opening it to append, which changes nothing; a file the try created is removed."""
     if path.is_dir():
         raise KstockError(f"{option} {path}: is a folder; give a file name such as {path / 'chart.png'}")
+    if make_parents:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KstockError(f"{option} {path}: 폴더 {path.parent}를 만들 수 없습니다 "
+                              f"({exc.strerror or exc})") from None
     if not path.parent.is_dir():
         raise KstockError(f"{option} {path}: the folder {path.parent} does not exist; create it first")
+    existed = path.exists()
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise KstockError(f"{option} {path}: 파일을 쓸 수 없습니다 ({exc.strerror or exc}). "
+                          "쓸 수 있는 경로를 지정해 주세요.") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 def write_output_file(path: Path, data: bytes, option: str) -> None:

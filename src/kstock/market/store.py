@@ -57,6 +57,7 @@ class MarketStore:
             self._refuse_newer_schema()  # before anything (even the WAL switch) touches the file
             if readonly:
                 self._upgrade_for_reading(timeout)
+                self._refuse_unreadable_schema()
                 self.conn.execute("PRAGMA query_only = ON")
                 return
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -101,6 +102,19 @@ class MarketStore:
             raise StoreError(
                 f"{self.path} was written by a newer kstock (schema {current} > {LATEST_VERSION}); upgrade kstock"
             )
+
+    def _refuse_unreadable_schema(self) -> None:
+        """A store opened to read that is still below today's schema (it could not be upgraded: read-only) is
+        refused in one line — its reads would fail on a missing table ("no such table") half-way through."""
+        current = self.schema_version
+        if current >= LATEST_VERSION:
+            return
+        if current == 0:
+            raise StoreError(f"{self.path}: kstock 저장소가 아닙니다 (빈 파일이거나 다른 프로그램의 파일). "
+                             "KSTOCK_DB / --db 를 kstock 저장소 파일로 지정해 주세요.")
+        raise StoreError(f"{self.path}: 이전 버전 kstock의 저장소(스키마 v{current}, 현재 v{LATEST_VERSION})인데 "
+                         "쓸 수 없어 업그레이드하지 못했습니다. 쓰기 권한이 있는 곳에서 `kstock data status`를 한 번 "
+                         "실행해 업그레이드한 뒤 다시 시도해 주세요.")
 
     def _migrate(self) -> None:
         self._refuse_newer_schema()

@@ -7,6 +7,7 @@ path, not SQLite, locked, read-only, a folder nobody may write to — read in on
 from __future__ import annotations
 
 import sqlite3
+import stat
 from pathlib import Path
 from urllib.parse import quote
 
@@ -63,13 +64,16 @@ def _connect_readonly(path: Path, timeout: float) -> sqlite3.Connection:
 def check_is_sqlite(path: Path) -> None:
     """Refuse, with what to do, a path that is a folder, unreadable, or a file that is not SQLite."""
     try:
-        path.stat()
+        mode = path.stat().st_mode
     except FileNotFoundError:
         return
     except OSError as exc:  # e.g. a path through a file, or a folder we may not read
         raise StoreError(f"KSTOCK_DB / --db {path}: cannot use that path ({exc.strerror or exc})") from None
     if path.is_dir():
         raise StoreError(f"{path} is a directory; give KSTOCK_DB / --db a file path such as data/kstock.db")
+    if not stat.S_ISREG(mode):  # /dev/null, a FIFO, a socket: SQLite would "open" it and every read would fail
+        raise StoreError(f"KSTOCK_DB / --db {path}: 일반 파일이 아니어서 (장치·FIFO·소켓) kstock 저장소로 쓸 수 "
+                         "없습니다. data/kstock.db 같은 파일 경로를 지정해 주세요.")
     if path.exists() and path.stat().st_size > 0:
         with path.open("rb") as fh:
             if fh.read(16) != SQLITE_MAGIC:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kstock.errors import WRITE_FAILED_KO, KstockError, is_write_failure, public_text
+from kstock.errors import WRITE_FAILED_KO, KstockError, is_write_failure, public_reason
 from kstock.procs import pid_alive
+
+log = logging.getLogger(__name__)
 
 META_FILE = "meta.json"
 CURRENT_FILE = "CURRENT"
@@ -271,10 +274,15 @@ def _older_than(path: Path, seconds: float) -> bool:
 
 
 def _short(exc: BaseException) -> str:
-    """A failed write in a few words, without the paths or native stack traces libraries put in messages."""
+    """A failed write in a few words for the admin's chat: the system's reason for an OSError, else a Korean
+    phrase — a library's own text (XGBoost's "Check failed: std::fwrite…", its stack trace) goes to the log
+    only."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return public_text(f"{type(exc).__name__}: {exc}", limit=120)
+    log.warning("a model file could not be written: %s: %s", type(exc).__name__, exc)
+    if is_write_failure(exc):
+        return "모델 라이브러리가 파일을 끝까지 쓰지 못함, 자세한 내용은 로그"
+    return public_reason(exc)
 
 
 def _sha256(path: Path) -> str:

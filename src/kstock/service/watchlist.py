@@ -53,18 +53,19 @@ class CallChange:
     probability: float | None
 
 
-def add(store: MarketStore, chat_id: int, user_id: int | None, ticker: Ticker) -> bool:
-    """Follow ``ticker``; False when already followed. Raises :class:`WatchlistFull` at the limit."""
-    outcome = watch_table.add(store, chat_id, ticker.code, user_id, utc_stamp(), MAX_WATCH)
+def add(store: MarketStore, chat_id: int, user_id: int | None, ticker: Ticker, wait: float | None = None) -> bool:
+    """Follow ``ticker``; False when already followed. Raises :class:`WatchlistFull` at the limit.
+    ``wait``: the most seconds to wait for a store another writer holds (a chat waits at most that)."""
+    outcome = watch_table.add(store, chat_id, ticker.code, user_id, utc_stamp(), MAX_WATCH, wait=wait)
     if outcome == "full":
         raise WatchlistFull(f"관심종목은 {MAX_WATCH}개까지 등록할 수 있습니다. "
                             "/unwatch 로 하나를 지운 뒤 다시 시도해 주세요.")
     return outcome == "added"
 
 
-def remove(store: MarketStore, chat_id: int, code: str) -> bool:
+def remove(store: MarketStore, chat_id: int, code: str, wait: float | None = None) -> bool:
     """Stop following ``code``; False when it was not followed."""
-    return watch_table.remove(store, chat_id, code)
+    return watch_table.remove(store, chat_id, code, wait=wait)
 
 
 def codes(store: MarketStore, chat_id: int) -> list[str]:

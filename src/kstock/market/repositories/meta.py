@@ -25,15 +25,15 @@ def last_update_key(store: MarketStore) -> list | None:
     return list(update) if update else None
 
 
-def put(store: MarketStore, key: str, value: str) -> None:
-    """Set ``key`` to ``value`` (one transaction)."""
-    with store.transaction() as conn:
+def put(store: MarketStore, key: str, value: str, wait: float | None = None) -> None:
+    """Set ``key`` to ``value`` (one transaction; ``wait``: see :meth:`MarketStore.transaction`)."""
+    with store.transaction(wait=wait) as conn:
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
-def delete(store: MarketStore, keys: Iterable[str]) -> None:
+def delete(store: MarketStore, keys: Iterable[str], wait: float | None = None) -> None:
     """Remove ``keys`` (one transaction; absent keys are no error)."""
-    with store.transaction() as conn:
+    with store.transaction(wait=wait) as conn:
         conn.executemany("DELETE FROM meta WHERE key = ?", [(key,) for key in keys])
 
 

@@ -9,10 +9,10 @@ from kstock.market.store import MarketStore
 
 
 def add(store: MarketStore, chat_id: int, code: str, user_id: int | None, stamp: str,
-        limit: int) -> Literal["added", "exists", "full"]:
+        limit: int, wait: float | None = None) -> Literal["added", "exists", "full"]:
     """Follow ``code`` unless the chat already does ("exists") or already follows ``limit`` stocks ("full");
-    the check and the insert are one transaction."""
-    with store.transaction() as conn:
+    the check and the insert are one transaction. ``wait``: see :meth:`MarketStore.transaction`."""
+    with store.transaction(wait=wait) as conn:
         if conn.execute("SELECT 1 FROM watchlist WHERE chat_id = ? AND code = ?", (chat_id, code)).fetchone():
             return "exists"
         count = conn.execute("SELECT COUNT(*) FROM watchlist WHERE chat_id = ?", (chat_id,)).fetchone()[0]
@@ -23,9 +23,9 @@ def add(store: MarketStore, chat_id: int, code: str, user_id: int | None, stamp:
         return "added"
 
 
-def remove(store: MarketStore, chat_id: int, code: str) -> bool:
+def remove(store: MarketStore, chat_id: int, code: str, wait: float | None = None) -> bool:
     """Stop following ``code``; False when it was not followed."""
-    with store.transaction() as conn:
+    with store.transaction(wait=wait) as conn:
         return conn.execute("DELETE FROM watchlist WHERE chat_id = ? AND code = ?", (chat_id, code)).rowcount > 0
 
 
