@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 
-from kstock.cli import Context, command, print_json
+from kstock.cli import Context, command, date_arg, print_json
 from kstock.errors import KstockError
 
 
@@ -22,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sectors", type=Path, help="KRX 업종 file (종목코드,…,업종명) used for sector ids")
     p.add_argument("--index", action="append", default=[], metavar="NAME=FILE",
                    help="an index series, e.g. KOSPI=../shared/data/krx/index/kospi.csv (repeatable)")
-    p.add_argument("--until", help="last date a row may carry (default: today, KST); later rows reject their file")
+    p.add_argument("--until", type=date_arg,
+                   help="last date a row may carry (default: today, KST); later rows reject their file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = command(data_sub, "synth", cmd_synth, "generate the embedded synthetic KRX-like market into the store",
@@ -39,12 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "rows are written) or synthetic (the next simulated trading day). When the source fails the store "
                 "is left as it was and the age of the stored data is reported.")
     p.add_argument("--codes", nargs="*", help="pykrx only: only these codes")
-    p.add_argument("--end", help="pykrx only: last date to fetch (default today, KST)")
+    p.add_argument("--end", type=date_arg, help="pykrx only: last date to fetch (default today, KST)")
 
     p = command(data_sub, "prune", cmd_prune, "remove price and index rows dated after a day (e.g. from the future)",
                 "Remove every price and index row dated after --after in one transaction. Shows the counts and "
                 "changes nothing without --yes.")
-    p.add_argument("--after", required=True, help="keep rows up to this date (YYYY-MM-DD)")
+    p.add_argument("--after", required=True, type=date_arg,
+                   help="keep rows up to this date (YYYY-MM-DD or YYYYMMDD; not before the first stored day)")
     p.add_argument("--yes", action="store_true", help="really remove them")
 
     p = command(data_sub, "status", cmd_status, "show what the store holds")
@@ -67,15 +70,9 @@ def _parse_index_options(values: list[str]) -> dict[str, Path]:
     return out
 
 
-def _until(text: str | None):
-    if text is None:
-        return None
-    from kstock.market.freshness import as_date
-
-    try:
-        return as_date(text)
-    except ValueError:
-        raise KstockError(f"--until {text!r}: expected a date YYYY-MM-DD") from None
+def _until(text: str | None) -> dt.date | None:
+    """--until, already read by the strict date parser (ISO text), as a date."""
+    return None if text is None else dt.date.fromisoformat(text)
 
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
@@ -139,24 +136,25 @@ def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
+    """Rows after --after (already a strict date): counted first, removed only with --yes. A day before the
+    store's first price day is refused: it would remove every price row (an unset variable in a cron line)."""
     from kstock.market.dates import day_int
 
-    try:
-        after = day_int(args.after)
-    except ValueError:
-        raise KstockError(f"--after {args.after!r}: expected a date YYYY-MM-DD") from None
     store = ctx.store
-    counts = store.rows_after(after)
-    total = counts["prices"] + counts["index"]
-    if total == 0:
-        print(f"nothing to remove: no rows after {args.after}")
+    first = store.first_price_date()
+    if first is not None and args.after < str(first):
+        raise KstockError(f"--after {args.after}: 저장소의 첫 거래일({first})보다 앞선 날짜입니다 — 모든 가격 행이 "
+                          "지워지므로 거부합니다 (날짜를 확인하세요; 변경 없음)")
+    counts = store.rows_after(day_int(args.after))
+    if counts["prices"] + counts["index"] == 0:
+        print(f"지울 행이 없습니다: {args.after} 이후 날짜의 행이 없습니다")
         return 0
     if not args.yes:
-        print(f"{counts['prices']:,} price rows and {counts['index']:,} index rows are dated after {args.after}; "
-              "run again with --yes to remove them")
+        print(f"{args.after} 이후 날짜의 가격 {counts['prices']:,}행, 지수 {counts['index']:,}행이 있습니다 — "
+              "지우려면 --yes를 붙여 다시 실행하세요 (아무것도 바꾸지 않았습니다)")
         return 1
-    removed = store.prune_after(after)
-    print(f"removed {removed['prices']:,} price rows and {removed['index']:,} index rows dated after {args.after}")
+    removed = store.prune_after(day_int(args.after))
+    print(f"{args.after} 이후 날짜의 가격 {removed['prices']:,}행, 지수 {removed['index']:,}행을 지웠습니다")
     return 0
 
 

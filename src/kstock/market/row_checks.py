@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
 
 #: The highest price a share can have here (1억 원). The dearest KRX shares trade near 2–3백만 원; even a
@@ -127,3 +128,32 @@ def _rules(r: RowColumns) -> list[Rule]:
 def _price_rule(values: np.ndarray, name: str, applies: np.ndarray) -> Rule:
     bad = applies & (~np.isfinite(values) | (values <= 0) | (values > MAX_PRICE))
     return bad, lambda i: f"{name} {values[i]:g}원은(는) 가격이 아닙니다 (0원 초과 {_MAX_PRICE_TEXT} 이하여야 합니다)"
+
+
+def split_bad_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, BadRows]:
+    """(the sane rows, the bad rows, their reasons) of a long price frame: for a source that skips what it
+    cannot trust and says so (pykrx), rather than rejecting the whole batch."""
+    bad = find_bad_rows(RowColumns.of(frame))
+    if not len(bad):
+        return frame, frame.iloc[:0], bad
+    keep = np.ones(len(frame), dtype=bool)
+    keep[bad.positions] = False
+    return frame.loc[keep].reset_index(drop=True), frame.iloc[bad.positions], bad
+
+
+def require_sane(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """``frame`` unchanged when every row is sane; else :class:`BadRowsError` naming the first bad row.
+
+    For a source that generates its rows (the synthetic market): a bad row is a bug there, never data to store.
+    """
+    if frame.empty or not bad_row_mask(RowColumns.of(frame)).any():
+        return frame
+    bad = find_bad_rows(RowColumns.of(frame))
+    pos, reason = bad.first()
+    row = frame.iloc[pos]
+    raise BadRowsError(f"{source}: {row['code']} {pd.Timestamp(row['date']).date()}: {reason} "
+                       f"(잘못된 행 {len(bad)}개) — 저장하지 않았습니다")
+
+
+class BadRowsError(KstockError, ValueError):
+    """A batch that must be stored whole holds rows that break the rule; nothing was stored."""
