@@ -80,22 +80,24 @@ class DateInputError(KstockError, ValueError):
     """A typed date that is not one; the message (Korean) says what was typed and which forms are read."""
 
 
-def parse_typed_date(text: str | None, *, today: dt.date | None = None,
+def parse_typed_date(text: str | None, *, today: Callable[[], dt.date] | None = None,
                      previous: Callable[[dt.date], dt.date] | None = None) -> dt.date:
     """The date a person typed — ``YYYY-MM-DD`` or ``YYYYMMDD`` — or :class:`DateInputError` saying why not.
 
     Every CLI flag and chat argument goes through here, so an empty string, ``NaT``, a bare year (numpy
     reads '2025' as 2025-01-01 and '20250717' as the year 20250717) or 2025-02-30 is refused, never read
-    as "everything" or as some other day. With ``today`` (chat), 오늘 is that day and 어제 the day before
-    it — ``previous(today)`` when given (the previous trading day), else the calendar day before.
+    as "everything" or as some other day. With ``today`` (chat: a function, asked only when 오늘/어제 is typed),
+    오늘 is its day and 어제 the day before — ``previous(day)`` when given (the previous trading day), else the
+    calendar day before.
     """
     typed = "" if text is None else str(text).strip()
     if not typed:
         raise DateInputError(f"날짜가 비어 있습니다 — {DATE_FORMS}로 적어 주세요.")
     if today is not None and typed in TODAY_WORDS:
+        day = today()
         if not TODAY_WORDS[typed]:
-            return today
-        return previous(today) if previous is not None else today - dt.timedelta(days=1)
+            return day
+        return previous(day) if previous is not None else day - dt.timedelta(days=1)
     match = _ISO_TYPED.fullmatch(typed) or _COMPACT_TYPED.fullmatch(typed)
     shown = typed if len(typed) <= 20 else typed[:19] + "…"
     if match is None:
