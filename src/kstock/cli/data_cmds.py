@@ -53,6 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(data_sub, "status", cmd_status, "show what the store holds")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = command(data_sub, "check", cmd_check, "list every stored row that breaks the market's rules",
+                "Check the store: every price row that breaks the row rule (not a KRX trading day, a price that is "
+                "not finite and positive up to 1억 원, volume outside 0 … 1e12, low ≤ open/close ≤ high broken), "
+                "each with its reason, and a count per check. Exit status 1 when something is found, 0 when clean.")
+    p.add_argument("--json", action="store_true", help='machine-readable: {"ok", "total", "sections": [...]}')
+
     p = command(sub, "lookup", cmd_lookup, "resolve a ticker code or a Korean/English name",
                 "Resolve a code (005930) or a name (삼성전자, 삼성전자우, Samsung Electronics); near misses get "
                 "suggestions.")
@@ -158,9 +164,34 @@ def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.market.store_checks import run_checks
+
+    sections = run_checks(ctx.read_store)
+    total = sum(section.count for section in sections)
+    if args.json:
+        print_json({"ok": total == 0, "total": total, "sections": [section.as_dict() for section in sections]})
+        return 1 if total else 0
+    for section in sections:
+        print(f"{section.title}: {section.count:,}개" if section.count else f"{section.title}: 없음")
+        for finding in section.findings:
+            print(f"  {finding.line}")
+    summary = ", ".join(f"{section.title} {section.count:,}개" for section in sections)
+    print(f"요약: {summary}" if total else "요약: 문제 없음")
+    return 1 if total else 0
+
+
+def _check_line(bad_rows: int) -> str:
+    """`data status`' one line about `data check` (Korean)."""
+    if not bad_rows:
+        return "점검:   잘못된 가격 행 없음"
+    return f"⚠️ 점검: 잘못된 가격 행 {bad_rows:,}개 — 목록은 `kstock data check`"
+
+
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.market.dates import day_int
     from kstock.market.freshness import seoul_today
+    from kstock.market.store_checks import count_bad_rows
 
     store = ctx.read_store
     summary = store.summary()
@@ -168,6 +199,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     future = store.rows_after(day_int(today))
     summary["today"] = today.isoformat()
     summary["future_rows"] = future if future["prices"] or future["index"] else None
+    summary["bad_rows"] = count_bad_rows(store)
     if args.json:
         print_json(summary)
         return 0
@@ -186,6 +218,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         rows = summary["future_rows"]
         print(f"⚠️ {rows['prices']:,} price rows and {rows['index']:,} index rows are dated after today "
               f"({summary['today']}); remove them with `kstock data prune --after {summary['today']} --yes`")
+    print(_check_line(summary["bad_rows"]))
     last = summary["last_update"]
     if last:
         print(f"last update: {last['finished_at']} via {last['source']} ({last['status']})"
