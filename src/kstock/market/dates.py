@@ -109,7 +109,8 @@ def parse_typed_date(text: str | None, *, today: Callable[[], dt.date] | None = 
     except ValueError:
         raise DateInputError(f"'{shown}'은(는) 없는 날짜입니다 — {DATE_FORMS}로 적어 주세요.") from None
     if not TYPED_YEARS[0] <= year <= TYPED_YEARS[1]:
-        raise DateInputError(f"'{shown}': {TYPED_YEARS[0]}년부터 {TYPED_YEARS[1]}년 사이의 날짜만 받습니다.")
+        raise DateInputError(f"'{shown}': {TYPED_YEARS[0]}년부터 {TYPED_YEARS[1]}년 사이의 날짜만 받습니다 "
+                             f"({DATE_FORMS}).")
     return value
 
 
