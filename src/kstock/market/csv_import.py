@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kstock.errors import KstockError
+from kstock.market.file_kinds import not_a_regular_file
 from kstock.market.freshness import seoul_today
 from kstock.market.row_checks import RowColumns, find_bad_rows
 from kstock.market.sectors import assign_sector, load_sector_file
@@ -91,7 +91,9 @@ def read_price_file(path: Path, until: dt.date | None = None) -> pd.DataFrame:
     # ASCII only: str.isalnum() alone also takes Hangul or superscript digits, so 가나다라마바.csv became a ticker
     if not _FILE_CODE.fullmatch(code):
         raise BadFile("the file name must be the six-character ticker code, e.g. 005930.csv")
-    _refuse_non_regular(path)
+    problem = not_a_regular_file(path)
+    if problem:
+        raise BadFile(problem)
     try:
         raw = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)
     except OSError as exc:  # unreadable (permissions, a folder, a broken link): this file only
@@ -107,25 +109,6 @@ def read_price_file(path: Path, until: dt.date | None = None) -> pd.DataFrame:
     if frame.empty:
         raise BadFile("has a header but no rows")
     return _validate_prices(code, frame, until)
-
-
-#: What a non-regular file is, in the words of the line that skips it.
-_FILE_KINDS = ((stat.S_ISFIFO, "FIFO(이름 있는 파이프)"), (stat.S_ISSOCK, "소켓"), (stat.S_ISCHR, "문자 장치"),
-               (stat.S_ISBLK, "블록 장치"))
-
-
-def _refuse_non_regular(path: Path) -> None:
-    """BadFile for anything but a regular file (a link to one is fine), decided from its inode, never by
-    opening it: opening a FIFO named 005930.csv waits for a writer forever and hung the import."""
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:  # a broken link, no permission on the folder
-        raise BadFile(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
-    if stat.S_ISDIR(mode):
-        raise BadFile("is a folder, not a CSV file")
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _FILE_KINDS if test(mode)), "특수 파일")
-        raise BadFile(f"일반 파일이 아닌 {kind}입니다 — 열지 않고 건너뛰었습니다")
 
 
 _FILE_CODE = re.compile(r"[0-9A-Z]{6}")
