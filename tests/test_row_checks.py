@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 from kstock.cli import main
-from kstock.market.csv_import import import_directory, read_price_file
+from kstock.market.csv_import import CsvImportError, import_directory, read_price_file
 from kstock.market.pykrx_source import PykrxSource
 from kstock.market.row_checks import MAX_VOLUME, BadRowsError, RowColumns, find_bad_rows, require_sane
 from kstock.market.sources import CsvDropSource
@@ -232,3 +233,41 @@ def test_data_check_on_a_clean_store_exits_0(tmp_path: Path, clean_env: None, mo
     assert json.loads(capsys.readouterr().out)["ok"] is True
     assert main(["data", "status"]) == 0
     assert "점검:   잘못된 가격 행 없음" in capsys.readouterr().out
+
+
+def test_an_index_file_with_a_saturday_or_1e20_is_refused(tmp_path: Path) -> None:
+    folder = _drop(tmp_path, "2024-01-04,100,110,90,105,1000")
+    for row, reason in (("2024-01-06,2600", "4행 (2024-01-06): 2024-01-06은(는) 토요일입니다"),
+                        ("2024-01-04,1e20", "4행 (2024-01-04): 종가 1e+20원은(는) 가격이 아닙니다")):
+        index = tmp_path / "kospi.csv"
+        index.write_text(f"Date,Close\n2024-01-02,2669.81\n2024-01-03,2607.31\n{row}\n", encoding="utf-8")
+        with _store(tmp_path) as store:
+            before = data_checksum(tmp_path / "kstock.db")
+            with pytest.raises(CsvImportError, match=r"kospi\.csv: " + re.escape(reason)):
+                import_directory(store, folder, index_files={"KOSPI": index}, progress=False, until=UNTIL)
+            assert data_checksum(tmp_path / "kstock.db") == before  # nothing written, prices neither
+
+
+def test_saturday_sessions_before_december_1998_are_sessions(krx_dir: Path, tmp_path: Path) -> None:
+    """KRX traded on Saturdays until 1998-12-05: the real index files hold 177 of them, all sane."""
+    folder = _drop(tmp_path, "2024-01-04,100,110,90,105,1000")
+    (folder / "000270.csv").write_text(HEADER + "1998-12-05,100,110,90,105,1000\n", encoding="utf-8")
+    with _store(tmp_path) as store:
+        report = import_directory(store, folder, index_files={"KOSPI": krx_dir / "index" / "kospi.csv"},
+                                  progress=False, until=dt.date(2026, 12, 31))
+        assert report.bad_files == [] and report.index_rows["KOSPI"] > 7000
+        assert store.conn.execute("SELECT COUNT(*) FROM index_prices WHERE date = 19981205").fetchone()[0] == 1
+    rows = find_bad_rows(RowColumns.of(price_frame("000270", "1998-12-12", 1).assign(date=pd.Timestamp("1998-12-12"))))
+    assert "토요일" in rows.reasons[0]  # the next Saturday was no session any more
+
+
+def test_pykrx_drops_a_bad_index_row(tmp_path: Path) -> None:
+    fake = FakeKrx()
+    kospi = fake.index["1001"].astype(float)
+    kospi.loc["2025-06-11", "종가"] = np.inf
+    fake.index["1001"] = kospi
+    with _store(tmp_path) as store:
+        report = PykrxSource(fake, min_interval=0.0, sleep=lambda s: None).update(
+            store, end="2025-06-13", start_default="2025-06-02", progress=False)
+        assert report.ok and any(w.startswith("KOSPI index: 잘못된 행 1개") for w in report.warnings)
+        assert len(store.load_index("KOSPI")) == 7 and len(store.load_index("KOSDAQ")) == 8

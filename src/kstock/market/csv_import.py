@@ -20,7 +20,7 @@ import pandas as pd
 from kstock.errors import KstockError
 from kstock.market.file_kinds import not_a_regular_file
 from kstock.market.freshness import seoul_today
-from kstock.market.row_checks import RowColumns, find_bad_rows
+from kstock.market.row_checks import RowColumns, find_bad_rows, index_columns
 from kstock.market.sectors import assign_sector, load_sector_file
 from kstock.market.store import MarketStore
 from kstock.market.types import MarketData, Ticker
@@ -344,11 +344,17 @@ def import_directory(
 
 
 def _until(index: pd.DataFrame, path: Path, until: dt.date) -> pd.DataFrame:
-    """An index series with no row after ``until``; a later row stops the import (nothing written)."""
+    """An index series with no row after ``until`` and every row sane (a session, a level that is a price);
+    a later or bad row stops the import (nothing written)."""
     late = index["date"] > pd.Timestamp(until)
     if late.any():
         raise CsvImportError(f"{path.name}: date {index['date'][late].iloc[0].date()} is in the future (after "
                              f"{until}); nothing was imported")
+    bad = find_bad_rows(index_columns(index["date"].to_numpy(), index["close"].to_numpy()))
+    if len(bad):
+        pos, reason = bad.first()
+        raise CsvImportError(f"{path.name}: {int(index.index[pos]) + 2}행 ({index['date'].iloc[pos].date()}): "
+                             f"{reason} — 아무것도 가져오지 않았습니다")
     return index
 
 

@@ -41,7 +41,7 @@ from kstock.market.pykrx_frames import (
     readjusted,
     stored_range,
 )
-from kstock.market.row_checks import split_bad_rows
+from kstock.market.row_checks import find_bad_rows, index_columns, split_bad_rows
 from kstock.market.sectors import assign_sector
 from kstock.market.store import MarketStore
 from kstock.market.types import InstrumentKind, MarketData, Ticker, UpdateReport
@@ -304,7 +304,7 @@ class PykrxSource:
             if first > end:
                 continue
             raw = self._call("get_index_ohlcv", krx_day(first), krx_day(end), krx_code, name_display=False)
-            frame = long_frame(raw, INDEX_COLUMNS, first, end)
+            frame = _sane_index(name, long_frame(raw, INDEX_COLUMNS, first, end), warnings)
             if frame.empty:
                 warnings.append(f"{name} index: KRX returned no rows for {first}..{end}")
             else:
@@ -370,3 +370,16 @@ def _sane_rows(code: str, frame: pd.DataFrame, warnings: list[str]) -> pd.DataFr
         logger.warning(message)
         warnings.append(message)
     return good
+
+
+def _sane_index(name: str, frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+    """The index rows that pass the row rule (a session, a level that is a price); the others are logged."""
+    bad = find_bad_rows(index_columns(frame["date"].to_numpy(), frame["close"].to_numpy()))
+    if not len(bad):
+        return frame
+    pos, reason = bad.first()
+    message = (f"{name} index: 잘못된 행 {len(bad)}개를 저장하지 않았습니다 "
+               f"(첫 행 {frame['date'].iloc[pos].date()}: {reason})")
+    logger.warning(message)
+    warnings.append(message)
+    return frame.drop(index=frame.index[bad.positions]).reset_index(drop=True)

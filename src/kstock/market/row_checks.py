@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from kstock.errors import KstockError
-from kstock.market.calendar import TradingCalendar
+from kstock.market.calendar import TradingCalendar, is_krx_holiday
 
 #: The highest price a share can have here (1억 원). The dearest KRX shares trade near 2–3백만 원; even a
 #: back-adjusted history through a 10:1 reverse split stays far below this, while 1e20 does not.
@@ -34,6 +34,8 @@ MAX_VOLUME = 1e12
 #: everything else is exact.
 CLOSE_TOLERANCE = 0.01
 
+#: KRX held Saturday sessions until this day (the real KOSPI/KOSDAQ index files have them from 1995 on).
+LAST_SATURDAY_SESSION = np.datetime64("1998-12-05")
 _WEEKDAYS = ("월요일", "화요일", "수요일", "목요일", "금요일", "토요일", "일요일")
 _RULE_CALENDAR = TradingCalendar(np.empty(0, dtype="datetime64[D]"))  # no stored days: the KRX rule alone
 
@@ -93,8 +95,21 @@ def not_trading_days(dates: np.ndarray) -> np.ndarray:
     """True for each date that is no KRX session (a weekend or a KRX holiday), by the calendar's rule."""
     dates = np.asarray(dates, dtype="datetime64[D]")
     unique, inverse = np.unique(dates, return_inverse=True)
-    closed = np.array([not np.isnat(d) and not _RULE_CALENDAR.is_trading_day(d) for d in unique], dtype=bool)
+    closed = np.array([not np.isnat(d) and not _RULE_CALENDAR.is_trading_day(d) and not _saturday_session(d)
+                       for d in unique], dtype=bool)
     return closed[inverse.reshape(-1)] if len(dates) else np.zeros(0, dtype=bool)
+
+
+def _saturday_session(day: np.datetime64) -> bool:
+    saturday = int((day.astype("datetime64[D]").astype(np.int64) + 3) % 7) == 5
+    return saturday and day <= LAST_SATURDAY_SESSION and not is_krx_holiday(day)
+
+
+def index_columns(dates: np.ndarray, close: np.ndarray) -> RowColumns:
+    """An index series (date, close) as rows for the same rule: its day must be a session and its level a
+    price; its open/high/low may be missing, so only the close is checked."""
+    close = np.asarray(close, dtype=float)
+    return RowColumns(np.asarray(dates, dtype="datetime64[D]"), close, close, close, close, np.zeros(len(close)))
 
 
 def why_not_a_trading_day(day: np.datetime64) -> str:
