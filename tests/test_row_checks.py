@@ -177,7 +177,8 @@ def test_the_rule_finds_every_bad_row_and_only_those() -> None:
 
 @pytest.fixture
 def old_store(tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A store an older kstock filled, written around the entries: four bad rows beside clean ones and a halt."""
+    """A store an older kstock filled, written around the entries: four bad price rows beside clean ones and a
+    halt, and a Saturday in the index."""
     db = tmp_path / "old.db"
     monkeypatch.setenv("KSTOCK_DB", str(db))
     clean = price_frame("005930", "2024-01-02", 5, base=70_000)
@@ -190,6 +191,8 @@ def old_store(tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch) 
     saturday["date"] = pd.Timestamp("2024-01-06")  # a Saturday, as a stray row writes it
     with MarketStore(db) as store:
         store.upsert_prices(pd.concat([clean, bad, saturday], ignore_index=True))
+        store.upsert_index("KOSPI", pd.DataFrame({"date": pd.to_datetime(["2024-01-05", "2024-01-13"]),
+                                                  "close": [2578.08, 2525.05]}))  # 01-13: a Saturday
     return db
 
 
@@ -197,17 +200,18 @@ def test_data_check_lists_every_bad_row_and_exits_1(old_store: Path, capsys) -> 
     before = data_checksum(old_store)
     assert main(["data", "check"]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "잘못된 가격 행: 4개"
+    assert out[0] == "잘못된 가격 행: 5개"
     assert out[1].startswith("  000660 2024-01-02: 종가 1e+20원은(는) 가격이 아닙니다")
     assert out[2].startswith("  000660 2024-01-03: 종가 145200이(가) 고가 140200보다 높습니다")
     assert out[3].startswith("  000660 2024-01-04: 거래량 9e+18")
     assert out[4] == "  035720 2024-01-06: 2024-01-06은(는) 토요일입니다 — KRX 거래일이 아닙니다"
-    assert out[-1] == "요약: 잘못된 가격 행 4개"
+    assert out[5] == "  KOSPI 2024-01-13: 2024-01-13은(는) 토요일입니다 — KRX 거래일이 아닙니다"
+    assert out[-1] == "요약: 잘못된 가격 행 5개"
     assert main(["data", "check", "--json"]) == 1
     payload = json.loads(capsys.readouterr().out)
-    assert payload["ok"] is False and payload["total"] == 4
+    assert payload["ok"] is False and payload["total"] == 5
     [section] = payload["sections"]
-    assert section["key"] == "bad_rows" and section["count"] == 4
+    assert section["key"] == "bad_rows" and section["count"] == 5
     assert section["findings"][0] == {"code": "000660", "date": "2024-01-02",
                                       "reason": section["findings"][0]["reason"]}
     assert data_checksum(old_store) == before  # checking changes nothing
@@ -215,9 +219,9 @@ def test_data_check_lists_every_bad_row_and_exits_1(old_store: Path, capsys) -> 
 
 def test_data_status_shows_the_bad_row_count(old_store: Path, capsys) -> None:
     assert main(["data", "status"]) == 0
-    assert "⚠️ 점검: 잘못된 가격 행 4개 — 목록은 `kstock data check`" in capsys.readouterr().out
+    assert "⚠️ 점검: 잘못된 가격 행 5개 — 목록은 `kstock data check`" in capsys.readouterr().out
     assert main(["data", "status", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["bad_rows"] == 4
+    assert json.loads(capsys.readouterr().out)["bad_rows"] == 5
 
 
 def test_data_check_on_a_clean_store_exits_0(tmp_path: Path, clean_env: None, monkeypatch, capsys) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kstock.market.dates import from_yyyymmdd
-from kstock.market.row_checks import RowColumns, bad_row_mask, find_bad_rows
+from kstock.market.row_checks import RowColumns, bad_row_mask, find_bad_rows, index_columns
 
 if TYPE_CHECKING:
     from kstock.market.store import MarketStore
@@ -56,9 +56,10 @@ Check = Callable[["MarketStore"], CheckSection]
 
 
 def bad_rows_section(store: MarketStore) -> CheckSection:
-    """Every stored price row that breaks the row rule, with its reason."""
+    """Every stored price and index row that breaks the row rule, with its reason (an index row is named by
+    its series, KOSPI / KOSDAQ, where a price row has its code)."""
     section = CheckSection("bad_rows", "잘못된 가격 행")
-    for codes, rows in _stored_rows(store):
+    for codes, rows in itertools.chain(_stored_rows(store), _stored_index_rows(store)):
         bad = find_bad_rows(rows)
         for pos, reason in zip(bad.positions.tolist(), bad.reasons, strict=True):
             day = str(rows.dates[pos])
@@ -80,8 +81,21 @@ def run_checks(store: MarketStore, checks: list[Check] | None = None) -> list[Ch
 
 
 def count_bad_rows(store: MarketStore) -> int:
-    """How many stored price rows break the row rule (no reasons: for `data status`' one line)."""
-    return sum(int(bad_row_mask(rows).sum()) for _, rows in _stored_rows(store))
+    """How many stored price and index rows break the row rule (no reasons: for `data status`' one line)."""
+    batches = itertools.chain(_stored_rows(store), _stored_index_rows(store))
+    return sum(int(bad_row_mask(rows).sum()) for _, rows in batches)
+
+
+def _stored_index_rows(store: MarketStore) -> list[tuple[np.ndarray, RowColumns]]:
+    """The index table (small: one row per series and day) as rows for the rule."""
+    with store.lock:
+        stored = store.conn.execute("SELECT name, date, CAST(close AS REAL) FROM index_prices ORDER BY name, date")
+        rows = stored.fetchall()
+    if not rows:
+        return []
+    names, days, closes = zip(*rows, strict=True)
+    dates = from_yyyymmdd(np.array(days, dtype=np.int64))
+    return [(np.array(names), index_columns(dates, np.array(closes, dtype=float)))]
 
 
 def _stored_rows(store: MarketStore) -> Iterator[tuple[np.ndarray, RowColumns]]:
