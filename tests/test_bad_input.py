@@ -41,6 +41,7 @@ from kstock.bot.handlers import answer_analysis
 from kstock.bot.runtime import BotRuntime
 from kstock.bot.security import MAX_QUERY_CHARS
 from kstock.cli import main
+from kstock.market.calendar import is_krx_holiday
 from kstock.market.store import MarketStore
 from kstock.market.synthetic import generate_market
 from kstock.market.types import InstrumentKind, MarketData, Ticker
@@ -434,11 +435,14 @@ def to_csv(header: list[str], rows: list[list[str]], bom: bool = False, encoding
 
 
 def price_rows(start: date, n: int, base: int) -> list[list[str]]:
-    rows = []
+    """``n`` KRX sessions from ``start`` on (weekends and KRX holidays skipped: the row rule refuses them)."""
+    rows, day = [], start
     for i in range(n):
+        while day.weekday() >= 5 or is_krx_holiday(day):
+            day += timedelta(days=1)
         close = base + 10 * i
-        day = (start + timedelta(days=i)).isoformat()
-        rows.append([day, str(close), str(close + 5), str(close - 5), str(close), str(1000 + i), "0.0"])
+        rows.append([day.isoformat(), str(close), str(close + 5), str(close - 5), str(close), str(1000 + i), "0.0"])
+        day += timedelta(days=1)
     return rows
 
 
@@ -495,13 +499,14 @@ def bad_cases(draw: st.DrawFn) -> CsvCase:
     if kind == "negative":
         col = draw(st.integers(1, 5))
         rows[r][col] = repr(-draw(st.floats(min_value=1e-3, max_value=1e12)))
-        return CsvCase(to_csv(header, rows), rf"^row {r + 2}: negative {FIELDS[col]} -", kind)
+        what = {1: "시가", 2: "고가", 3: "저가", 4: "종가", 5: "거래량"}[col]
+        return CsvCase(to_csv(header, rows), rf"^{r + 2}행 \(\d{{4}}-\d\d-\d\d\): {what} -", kind)
     if kind == "zero_close":
         rows[r][4] = draw(st.sampled_from(["0", "0.0", "-0", "0,000", " 0"]))
-        return CsvCase(to_csv(header, rows), rf"^row {r + 2}: close must be positive", kind)
+        return CsvCase(to_csv(header, rows), rf"^{r + 2}행 \(.*\): 종가 -?0원은\(는\) 가격이 아닙니다", kind)
     if kind == "high_low":
         rows[r][2] = str(int(rows[r][3]) - draw(st.integers(1, 90)))
-        return CsvCase(to_csv(header, rows), rf"^row {r + 2}: high .* is below low", kind)
+        return CsvCase(to_csv(header, rows), rf"^{r + 2}행 \(.*\): 고가 .* 저가 .*보다 낮습니다", kind)
     if kind == "dup_date":
         other = (r + draw(st.integers(1, n - 1))) % n
         rows[r][0] = rows[other][0]
@@ -676,9 +681,11 @@ def test_a_file_not_named_by_a_code_is_refused(csv_db: Path, capsys, stem: str) 
     assert digest(csv_db) == before
 
 
-@pytest.mark.parametrize("value", ["1e300", "9" * 25, "1.7976931348623157e308"])
-def test_huge_but_finite_prices_are_stored_as_written(csv_db: Path, capsys, value: str) -> None:
+@pytest.mark.parametrize("value", ["1e20", "1e300", "9" * 25, "1.7976931348623157e308"])
+def test_huge_but_finite_prices_are_refused(csv_db: Path, capsys, value: str) -> None:
+    """A price of 1e20 is no price (issue 21): the file is refused with the row, nothing is stored."""
+    before = digest(csv_db)
     rows = [["2024-01-02", value, value, value, value, "1", "0"]]
     rc, _, err = run_import(csv_db, {"777770.csv": to_csv(HEADERS["fdr"], rows)}, capsys)
-    assert rc == 0, err
-    assert stored_prices(csv_db, "777770") == [(20240102, *(float(value),) * 4, 1.0)]
+    assert rc == 1 and "777770.csv: 2행 (2024-01-02): 종가 " in err and "가격이 아닙니다" in err, err
+    assert stored_prices(csv_db, "777770") == [] and digest(csv_db) == before

@@ -169,7 +169,12 @@ def test_signals_of_a_past_day_and_bad_dates(env: BotEnv) -> None:
     latest = env.ask(7502, "/signals")
     day = re.search(r"(\d{4}-\d{2}-\d{2}) 장 마감 기준", latest.text).group(1)
     assert env.ask(7502, f"/signals {day}").text == latest.text  # that day's published book
-    assert env.ask(7502, "/signals 2099-13-45").text == "날짜 '2099-13-45'를 읽을 수 없습니다 (YYYY-MM-DD)."
+    assert env.ask(7502, f"/signals {day.replace('-', '')}").text == latest.text  # YYYYMMDD: the same book
+    assert env.ask(7502, "/signals 오늘").text == latest.text  # the source's trading day, scored just now
+    assert env.ask(7502, "/signals 2099-13-45").text.startswith("'2099-13-45'은(는) 없는 날짜입니다")
+    for typed in ("2025", "NaT", "20250717x", "2025/07/10", "yesterday"):  # refused, never read as another day
+        answer = env.ask(7502, f"/signals {typed}").text
+        assert answer.startswith(f"'{typed}'은(는) 날짜로 읽을 수 없습니다") and "YYYYMMDD" in answer, answer
     never = env.ask(7502, "/signals 2001-01-02").text
     assert never == "2001-01-02에는 발행된 신호가 없습니다 (거래일이 아니거나 채점 전인 날)."
     assert "kstock" not in never  # no shell command for a chat user

@@ -262,8 +262,8 @@ def test_bad_file_among_good_ones(filled: dict[str, Path], tmp_path: Path, capsy
     out, err = capsys.readouterr()
     assert "imported 1 files, 5 rows" in out
     assert "skipped 000001.csv: row 2: open 'abc' is not a number" in err
-    assert "skipped 000002.csv: row 2: negative open -1" in err
-    assert "skipped 000003.csv: row 2: high 1 is below low 2" in err
+    assert "skipped 000002.csv: 2행 (2024-01-02): 시가 -1원은(는) 가격이 아닙니다" in err
+    assert "skipped 000003.csv: 2행 (2024-01-02): 고가 1이(가) 저가 2보다 낮습니다" in err
     assert "skipped 000004.csv: duplicate date 2024-01-02" in err
     with MarketStore(filled["db"]) as store:
         panel = store.load_panel()
@@ -410,14 +410,15 @@ def test_status_reports_future_rows_and_prune_removes_them(filled: dict[str, Pat
     assert json.loads(capsys.readouterr().out)["future_rows"] == {"prices": 2, "index": 0}
     before = data_checksum(filled["db"])
     assert main(["data", "prune", "--after", "2026-11-26"]) == 1  # no --yes: counts only, nothing removed
-    assert "2 price rows" in capsys.readouterr().out and data_checksum(filled["db"]) == before
+    assert "가격 2행" in capsys.readouterr().out and data_checksum(filled["db"]) == before
     assert main(["data", "prune", "--after", "2026-11-26", "--yes"]) == 0
-    assert "removed 2 price rows and 0 index rows" in capsys.readouterr().out
+    assert "가격 2행, 지수 0행을 지웠습니다" in capsys.readouterr().out
     assert main(["data", "status", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["future_rows"] is None and payload["last_date"] == "2024-01-11"
-    assert main(["data", "prune", "--after", "someday", "--yes"]) == 1
-    assert "expected a date" in _one_error_line(capsys.readouterr().err)
+    with pytest.raises(SystemExit) as info:  # an argparse error, before the store is touched
+        main(["data", "prune", "--after", "someday", "--yes"])
+    assert info.value.code == 2 and "날짜로 읽을 수 없습니다" in capsys.readouterr().err
 
 
 def test_update_uses_the_configured_source(filled: dict[str, Path], tmp_path: Path, monkeypatch, capsys) -> None:

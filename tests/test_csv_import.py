@@ -134,11 +134,13 @@ GOOD_ROW = "2024-01-02,100,110,90,105,1000"
         ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,100,110,90,,1000\n", "row 2: close is empty"),
         ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,100,110,90,inf,1000\n", "not a number"),
         ("000001.csv", f"Date,Open,High,Low,Close,Volume\n{GOOD_ROW}\n2024-01-03,100,110,-90,105,1000\n",
-         "row 3: negative low -90"),
-        ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,100,110,90,105,-5\n", "negative volume"),
+         "3행 (2024-01-03): 저가 -90원은(는) 가격이 아닙니다"),
+        ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,100,110,90,105,-5\n",
+         "2행 (2024-01-02): 거래량 -5은(는) 0 이상"),
         ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,100,90,110,105,1000\n",
-         "row 2: high 90 is below low 110"),
-        ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,0,0,0,0,0\n", "close must be positive"),
+         "2행 (2024-01-02): 고가 90이(가) 저가 110보다 낮습니다"),
+        ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,0,0,0,0,0\n",
+         "2행 (2024-01-02): 종가 0원은(는) 가격이 아닙니다"),
         ("000001.csv", f"Date,Open,High,Low,Close,Volume\n{GOOD_ROW}\n{GOOD_ROW}\n", "duplicate date 2024-01-02"),
         ("000001.csv", "Date,Open,High,Low,Close,Volume\nyesterday,100,110,90,105,1000\n",
          "row 2: date 'yesterday' is not a date"),
@@ -287,8 +289,9 @@ def test_bad_file_among_good_ones_is_skipped(tmp_path: Path, prices_dir: Path, f
         (update / "README.txt").write_text("not a csv", encoding="utf-8")
         report = import_directory(store, update, progress=False)
         assert report.files_ok == 2
-        assert report.bad_files == [("005935.csv", "row 2: high 1 is below low 2"),
-                                    ("035720.csv", "row 2: negative close -5")]
+        assert [(name, reason.split(" — ")[0]) for name, reason in report.bad_files] == [
+            ("005935.csv", "2행 (2024-01-02): 고가 1이(가) 저가 2보다 낮습니다"),
+            ("035720.csv", "2행 (2024-01-02): 종가 -5원은(는) 가격이 아닙니다 (0원 초과 1억 원 이하여야 합니다)")]
         panel = store.load_panel()
         assert panel.codes == ["005930", "005935", "035720", "068270"]
         for code in stored.codes:  # everything stored before is intact

@@ -66,15 +66,15 @@ def test_first_update_stores_prices_tickers_and_indices(store: MarketStore) -> N
     assert report.ok and report.tickers_updated == 4
     assert report.data_last_date == "2025-06-13"
     for code in PRICED:
-        assert _rows(store, code) == 10
+        assert _rows(store, code) == 8  # 06-02 … 06-13: ten weekdays, two of them KRX holidays (06-03, 06-06)
     assert sorted(args[2] for args in fake.seen("get_market_ohlcv")) == PRICED
     assert {args[0] for args in fake.seen("get_market_ohlcv")} == {"20250602"}
     panel = store.load_panel(codes=["005930"])
     first = fake.history["005930"].iloc[0]
     assert panel.ohlcv[0, 0].tolist() == [first["시가"], first["고가"], first["저가"], first["종가"], first["거래량"]]
     kospi = store.load_index("KOSPI")
-    assert len(kospi) == 10 and kospi["close"].iloc[-1] == fake.index["1001"].loc["2025-06-13", "종가"]
-    assert len(store.load_index("KOSDAQ")) == 10
+    assert len(kospi) == 8 and kospi["close"].iloc[-1] == fake.index["1001"].loc["2025-06-13", "종가"]
+    assert len(store.load_index("KOSDAQ")) == 8
     kinds = {t.code: t.kind for t in store.tickers()}
     assert kinds["005935"] == InstrumentKind.PREFERRED and kinds["005930"] == InstrumentKind.COMMON
     assert kinds["330590"] == InstrumentKind.REIT and kinds["455310"] == InstrumentKind.SPAC
@@ -91,7 +91,7 @@ def test_second_update_fetches_only_new_days(filled: MarketStore) -> None:
     assert {args[1] for args in fake.seen("get_market_ohlcv")} == {"20250620"}
     assert {args[0] for args in fake.seen("get_index_ohlcv")} == {"20250614"}
     assert report.rows_changed == 4 * 5 + 2 * 5  # the overlap day is unchanged, so not counted
-    assert all(_rows(filled, code) == 15 for code in PRICED)
+    assert all(_rows(filled, code) == 13 for code in PRICED)
     again = _source(fake).update(filled, end="2025-06-20", progress=False)
     assert again.ok and again.rows_changed == 0 and again.tickers_updated == 0
     assert len(fake.seen("get_market_ohlcv")) == 4  # up to date: no price call at all the second time
@@ -143,7 +143,7 @@ def test_one_malformed_answer_is_skipped_not_fatal(store: MarketStore) -> None:
     fake.history["000660"] = fake.history["000660"].drop(columns=["종가"])
     report = _source(fake).update(store, end="2025-06-13", start_default="2025-06-02", progress=False)
     assert report.ok and report.tickers_updated == 3
-    assert _rows(store, "000660") == 0 and _rows(store, "005930") == 10
+    assert _rows(store, "000660") == 0 and _rows(store, "005930") == 8
     assert any(w.startswith("000660: skipped") for w in report.warnings)
 
 

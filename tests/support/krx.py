@@ -7,13 +7,17 @@ import numpy as np
 import pandas as pd
 import requests
 
+from kstock.market.calendar import is_krx_holiday
+
 LISTING = {
     "KOSPI": {"005930": ("삼성전자", "전기·전자"), "005935": ("삼성전자우", "전기·전자"),
               "000660": ("SK하이닉스", "전기·전자"), "330590": ("롯데리츠", "부동산")},
     "KOSDAQ": {"247540": ("에코프로비엠", "일반전기전자"), "455310": ("하나29호스팩", "금융")},
 }
 PRICED = ["000660", "005930", "005935", "247540"]  # common + preferred; the REIT and SPAC get no prices
-DAYS = pd.bdate_range("2025-06-02", "2025-06-20")
+#: KRX sessions (no weekend, no KRX holiday: 2025-06-03 election day and 06-06 Memorial Day are closed), as
+#: pykrx serves them; a source answering with a holiday row is a fault the row rule drops.
+DAYS = pd.DatetimeIndex([d for d in pd.bdate_range("2025-06-02", "2025-06-20") if not is_krx_holiday(d.date())])
 
 
 def history_frame(base: float) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 
@@ -53,6 +54,8 @@ from kstock.bot.watch_handlers import (
     watchlist_command,
 )
 from kstock.errors import KstockError, is_write_failure
+from kstock.market.calendar import TradingCalendar
+from kstock.market.dates import parse_typed_date
 from kstock.market.freshness import SEOUL
 from kstock.market.store import StoreError
 from kstock.ml.models import known_kinds
@@ -130,16 +133,29 @@ async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     key = await within_limit(rt, context.bot, update)
     if key is None:
         return
-    asked = command_args(update.effective_message)[:40] or None
+    asked = None
     try:
+        asked = await asyncio.to_thread(_asked_day, rt, command_args(update.effective_message)[:40])
         date, text, buys, sells = await _book_text(rt, asked)
     except NotScoredError:
         rt.limiter.refund(key)
         text, buys, sells, date = f"{asked}에는 발행된 신호가 없습니다 (거래일이 아니거나 채점 전인 날).", [], [], None
-    except KstockError as exc:
+    except KstockError as exc:  # an unreadable date (DateInputError) answers why, in Korean
         rt.limiter.refund(key)
         text, buys, sells, date = str(exc), [], [], None
     await _reply(rt, update, context, text, messages.signal_buttons(buys, sells, date))
+
+
+def _asked_day(rt: BotRuntime, typed: str) -> str | None:
+    """The day typed after /signals (YYYY-MM-DD, YYYYMMDD, 오늘, 어제) as ISO text; None when nothing was typed.
+    오늘 is the source's trading day, 어제 the session before it (the store asked only for those words)."""
+    if not typed:
+        return None
+
+    def previous(day: dt.date) -> dt.date:
+        return TradingCalendar.from_store(rt.services.store).previous_trading_day(day).astype(dt.date)
+
+    return parse_typed_date(typed, today=rt.services.today, previous=previous).isoformat()
 
 
 async def _book_text(rt: BotRuntime, date: str | None = None) -> tuple[str, str, list, list]:

@@ -152,6 +152,17 @@ def command(sub: argparse._SubParsersAction, name: str, handler: Handler, help_t
     return parser
 
 
+def date_arg(text: str) -> str:
+    """argparse ``type`` of every date flag: the market layer's strict parser (``YYYY-MM-DD`` or ``YYYYMMDD``),
+    as ISO text; anything else is an argparse error in Korean (exit 2) before any work or store access."""
+    from kstock.market.dates import DateInputError, typed_iso
+
+    try:
+        return typed_iso(text)
+    except DateInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def print_json(obj: object) -> None:
     import json
 

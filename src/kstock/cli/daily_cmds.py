@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from kstock.cli import Context, command, print_json
+from kstock.cli import Context, command, date_arg, print_json
 from kstock.errors import KstockError
 
 
@@ -26,10 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar of the update")
 
     p = command(sub, "score", cmd_score, "score the whole market on a day and store the signals")
-    p.add_argument("--date", help="stored trading day (default: the last)")
+    p.add_argument("--date", type=date_arg, help="stored trading day, YYYY-MM-DD or YYYYMMDD (default: the last)")
 
     p = command(sub, "signals", cmd_signals, "show the stored book (BUY basket, SELL warnings) of a day")
-    p.add_argument("--date", help="scored day (default: the last)")
+    p.add_argument("--date", type=date_arg, help="scored day, YYYY-MM-DD or YYYYMMDD (default: the last)")
     p.add_argument("--top", type=int, default=None,
                    help="SELL warnings to show (with --json: entries of each list); default KSTOCK_TOP_K")
     p.add_argument("--json", action="store_true",
@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true",
                    help="machine-readable: days, signals, hit_rate, mean_excess_return, ci95, by_version, curve, …")
     p.add_argument("--chart", type=Path, metavar="FILE", help="write the cumulative curve as a PNG")
-    p.add_argument("--since", help="only signals published on or after this date (YYYY-MM-DD)")
+    p.add_argument("--since", type=date_arg,
+                   help="only signals published on or after this date (YYYY-MM-DD or YYYYMMDD)")
 
 
 def _writing_services(ctx: Context):
@@ -143,13 +144,6 @@ def cmd_performance(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.service.ledger import days_until_first, performance
     from kstock.service.performance_view import format_performance
 
-    if args.since is not None:
-        from kstock.market.dates import day_int
-
-        try:
-            day_int(args.since)
-        except ValueError:
-            raise KstockError(f"--since {args.since!r}: expected a date YYYY-MM-DD") from None
     if args.chart is not None:
         check_output_file(args.chart, "--chart")
     services = Services(ctx.settings, ctx.read_store)

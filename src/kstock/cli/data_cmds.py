@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 
-from kstock.cli import Context, command, print_json
+from kstock.cli import Context, command, date_arg, print_json
 from kstock.errors import KstockError
 
 
@@ -22,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sectors", type=Path, help="KRX 업종 file (종목코드,…,업종명) used for sector ids")
     p.add_argument("--index", action="append", default=[], metavar="NAME=FILE",
                    help="an index series, e.g. KOSPI=../shared/data/krx/index/kospi.csv (repeatable)")
-    p.add_argument("--until", help="last date a row may carry (default: today, KST); later rows reject their file")
+    p.add_argument("--until", type=date_arg,
+                   help="last date a row may carry (default: today, KST); later rows reject their file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = command(data_sub, "synth", cmd_synth, "generate the embedded synthetic KRX-like market into the store",
@@ -39,16 +41,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "rows are written) or synthetic (the next simulated trading day). When the source fails the store "
                 "is left as it was and the age of the stored data is reported.")
     p.add_argument("--codes", nargs="*", help="pykrx only: only these codes")
-    p.add_argument("--end", help="pykrx only: last date to fetch (default today, KST)")
+    p.add_argument("--end", type=date_arg, help="pykrx only: last date to fetch (default today, KST)")
 
     p = command(data_sub, "prune", cmd_prune, "remove price and index rows dated after a day (e.g. from the future)",
                 "Remove every price and index row dated after --after in one transaction. Shows the counts and "
                 "changes nothing without --yes.")
-    p.add_argument("--after", required=True, help="keep rows up to this date (YYYY-MM-DD)")
+    p.add_argument("--after", required=True, type=date_arg,
+                   help="keep rows up to this date (YYYY-MM-DD or YYYYMMDD; not before the first stored day)")
     p.add_argument("--yes", action="store_true", help="really remove them")
 
     p = command(data_sub, "status", cmd_status, "show what the store holds")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = command(data_sub, "check", cmd_check, "list every stored row that breaks the market's rules",
+                "Check the store: every price row that breaks the row rule (not a KRX trading day, a price that is "
+                "not finite and positive up to 1억 원, volume outside 0 … 1e12, low ≤ open/close ≤ high broken), "
+                "each with its reason, and a count per check. Exit status 1 when something is found, 0 when clean.")
+    p.add_argument("--json", action="store_true", help='machine-readable: {"ok", "total", "sections": [...]}')
 
     p = command(sub, "lookup", cmd_lookup, "resolve a ticker code or a Korean/English name",
                 "Resolve a code (005930) or a name (삼성전자, 삼성전자우, Samsung Electronics); near misses get "
@@ -67,15 +76,9 @@ def _parse_index_options(values: list[str]) -> dict[str, Path]:
     return out
 
 
-def _until(text: str | None):
-    if text is None:
-        return None
-    from kstock.market.freshness import as_date
-
-    try:
-        return as_date(text)
-    except ValueError:
-        raise KstockError(f"--until {text!r}: expected a date YYYY-MM-DD") from None
+def _until(text: str | None) -> dt.date | None:
+    """--until, already read by the strict date parser (ISO text), as a date."""
+    return None if text is None else dt.date.fromisoformat(text)
 
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
@@ -143,30 +146,56 @@ def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
+    """Rows after --after (already a strict date): counted first, removed only with --yes. A day before the
+    store's first price day is refused: it would remove every price row (an unset variable in a cron line)."""
     from kstock.market.dates import day_int
 
-    try:
-        after = day_int(args.after)
-    except ValueError:
-        raise KstockError(f"--after {args.after!r}: expected a date YYYY-MM-DD") from None
     store = ctx.store
-    counts = store.rows_after(after)
-    total = counts["prices"] + counts["index"]
-    if total == 0:
-        print(f"nothing to remove: no rows after {args.after}")
+    first = store.first_price_date()
+    if first is not None and args.after < str(first):
+        raise KstockError(f"--after {args.after}: 저장소의 첫 거래일({first})보다 앞선 날짜입니다 — 모든 가격 행이 "
+                          "지워지므로 거부합니다 (날짜를 확인하세요; 변경 없음)")
+    counts = store.rows_after(day_int(args.after))
+    if counts["prices"] + counts["index"] == 0:
+        print(f"지울 행이 없습니다: {args.after} 이후 날짜의 행이 없습니다")
         return 0
     if not args.yes:
-        print(f"{counts['prices']:,} price rows and {counts['index']:,} index rows are dated after {args.after}; "
-              "run again with --yes to remove them")
+        print(f"{args.after} 이후 날짜의 가격 {counts['prices']:,}행, 지수 {counts['index']:,}행이 있습니다 — "
+              "지우려면 --yes를 붙여 다시 실행하세요 (아무것도 바꾸지 않았습니다)")
         return 1
-    removed = store.prune_after(after)
-    print(f"removed {removed['prices']:,} price rows and {removed['index']:,} index rows dated after {args.after}")
+    removed = store.prune_after(day_int(args.after))
+    print(f"{args.after} 이후 날짜의 가격 {removed['prices']:,}행, 지수 {removed['index']:,}행을 지웠습니다")
     return 0
+
+
+def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
+    from kstock.market.store_checks import run_checks
+
+    sections = run_checks(ctx.read_store)
+    total = sum(section.count for section in sections)
+    if args.json:
+        print_json({"ok": total == 0, "total": total, "sections": [section.as_dict() for section in sections]})
+        return 1 if total else 0
+    for section in sections:
+        print(f"{section.title}: {section.count:,}개" if section.count else f"{section.title}: 없음")
+        for finding in section.findings:
+            print(f"  {finding.line}")
+    summary = ", ".join(f"{section.title} {section.count:,}개" for section in sections)
+    print(f"요약: {summary}" if total else "요약: 문제 없음")
+    return 1 if total else 0
+
+
+def _check_line(bad_rows: int) -> str:
+    """`data status`' one line about `data check` (Korean)."""
+    if not bad_rows:
+        return "점검:   잘못된 가격 행 없음"
+    return f"⚠️ 점검: 잘못된 가격 행 {bad_rows:,}개 — 목록은 `kstock data check`"
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.market.dates import day_int
     from kstock.market.freshness import seoul_today
+    from kstock.market.store_checks import count_bad_rows
 
     store = ctx.read_store
     summary = store.summary()
@@ -174,6 +203,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     future = store.rows_after(day_int(today))
     summary["today"] = today.isoformat()
     summary["future_rows"] = future if future["prices"] or future["index"] else None
+    summary["bad_rows"] = count_bad_rows(store)
     if args.json:
         print_json(summary)
         return 0
@@ -195,6 +225,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         rows = summary["future_rows"]
         print(f"⚠️ {rows['prices']:,} price rows and {rows['index']:,} index rows are dated after today "
               f"({summary['today']}); remove them with `kstock data prune --after {summary['today']} --yes`")
+    print(_check_line(summary["bad_rows"]))
     last = summary["last_update"]
     if last:
         print(f"last update: {last['finished_at']} via {last['source']} ({last['status']})"

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kstock.cli import Context, command, print_json
+from kstock.cli import Context, command, date_arg, print_json
 from kstock.errors import KstockError
 
 
@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="a trainer checkpoint (phaseN_final.pt / phaseN_epochNNN.pt) or a saved model folder "
                         "(default: the serving model in the registry, else the newest checkpoint)")
-    p.add_argument("--start", help="first validation day (default: the model's own validation period)")
-    p.add_argument("--end", help="last validation day")
+    p.add_argument("--start", type=date_arg, help="first validation day (default: the model's own validation period)")
+    p.add_argument("--end", type=date_arg, help="last validation day")
     p.add_argument("--max-samples", type=int, default=20_000, help="random subset size (default 20000)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 

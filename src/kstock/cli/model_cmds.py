@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from kstock.cli import Context, command, print_json
+from kstock.cli import Context, command, date_arg, print_json
 from kstock.errors import KstockError
 from kstock.ml import distributed
 
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "Optuna study in an RDB storage (SQLite by default) so runs resume and workers can share it.")
     p.add_argument("model", choices=["trees"], help="the model to tune")
     p.add_argument("--trials", type=int, default=20, help="trials to add to the study (default 20)")
-    p.add_argument("--end", help="last day the tuning may see (set it to your evaluation --start)")
+    p.add_argument("--end", type=date_arg, help="last day the tuning may see (set it to your evaluation --start)")
     p.add_argument("--storage", help="Optuna storage URL (default sqlite:///<model dir>/optuna.db)")
     p.add_argument("--study", default="kstock-trees", help="study name (default kstock-trees)")
 
@@ -34,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "a top-k backtest net of KRX costs beside momentum, reversal, low-volatility, KOSPI and the "
                 "equal-weighted universe.")
     p.add_argument("--model", default="trees", help="trees, lstm, sector, ensemble or all (comma-separated ok)")
-    p.add_argument("--start", help="first test day (YYYY-MM-DD)")
-    p.add_argument("--end", help="last test day")
+    p.add_argument("--start", type=date_arg, help="first test day (YYYY-MM-DD or YYYYMMDD)")
+    p.add_argument("--end", type=date_arg, help="last test day")
     p.add_argument("--folds", type=int, default=4, help="number of walk-forward folds (default 4)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
     p.add_argument("--shuffle-check", action="store_true", help="also train on shuffled labels (expect ≈ 0)")
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(sub, "analyze", cmd_analyze, "one ticker's BUY/HOLD/SELL call with reasons",
                 "The call, probability, reasons, model versions and data date for a code or name.")
     p.add_argument("query", help="code (005930) or name (삼성전자)")
-    p.add_argument("--date", help="analyse as of this stored trading day (default: the last)")
+    p.add_argument("--date", type=date_arg, help="analyse as of this stored trading day (default: the last)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--chart", type=Path, metavar="FILE", help="write the chart PNG the bot sends")
 

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from kstock.errors import KstockError
+from kstock.market.file_kinds import not_a_regular_file
 from kstock.market.freshness import seoul_today
+from kstock.market.row_checks import RowColumns, find_bad_rows, index_columns
 from kstock.market.sectors import assign_sector, load_sector_file
 from kstock.market.store import MarketStore
 from kstock.market.types import MarketData, Ticker
@@ -89,8 +91,9 @@ def read_price_file(path: Path, until: dt.date | None = None) -> pd.DataFrame:
     # ASCII only: str.isalnum() alone also takes Hangul or superscript digits, so 가나다라마바.csv became a ticker
     if not _FILE_CODE.fullmatch(code):
         raise BadFile("the file name must be the six-character ticker code, e.g. 005930.csv")
-    if path.is_dir():
-        raise BadFile("is a folder, not a CSV file")
+    problem = not_a_regular_file(path)
+    if problem:
+        raise BadFile(problem)
     try:
         raw = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)
     except OSError as exc:  # unreadable (permissions, a folder, a broken link): this file only
@@ -147,7 +150,8 @@ def _parse_dates(values: pd.Series) -> np.ndarray:
 
 
 def _numeric(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, tuple[int, str] | None]:
-    """The column as floats, and its first bad row with the reason (None when every cell is a number ≥ 0)."""
+    """The column as floats, and its first cell that is no number with the reason (None when every cell is one;
+    whether the numbers make a sane row is :mod:`kstock.market.row_checks`' question)."""
     values = frame[col]
     # pandas reads a column of True/False as bool, which counts as numeric: a price of "True" is text here
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
@@ -158,9 +162,6 @@ def _numeric(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, tuple[int, str]
         cell = frame[col].iloc[bad]
         shown = "is empty" if pd.isna(cell) else f"{cut_cell(cell)} is not a number"
         return array, (bad, f"row {bad + 2}: {col} {shown}")
-    if (array < 0).any():
-        bad = int((array < 0).argmax())
-        return array, (bad, f"row {bad + 2}: negative {col} {array[bad]:g}")
     return array, None
 
 
@@ -186,12 +187,7 @@ def _validate_prices(code: str, frame: pd.DataFrame, until: dt.date | None = Non
         raise BadFile(f"row {bad + 2}: date {dates[bad]} is in the future (after {until}); nothing from this "
                       "file was imported")
     cols = {col: values for col, (values, _) in parsed.items()}
-    inverted = (cols["volume"] > 0) & (cols["high"] < cols["low"])
-    if inverted.any():
-        bad = int(inverted.argmax())
-        raise BadFile(f"row {bad + 2}: high {cols['high'][bad]:g} is below low {cols['low'][bad]:g}")
-    if (cols["close"] <= 0).any():
-        raise BadFile(f"row {int((cols['close'] <= 0).argmax()) + 2}: close must be positive")
+    _refuse_bad_rows(RowColumns(dates, *(cols[c] for c in ("open", "high", "low", "close", "volume"))))
     order = np.argsort(dates, kind="stable")
     dates = dates[order]
     dup = dates[1:] == dates[:-1]
@@ -200,6 +196,16 @@ def _validate_prices(code: str, frame: pd.DataFrame, until: dt.date | None = Non
     data = {"code": np.full(len(dates), code), "date": dates.astype("datetime64[ns]")}
     data.update({col: values[order] for col, values in cols.items()})
     return pd.DataFrame(data)
+
+
+def _refuse_bad_rows(rows: RowColumns) -> None:
+    """BadFile naming the first row that breaks the market's row rule (and how many do), like a future date."""
+    bad = find_bad_rows(rows)
+    if not len(bad):
+        return
+    pos, reason = bad.first()
+    more = f" (이 파일의 잘못된 행 {len(bad)}개 중 첫 행)" if len(bad) > 1 else ""
+    raise BadFile(f"{pos + 2}행 ({rows.dates[pos]}): {reason}{more} — 이 파일에서는 아무것도 가져오지 않았습니다")
 
 
 def read_tickers_file(path: Path, sectors_file: Path | None = None) -> tuple[list[Ticker], dict[str, str]]:
@@ -338,11 +344,17 @@ def import_directory(
 
 
 def _until(index: pd.DataFrame, path: Path, until: dt.date) -> pd.DataFrame:
-    """An index series with no row after ``until``; a later row stops the import (nothing written)."""
+    """An index series with no row after ``until`` and every row sane (a session, a level that is a price);
+    a later or bad row stops the import (nothing written)."""
     late = index["date"] > pd.Timestamp(until)
     if late.any():
         raise CsvImportError(f"{path.name}: date {index['date'][late].iloc[0].date()} is in the future (after "
                              f"{until}); nothing was imported")
+    bad = find_bad_rows(index_columns(index["date"].to_numpy(), index["close"].to_numpy()))
+    if len(bad):
+        pos, reason = bad.first()
+        raise CsvImportError(f"{path.name}: {int(index.index[pos]) + 2}행 ({index['date'].iloc[pos].date()}): "
+                             f"{reason} — 아무것도 가져오지 않았습니다")
     return index
 
 

@@ -41,6 +41,7 @@ from kstock.market.pykrx_frames import (
     readjusted,
     stored_range,
 )
+from kstock.market.row_checks import find_bad_rows, index_columns, split_bad_rows
 from kstock.market.sectors import assign_sector
 from kstock.market.store import MarketStore
 from kstock.market.types import InstrumentKind, MarketData, Ticker, UpdateReport
@@ -303,7 +304,7 @@ class PykrxSource:
             if first > end:
                 continue
             raw = self._call("get_index_ohlcv", krx_day(first), krx_day(end), krx_code, name_display=False)
-            frame = long_frame(raw, INDEX_COLUMNS, first, end)
+            frame = _sane_index(name, long_frame(raw, INDEX_COLUMNS, first, end), warnings)
             if frame.empty:
                 warnings.append(f"{name} index: KRX returned no rows for {first}..{end}")
             else:
@@ -328,7 +329,7 @@ class PykrxSource:
             if (stored.last if stored is not None else day_int(start) - 1) >= day_int(end):
                 continue  # up to date: no call at all
             try:
-                frame = self._fetch_prices(code, stored, start, end, warnings)
+                frame = _sane_rows(code, self._fetch_prices(code, stored, start, end, warnings), warnings)
             except (KeyError, ValueError, TypeError) as exc:  # one odd answer must not sink the market
                 warnings.append(f"{code}: skipped ({type(exc).__name__}: {str(exc)[:100]})")
                 continue
@@ -356,3 +357,29 @@ class PykrxSource:
         frame = long_frame(raw, OHLCV_COLUMNS, first, end)
         frame.insert(0, "code", code)
         return frame
+
+
+def _sane_rows(code: str, frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+    """The rows of one code that pass the market's row rule; the others are logged and never stored (a
+    price of 1e20 or a Saturday from the source is a fault there, not a day here)."""
+    good, _bad_rows, bad = split_bad_rows(frame)
+    if len(bad):
+        pos, reason = bad.first()
+        message = (f"{code}: 잘못된 행 {len(bad)}개를 저장하지 않았습니다 "
+                   f"(첫 행 {pd.Timestamp(frame['date'].iloc[pos]).date()}: {reason})")
+        logger.warning(message)
+        warnings.append(message)
+    return good
+
+
+def _sane_index(name: str, frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+    """The index rows that pass the row rule (a session, a level that is a price); the others are logged."""
+    bad = find_bad_rows(index_columns(frame["date"].to_numpy(), frame["close"].to_numpy()))
+    if not len(bad):
+        return frame
+    pos, reason = bad.first()
+    message = (f"{name} index: 잘못된 행 {len(bad)}개를 저장하지 않았습니다 "
+               f"(첫 행 {frame['date'].iloc[pos].date()}: {reason})")
+    logger.warning(message)
+    warnings.append(message)
+    return frame.drop(index=frame.index[bad.positions]).reset_index(drop=True)

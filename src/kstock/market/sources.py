@@ -30,6 +30,7 @@ import pandas as pd
 
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import as_date, data_age, describe_age, last_final_day, seoul_now
+from kstock.market.row_checks import require_sane
 from kstock.market.types import MarketData, UpdateReport
 
 if TYPE_CHECKING:
@@ -148,7 +149,8 @@ def _generated(n_tickers: int, years: float, seed: int, end: str) -> MarketData:
 
 
 def _until(data: MarketData, first: str | None, last: str) -> MarketData:
-    """The rows of ``data`` dated in (first, last]."""
+    """The rows of ``data`` dated in (first, last]; a price row that breaks the market's row rule is the
+    generator's fault and raises (:func:`require_sane`), never reaches the store."""
     def cut(frame: pd.DataFrame) -> pd.DataFrame:
         dates = pd.to_datetime(frame["date"])
         keep = dates <= pd.Timestamp(last)
@@ -156,7 +158,8 @@ def _until(data: MarketData, first: str | None, last: str) -> MarketData:
             keep &= dates > pd.Timestamp(first)
         return frame.loc[keep].reset_index(drop=True)
 
-    return MarketData(data.tickers, cut(data.prices), {k: cut(v) for k, v in data.indices.items()})
+    return MarketData(data.tickers, require_sane(cut(data.prices), "synthetic"),
+                      {k: cut(v) for k, v in data.indices.items()})
 
 
 def synthesize_store(store: MarketStore, n_tickers: int = 100, years: float = 3.0, seed: int = 7,

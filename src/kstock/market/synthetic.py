@@ -29,6 +29,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from kstock.market.krx import PRICE_LIMIT, round_to_tick, tick_size
+from kstock.market.row_checks import require_sane
 from kstock.market.synthetic_universe import N_REFERENCE, N_SECTORS, Listing, build_universe
 from kstock.market.types import InstrumentKind, Market, MarketData
 
@@ -102,8 +103,8 @@ def write_market(store: MarketStore, n_tickers: int = 100, years: float = 3.0, s
     last = pd.Timestamp(until) if until is not None else None
     cut = (lambda f: f) if last is None else (lambda f: f.loc[f["date"] <= last].reset_index(drop=True))
     market = MarketData([li.ticker for li in sim.listings], pd.DataFrame(), {k: cut(v) for k, v in sim.indices.items()})
-    rows, changed = store.ingest_chunks(market, (cut(chunk) for chunk in sim.price_chunks()),
-                                        source=source or f"synthetic:seed={seed}")
+    chunks = (require_sane(cut(chunk), "synthetic") for chunk in sim.price_chunks())  # a bad row is a bug here
+    rows, changed = store.ingest_chunks(market, chunks, source=source or f"synthetic:seed={seed}")
     return market, rows, changed
 
 
