@@ -190,16 +190,20 @@ def _metric(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+#: The validation metrics a retrain's result shows: the gate's (next open) first.
+SHOWN_METRICS = ("rank_ic_next_open", "rank_ic_mean", "auc")
+
+
 def retrain_result(result: RetrainResult) -> str:
     label = MODEL_KO.get(result.model, result.model)
     lines = [f"• {label}: {STATUS_KO.get(result.status, result.status)} · {result.seconds:.0f}초",
              f"  이유: {result.reason}"]
     if result.metrics:
-        shown = ", ".join(f"{k} {_metric(result.metrics[k])}" for k in ("rank_ic_mean", "rank_ic_ir", "auc", "accuracy")
+        shown = ", ".join(f"{k} {_metric(result.metrics[k])}" for k in SHOWN_METRICS
                           if k in result.metrics)
         lines.append(f"  검증: {shown}")
     if result.serving_metrics:
-        shown = ", ".join(f"{k} {_metric(result.serving_metrics[k])}" for k in ("rank_ic_mean", "auc")
+        shown = ", ".join(f"{k} {_metric(result.serving_metrics[k])}" for k in SHOWN_METRICS
                           if k in result.serving_metrics)
         lines.append(f"  기존 모델: {shown}")
     if result.version:
