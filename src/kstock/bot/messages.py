@@ -5,6 +5,7 @@ All plain text: :mod:`kstock.bot.delivery` escapes it for HTML.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -208,6 +209,16 @@ def retrain_result(result: RetrainResult) -> str:
         lines.append(f"  기존 모델: {shown}")
     if result.version:
         lines.append(f"  새 버전: {result.version}")
+    return "\n".join(lines)
+
+
+def weekly_retrain_summary(day: dt.date, results: Sequence[RetrainResult], skipped: Mapping[str, str]) -> str:
+    """The one message admins get for the whole Sunday retrain: each kind's outcome, and the kinds skipped."""
+    promoted = sum(r.status == "promoted" for r in results)
+    head = (f"🗓 주간 재학습 결과 ({day}): {len(results)}개 모델 중 {promoted}개 교체"
+            + (" · 일부 실패" if any(not r.ok for r in results) else ""))
+    lines = [head, *[retrain_result(r) for r in results]]
+    lines += [f"• {MODEL_KO.get(name, name)}: 건너뜀 ({why})" for name, why in skipped.items()]
     return "\n".join(lines)
 
 

@@ -20,7 +20,6 @@ from kstock.charts.performance import render_performance_chart
 from kstock.service.ledger import days_until_first, performance
 from kstock.service.performance_view import format_performance
 
-
 #: Buttons per row under the record: one per name of the last baskets, each opening its analysis.
 BUTTONS_PER_ROW = 2
 
