@@ -71,6 +71,9 @@ def live_ic(services: Services, since: str | None = None) -> LiveIC:
         return out
     first = np.datetime64(iso(published[0]), "D") - np.timedelta64(LOOKBACK_DAYS, "D")
     panel = services.store.load_panel(start=str(first))
+    if len(panel.dates) <= 1 + horizon:  # no published day can have run its course yet
+        out.pending_days = len(published)
+        return out
     net = round_trip_returns(panel, horizon)
     index = {code: i for i, code in enumerate(panel.codes)}
     position = {int(day_int(d)): t for t, d in enumerate(panel.dates)}
