@@ -104,7 +104,7 @@ def test_the_gate_metric_is_the_rank_ic_from_the_next_open(synth_services: Servi
     pandas on the raw opens (costs change no rank: the same on every name of a day)."""
     data = synth_services.training_data()
     model = synth_services.serving("trees").model
-    train, days = retrain_mod.validation_split(data, 5)
+    _train, days = retrain_mod.validation_split(data, 5)
     metrics, daily = retrain_mod.validate_daily(model, data, days)
     samples = data.sample_mask(np.isin(np.arange(len(data.dates)), days))[:, days]
     score = np.where(samples, model.predict_days(data, days).score, np.nan)

@@ -174,7 +174,8 @@ def performance(services: Services, since: str | None = None) -> Performance:
                        sum(s.status == "pending" for s in signals), sum(s.status == "not_bought" for s in signals),
                        None, None, None, None, since=since,
                        first_day=signals[0].date if signals else None, last_day=signals[-1].date if signals else None)
-    perf.latest = latest_baskets(signals, horizon + 1)
+    # the baskets still held or awaiting their entry (the last horizon + 1 days) and the last one sold
+    perf.latest = latest_baskets(signals, horizon + 2)
     perf.live_ic = live_ic(services, since).as_dict()
     if not measured:
         return perf
