@@ -76,9 +76,12 @@ SUNDAY = 0  # PTB numbering
 WEEKDAYS = (1, 2, 3, 4, 5)  # Monday … Friday, PTB numbering
 EVERY_DAY = (0, 1, 2, 3, 4, 5, 6)
 #: The Sunday job retrains these kinds, in this order, every week: the trees first (they carry the call),
-#: then the LSTM, then the sector model. All three fit in one night: on kospi_2020_2026 the trees take about a
-#: minute, the LSTM 4.5 minutes and the sector model (a fixed sample budget per epoch) a few minutes more; a
-#: kind that cannot run here (torch missing) is skipped and the summary says so.
+#: then the LSTM, then the sector model. Weekly for all three, because all three fit in one night: measured
+#: with ``benchmarks/bench_weekly.py`` on a 40-ticker × 1.5-year synthetic store, trees 6 s, LSTM 25 s, sector
+#: 189 s (wall, on the shared 2-core box); the sector model's cost is mostly its fixed sample budget per
+#: epoch, so it grows little with the market, and with the trees' ~1 min and the LSTM's ~4.5 min on
+#: kospi_2020_2026 the night stays within the 15-minute target. A kind that cannot run here (torch missing)
+#: is skipped and the summary says so.
 WEEKLY_KINDS = ("trees", "lstm", "sector")
 HEALTH_TIME = dt.time(8, 30)
 DAY_NAMES_KO = ("일", "월", "화", "수", "목", "금", "토")  # by PTB number
