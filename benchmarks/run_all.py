@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "window": [],
     "push": [],
     "predraw": [],
+    "weekly": [],
 }
 
 Row = tuple[str, str, str, str]  # what, ours, baseline / target, verdict
@@ -94,6 +95,13 @@ def lstm_rows(r: dict[str, Any]) -> list[Row]:
         ("LSTM weekly retrain, kospi_2020_2026", f"{t['wall_s']:.0f} s", "< 600 s", _verdict(t["wall_s"], 600)),
         ("LSTM one-ticker inference median", f"{lat['median_ms']:.2f} ms", "< 10 ms", _verdict(lat["median_ms"], 10)),
     ]
+
+
+def weekly_rows(r: dict[str, Any]) -> list[Row]:
+    parts = ", ".join(f"{name} {k['wall_s']:.0f} s" if "wall_s" in k else f"{name} skipped"
+                      for name, k in r["kinds"].items())
+    return [(f"weekly retrain, all kinds one after another, {r['market']}", f"{r['total_wall_s']:.0f} s",
+             f"< {r['target_s']} s; {parts}", _verdict(r["total_wall_s"], r["target_s"]))]
 
 
 def chart_rows(r: dict[str, Any]) -> list[Row]:
@@ -209,7 +217,7 @@ def predraw_rows(r: dict[str, Any]) -> list[Row]:
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "store": store_rows, "trees": trees_rows, "lstm": lstm_rows, "chart": chart_rows, "sector": sector_rows,
     "bot": bot_rows, "locked_store": locked_store_rows, "window": window_rows, "push": push_rows,
-    "predraw": predraw_rows,
+    "predraw": predraw_rows, "weekly": weekly_rows,
 }
 
 

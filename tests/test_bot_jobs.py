@@ -45,7 +45,7 @@ def test_ptb_weekday_numbering_starts_on_sunday() -> None:
     assert ptb_weekday(dt.date(2025, 10, 5)) == 0  # Sunday
     assert ptb_weekday(dt.date(2025, 10, 6)) == 1  # Monday
     assert ptb_weekday(dt.date(2025, 10, 4)) == 6  # Saturday
-    weekly = next(s for s in job_specs(base_settings(Path("/tmp"))) if s.name == "lstm_retrain")
+    weekly = next(s for s in job_specs(base_settings(Path("/tmp"))) if s.name == "weekly_retrain")
     assert weekly.days == (0,)  # PTB ≥ 20: 0 = Sunday (days=(6,) would be Saturday)
 
 
@@ -57,7 +57,7 @@ def test_ptb_weekday_numbering_starts_on_sunday() -> None:
     dt.datetime(2025, 10, 4, 19, 30, tzinfo=dt.UTC),  # Sunday 04:30 in Seoul, given in UTC
 ])
 def test_weekly_retrain_next_run_is_sunday_three_kst(now: dt.datetime) -> None:
-    weekly = next(s for s in job_specs(base_settings(Path("/tmp"))) if s.name == "lstm_retrain")
+    weekly = next(s for s in job_specs(base_settings(Path("/tmp"))) if s.name == "weekly_retrain")
     at = next_run(weekly, now)
     assert at.weekday() == SUNDAY and (at.hour, at.minute) == (3, 0)
     assert at.utcoffset() == dt.timedelta(hours=9) and at.isoformat().endswith("+09:00")
@@ -71,8 +71,8 @@ def test_registered_job_queue_trigger_fires_sunday_three_kst(tmp_path: Path) -> 
     try:
         app = build_application(settings, services, chart_workers=0)
         jobs = {job.name: job for job in app.job_queue.jobs()}
-        assert set(jobs) == {"lstm_retrain", "update_data", "score_market", "push_signals"}
-        trigger = jobs["lstm_retrain"].job.trigger
+        assert set(jobs) == {"weekly_retrain", "model_health", "update_data", "score_market", "push_signals"}
+        trigger = jobs["weekly_retrain"].job.trigger
         for now in (dt.datetime(2025, 10, 1, 9, 0, tzinfo=SEOUL), dt.datetime(2025, 10, 5, 3, 0, 1, tzinfo=SEOUL)):
             fire = trigger.get_next_fire_time(None, now)
             assert fire.weekday() == SUNDAY and (fire.hour, fire.minute) == (3, 0)
@@ -85,7 +85,7 @@ def test_registered_job_queue_trigger_fires_sunday_three_kst(tmp_path: Path) -> 
 
 def test_running_job_queue_reports_next_weekly_run_on_a_sunday(root: Path) -> None:
     with FakeTelegramServer() as tg, BotEnv(tg, root) as env:
-        (job,) = env.harness.app.job_queue.get_jobs_by_name("lstm_retrain")
+        (job,) = env.harness.app.job_queue.get_jobs_by_name("weekly_retrain")
         assert job.next_t is not None
         local = job.next_t.astimezone(SEOUL)
         assert local.weekday() == SUNDAY and (local.hour, local.minute) == (3, 0)
@@ -122,17 +122,19 @@ def test_kstock_jobs_json_lists_next_runs(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("KSTOCK_PUSH_TIME", "17:05")
     assert main(["jobs", "--json"]) == 0
     jobs = json.loads(capsys.readouterr().out)
-    assert [j["name"] for j in jobs] == ["lstm_retrain", "update_data", "score_market", "push_signals"]
+    assert [j["name"] for j in jobs] == ["weekly_retrain", "model_health", "update_data", "score_market",
+                                         "push_signals"]
     for job in jobs:
         at = dt.datetime.fromisoformat(job["next_run"])
         assert job["next_run"].endswith("+09:00") and at > dt.datetime.now(dt.UTC)
     weekly = dt.datetime.fromisoformat(jobs[0]["next_run"])
     assert weekly.weekday() == SUNDAY and weekly.strftime("%H:%M") == "03:00"
-    assert dt.datetime.fromisoformat(jobs[3]["next_run"]).strftime("%H:%M") == "17:05"
-    assert dt.datetime.fromisoformat(jobs[1]["next_run"]).strftime("%H:%M") == "15:50"
+    assert dt.datetime.fromisoformat(jobs[4]["next_run"]).strftime("%H:%M") == "17:05"
+    assert dt.datetime.fromisoformat(jobs[2]["next_run"]).strftime("%H:%M") == "15:50"
+    assert dt.datetime.fromisoformat(jobs[1]["next_run"]).strftime("%H:%M") == "08:30"
     assert not (tmp_path / "none.db").exists()  # listing jobs never creates a store
     assert main(["jobs"]) == 0
-    assert "lstm_retrain" in capsys.readouterr().out
+    assert "weekly_retrain" in capsys.readouterr().out
 
 
 def test_describe_jobs_uses_the_calendar() -> None:

@@ -265,6 +265,9 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
     assert served is not None and served.meta["weights"] == ensemble["weights"]
     assert served.meta["calibration"] == ensemble["calibration"]  # the served headline reads the ensemble's table
     assert ensemble["calibration"]["source"]["model"] == "ensemble"
+    record = served.meta["ic_record"]  # the walk-forward's daily next-open Rank IC: the live IC's yardstick
+    assert record["kind"] == "walk-forward" and len(record["rank_ic"]) == len(record["dates"]) >= 40
+    assert record["dates"][0] >= report["folds"][0]["test_start"] and all(-1 <= v <= 1 for v in record["rank_ic"])
 
 
 # -- tune -----------------------------------------------------------------------------------------------------

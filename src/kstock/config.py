@@ -175,6 +175,9 @@ class Settings:
     train_years: float = _setting(
         "KSTOCK_TRAIN_YEARS", _non_negative_float, "years of history training reads, e.g. 10 (0 = all)", 10.0
     )
+    model_max_age: int = _setting(
+        "KSTOCK_MODEL_MAX_AGE", _positive_int, "a positive number of trading days, e.g. 10", 10
+    )
     update_time: str = _setting("KSTOCK_UPDATE_TIME", _hhmm, "HH:MM in KST", "15:50")
     score_time: str = _setting("KSTOCK_SCORE_TIME", _hhmm, "HH:MM in KST", "16:10")
     push_time: str = _setting("KSTOCK_PUSH_TIME", _hhmm, "HH:MM in KST", "16:40")

@@ -3,7 +3,11 @@
 =================  ==========================  =====================================================
 job                when (KST)                  what
 =================  ==========================  =====================================================
-``lstm_retrain``   Sundays 03:00               retrain the LSTM (gate: promoted or kept), tell admins
+``weekly_retrain`` Sundays 03:00               retrain every serving kind one after another — trees,
+                                               LSTM, sector (:data:`WEEKLY_KINDS`), each gated; admins
+                                               get one summary
+``model_health``   every day 08:30             expired models (one alert a day) and a live IC out of
+                                               range (one alert, one recovery) — :mod:`.model_watch`
 ``update_data``    trading days, update_time   fetch the day's data from the configured source
 ``score_market``   trading days, score_time    the day's update if still missing, then the scoring and
                                                the book (:mod:`kstock.service.daily`); stale data →
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +51,7 @@ from telegram.error import TelegramError
 from kstock.bot import messages
 from kstock.bot.chart_predraw import schedule_predraw
 from kstock.bot.delivery import ChatUnreachable
+from kstock.bot.model_watch import run_model_health
 from kstock.bot.push import catch_up_push, record_skip, run_push, tell_admins_stale
 from kstock.bot.runtime import runtime_of
 from kstock.bot.watch_alerts import send_watch_alerts
@@ -53,6 +59,7 @@ from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import SEOUL
 from kstock.market.sources import SyntheticSource
+from kstock.ml.models import unavailable_reason
 from kstock.service import daily, runs
 from kstock.service.daily import StepResult
 from kstock.service.retrain import RetrainResult, retrain
@@ -69,6 +76,16 @@ log = logging.getLogger(__name__)
 
 SUNDAY = 0  # PTB numbering
 WEEKDAYS = (1, 2, 3, 4, 5)  # Monday … Friday, PTB numbering
+EVERY_DAY = (0, 1, 2, 3, 4, 5, 6)
+#: The Sunday job retrains these kinds, in this order, every week: the trees first (they carry the call),
+#: then the LSTM, then the sector model. Weekly for all three, because all three fit in one night: measured
+#: with ``benchmarks/bench_weekly.py`` on a 40-ticker × 1.5-year synthetic store, trees 6 s, LSTM 25 s, sector
+#: 189 s (wall, on the shared 2-core box); the sector model's cost is mostly its fixed sample budget per
+#: epoch, so it grows little with the market, and with the trees' ~1 min and the LSTM's ~4.5 min on
+#: kospi_2020_2026 the night stays within the 15-minute target. A kind that cannot run here (torch missing)
+#: is skipped and the summary says so.
+WEEKLY_KINDS = ("trees", "lstm", "sector")
+HEALTH_TIME = dt.time(8, 30)
 DAY_NAMES_KO = ("일", "월", "화", "수", "목", "금", "토")  # by PTB number
 #: A job that fires late (busy loop, suspended machine) still runs within this many seconds.
 MISFIRE_GRACE_S = 15 * 60
@@ -106,6 +123,8 @@ class JobSpec:
             when = "거래일"
         elif self.days == (SUNDAY,):
             when = "매주 일요일"
+        elif self.days == EVERY_DAY:
+            when = "매일"
         else:
             when = "/".join(DAY_NAMES_KO[d] for d in self.days)
         return f"{when} {self.at:%H:%M} KST"
@@ -113,7 +132,9 @@ class JobSpec:
 
 def job_specs(settings: Settings) -> list[JobSpec]:
     return [
-        JobSpec("lstm_retrain", "LSTM 주간 재학습", dt.time(3, 0), (SUNDAY,), False),
+        JobSpec("weekly_retrain", "주간 재학습 (트리 → LSTM → 섹터, 각각 검증 통과 시 교체)", dt.time(3, 0), (SUNDAY,),
+                False),
+        JobSpec("model_health", "모델 점검 (만료 모델·실전 순위상관 경보)", HEALTH_TIME, EVERY_DAY, False),
         JobSpec("update_data", "장 마감 후 데이터 갱신", _hhmm(settings.update_time), WEEKDAYS, True),
         JobSpec("score_market", "장 마감 후 시장 채점", _hhmm(settings.score_time), WEEKDAYS, True),
         JobSpec("push_signals", "구독자에게 신호 푸시", _hhmm(settings.push_time), WEEKDAYS, True),
@@ -145,8 +166,8 @@ def schedule_jobs(app: Application, runtime: BotRuntime) -> dict[str, Job]:
     """Register the daily and weekly jobs on ``app.job_queue``; returns them by name."""
     if app.job_queue is None:
         raise KstockError("the job queue is unavailable: install python-telegram-bot[job-queue]")
-    callbacks = {"lstm_retrain": weekly_retrain_job, "update_data": update_job, "score_market": score_job,
-                 "push_signals": push_job}
+    callbacks = {"weekly_retrain": weekly_retrain_job, "model_health": model_health_job, "update_data": update_job,
+                 "score_market": score_job, "push_signals": push_job}
     jobs = {}
     for spec in job_specs(runtime.settings):
         jobs[spec.name] = app.job_queue.run_daily(
@@ -160,7 +181,15 @@ def schedule_jobs(app: Application, runtime: BotRuntime) -> dict[str, Job]:
 
 async def weekly_retrain_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime_of(context)
-    await run_weekly_retrain(rt, context.bot, rt.now())
+    await run_weekly_retrains(rt, context.bot, rt.now())
+
+
+async def model_health_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    try:
+        await run_model_health(rt, context.bot, rt.now())
+    except Exception:  # a check that failed today runs again tomorrow; nothing else depends on it
+        log.exception("model health check failed")
 
 
 async def update_job(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -215,23 +244,40 @@ async def startup_catch_up_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def run_weekly_retrain(rt: BotRuntime, bot: Bot | None, now: dt.datetime | None = None,
                              name: str = "lstm") -> RetrainResult | None:
-    """Retrain ``name`` off the event loop; admins get the result. None when a retrain was running."""
+    """Retrain the one kind ``name`` as the Sunday job does; None when a retrain was running."""
+    results = await run_weekly_retrains(rt, bot, now, kinds=(name,))
+    return results[0] if results else None
+
+
+async def run_weekly_retrains(rt: BotRuntime, bot: Bot | None, now: dt.datetime | None = None,
+                              kinds: Sequence[str] = WEEKLY_KINDS) -> list[RetrainResult] | None:
+    """Retrain ``kinds`` one after another off the event loop, each through the gate and recorded as its own
+    run; admins get one summary. None when another retrain was running (each kind's skip is recorded)."""
     now = now or rt.now()
     if rt.retrain_lock.locked():
-        await rt.run_store(record_skip, rt, f"retrain:{name}", "another retrain was running")
+        for name in kinds:
+            await rt.run_store(record_skip, rt, f"retrain:{name}", "another retrain was running")
         return None
+    results: list[RetrainResult] = []
+    skipped: dict[str, str] = {}
     async with rt.retrain_lock:
-        log.info("weekly %s retrain started (%s)", name, now.isoformat(timespec="minutes"))
-        result = await rt.run_heavy(retrain, rt.services, name, **rt.retrain_options.get(name, {}))
-    log.info("weekly %s retrain: %s — %s", name, result.status, result.reason)
+        for name in kinds:
+            why = unavailable_reason(name)
+            if why is not None:
+                skipped[name] = why
+                continue
+            log.info("weekly %s retrain started (%s)", name, now.isoformat(timespec="minutes"))
+            result = await rt.run_heavy(retrain, rt.services, name, **rt.retrain_options.get(name, {}))
+            log.info("weekly %s retrain: %s — %s", name, result.status, result.reason)
+            results.append(result)
     if bot is not None:
-        text = "🗓 주간 재학습 결과\n" + messages.retrain_result(result)
+        text = messages.weekly_retrain_summary(now.astimezone(SEOUL).date(), results, skipped)
         for admin in rt.settings.admin_ids:
             try:
                 await rt.delivery.send_text(bot, admin, text)
             except (ChatUnreachable, TelegramError) as exc:
                 log.warning("could not tell an admin about the weekly retrain: %s", type(exc).__name__)
-    return result
+    return results
 
 
 async def run_update(rt: BotRuntime, now: dt.datetime | None = None) -> StepResult | None:

@@ -5,6 +5,7 @@ All plain text: :mod:`kstock.bot.delivery` escapes it for HTML.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -199,20 +200,34 @@ def _metric(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+#: The validation metrics a retrain's result shows: the gate's (next open) first.
+SHOWN_METRICS = ("rank_ic_next_open", "rank_ic_mean", "auc")
+
+
 def retrain_result(result: RetrainResult) -> str:
     label = MODEL_KO.get(result.model, result.model)
     lines = [f"• {label}: {STATUS_KO.get(result.status, result.status)} · {result.seconds:.0f}초",
              f"  이유: {result.reason}"]
     if result.metrics:
-        shown = ", ".join(f"{k} {_metric(result.metrics[k])}" for k in ("rank_ic_mean", "rank_ic_ir", "auc", "accuracy")
+        shown = ", ".join(f"{k} {_metric(result.metrics[k])}" for k in SHOWN_METRICS
                           if k in result.metrics)
         lines.append(f"  검증: {shown}")
     if result.serving_metrics:
-        shown = ", ".join(f"{k} {_metric(result.serving_metrics[k])}" for k in ("rank_ic_mean", "auc")
+        shown = ", ".join(f"{k} {_metric(result.serving_metrics[k])}" for k in SHOWN_METRICS
                           if k in result.serving_metrics)
         lines.append(f"  기존 모델: {shown}")
     if result.version:
         lines.append(f"  새 버전: {result.version}")
+    return "\n".join(lines)
+
+
+def weekly_retrain_summary(day: dt.date, results: Sequence[RetrainResult], skipped: Mapping[str, str]) -> str:
+    """The one message admins get for the whole Sunday retrain: each kind's outcome, and the kinds skipped."""
+    promoted = sum(r.status == "promoted" for r in results)
+    head = (f"🗓 주간 재학습 결과 ({day}): {len(results)}개 모델 중 {promoted}개 교체"
+            + (" · 일부 실패" if any(not r.ok for r in results) else ""))
+    lines = [head, *[retrain_result(r) for r in results]]
+    lines += [f"• {MODEL_KO.get(name, name)}: 건너뜀 ({why})" for name, why in skipped.items()]
     return "\n".join(lines)
 
 

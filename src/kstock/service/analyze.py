@@ -20,10 +20,12 @@ from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
 from kstock.market.universe import printable
 from kstock.ml.base import ATTENTION, SECTOR_HEAD, PredictionResult, Reason
 from kstock.ml.data import ModelData
+from kstock.ml.registry import ModelVersion
 from kstock.service.attention import key_days_ko
 from kstock.service.context import Services
 from kstock.service.daily import signals_warning
 from kstock.service.headline import Headline, headline
+from kstock.service.model_age import model_age
 from kstock.service.predict import DayPrediction, explain_day, predict_day
 from kstock.service.stored_day import stored_prediction
 
@@ -66,6 +68,7 @@ class Analysis:
     model_ages: dict[str, float | None] = field(default_factory=dict)
     headline: Headline | None = None  # the call's one number, from the band table (DESIGN §7)
     data_warning: str | None = None  # ⚠️ when the data is behind the source's current trading day
+    model_warnings: dict[str, str] = field(default_factory=dict)  # model → ⚠️ line, past KSTOCK_MODEL_MAX_AGE
 
 
 #: Trading days over which the traded value that orders ambiguous lookups is averaged.
@@ -131,11 +134,19 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
     analysis.headline = headline(services.settings, prediction.table, percentile)
     if date is None:  # the latest analysis must say when the latest data is not today's
         analysis.data_warning = signals_warning(services, result.date)
-    analysis.model_ages = {name: v.age_days() for name, v in
-                           ((n, services.registry.current(n)) for n in prediction.versions) if v}
+    versions = {n: services.registry.current(n) for n in prediction.versions}
+    analysis.model_ages = {name: v.age_days() for name, v in versions.items() if v}
+    analysis.model_warnings = _age_warnings(services, versions)
     if chart:
         analysis.chart_png = render_chart(services, ticker, day, result.label, data)
     return analysis
+
+
+def _age_warnings(services: Services, versions: dict[str, ModelVersion | None]) -> dict[str, str]:
+    """"⚠️ N거래일 전 데이터로 학습한 모델" for each model that made the call and is past its maximum age."""
+    today = services.today()
+    ages = [model_age(services, name, version, today) for name, version in sorted(versions.items())]
+    return {a.name: a.warning for a in ages if a is not None and a.expired}
 
 
 def _check_scorable(ticker: Ticker) -> None:

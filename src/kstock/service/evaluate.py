@@ -21,6 +21,7 @@ from kstock.ml.base import CLASS_PROBS
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.calibration import build_table
 from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
+from kstock.ml.evaluation.ic_record import daily_next_open_ic, ic_record
 from kstock.ml.evaluation.walkforward import (
     OutOfSample,
     baseline_report,
@@ -127,6 +128,13 @@ def _calibration(oos: OutOfSample, data, folds, settings, name: str) -> dict[str
     return table.as_dict()
 
 
+def _ic_record(oos: OutOfSample, data, folds, settings) -> dict[str, Any]:
+    """The daily next-open Rank IC of the test folds: what the ledger's live IC is held against."""
+    days = np.concatenate([f.test_days() for f in folds])
+    daily = daily_next_open_ic(oos.score[:, days], data.panel, settings.label_horizon, days)
+    return ic_record(data.dates[days], daily, "walk-forward")
+
+
 def _multiclass(oos: OutOfSample, data, folds) -> dict[str, Any]:
     days = np.zeros(len(data.dates), dtype=bool)
     for f in folds:
@@ -164,13 +172,15 @@ def _add_ensemble(report, oos_by, data, folds, settings, services, warmup=None) 
             "rank_ic_mean": {name: float(score_predictions(o, data, later, settings)["rank_ic_mean"])
                              for name, o in {**oos_by, "ensemble": oos}.items()},
         }
-    _store_weights(services, weights, report)
+    _store_weights(services, weights, report, _ic_record(oos, data, folds, settings))
 
 
-def _store_weights(services: Services, weights: dict[str, float], report: dict[str, Any]) -> None:
+def _store_weights(services: Services, weights: dict[str, float], report: dict[str, Any],
+                   record: dict[str, Any] | None = None) -> None:
     """Serve the validated weights: a tiny 'ensemble' registry entry holding them in its meta."""
-    validation = {k: v for k, v in report["models"]["ensemble"].items() if k != "calibration"}
+    served = report["models"]["ensemble"]
+    validation = {k: v for k, v in served.items() if k != "calibration"}
     version = services.registry.save("ensemble", lambda _folder: None,
                                      {"weights": weights, "validation": validation, "folds": report["folds"],
-                                      "calibration": report["models"]["ensemble"]["calibration"]})
+                                      "calibration": served["calibration"], "ic_record": record})
     services.registry.promote(version)

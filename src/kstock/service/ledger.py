@@ -30,9 +30,10 @@ import numpy as np
 from kstock.market.dates import day_int, iso
 from kstock.market.repositories import book as book_table
 from kstock.market.tradability import MIN_LISTED_DAYS, execution
-from kstock.market.types import InstrumentKind
+from kstock.market.types import OPEN, InstrumentKind
 from kstock.ml.evaluation.calibration import buyable_on, round_trip_returns
 from kstock.service.context import Services
+from kstock.service.live_ic import live_ic
 
 #: Calendar days loaded before the first published day: the buyable rule needs the listing history.
 LOOKBACK_DAYS = int(MIN_LISTED_DAYS * 1.6) + 30
@@ -50,6 +51,11 @@ class SignalOutcome:
     universe: float | None = None  # the equal-weighted buyable universe over the same days
     kospi: float | None = None
     excess: float | None = None  # net_return − universe
+    entry_date: str | None = None  # the next open it was (or would be) bought at
+    entry_price: float | None = None
+    exit_date: str | None = None  # the open ``horizon`` days later (None while still held)
+    exit_price: float | None = None
+    return_to_date: float | None = None  # still held: entry open → the last stored close (gross, no costs)
 
 
 @dataclass
@@ -66,6 +72,8 @@ class Performance:
     mean_return: float | None
     by_version: dict[str, dict[str, Any]] = field(default_factory=dict)
     curve: list[dict[str, Any]] = field(default_factory=list)  # date, book, universe, kospi (cumulative)
+    latest: list[dict[str, Any]] = field(default_factory=list)  # the last baskets' names, one row each
+    live_ic: dict[str, Any] | None = None  # kstock.service.live_ic.LiveIC.as_dict()
     since: str | None = None
     first_day: str | None = None
     last_day: str | None = None
@@ -101,7 +109,8 @@ def outcomes(services: Services, since: str | None = None) -> tuple[list[SignalO
                          for c in panel.codes])
     net = round_trip_returns(panel, horizon)
     buyable = buyable_on(panel, universe, services.settings.min_traded_value) & np.isfinite(net)
-    enterable = execution(panel).enterable
+    ex = execution(panel)
+    enterable = ex.enterable
     with np.errstate(invalid="ignore"):
         market = np.where(buyable.any(axis=0), np.where(buyable, net, 0.0).sum(axis=0) / np.maximum(buyable.sum(0), 1),
                           np.nan)
@@ -116,6 +125,8 @@ def outcomes(services: Services, since: str | None = None) -> tuple[list[SignalO
         for code, name, rank in book_table.tranche(store, date):
             entry = SignalOutcome(iso(date), code, name, int(rank), versions, "pending")
             i = index.get(code)
+            if t is not None and i is not None and t + 1 < len(panel.dates):
+                _prices(entry, panel, ex.open_ff, i, t, horizon)
             if t is None or i is None or t + 1 + horizon >= len(panel.dates):
                 out.append(entry)
                 continue
@@ -130,6 +141,30 @@ def outcomes(services: Services, since: str | None = None) -> tuple[list[SignalO
     return out, len(published)
 
 
+def _prices(entry: SignalOutcome, panel: Any, open_ff: np.ndarray, i: int, t: int, horizon: int) -> None:
+    """The entry (next open) and exit (the open ``horizon`` later) of a signal, or its return so far."""
+    entry.entry_date, entry.entry_price = str(panel.dates[t + 1]), _f(panel.ohlcv[i, t + 1, OPEN])
+    if t + 1 + horizon < len(panel.dates):
+        entry.exit_date, entry.exit_price = str(panel.dates[t + 1 + horizon]), _f(open_ff[i, t + 1 + horizon])
+        return
+    closes = panel.close[i, t + 1:]
+    closes = closes[np.isfinite(closes)]
+    if entry.entry_price and closes.size:
+        entry.return_to_date = float(closes[-1] / entry.entry_price - 1.0)
+
+
+def latest_baskets(signals: list[SignalOutcome], days: int) -> list[dict[str, Any]]:
+    """The names of the last ``days`` published baskets, newest day first: entry, exit or still held, return
+    and excess over the universe (``kstock performance --json`` and ``/performance``)."""
+    dates = sorted({s.date for s in signals})[-days:]
+    rows = [s for s in signals if s.date in dates]
+    rows.sort(key=lambda s: (s.date, -s.rank), reverse=True)
+    return [{"date": s.date, "code": s.code, "name": s.name, "rank": s.rank, "status": s.status,
+             "held": s.status == "pending" and s.entry_date is not None, "entry_date": s.entry_date,
+             "entry_price": s.entry_price, "exit_date": s.exit_date, "exit_price": s.exit_price,
+             "net_return": s.net_return, "return_to_date": s.return_to_date, "excess": s.excess} for s in rows]
+
+
 def performance(services: Services, since: str | None = None) -> Performance:
     """The live record: hit rate, mean excess with its 95% interval, by model version, and the curve."""
     horizon = services.settings.label_horizon
@@ -139,6 +174,9 @@ def performance(services: Services, since: str | None = None) -> Performance:
                        sum(s.status == "pending" for s in signals), sum(s.status == "not_bought" for s in signals),
                        None, None, None, None, since=since,
                        first_day=signals[0].date if signals else None, last_day=signals[-1].date if signals else None)
+    # the baskets still held or awaiting their entry (the last horizon + 1 days) and the last one sold
+    perf.latest = latest_baskets(signals, horizon + 2)
+    perf.live_ic = live_ic(services, since).as_dict()
     if not measured:
         return perf
     excess = np.array([s.excess for s in measured])

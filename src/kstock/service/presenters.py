@@ -12,6 +12,7 @@ from typing import Any
 from kstock.service.analyze import Analysis
 from kstock.service.headline import rank_text
 from kstock.service.korean import man_eok
+from kstock.service.model_age import age_warning
 from kstock.service.scoring import Signal
 
 DISCLAIMER = "※ 투자 참고용 정보이며 투자 권유가 아닙니다."
@@ -48,6 +49,7 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
     lines.append(f"종가 {won(a.close)} ({pct(a.change_1d)}) · 기준일 {r.date}")
     if a.data_warning:
         lines.append(a.data_warning)
+    lines += [f"{warning} ({MODEL_KO.get(name, name)})" for name, warning in a.model_warnings.items()]
     if a.headline is not None and a.headline.percentile is not None:
         lines.append(f"시장 내 점수 순위: {rank_text(a.headline.percentile)} (10개 등급 중 {a.headline.band + 1}등급)")
     if r.shap_top3:
@@ -155,6 +157,8 @@ def format_models(rows: Sequence[Mapping[str, Any]], admin: bool = True) -> str:
             continue
         lines.append(f"• {label}: " + (_admin_model_line(row) if admin else _user_model_line(row))
                      + share_text(row.get("ensemble_share")))
+        if row.get("expired"):  # past KSTOCK_MODEL_MAX_AGE: everyone is told, nothing stale is served silently
+            lines.append(f"  {age_warning(row['age_trading_days'])}")
         if admin and row.get("reason"):  # an older version serves because the pointer or the newer one is broken
             lines.append(f"  ⚠️ {row['reason']}")
     return "\n".join(lines)
@@ -162,7 +166,8 @@ def format_models(rows: Sequence[Mapping[str, Any]], admin: bool = True) -> str:
 
 def _admin_model_line(row: Mapping[str, Any]) -> str:
     v = row.get("validation") or {}
-    metrics = ", ".join(f"{k} {v[k]:.3f}" for k in ("rank_ic_mean", "auc") if isinstance(v.get(k), float))
+    metrics = ", ".join(f"{k} {v[k]:.3f}" for k in ("rank_ic_next_open", "rank_ic_mean", "auc")
+                        if isinstance(v.get(k), float))
     rng = row.get("data_range") or ["?", "?"]
     return (f"v{row['version']} · {format_age(row['age_days'])} 학습 · 데이터 {rng[0]}~{rng[1]}"
             + (f" · 검증 {metrics}" if metrics else ""))

@@ -4,12 +4,16 @@ The flow is the same for every model kind (the weekly LSTM job, the admin's /ret
 
 1. hold out the last ``VALIDATION_DAYS`` trading days (with an embargo ≥ the label horizon) and fit
    on everything before;
-2. score the candidate — and the serving model, on the same days — by Rank IC of the score against
-   the 5-day forward return (AUC beside it);
+2. score the candidate — and the serving model, on the same days — by the daily Rank IC of the score
+   against the return a follower captures: bought at the next open, sold at the open ``horizon`` days
+   later (:func:`~kstock.ml.evaluation.calibration.round_trip_returns`, the backtest's and the ledger's
+   return); the same-close Rank IC and the AUC are reported beside it;
 3. promote through the registry gate only if training was clean, metrics are finite and the candidate
    is no worse than serving beyond a tolerance; otherwise keep serving and say why;
 4. a promoted version carries, in its meta, the band table of its validation predictions
-   (:mod:`kstock.ml.evaluation.calibration`): out of sample, since it trained only on days before.
+   (:mod:`kstock.ml.evaluation.calibration`) and their daily next-open Rank IC (``ic_record``, what the
+   live record is compared with, :mod:`kstock.service.live_ic`): out of sample, since it trained only on
+   days before.
 
 Every run is recorded in ``job_runs``; any exception, NaN loss or worse model leaves the serving model
 in place.
@@ -35,7 +39,8 @@ from kstock.ml import distributed
 from kstock.ml.base import MemberOutput, ReportsProgress, TrainsDistributed
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import metrics as mt
-from kstock.ml.evaluation.calibration import CalibrationTable, build_table
+from kstock.ml.evaluation.calibration import CalibrationTable, build_table, round_trip_returns
+from kstock.ml.evaluation.ic_record import daily_next_open_ic, ic_record
 from kstock.ml.models import create_model
 from kstock.ml.registry import RegistryError
 from kstock.service import runs
@@ -44,7 +49,8 @@ from kstock.service.context import Services
 log = logging.getLogger(__name__)
 
 VALIDATION_DAYS = 60
-GATE_METRIC = "rank_ic_mean"
+#: The gate's metric: the mean daily Rank IC against the next-open round trip (what a follower captures).
+GATE_METRIC = "rank_ic_next_open"
 GATE_TOLERANCE = 0.005
 
 Progress = Callable[[str], None]
@@ -75,17 +81,35 @@ def validation_split(data: ModelData, horizon: int, days: int = VALIDATION_DAYS)
     return train, np.arange(val_start, last_labelled + 1)
 
 
-def validate(model: Any, data: ModelData, days: np.ndarray, out: MemberOutput | None = None) -> dict[str, float]:
-    """Rank IC and AUC on ``days``; ``out`` is the model's prediction of those days when already made."""
+def next_open_returns(data: ModelData, days: np.ndarray) -> np.ndarray:
+    """(N, len(days)) net return of a signal on each of ``days``: the next open → the open ``horizon`` later."""
+    return round_trip_returns(data.panel, data.labels.horizon)[:, days]
+
+
+def validate(model: Any, data: ModelData, days: np.ndarray, out: MemberOutput | None = None,
+             returns: np.ndarray | None = None) -> dict[str, float]:
+    """Rank IC (next open and same close) and AUC on ``days``; ``out`` is the model's prediction of those days
+    and ``returns`` their :func:`next_open_returns` when already made."""
+    return validate_daily(model, data, days, out, returns)[0]
+
+
+def validate_daily(model: Any, data: ModelData, days: np.ndarray, out: MemberOutput | None = None,
+                   returns: np.ndarray | None = None) -> tuple[dict[str, float], np.ndarray]:
+    """:func:`validate`'s metrics and the daily next-open Rank IC behind the gate's number (one per day)."""
     out = model.predict_days(data, days) if out is None else out
+    returns = next_open_returns(data, days) if returns is None else returns
     day_mask = np.zeros(len(data.dates), dtype=bool)
     day_mask[days] = True
     samples = data.sample_mask(day_mask)[:, days]
+    score = np.where(samples, out.score, np.nan)
     fwd = np.where(samples, data.labels.forward_return[:, days], np.nan)
-    rank_ic = mt.ic_summary(mt.daily_rank_ic(np.where(samples, out.score, np.nan), fwd))
+    rank_ic = mt.ic_summary(mt.daily_rank_ic(score, fwd))
+    daily = daily_next_open_ic(score, data.panel, data.labels.horizon, days, np.where(samples, returns, np.nan))
+    next_open = mt.ic_summary(daily)
     binary = mt.binary_metrics(np.where(samples, out.probability, np.nan), data.labels.up[:, days])
-    return {"rank_ic_mean": rank_ic["mean"], "rank_ic_ir": rank_ic["ir"], "auc": binary["auc"],
-            "accuracy": binary["accuracy"], "validation_days": float(len(days))}
+    return {"rank_ic_next_open": next_open["mean"], "rank_ic_next_open_ir": next_open["ir"],
+            "rank_ic_mean": rank_ic["mean"], "rank_ic_ir": rank_ic["ir"], "auc": binary["auc"],
+            "accuracy": binary["accuracy"], "validation_days": float(len(days))}, daily
 
 
 def validation_table(name: str, out: MemberOutput, data: ModelData, days: np.ndarray,
@@ -179,7 +203,8 @@ def _retrain(services: Services, name: str, say: Progress, **options: Any) -> Re
     model.fit(data, train_days)
     say(f"{name}: validating on {data.dates[val_days[0]]} … {data.dates[val_days[-1]]}")
     predicted = model.predict_days(data, val_days)
-    metrics = validate(model, data, val_days, predicted)
+    returns = next_open_returns(data, val_days)
+    metrics, daily_ic = validate_daily(model, data, val_days, predicted, returns)
     if not all(np.isfinite(metrics[k]) for k in (GATE_METRIC,)):
         return RetrainResult(name, "failed", f"validation {GATE_METRIC} is not a number (diverged training?); "
                              "the serving model is kept", metrics)
@@ -187,7 +212,7 @@ def _retrain(services: Services, name: str, say: Progress, **options: Any) -> Re
     serving_metrics = None
     if serving.model is not None:
         try:
-            serving_metrics = validate(serving.model, data, val_days)
+            serving_metrics = validate(serving.model, data, val_days, returns=returns)
         except Exception as exc:  # a broken serving model must not block its replacement
             log.warning("could not score the serving %s model: %s", name, exc)
     decision = services.registry.gate(name, metrics, serving_metrics, GATE_METRIC, GATE_TOLERANCE)
@@ -202,7 +227,8 @@ def _retrain(services: Services, name: str, say: Progress, **options: Any) -> Re
             "validation_range": [str(data.dates[val_days[0]]), str(data.dates[val_days[-1]])],
             "validation": metrics, "features": list(getattr(model, "feature_names", data.features.names)),
             "options": options,
-            "calibration": validation_table(name, predicted, data, val_days, services.settings).as_dict()}
+            "calibration": validation_table(name, predicted, data, val_days, services.settings).as_dict(),
+            "ic_record": ic_record(data.dates[val_days], daily_ic, "validation")}
     version = services.registry.save(name, model.save, meta)
     services.registry.promote(version)
     services.forget_model(name)

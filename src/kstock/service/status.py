@@ -10,6 +10,7 @@ from kstock.ml.models import known_kinds
 from kstock.service import runs
 from kstock.service.context import Services
 from kstock.service.daily import freshness
+from kstock.service.model_age import model_age
 from kstock.service.predict import ensemble_weights
 from kstock.service.scoring import last_scored_date
 
@@ -17,9 +18,11 @@ from kstock.service.scoring import last_scored_date
 def models_status(services: Services) -> list[dict[str, Any]]:
     """One row per model kind: serving version, age, data range, validation metrics — or why unavailable."""
     rows = []
+    today = services.today()
     for name in known_kinds():
         serving = services.serving(name)
         version = serving.version
+        age = model_age(services, name, version, today) if serving.model is not None else None
         rows.append({
             "name": name,
             "available": serving.model is not None,
@@ -30,6 +33,10 @@ def models_status(services: Services) -> list[dict[str, Any]]:
             "data_range": version.meta.get("data_range") if version else None,
             "validation": version.meta.get("validation") if version else None,
             "versions_on_disk": services.registry.versions(name),
+            # trading days since the last day of its training data, and whether past KSTOCK_MODEL_MAX_AGE
+            "age_trading_days": age.trading_days if age else None,
+            "max_age_trading_days": services.settings.model_max_age,
+            "expired": bool(age and age.expired),
         })
     shares = ensemble_shares(ensemble_weights(services), [r["name"] for r in rows if r["available"]])
     for row in rows:
