@@ -27,7 +27,7 @@ def assert_clean_error(rc: int, out: str, err: str, *needles: str) -> None:
     assert "Traceback" not in err and "Traceback" not in out
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
-    assert lines[0].startswith("kstock: error: ")
+    assert lines[0].startswith("kstock: 오류: ")
     for needle in needles:
         assert needle in lines[0], lines[0]
 
@@ -126,7 +126,7 @@ def test_no_trained_model_yet(cli) -> None:
     rc, out, _ = cli("models", "--json")
     assert rc == 0
     trees = next(r for r in json.loads(out) if r["name"] == "trees")
-    assert trees["available"] is False and "not trained yet" in trees["reason"]
+    assert trees["available"] is False and "아직 학습되지 않음" in trees["reason"]
 
 
 def test_corrupt_model_is_unavailable_not_a_crash(cli) -> None:
@@ -146,7 +146,7 @@ def test_errors_in_a_real_process(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("kstock: error: ")
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("kstock: 오류: ")
 
 
 # -- models / train / score / signals ----------------------------------------------------------------------
@@ -167,7 +167,7 @@ def test_train_goes_through_the_gate(cli) -> None:
     rc, out, err = cli("train", "trees")
     assert rc == 0, err
     assert out.startswith("trees: ") and ("promoted" in out or "kept" in out)
-    assert "training on" in err  # progress goes to stderr
+    assert "학습 기간" in err  # progress goes to stderr
 
 
 def test_score_then_signals(cli) -> None:
@@ -286,7 +286,7 @@ def test_tune_resumes_the_study_and_writes_params(cli, monkeypatch: pytest.Monke
     for _ in range(2):
         rc, out, err = cli("tune", "trees", "--trials", "2", "--storage", storage, "--end", "2025-03-31")
         assert rc == 0, err
-        assert "best rank IC" in out
+        assert "가장 좋은 순위 IC" in out
     study = optuna.load_study(study_name="kstock-trees", storage=storage)
     assert len(study.trials) == 4
     written = json.loads((cli.root / "models" / "tuned" / "trees.json").read_text())

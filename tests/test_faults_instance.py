@@ -94,7 +94,7 @@ def test_second_bot_with_the_token_stops_and_409s_stop_the_first(root: Path, tmp
         assert rc == 1, text
         assert time.monotonic() - started < 45
         assert "409 Conflict" in text and "another process is polling with this bot token" in text, text
-        assert text.strip().splitlines()[-1].startswith("kstock: error:"), text  # ends with one clear line
+        assert text.strip().splitlines()[-1].startswith("kstock: 오류:"), text  # ends with one clear line
         _clean_output(text, token)
     finally:
         if first.poll() is None:

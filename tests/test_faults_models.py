@@ -75,7 +75,7 @@ def test_corrupt_model_is_refused_the_user_is_told_and_a_retrain_recovers(
         assert reply.text == NO_MODEL_KO  # a user gets Korean, without the developer details
         reply = env.ask(ADMIN, "/analyze 005930")  # an admin gets what is wrong and what fixes it
         assert "unavailable" in reply.text and "trees" in reply.text and "/retrain trees" in reply.text, reply.text
-        assert "not trained yet" not in reply.text  # it was trained: the admin is told it is broken, not missing
+        assert "아직 학습되지 않음" not in reply.text  # it was trained: the admin is told it is broken, not missing
         assert "`" not in reply.text and "<code>" in reply.text  # the command as code, not literal backticks
         assert "안녕하세요" in env.ask(611, "/start").text
         models = env.ask(ADMIN, "/model").text
@@ -94,9 +94,9 @@ def test_corrupt_model_is_refused_the_user_is_told_and_a_retrain_recovers(
 
 #: bad candidate → (what the admin reads, the job_runs status, a word of the reason)
 BAD_RETRAINS = {
-    "fit raises": (FailingTrees, "실패 (failed)", "failed", "boom: out of memory"),
-    "NaN predictions": (NanTrees, "실패 (failed)", "failed", "not a number"),
-    "worse model": (InverseTrees, "기존 모델 유지 (kept)", "kept", "worse than serving"),
+    "fit raises": (FailingTrees, "실패", "failed", "boom: out of memory"),
+    "NaN predictions": (NanTrees, "실패", "failed", "숫자가 아닙니다"),
+    "worse model": (InverseTrees, "기존 모델 유지", "kept", "넘게 나빠"),
 }
 
 
@@ -159,7 +159,7 @@ def test_disk_full_while_saving_promotes_nothing_and_tells_the_admin(
             mp.setattr(pathlib.Path, "write_text", write_text)
             done = retrain_reply(env)
         assert "실패 (failed)" in done and "No space left on device" in done, done
-        assert "serving model is kept" in done and "training failed" not in done  # it trained; the save failed
+        assert "서비스 중인 모델은 그대로" in done and "학습 실패" not in done  # it trained; the save failed
         assert_serving(root, version)
         leftovers = [p.name for p in (models / "trees").iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
         assert leftovers == []  # no half-written folder or pointer is left behind

@@ -116,7 +116,7 @@ def test_library_write_failure_is_a_korean_disk_message_without_trace(full_disk_
     try:
         done = retrain_reply(env)
         assert "실패" in done and WRITE_FAILED_KO in done, done
-        assert "serving model is kept" in done
+        assert "서비스 중인 모델은 그대로" in done
         _no_trace_or_path(done, root)
         status, error = job_runs(root, "retrain:trees")[-1]
         assert status == "failed" and WRITE_FAILED_KO in (error or "")

@@ -123,8 +123,8 @@ def test_kstock_performance_json_chart_and_bad_input(lived: Path, tmp_path: Path
     later = sorted({p["date"] for p in payload["curve"]})[-1]
     assert main(["performance", "--json", "--since", later]) == 0
     assert json.loads(capsys.readouterr().out)["measured_days"] == 1
-    for argv, needle in ((["performance", "--since", "soon"], "expected a date"),
-                         (["performance", "--chart", str(tmp_path)], "is a folder")):
+    for argv, needle in ((["performance", "--since", "soon"], "날짜를 읽을 수 없습니다"),
+                         (["performance", "--chart", str(tmp_path)], "폴더입니다")):
         assert main(argv) == 1
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err

@@ -49,5 +49,5 @@ def test_an_unknown_kind_is_a_clear_error() -> None:
     from kstock.errors import KstockError
 
     assert "choose from lstm, sector, trees" in unavailable_reason("cnn")
-    with pytest.raises(KstockError, match="cnn: unknown model"):
+    with pytest.raises(KstockError, match="cnn: 모르는 모델"):
         model_class("cnn")

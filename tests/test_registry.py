@@ -80,7 +80,7 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
     def disk_full(folder: Path) -> None:
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(RegistryError, match="serving model is kept"):
+    with pytest.raises(RegistryError, match="서비스 중인 모델은 그대로"):
         reg.save("m", disk_full, {})
     assert [p.name for p in (tmp_path / "m").iterdir() if p.name.startswith(".")] == []
     assert reg.versions("m") == [good.version]
@@ -167,7 +167,7 @@ def test_no_model_at_all(synth_golden: Path, tmp_path: Path) -> None:
     services = Services(synth_settings(root))
     try:
         served = services.serving("trees")
-        assert served.model is None and "not trained yet" in served.reason
+        assert served.model is None and "아직 학습되지 않음" in served.reason
         with pytest.raises(NoModelError, match="no trained model"):
             analyze(services, "005930")
     finally:
@@ -219,7 +219,7 @@ def test_a_model_whose_fit_raises_fails_cleanly(workspace, monkeypatch) -> None:
     use_model(monkeypatch, FailingTrees)
     result = retrain(services, "trees", **fast_tree_options())
     assert result.status == "failed" and not result.ok
-    assert "boom" in result.reason and "serving model is kept" in result.reason
+    assert "boom" in result.reason and "서비스 중인 모델은 그대로" in result.reason
     assert services.registry.current("trees").version == before
     row = job_row(services)
     assert row.status == "failed" and "boom" in row.error and row.finished_at
@@ -232,7 +232,7 @@ def test_a_nan_validation_metric_fails_cleanly(workspace, monkeypatch) -> None:
     use_model(monkeypatch, NanTrees)
     result = retrain(services, "trees", **fast_tree_options())
     assert result.status == "failed"
-    assert "not a number" in result.reason and "serving model is kept" in result.reason
+    assert "숫자가 아닙니다" in result.reason and "서비스 중인 모델은 그대로" in result.reason
     assert services.registry.current("trees").version == before
     assert len(services.registry.versions("trees")) == 1
     row = job_row(services)
@@ -250,7 +250,7 @@ def test_validation_split_has_an_embargo(synth_services) -> None:
 def test_unknown_model_kind_fails_with_a_reason(workspace) -> None:
     _root, services = workspace
     result = retrain(services, "nonsense")
-    assert result.status == "failed" and "unknown model" in result.reason
+    assert result.status == "failed" and "모르는 모델" in result.reason
     with pytest.raises(KstockError):
         from kstock.ml.models import create_model
 

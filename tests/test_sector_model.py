@@ -368,4 +368,4 @@ def test_without_torch_the_kind_is_unavailable(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("ok")
-    assert "unavailable (torch not installed)" in proc.stderr
+    assert "torch가 설치되지 않음" in proc.stderr

@@ -103,7 +103,7 @@ def test_newer_schema_is_refused(db: Path) -> None:
 def test_text_file_is_not_a_store(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("this is not a database\n" * 10, encoding="utf-8")
-    with pytest.raises(StoreError, match="not an SQLite file") as info:
+    with pytest.raises(StoreError, match="SQLite 파일이 아님") as info:
         MarketStore(path)
     assert "\n" not in str(info.value) and "--db" in str(info.value)
     assert path.read_text(encoding="utf-8") == "this is not a database\n" * 10
@@ -111,7 +111,7 @@ def test_text_file_is_not_a_store(tmp_path: Path) -> None:
 
 
 def test_directory_is_not_a_store(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="is a directory"):
+    with pytest.raises(StoreError, match="폴더입니다"):
         MarketStore(tmp_path)
 
 

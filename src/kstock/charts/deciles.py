@@ -6,7 +6,7 @@ sample counts are written on the figure. An operator's chart (English labels, an
 matplotlib's object API on the Agg canvas like the other :mod:`kstock.charts`.
 
 There is no reliability diagram: the P(+target) probability is not shown to users (it mostly measures
-volatility, see README), so there is no shown probability whose calibration a user relies on.
+volatility, see docs/models.md), so there is no shown probability whose calibration a user relies on.
 """
 
 from __future__ import annotations

@@ -81,6 +81,7 @@ def _model_options(args: argparse.Namespace) -> dict:
 def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.config import check_model_dir
     from kstock.ml.models import known_kinds
+    from kstock.service.presenters import metric_ko
     from kstock.service.retrain import retrain
 
     check_model_dir(ctx.settings)  # an unwritable KSTOCK_MODEL_DIR is refused before an hour of training
@@ -89,10 +90,14 @@ def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
     failed = False
     for name in names:
         result = retrain(services, name, progress=lambda msg: print(msg, file=sys.stderr), **_model_options(args))
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
-        print(f"{name}: {result.status} — {result.reason}" + (f" [{metrics}]" if metrics else ""))
+        metrics = ", ".join(f"{metric_ko(k)} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
+        print(f"{name}: {_STATUS_KO.get(result.status, result.status)} — {result.reason}"
+              + (f" [{metrics}]" if metrics else ""))
         failed |= result.status == "failed"
     return 1 if failed else 0
+
+
+_STATUS_KO = {"promoted": "교체됨", "kept": "유지", "failed": "실패"}
 
 
 def cmd_tune(args: argparse.Namespace, ctx: Context) -> int:
@@ -100,13 +105,13 @@ def cmd_tune(args: argparse.Namespace, ctx: Context) -> int:
 
     services = _services(ctx)
     if args.trials < 1:
-        raise KstockError("--trials must be at least 1")
+        raise KstockError("`--trials`는 1 이상이어야 합니다")
     storage = args.storage or f"sqlite:///{Path(ctx.settings.model_dir).resolve() / 'optuna.db'}"
     Path(ctx.settings.model_dir).mkdir(parents=True, exist_ok=True)
     out = tune_trees(services.training_data(), trials=args.trials, end=args.end, storage=storage,
                      study_name=args.study, model_dir=ctx.settings.model_dir, embargo=ctx.settings.label_horizon,
                      progress=lambda m: print(m, file=sys.stderr))
-    print(f"best rank IC {out['rank_ic']:.4f} after {out['trials']} trials → {out['params']}")
+    print(f"시도 {out['trials']}번 중 가장 좋은 순위 IC {out['rank_ic']:.4f} → `{out['params']}`")
     return 0
 
 
@@ -226,16 +231,16 @@ def cmd_analyze(args: argparse.Namespace, ctx: Context) -> int:
 def check_output_file(path: Path, option: str) -> None:
     """A file the command will write: not a folder, in a folder that exists (never created silently)."""
     if path.is_dir():
-        raise KstockError(f"{option} {path}: is a folder; give a file name such as {path / 'chart.png'}")
+        raise KstockError(f"`{option}` {path}: 폴더입니다; {path / 'chart.png'} 같은 파일 이름을 주세요")
     if not path.parent.is_dir():
-        raise KstockError(f"{option} {path}: the folder {path.parent} does not exist; create it first")
+        raise KstockError(f"`{option}` {path}: 폴더 {path.parent}이(가) 없습니다; 먼저 만드세요")
 
 
 def write_output_file(path: Path, data: bytes, option: str) -> None:
     try:
         path.write_bytes(data)
     except OSError as exc:
-        raise KstockError(f"{option} {path}: cannot write the file ({exc.strerror or exc})") from None
+        raise KstockError(f"`{option}` {path}: 파일을 쓸 수 없습니다 ({exc.strerror or exc})") from None
 
 
 def cmd_models(args: argparse.Namespace, ctx: Context) -> int:

@@ -1,4 +1,4 @@
-"""`evaluate(models)`: the walk-forward report every model is judged by (README schema).
+"""`evaluate(models)`: the walk-forward report every model is judged by (its schema: docs/models.md).
 
 All models and baselines share the folds, the samples and the backtest rules. ``ensemble`` evaluates
 each available member once and combines their out-of-sample predictions with weights chosen on
@@ -105,7 +105,8 @@ def _expand(models: list[str]) -> list[str]:
             [] if name == "ensemble" else [name]
         for member in members:
             if member not in kinds:
-                raise KstockError(f"unknown model {member!r}; choose from {', '.join([*kinds, 'ensemble', 'all'])}")
+                choices = ", ".join(f"`{k}`" for k in [*kinds, "ensemble", "all"])
+                raise KstockError(f"모르는 모델 {member!r}; {choices} 중에서 고르세요")
             if member not in out:
                 out.append(member)
     return out

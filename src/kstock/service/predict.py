@@ -102,7 +102,7 @@ def predict_day(services: Services, day: int, data: ModelData | None = None) -> 
             except Exception as exc:  # one broken model must not take the others down
                 log.warning("model %s failed to predict day %s: %s", name, day, exc, exc_info=True)
                 members[name] = None
-                unavailable[name] = f"unavailable (prediction failed: {type(exc).__name__})"
+                unavailable[name] = f"예측 실패 ({type(exc).__name__})"
                 continue
             services.day_cache[key] = out
         members[name] = out

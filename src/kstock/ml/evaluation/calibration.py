@@ -123,7 +123,7 @@ def calls_for(table: CalibrationTable | None, percentile: np.ndarray) -> np.ndar
 
 
 def markdown(table: CalibrationTable, title: str = "") -> str:
-    """The table as Markdown rows (the CLI's evaluate output and the README)."""
+    """The table as Markdown rows (the CLI's evaluate output and docs/models.md)."""
     rows = [f"{title}\n" if title else "",
             f"| decile | mean net {table.horizon}-day return | mean excess | hit rate | n |", "|---|---|---|---|---|"]
     for b in table.bands:
