@@ -6,7 +6,8 @@ Each benchmark runs as its own process (so one's memory and threads don't colour
 its full report to ``benchmarks/out/<name>.json``; this script then collects the headline numbers, with the
 target beside each, into ``benchmarks/results.json`` and ``benchmarks/results.md`` (the table
 ``docs/benchmarks.md`` shows) and prints the table. ``--reuse`` rebuilds the table from the reports already
-in ``out/`` without running anything. A benchmark that fails is reported and the others still run; the exit status says so.
+in ``out/`` without running anything. A benchmark that fails is reported and the others still run; the exit
+status says so.
 Needs ``../shared/data/krx`` (real KRX data); about 13 minutes on 2 cores.
 """
 

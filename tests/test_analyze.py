@@ -93,7 +93,7 @@ def test_chart_is_a_png(synth_services) -> None:
 
 def test_text_presentation(synth_services) -> None:
     text = format_analysis(analyze(synth_services, "삼성전자"))
-    assert "삼성전자 (005930)" in text and "기준일" in text and "주요 근거:" in text
+    assert "삼성전자 (005930)" in text and "기준일" in text and "주요 근거 (" in text
     assert text.rstrip().endswith(DISCLAIMER)
     assert "사용 불가" not in text.split("모델:")[1].split("트리")[1].split("·")[0]
 

@@ -88,7 +88,7 @@ def test_import_then_reimport_is_idempotent(ws: dict[str, Path], capsys: pytest.
     before = data_checksum(ws["db"])
     assert _import(ws) == 0
     out, _ = capsys.readouterr()
-    assert "24 rows (0 changed)" in out
+    assert "24행을 읽어 0행을 쓰거나 바꿨습니다" in out
     assert data_checksum(ws["db"]) == before
 
 
@@ -124,12 +124,12 @@ def test_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "합성 시장: 종목 25개" in capsys.readouterr().out
     before = data_checksum(db)
     assert main(["data", "synth", "--tickers", "25", "--years", "0.5", "--seed", "3", "--db", str(db)]) == 0
-    assert "(0 changed)" in capsys.readouterr().out
+    assert "(바뀐 행 0개)" in capsys.readouterr().out
     assert data_checksum(db) == before
 
 
-@pytest.mark.parametrize(("args", "message"), [(["--tickers", "5"], "--tickers must be between"),
-                                               (["--years", "100"], "--years must be between")])
+@pytest.mark.parametrize(("args", "message"), [(["--tickers", "5"], "`--tickers`는 25에서 5000 사이"),
+                                               (["--years", "100"], "`--years`는 0.5에서 30 사이")])
 def test_synth_bad_arguments(tmp_path: Path, capsys, args: list[str], message: str) -> None:
     db = tmp_path / "synth.db"
     assert main(["data", "synth", *args, "--db", str(db)]) == 1
@@ -169,7 +169,7 @@ def test_update_offline_keeps_the_store_and_says_how_old(filled: dict[str, Path]
 
 def test_lookup(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lookup", "삼성전자"]) == 0
-    assert capsys.readouterr().out.split()[:4] == ["005930", "삼성전자", "KOSPI", "common"]
+    assert capsys.readouterr().out.split()[:4] == ["005930", "삼성전자", "KOSPI", "보통주"]
     assert main(["lookup", "삼성전자우", "--json"]) == 0
     match = json.loads(capsys.readouterr().out)["match"]
     assert match["code"] == "005935" and match["kind"] == "preferred"
@@ -229,7 +229,7 @@ def _bad_import_args(case: str, ws: dict[str, Path], tmp: Path) -> tuple[list[st
         dup.write_text(TICKERS_CSV + "5930,삼성전자 again,KOSPI,\n", encoding="utf-8")
         return [*base, str(ws["prices"]), "--tickers", str(dup)], "duplicate codes 005930"
     if case == "bad index option":
-        return [*base, str(ws["prices"]), "--index", "KOSPI"], "expected NAME=FILE"
+        return [*base, str(ws["prices"]), "--index", "KOSPI"], "`이름=파일` 형식"
     if case == "missing index file":
         return [*base, str(ws["prices"]), "--index", f"KOSPI={tmp / 'absent.csv'}"], "does not exist"
     raise AssertionError(case)
@@ -410,7 +410,7 @@ def test_status_reports_future_rows_and_prune_removes_them(filled: dict[str, Pat
     assert json.loads(capsys.readouterr().out)["future_rows"] == {"prices": 2, "index": 0}
     before = data_checksum(filled["db"])
     assert main(["data", "prune", "--after", "2026-11-26"]) == 1  # no --yes: counts only, nothing removed
-    assert "2 price rows" in capsys.readouterr().out and data_checksum(filled["db"]) == before
+    assert "가격 2행" in capsys.readouterr().out and data_checksum(filled["db"]) == before
     assert main(["data", "prune", "--after", "2026-11-26", "--yes"]) == 0
     assert "가격 2행과 지수 0행을 지웠습니다" in capsys.readouterr().out
     assert main(["data", "status", "--json"]) == 0
@@ -432,7 +432,7 @@ def test_update_uses_the_configured_source(filled: dict[str, Path], tmp_path: Pa
     assert main(["data", "update"]) == 0
     assert "새로 쓰거나 바뀐 행 0개" in capsys.readouterr().out  # only new rows are written
     assert main(["data", "update", "--codes", "005930"]) == 1
-    assert "apply to KSTOCK_DATA_SOURCE=pykrx" in _one_error_line(capsys.readouterr().err)
+    assert "`KSTOCK_DATA_SOURCE=pykrx`에서만" in _one_error_line(capsys.readouterr().err)
     monkeypatch.setenv("KSTOCK_DATA_SOURCE", "synthetic")
     before = data_checksum(filled["db"])
     assert main(["data", "update"]) == 1

@@ -122,7 +122,7 @@ def test_no_trained_model_yet(cli) -> None:
     import shutil
 
     shutil.rmtree(cli.root / "models")
-    assert_clean_error(*cli("analyze", "삼성전자"), "no trained model", "kstock train trees")
+    assert_clean_error(*cli("analyze", "삼성전자"), "학습된 모델", "kstock train trees")
     rc, out, _ = cli("models", "--json")
     assert rc == 0
     trees = next(r for r in json.loads(out) if r["name"] == "trees")
@@ -133,9 +133,9 @@ def test_corrupt_model_is_unavailable_not_a_crash(cli) -> None:
     version = next(p for p in (cli.root / "models" / "trees").iterdir() if p.is_dir() and p.name[0] != ".")
     data = (version / "lgb_rank.txt").read_bytes()
     (version / "lgb_rank.txt").write_bytes(data[: len(data) // 2])
-    assert_clean_error(*cli("analyze", "삼성전자"), "no trained model")
+    assert_clean_error(*cli("analyze", "삼성전자"), "학습된 모델")
     rc, out, _ = cli("models")
-    assert rc == 0 and "unavailable" in out
+    assert rc == 0 and "사용 불가" in out
 
 
 def test_errors_in_a_real_process(tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_models_json(cli) -> None:
 def test_train_goes_through_the_gate(cli) -> None:
     rc, out, err = cli("train", "trees")
     assert rc == 0, err
-    assert out.startswith("trees: ") and ("promoted" in out or "kept" in out)
+    assert out.startswith("trees: ") and ("교체됨" in out or "유지" in out)
     assert "학습 기간" in err  # progress goes to stderr
 
 
@@ -174,7 +174,7 @@ def test_score_then_signals(cli) -> None:
     rc, out, err = assert_no_signals_yet(cli)
     rc, out, err = cli("score")
     assert rc == 0, err
-    assert "scored" in out and "2025-06-30" in out and "trees" in out
+    assert "종목 채점" in out and "2025-06-30" in out and "trees" in out
     scored = out
     rc, out, err = cli("signals", "--json", "--top", "3")
     assert rc == 0, err
@@ -313,4 +313,4 @@ def test_an_empty_store_is_a_clear_message(tmp_path: Path, monkeypatch: pytest.M
     rc = main(["train", "trees"])
     out, err = capsys.readouterr()
     assert rc == 1 and "Traceback" not in out + err
-    assert out.startswith("trees: failed") and "kstock data synth" in out
+    assert out.startswith("trees: 실패") and "kstock data synth" in out

@@ -427,7 +427,7 @@ def test_real_lookup(real_store: MarketStore, capsys: pytest.CaptureFixture[str]
     match = json.loads(capsys.readouterr().out)["match"]
     assert (match["code"], match["kind"]) == ("005935", "preferred")
     assert main(["lookup", "삼성전자", "--db", str(real_store.path)]) == 0
-    assert capsys.readouterr().out.startswith("005930  삼성전자  KOSPI  common  전기전자")
+    assert capsys.readouterr().out.startswith("005930  삼성전자  KOSPI  보통주  전기전자")
 
 
 def test_lower_case_file_name(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ def test_corrupt_model_is_refused_the_user_is_told_and_a_retrain_recovers(
         reply = env.ask(611, "/analyze 005930")  # the registry refuses the files before any library reads them
         assert reply.text == NO_MODEL_KO  # a user gets Korean, without the developer details
         reply = env.ask(ADMIN, "/analyze 005930")  # an admin gets what is wrong and what fixes it
-        assert "unavailable" in reply.text and "trees" in reply.text and "/retrain trees" in reply.text, reply.text
+        assert "사용 불가" in reply.text and "trees" in reply.text and "/retrain trees" in reply.text, reply.text
         assert "아직 학습되지 않음" not in reply.text  # it was trained: the admin is told it is broken, not missing
         assert "`" not in reply.text and "<code>" in reply.text  # the command as code, not literal backticks
         assert "안녕하세요" in env.ask(611, "/start").text

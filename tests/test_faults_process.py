@@ -136,7 +136,7 @@ def test_without_torch_the_cli_serves_trees_and_says_the_deep_models_are_unavail
     assert analysis["unavailable"] == {"lstm": TORCH_MISSING, "sector": TORCH_MISSING}
     assert parts["analyze 005930 --json"].rstrip().endswith("rc=0")
 
-    assert "scored" in parts["score"] and "with trees" in parts["score"] and parts["score"].rstrip().endswith("rc=0")
+    assert "종목 채점" in parts["score"] and "`trees`" in parts["score"] and parts["score"].rstrip().endswith("rc=0")
     train = parts["train lstm"]
     assert "lstm: 실패" in train and "torch가 설치되지 않음" in train and "서비스 중인 모델은 그대로" in train
     assert train.rstrip().endswith("rc=1")

@@ -28,7 +28,7 @@ def test_gate_decisions(tmp_path: Path) -> None:
     assert reg.gate("trees", {m: 0.05}, None, m).promote
     assert reg.gate("trees", {m: 0.05}, {m: float("nan")}, m).promote
     better = reg.gate("trees", {m: 0.06}, {m: 0.05}, m)
-    assert better.promote and "promoted" in better.reason
+    assert better.promote and "교체했습니다" in better.reason
     assert reg.gate("trees", {m: 0.046}, {m: 0.05}, m, tolerance=0.005).promote  # within tolerance
     worse = reg.gate("trees", {m: 0.03}, {m: 0.05}, m, tolerance=0.005)
     assert not worse.promote and "worse" in worse.reason and "kept" in worse.reason
@@ -146,10 +146,10 @@ def test_corrupt_model_is_unavailable_never_a_crash(synth_golden: Path, tmp_path
     try:
         served = services.serving("trees")
         assert served.model is None
-        assert served.reason and "unavailable" in served.reason
+        assert served.reason and "`kstock train trees`" in served.reason
         row = next(r for r in models_status(services) if r["name"] == "trees")
-        assert row["available"] is False and "unavailable" in row["reason"]
-        with pytest.raises(NoModelError, match="no trained model"):
+        assert row["available"] is False and "`kstock train trees`" in row["reason"]
+        with pytest.raises(NoModelError, match="학습된 모델"):
             analyze(services, "삼성전자")
         # a retrain is not blocked by the broken serving model
         result = retrain(services, "trees", **fast_tree_options())
@@ -168,7 +168,7 @@ def test_no_model_at_all(synth_golden: Path, tmp_path: Path) -> None:
     try:
         served = services.serving("trees")
         assert served.model is None and "아직 학습되지 않음" in served.reason
-        with pytest.raises(NoModelError, match="no trained model"):
+        with pytest.raises(NoModelError, match="학습된 모델"):
             analyze(services, "005930")
     finally:
         services.close()
@@ -186,7 +186,7 @@ def test_worse_model_does_not_replace_the_serving_one(workspace, monkeypatch) ->
     use_model(monkeypatch, InverseTrees)
     result = retrain(services, "trees", **fast_tree_options())
     assert result.status == "kept", result.reason
-    assert "worse" in result.reason and "kept" in result.reason
+    assert "넘게 나빠" in result.reason and "그대로" in result.reason
     assert result.metrics["rank_ic_mean"] < result.serving_metrics["rank_ic_mean"]
     assert services.registry.current("trees").version == before
     assert services.registry.versions("trees") == versions_before
@@ -236,7 +236,7 @@ def test_a_nan_validation_metric_fails_cleanly(workspace, monkeypatch) -> None:
     assert services.registry.current("trees").version == before
     assert len(services.registry.versions("trees")) == 1
     row = job_row(services)
-    assert row.status == "failed" and "not a number" in row.error
+    assert row.status == "failed" and "숫자가 아닙니다" in row.error
 
 
 def test_validation_split_has_an_embargo(synth_services) -> None:

@@ -299,10 +299,10 @@ def test_write_while_another_writer_holds_the_lock(db: Path) -> None:
         second.conn.execute("BEGIN IMMEDIATE")
         second.conn.execute("DELETE FROM data_updates")
         try:
-            with pytest.raises(StoreError, match="locked") as info:
+            with pytest.raises(StoreError, match="잠그고 있습니다") as info:
                 first.upsert_prices(price_frame("005930", "2024-01-05", 3))
-            assert "try again" in str(info.value)
-            with pytest.raises(StoreError, match="locked"):
+            assert "다시 시도하세요" in str(info.value)
+            with pytest.raises(StoreError, match="잠그고 있습니다"):
                 first.ingest(MarketData(TICKERS, price_frame("035720", "2024-01-02", 3)), source="x")
             assert first.load_panel().ohlcv.shape == (1, 3, 5)  # readers are not blocked (WAL)
         finally:

@@ -195,7 +195,8 @@ class Services:
             return ServingModel(name, load_model(name, version.path, self.settings), version)
         except Exception as exc:  # a corrupt artifact means "unavailable", never a crash
             log.warning("model %s %s is unusable: %s", name, version.version, exc)
-            return ServingModel(name, None, version, f"모델 파일을 읽을 수 없음 ({type(exc).__name__})")
+            why = f"모델 파일을 읽을 수 없음 ({type(exc).__name__}; `kstock train {name}`으로 다시 학습)"
+            return ServingModel(name, None, version, why)
 
     def _fall_back(self, name: str, pointer: str | None, version: ModelVersion | None,
                    failed: ServingModel | None) -> ServingModel:

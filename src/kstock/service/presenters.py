@@ -163,7 +163,7 @@ def format_models(rows: Sequence[Mapping[str, Any]], admin: bool = True) -> str:
     for row in rows:
         label = MODEL_KO.get(row["name"], row["name"])
         if not row["available"]:
-            lines.append(f"• {label}: {row['reason'] if admin else '준비 중'}")
+            lines.append(f"• {label}: {('사용 불가 — ' + row['reason']) if admin else '준비 중'}")
             continue
         lines.append(f"• {label}: " + (_admin_model_line(row) if admin else _user_model_line(row))
                      + share_text(row.get("ensemble_share")))
