@@ -98,7 +98,7 @@ def test_rejected_token_is_one_line_without_traceback(root: Path, tg: FakeTelegr
     before = data_checksum(root / "s.db")
     wrong = f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(30)}"  # Telegram does not know it
     done = _cli(root, "bot", "--chart-workers", "0", TELEGRAM_BOT_TOKEN=wrong, TELEGRAM_API_BASE_URL=tg.base_url)
-    _one_clean_line(done, "Telegram rejected TELEGRAM_BOT_TOKEN")
+    _one_clean_line(done, "텔레그램이 `TELEGRAM_BOT_TOKEN`을 거부했습니다")
     assert len(done.stderr.strip().splitlines()) <= 3, done.stderr  # no 40-line library traceback first
     assert wrong.split(":")[1] not in done.stdout + done.stderr
     assert data_checksum(root / "s.db") == before

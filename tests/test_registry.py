@@ -31,9 +31,9 @@ def test_gate_decisions(tmp_path: Path) -> None:
     assert better.promote and "교체했습니다" in better.reason
     assert reg.gate("trees", {m: 0.046}, {m: 0.05}, m, tolerance=0.005).promote  # within tolerance
     worse = reg.gate("trees", {m: 0.03}, {m: 0.05}, m, tolerance=0.005)
-    assert not worse.promote and "worse" in worse.reason and "kept" in worse.reason
+    assert not worse.promote and "넘게 나빠" in worse.reason and "그대로" in worse.reason
     nan = reg.gate("trees", {m: float("nan")}, None, m)
-    assert not nan.promote and "no valid" in nan.reason
+    assert not nan.promote and "값이 없어" in nan.reason
     assert not reg.gate("trees", {}, None, m).promote
 
 

@@ -228,7 +228,7 @@ def test_phases_one_at_a_time_through_the_model_interface(data, train_days, tmp_
         model.fit(data, train_days)
         assert set(model.metrics) == {f"phase{p}" for p in range(1, int(phase) + 1)}
         assert (ckdir / f"phase{phase}_final.pt").exists()
-    assert any("phase 2/3, epoch 1 done" in m and "macro-F1" in m for m in messages)
+    assert any("2/3단계, 반복 1 끝" in m and "macro-F1" in m for m in messages)
     assert any("phase 3/3 finished" in m for m in messages)
     assert np.nanmax(model.predict_days(data, np.array([len(data.dates) - 1])).extras["head"]) >= 0
     again = create_model("sector", settings, resume=True, **options)  # everything done: nothing to train

@@ -352,7 +352,7 @@ def _read_all(files: list[Path], report: ImportReport, progress: bool,
     from tqdm import tqdm
 
     frames = []
-    for path in tqdm(files, desc="import", unit="file", disable=not progress, leave=False):
+    for path in tqdm(files, desc="가져오기", unit="파일", disable=not progress, leave=False):
         try:
             frames.append(read_price_file(path, until))
             report.files_ok += 1

@@ -325,7 +325,7 @@ class PykrxSource:
 
         todo = [t.code for t in tickers if t.kind in _FETCHED_KINDS]
         frames, updated = [], 0
-        for code in tqdm(todo, desc="pykrx", unit="ticker", disable=not progress, leave=False):
+        for code in tqdm(todo, desc="pykrx", unit="종목", disable=not progress, leave=False):
             stored = stored_range(store, code)
             if (stored.last if stored is not None else day_int(start) - 1) >= day_int(end):
                 continue  # up to date: no call at all

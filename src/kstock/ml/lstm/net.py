@@ -228,8 +228,8 @@ def fit_network(
         # progress_bar None = show it on a terminal only (tqdm's own rule), False = never
         # one bar over every batch of every epoch, so its ETA is the training's (early stopping ends it sooner)
         batches = -(-per_epoch // p.batch_size)
-        bar = tqdm(total=p.max_epochs * batches, desc=f"lstm ({p.max_epochs} epochs × {batches} batches)",
-                   unit="batch", leave=False, disable=None if progress_bar is None else not progress_bar)
+        bar = tqdm(total=p.max_epochs * batches, desc=f"lstm 학습 (최대 {p.max_epochs}회 반복 × {batches}배치)",
+                   unit="배치", leave=False, disable=None if progress_bar is None else not progress_bar)
         try:
             for epoch in range(1, p.max_epochs + 1):
                 elapsed = time.perf_counter() - started
