@@ -222,7 +222,7 @@ def test_evaluate_writes_the_documented_json(cli, tmp_path: Path) -> None:
     assert costs <= set(trees["backtest"]) and costs <= set(trees["followable"])
     assert trees["followable"]["turnover"] <= 1 / 5  # a tranche (a fifth of the book) a day at most
     assert trees["backtest"]["cagr_before_costs"] >= trees["backtest"]["cagr"]
-    assert "| trees, followable |" in out and "| trees, daily top-K |" in out
+    assert "| trees, 따라 하기 |" in out and "| trees, 매일 상위 K |" in out
     assert len(trees["folds"]) == 2
     for name in ("momentum20", "reversal5", "lowvol20", "kospi"):
         assert "backtest" in report["baselines"][name], name
@@ -237,7 +237,7 @@ def test_evaluate_writes_the_documented_json(cli, tmp_path: Path) -> None:
     assert folds[-1]["test_end"] == "2025-06-30"
     assert report["settings"]["embargo_days"] >= report["settings"]["label_horizon"]
     # the table on stdout
-    assert "| trees |" in out and "baseline: momentum20" in out and "folds: 2" in out
+    assert "| trees |" in out and "기준선: momentum20" in out and "검증 구간 2개" in out
 
 
 def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
@@ -253,7 +253,7 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
                        "--json", str(report_file))
     assert rc == 0, err
     assert "(ensemble weights chosen on earlier folds): " in out and "ensemble 0." in out
-    assert "fold 1 weighed on a warm-up fold" in out
+    assert "1번 구간의 가중치는 준비 구간" in out
     report = json.loads(report_file.read_text())
     ensemble = report["models"]["ensemble"]
     assert report["ensemble_warmup"]["test_end"] < report["folds"][0]["test_start"]  # fold 1 weighed before it

@@ -145,11 +145,11 @@ def _jsonable(obj: object) -> object:
 
 def evaluation_table(report: dict) -> str:
     """Markdown table of the headline numbers (models, then baselines)."""
-    head = ("| | AUC | Rank IC | Rank IC (t+1) | ICIR | top-decile hit | CAGR | Sharpe | MDD | turnover |\n"
+    head = ("| | AUC | 순위 IC | 순위 IC (다음 날 시가) | ICIR | 상위 10% 적중률 | CAGR | 샤프 | MDD | 회전율 |\n"
             "|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
     entries = [(name, m) for name, m in report["models"].items()] + \
-              [(f"baseline: {name}", m) for name, m in report.get("baselines", {}).items()]
+              [(f"기준선: {name}", m) for name, m in report.get("baselines", {}).items()]
     for name, m in entries:
         bt = m.get("backtest", {})
         rows.append("| " + " | ".join([
@@ -159,18 +159,18 @@ def evaluation_table(report: dict) -> str:
         ]) + " |")
     folds = report.get("folds", [])
     if folds:
-        rows.append(f"\nfolds: {len(folds)}, test {folds[0]['test_start']} … {folds[-1]['test_end']}")
+        rows.append(f"\n검증 구간 {len(folds)}개, 시험 기간 {folds[0]['test_start']} … {folds[-1]['test_end']}")
     warm = report.get("ensemble_warmup")
     if warm:
-        rows.append(f"ensemble: fold 1 weighed on a warm-up fold (test {warm['test_start']} … {warm['test_end']})")
+        rows.append(f"ensemble: 1번 구간의 가중치는 준비 구간(시험 {warm['test_start']} … {warm['test_end']})에서 정함")
     later = report["models"].get("ensemble", {}).get("weighted_folds")
     if later:  # from fold 2 on the weights rest on at least one whole fold
         ics = ", ".join(f"{name} {ic:.4f}" for name, ic in later["rank_ic_mean"].items())
-        rows.append(f"Rank IC from {later['test_start']} (ensemble weights chosen on earlier folds): {ics}")
+        rows.append(f"{later['test_start']}부터의 순위 IC (앞 구간에서 정한 ensemble 가중치): {ics}")
     for name, why in report.get("unavailable", {}).items():
         rows.append(f"{name}: {why}")
     if "checks" in report:
-        rows.append(f"shuffled-label Rank IC: {report['checks']['shuffled_label_rank_ic']:.4f} (should be ≈ 0)")
+        rows.append(f"정답을 섞어 학습한 순위 IC: {report['checks']['shuffled_label_rank_ic']:.4f} (≈ 0이어야 함)")
     rows += _books_table(entries)
     rows += _decile_tables(report)
     return "\n".join(rows)
@@ -178,10 +178,10 @@ def evaluation_table(report: dict) -> str:
 
 def _books_table(entries: list[tuple[str, dict]]) -> list[str]:
     """Each book net and before costs, with what the costs took: the daily top-K and the followable book."""
-    rows = ["", "| book | CAGR | CAGR before costs | costs / year | Sharpe | MDD | turnover / day |",
+    rows = ["", "| 포트폴리오 | CAGR | 비용 전 CAGR | 연간 비용 | 샤프 | MDD | 하루 회전율 |",
             "|---|---|---|---|---|---|---|"]
     for name, m in entries:
-        for book, label in (("backtest", "daily top-K"), ("followable", "followable")):
+        for book, label in (("backtest", "매일 상위 K"), ("followable", "따라 하기")):
             bt = m.get(book)
             if not bt or "cagr_before_costs" not in bt:
                 continue
@@ -195,7 +195,7 @@ def _decile_tables(report: dict) -> list[str]:
     """Each model's out-of-sample band table: what the headline of a call in that decile will say."""
     from kstock.ml.evaluation.calibration import markdown, tables_of
 
-    return [markdown(t, f"\n{name}: excess over the equal-weighted buyable universe per score decile")
+    return [markdown(t, f"\n{name}: 점수 10분위별, 매수 가능 종목 동일가중 평균 대비 초과수익")
             for name, t in tables_of(report).items()]
 
 

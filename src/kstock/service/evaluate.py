@@ -73,11 +73,11 @@ def evaluate(
         if reason:
             report["unavailable"][name] = reason
             continue
-        say(f"{name}: walk-forward over {len(folds)} folds" + (" and a warm-up fold" if warmup else ""))
+        say(f"{name}: 워크포워드 검증 구간 {len(folds)}개" + (" (준비 구간 하나 더)" if warmup else ""))
 
         def on_fold(i: int, fold: Any, n: str = name) -> None:
-            which = "warm-up fold" if fold is warmup else f"fold {folds.index(fold) + 1}/{len(folds)}"
-            say(f"{n}: {which} (test {data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
+            which = "준비 구간" if fold is warmup else f"구간 {folds.index(fold) + 1}/{len(folds)}"
+            say(f"{n}: {which} (시험 {data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
 
         make = lambda n=name: create_model(n, settings, **(options or {}).get(n, {}))  # noqa: E731
         oos = run_folds(make, data, trained, on_fold)
@@ -88,7 +88,7 @@ def evaluate(
         _add_ensemble(report, oos_by, data, folds, settings, services, warmup)
     report["baselines"] = baseline_report(data, folds, settings)
     if shuffle_check and "trees" in oos_by:
-        say("trees: shuffled-label check")
+        say("trees: 정답을 섞은 확인 학습")
         report["checks"] = {"shuffled_label_rank_ic": shuffled_label_check(
             lambda: create_model("trees", settings, **(options or {}).get("trees", {})), data, folds)}
     return report
