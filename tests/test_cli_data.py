@@ -114,7 +114,7 @@ def test_status_json(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]
 def test_status_text(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "status"]) == 0
     out = capsys.readouterr().out
-    assert "종목: 4" in out and "24행, 2024-01-02 → 2024-01-11, 거래정지 1일" in out
+    assert "종목: 4" in out and "24행, 2024-01-02 → 2024-01-11, 거래정지 행 1개" in out
     assert "지수: KOSPI 2행" in out and "전기전자" in out and "서비스업" in out
 
 

@@ -70,7 +70,7 @@ def test_garbled_pointer_serves_the_last_good_version_and_a_retrain_replaces_it(
     assert models.returncode == 0 and "Traceback" not in models.stderr, models.stderr
     row = {r["name"]: r for r in json.loads(models.stdout)}["trees"]
     assert row["available"] and row["version"] == OLDER, row  # the older version whose checksums hold
-    assert "CURRENT" in row["reason"] and "unreadable" in row["reason"], row
+    assert "CURRENT" in row["reason"] and "읽을 수 없음" in row["reason"], row
     analyze = _cli(root, "analyze", "005930")
     assert analyze.returncode == 0 and "Traceback" not in analyze.stderr, analyze.stderr
     assert "판단" in analyze.stdout or "005930" in analyze.stdout, analyze.stdout

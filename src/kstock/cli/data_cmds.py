@@ -179,7 +179,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     print(f"종목: {summary['tickers']:,}  " + "  ".join(f"{k} {v}" for k, v in summary["by_market"].items()))
     print("종류: " + "  ".join(f"{KIND_KO.get(k, k)} {v}" for k, v in summary["by_kind"].items()))
     print(f"가격: {summary['rows']:,}행, {summary['first_date']} → {summary['last_date']}, "
-          f"거래정지 {summary['halt_days']:,}일")
+          f"거래정지 행 {summary['halt_days']:,}개")
     for name, info in summary["indices"].items():
         print(f"지수: {name} {info['rows']:,}행, {info['first_date']} → {info['last_date']}")
     commons = sum(summary["by_sector"].values()) or 1
