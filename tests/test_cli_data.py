@@ -297,7 +297,7 @@ def test_bad_setting_names_the_variable(filled: dict[str, Path], monkeypatch, ca
     before = store_checksum(filled["db"])
     assert main(["data", "status"]) == 1
     line = _one_error_line(capsys.readouterr().err)
-    assert "KSTOCK_TOP_K" in line and "abc" in line and "positive integer" in line
+    assert "KSTOCK_TOP_K" in line and "abc" in line and "1 이상의 정수" in line
     assert store_checksum(filled["db"]) == before
 
 

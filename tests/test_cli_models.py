@@ -252,7 +252,7 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
     rc, out, err = cli("evaluate", "--model", "ensemble", "--folds", "3", "--start", "2024-10-01",
                        "--json", str(report_file))
     assert rc == 0, err
-    assert "(ensemble weights chosen on earlier folds): " in out and "ensemble 0." in out
+    assert "(앞 구간에서 정한 ensemble 가중치): " in out and "ensemble 0." in out
     assert "1번 구간의 가중치는 준비 구간" in out
     report = json.loads(report_file.read_text())
     ensemble = report["models"]["ensemble"]

@@ -124,7 +124,7 @@ def test_malformed_token_never_echoed(bad: str) -> None:
     with pytest.raises(SettingsError) as info:
         validate_token(bad)
     message = str(info.value)
-    assert "TELEGRAM_BOT_TOKEN" in message and "malformed" in message
+    assert "TELEGRAM_BOT_TOKEN" in message and "형식이 틀렸습니다" in message
     assert bad not in message
     for part in bad.replace(":", " ").split():
         if len(part) >= 8:  # no recognisable piece of the token either
@@ -133,7 +133,7 @@ def test_malformed_token_never_echoed(bad: str) -> None:
 
 def test_token_validation() -> None:
     assert validate_token(f"  {TOKEN}\n") == TOKEN
-    with pytest.raises(SettingsError, match="not set"):
+    with pytest.raises(SettingsError, match="설정되지 않았습니다"):
         validate_token("")
 
 

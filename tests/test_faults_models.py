@@ -80,7 +80,7 @@ def test_corrupt_model_is_refused_the_user_is_told_and_a_retrain_recovers(
         assert "`" not in reply.text and "<code>" in reply.text  # the command as code, not literal backticks
         assert "안녕하세요" in env.ask(611, "/start").text
         models = env.ask(ADMIN, "/model").text
-        assert "트리(LightGBM+XGBoost): unavailable" in models, models
+        assert "트리(LightGBM+XGBoost): 사용 불가" in models, models
 
         done = retrain_reply(env)  # the admin replaces it
         assert "✅ 재학습 완료" in done and "교체됨" in done, done
