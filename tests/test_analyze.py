@@ -93,7 +93,7 @@ def test_chart_is_a_png(synth_services) -> None:
 
 def test_text_presentation(synth_services) -> None:
     text = format_analysis(analyze(synth_services, "삼성전자"))
-    assert "삼성전자 (005930)" in text and "기준일" in text and "주요 근거:" in text
+    assert "삼성전자 (005930)" in text and "기준일" in text and "주요 근거 (" in text
     assert text.rstrip().endswith(DISCLAIMER)
     assert "사용 불가" not in text.split("모델:")[1].split("트리")[1].split("·")[0]
 
@@ -177,6 +177,6 @@ def test_a_model_that_fails_to_predict_is_unavailable_and_the_others_answer(work
     result = analyze(services, "삼성전자").result
     assert result.label in ("BUY", "HOLD", "SELL") and "trees" in result.model_versions
     assert "broken" not in result.model_versions
-    assert result.members["broken"] is None and "prediction failed" in result.unavailable["broken"]
+    assert result.members["broken"] is None and "예측 실패" in result.unavailable["broken"]
     # every kind is loaded with the service's settings (KSTOCK_USE_GPU picks the deep models' device)
     assert services.serving("broken").model.settings is services.settings

@@ -1,4 +1,4 @@
-"""The package map's import rules (README "Architecture"), read from the source with ``ast``.
+"""The package map's import rules (docs/architecture.md), read from the source with ``ast``.
 
 Layers, lowest first: config/errors → market → features → ml → service → bot/cli. A lower layer never
 imports a higher one (not even lazily inside a function), and no two modules import each other at module

@@ -407,7 +407,7 @@ def test_lookup_cli_prints_tickers_or_one_error_line(small_db: Path, lookup_inde
         assert err == ""
     else:
         lines = err.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("kstock: error: "), err
+        assert len(lines) == 1 and lines[0].startswith("kstock: 오류: "), err
         assert_clear_message(lines[0], query)
 
 
@@ -617,16 +617,16 @@ def test_a_rejected_csv_is_named_and_changes_nothing(csv_db: Path, capsys, case:
     assert update_count(csv_db) == updates + with_good
     assert "Traceback" not in out + err
     if with_good:
-        skipped = [line for line in err.splitlines() if line.startswith("skipped ")]
-        others = [line for line in err.splitlines() if not line.startswith(("skipped ", "warning: "))]
+        skipped = [line for line in err.splitlines() if line.startswith("건너뜀 ")]
+        others = [line for line in err.splitlines() if not line.startswith(("건너뜀 ", "경고: "))]
         assert rc == 0 and not others and len(skipped) == 1, err
-        name, _, reason = skipped[0].removeprefix("skipped ").partition(": ")
+        name, _, reason = skipped[0].removeprefix("건너뜀 ").partition(": ")
         assert name == f"{BAD_CODE}.csv"
         assert stored_prices(csv_db, GOOD_CODE) == expected_rows(good_rows), "the good file did not land"
     else:
         lines = err.splitlines()
         assert rc == 1 and len(lines) == 1, err
-        found = re.fullmatch(rf"kstock: error: no usable CSV in .*: {BAD_CODE}\.csv: (.*); fix the files and retry "
+        found = re.fullmatch(rf"kstock: 오류: no usable CSV in .*: {BAD_CODE}\.csv: (.*); fix the files and retry "
                              r"\(nothing was imported\)", lines[0])
         assert found, lines[0]
         reason = found[1]
@@ -663,7 +663,7 @@ def test_garbage_after_good_rows_is_refused_or_stored_sanely(csv_db: Path, capsy
     rc, _, err = run_import(csv_db, {f"{BAD_CODE}.csv": to_csv(header, rows) + tail}, capsys)
     assert "Traceback" not in err
     if rc != 0:
-        assert err.startswith("kstock: error: no usable CSV") and f"{BAD_CODE}.csv: " in err
+        assert err.startswith("kstock: 오류: no usable CSV") and f"{BAD_CODE}.csv: " in err
         assert digest(csv_db) == before
         return
     stored = np.array(stored_prices(csv_db, BAD_CODE), dtype=float)

@@ -40,7 +40,7 @@ def test_kstock_bot_process(tmp_path: Path) -> None:
 
             second = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
             assert second.returncode == 1
-            assert "already running" in second.stderr and TOKEN not in second.stderr
+            assert "이미 실행 중" in second.stderr and TOKEN not in second.stderr
         finally:
             first.send_signal(signal.SIGINT)
             out, _ = first.communicate(timeout=30)

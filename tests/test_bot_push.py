@@ -146,8 +146,8 @@ def test_admin_retrain_progress_is_one_edited_message_ending_with_the_result(env
                         timeout=60, since=since)
     edits = tg.edits_of(ADMIN, first.message_id)
     assert len(edits) >= 2 and edits[-1] == final
-    assert any("training on" in e.text for e in edits[:-1])  # live progress lines from the service
-    assert "rank_ic_mean" in final.text and ("교체됨" in final.text or "유지" in final.text)
+    assert any("학습 기간" in e.text for e in edits[:-1])  # live progress lines from the service
+    assert "순위 IC" in final.text and ("교체됨" in final.text or "유지" in final.text)
     assert "이유:" in final.text
     assert [r.method for r in env.sent_to(ADMIN, since)].count("sendMessage") == 1  # one message, edited
     (run,) = runs.last_runs(env.services.store, 1, job="retrain:trees")
@@ -220,7 +220,7 @@ def test_interrupted_runs_are_marked_on_start(tg: FakeTelegramServer, root: Path
     run_id = int(done.stdout)
     with BotEnv(tg, root) as env:
         (run,) = [r for r in runs.last_runs(env.services.store, 10) if r.id == run_id]
-        assert run.status == "failed" and "interrupted" in (run.error or "")
+        assert run.status == "failed" and "중단됨" in (run.error or "")
 
 
 def test_weekly_retrain_tells_the_admins(env: BotEnv, tg: FakeTelegramServer) -> None:

@@ -150,7 +150,7 @@ def test_instance_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     assert lock_path(settings(tmp_path / "elsewhere"), TOKEN).parent == LOCK_DIR  # one place, whatever the store
     with InstanceLock(path) as first:
         assert first.held
-        with pytest.raises(BotAlreadyRunningError, match="already running"):
+        with pytest.raises(BotAlreadyRunningError, match="이미 실행 중"):
             InstanceLock(path).acquire()
     with InstanceLock(path):  # released: can be taken again
         pass
@@ -169,7 +169,7 @@ def test_second_process_exits_with_a_clear_message(tmp_path: Path) -> None:
     with InstanceLock(path):
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                               env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
-    assert done.returncode == 3 and "already running" in done.stdout and "409" in done.stdout
+    assert done.returncode == 3 and "이미 실행 중" in done.stdout and "409" in done.stdout
 
 
 def test_run_bot_refuses_while_another_instance_holds_the_lock(tmp_path: Path) -> None:
@@ -180,8 +180,8 @@ def test_run_bot_refuses_while_another_instance_holds_the_lock(tmp_path: Path) -
         run_bot(s)  # returns before any network call
 
 
-@pytest.mark.parametrize(("token", "expected"), [("", "not set"), ("not-a-token", "malformed"),
-                                                 ("12345:has spaces in it", "malformed")])
+@pytest.mark.parametrize(("token", "expected"), [("", "설정되지 않았습니다"), ("not-a-token", "형식이 틀렸습니다"),
+                                                 ("12345:has spaces in it", "형식이 틀렸습니다")])
 def test_missing_or_malformed_token_stops_with_a_clear_message(tmp_path: Path, token: str, expected: str,
                                                                monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:

@@ -66,7 +66,7 @@ def _import(ws: dict[str, Path], *extra: str) -> int:
 def _one_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
-    assert lines[0].startswith("kstock: error: ") and "Traceback" not in err
+    assert lines[0].startswith("kstock: 오류: ") and "Traceback" not in err
     return lines[0]
 
 
@@ -83,12 +83,12 @@ def filled(ws: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> dict[str,
 def test_import_then_reimport_is_idempotent(ws: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert _import(ws) == 0
     out, err = capsys.readouterr()
-    assert "imported 3 files, 24 rows (30 changed), 4 tickers" in out  # 4 tickers + 24 prices + 2 index rows
-    assert "index KOSPI: 2 rows" in out and err == ""
+    assert "파일 3개, 24행을 읽어 30행을 쓰거나 바꿨습니다 (종목 4개)" in out  # 4 tickers + 24 prices + 2 index rows
+    assert "지수 KOSPI: 2행" in out and err == ""
     before = data_checksum(ws["db"])
     assert _import(ws) == 0
     out, _ = capsys.readouterr()
-    assert "24 rows (0 changed)" in out
+    assert "24행을 읽어 0행을 쓰거나 바꿨습니다" in out
     assert data_checksum(ws["db"]) == before
 
 
@@ -96,7 +96,7 @@ def test_db_option_wins_over_kstock_db(ws: dict[str, Path], tmp_path: Path, caps
     other = tmp_path / "other.db"
     assert main(["data", "import", str(ws["prices"]), "--no-progress", "--db", str(other)]) == 0
     assert other.exists() and not ws["db"].exists()
-    assert "warning: 3 codes have prices but no tickers-file row" in capsys.readouterr().err
+    assert "경고: 3 codes have prices but no tickers-file row" in capsys.readouterr().err
 
 
 def test_status_json(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,22 +114,22 @@ def test_status_json(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]
 def test_status_text(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "status"]) == 0
     out = capsys.readouterr().out
-    assert "tickers: 4" in out and "24 rows, 2024-01-02 → 2024-01-11, 1 halt days" in out
-    assert "index:   KOSPI 2 rows" in out and "전기전자" in out and "서비스업" in out
+    assert "종목: 4" in out and "24행, 2024-01-02 → 2024-01-11, 거래정지 행 1개" in out
+    assert "지수: KOSPI 2행" in out and "전기전자" in out and "서비스업" in out
 
 
 def test_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "synth.db"
     assert main(["data", "synth", "--tickers", "25", "--years", "0.5", "--seed", "3", "--db", str(db)]) == 0
-    assert "synthetic market: 25 tickers" in capsys.readouterr().out
+    assert "합성 시장: 종목 25개" in capsys.readouterr().out
     before = data_checksum(db)
     assert main(["data", "synth", "--tickers", "25", "--years", "0.5", "--seed", "3", "--db", str(db)]) == 0
-    assert "(0 changed)" in capsys.readouterr().out
+    assert "(바뀐 행 0개)" in capsys.readouterr().out
     assert data_checksum(db) == before
 
 
-@pytest.mark.parametrize(("args", "message"), [(["--tickers", "5"], "--tickers must be between"),
-                                               (["--years", "100"], "--years must be between")])
+@pytest.mark.parametrize(("args", "message"), [(["--tickers", "5"], "`--tickers`는 25에서 5000 사이"),
+                                               (["--years", "100"], "`--years`는 0.5에서 30 사이")])
 def test_synth_bad_arguments(tmp_path: Path, capsys, args: list[str], message: str) -> None:
     db = tmp_path / "synth.db"
     assert main(["data", "synth", *args, "--db", str(db)]) == 1
@@ -159,7 +159,7 @@ def test_update_offline_keeps_the_store_and_says_how_old(filled: dict[str, Path]
     assert main(["data", "update", "--end", "2024-01-19"]) == 1
     out, err = capsys.readouterr()
     line = _one_error_line(err)
-    assert "serving stored data as of 2024-01-11" in line  # the age of the data that is still served
+    assert "저장된 데이터로 계속 제공합니다: 2024-01-11 기준" in line  # the age of the data that is still served
     assert out == ""
     assert data_checksum(filled["db"]) == before
 
@@ -169,7 +169,7 @@ def test_update_offline_keeps_the_store_and_says_how_old(filled: dict[str, Path]
 
 def test_lookup(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lookup", "삼성전자"]) == 0
-    assert capsys.readouterr().out.split()[:4] == ["005930", "삼성전자", "KOSPI", "common"]
+    assert capsys.readouterr().out.split()[:4] == ["005930", "삼성전자", "KOSPI", "보통주"]
     assert main(["lookup", "삼성전자우", "--json"]) == 0
     match = json.loads(capsys.readouterr().out)["match"]
     assert match["code"] == "005935" and match["kind"] == "preferred"
@@ -213,9 +213,9 @@ def _bad_import_args(case: str, ws: dict[str, Path], tmp: Path) -> tuple[list[st
     base = ["data", "import", "--no-progress"]
     if case == "no csv":
         (tmp / "empty").mkdir()
-        return [*base, str(tmp / "empty")], "has no .csv files"
+        return [*base, str(tmp / "empty")], ".csv 파일이 없습니다"
     if case == "missing dir":
-        return [*base, str(tmp / "absent")], "is not a directory"
+        return [*base, str(tmp / "absent")], "폴더가 아닙니다"
     if case == "unknown dialect":
         (tmp / "odd").mkdir()
         (tmp / "odd" / "005930.csv").write_text("time,price\n2024-01-02,1\n", encoding="utf-8")
@@ -229,7 +229,7 @@ def _bad_import_args(case: str, ws: dict[str, Path], tmp: Path) -> tuple[list[st
         dup.write_text(TICKERS_CSV + "5930,삼성전자 again,KOSPI,\n", encoding="utf-8")
         return [*base, str(ws["prices"]), "--tickers", str(dup)], "duplicate codes 005930"
     if case == "bad index option":
-        return [*base, str(ws["prices"]), "--index", "KOSPI"], "expected NAME=FILE"
+        return [*base, str(ws["prices"]), "--index", "KOSPI"], "`이름=파일` 형식"
     if case == "missing index file":
         return [*base, str(ws["prices"]), "--index", f"KOSPI={tmp / 'absent.csv'}"], "does not exist"
     raise AssertionError(case)
@@ -243,7 +243,7 @@ def test_bad_import_changes_nothing(filled: dict[str, Path], tmp_path: Path, cap
     assert main(args) == 1
     out, err = capsys.readouterr()
     assert message in _one_error_line(err)
-    assert "imported" not in out
+    assert "쓰거나 바꿨습니다" not in out
     assert store_checksum(filled["db"]) == before
 
 
@@ -260,11 +260,11 @@ def test_bad_file_among_good_ones(filled: dict[str, Path], tmp_path: Path, capsy
         stored = store.load_panel()
     assert main(["data", "import", str(batch), "--no-progress"]) == 0
     out, err = capsys.readouterr()
-    assert "imported 1 files, 5 rows" in out
-    assert "skipped 000001.csv: row 2: open 'abc' is not a number" in err
-    assert "skipped 000002.csv: 2행 (2024-01-02): 시가 -1원은(는) 가격이 아닙니다" in err
-    assert "skipped 000003.csv: 2행 (2024-01-02): 고가 1이(가) 저가 2보다 낮습니다" in err
-    assert "skipped 000004.csv: duplicate date 2024-01-02" in err
+    assert "파일 1개, 5행을 읽어" in out
+    assert "건너뜀 000001.csv: row 2: open 'abc' is not a number" in err
+    assert "건너뜀 000002.csv: 2행 (2024-01-02): 시가 -1원은(는) 가격이 아닙니다" in err
+    assert "건너뜀 000003.csv: 2행 (2024-01-02): 고가 1이(가) 저가 2보다 낮습니다" in err
+    assert "건너뜀 000004.csv: duplicate date 2024-01-02" in err
     with MarketStore(filled["db"]) as store:
         panel = store.load_panel()
         assert store.get_ticker("005930").name == "삼성전자"
@@ -278,7 +278,7 @@ def test_text_file_as_db(ws: dict[str, Path], tmp_path: Path, capsys) -> None:
     text.write_text("hello\n", encoding="utf-8")
     for args in (["data", "status"], ["lookup", "삼성전자"], ["data", "import", str(ws["prices"]), "--no-progress"]):
         assert main([*args, "--db", str(text)]) == 1
-        assert "not an SQLite file" in _one_error_line(capsys.readouterr().err)
+        assert "SQLite 파일이 아님" in _one_error_line(capsys.readouterr().err)
     assert text.read_text(encoding="utf-8") == "hello\n"
 
 
@@ -297,7 +297,7 @@ def test_bad_setting_names_the_variable(filled: dict[str, Path], monkeypatch, ca
     before = store_checksum(filled["db"])
     assert main(["data", "status"]) == 1
     line = _one_error_line(capsys.readouterr().err)
-    assert "KSTOCK_TOP_K" in line and "abc" in line and "positive integer" in line
+    assert "KSTOCK_TOP_K" in line and "abc" in line and "1 이상의 정수" in line
     assert store_checksum(filled["db"]) == before
 
 
@@ -364,11 +364,11 @@ def test_real_process_exit_codes_and_stderr(ws: dict[str, Path], tmp_path: Path)
 
     bad = run("lookup", "삼성전자", "--db", str(text))
     assert bad.returncode == 1 and bad.stdout == ""
-    assert bad.stderr.strip().startswith("kstock: error: ") and "not an SQLite file" in bad.stderr
+    assert bad.stderr.strip().startswith("kstock: 오류: ") and "SQLite 파일이 아님" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
 
     ok = run("data", "import", str(ws["prices"]), "--tickers", str(ws["tickers"]), "--db", str(ws["db"]))
-    assert ok.returncode == 0 and "imported 3 files" in ok.stdout
+    assert ok.returncode == 0 and "파일 3개" in ok.stdout
 
 
 # --- rows from the future -------------------------------------------------------------------------
@@ -385,8 +385,8 @@ def test_a_future_dated_row_is_refused_with_file_and_row_named(filled: dict[str,
     before = store_checksum(filled["db"], ("prices",))
     assert main(["data", "import", str(batch), "--no-progress", "--until", "2026-11-26"]) == 0
     out, err = capsys.readouterr()
-    assert "imported 1 files" in out
-    assert f"skipped 000670.csv: row 3: date {future} is in the future (after 2026-11-26)" in err
+    assert "파일 1개" in out
+    assert f"건너뜀 000670.csv: row 3: date {future} is in the future (after 2026-11-26)" in err
     with MarketStore(filled["db"]) as store:
         assert "000670" not in store.load_panel().codes and str(store.trading_days()[-1]) < "2026-11-26"
     assert store_checksum(filled["db"], ("prices",)) != before  # the good file went in
@@ -405,7 +405,7 @@ def test_status_reports_future_rows_and_prune_removes_them(filled: dict[str, Pat
         store.upsert_prices(price_frame("005930", "2199-12-30", 2, base=90_000))
     assert main(["data", "status"]) == 0
     out = capsys.readouterr().out
-    assert "⚠️ 2 price rows and 0 index rows are dated after today" in out and "kstock data prune --after" in out
+    assert "이후 날짜의 가격 2행과 지수 0행이 있습니다" in out and "kstock data prune --after" in out
     assert main(["data", "status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["future_rows"] == {"prices": 2, "index": 0}
     before = data_checksum(filled["db"])
@@ -429,11 +429,11 @@ def test_update_uses_the_configured_source(filled: dict[str, Path], tmp_path: Pa
     monkeypatch.setenv("KSTOCK_DATA_SOURCE", "csv")
     monkeypatch.setenv("KSTOCK_CSV_DIR", str(drop))
     assert main(["data", "update"]) == 0
-    assert "csv: 1 files, 2 rows new or changed" in capsys.readouterr().out
+    assert "csv: 파일 1개, 새로 쓰거나 바뀐 행 2개" in capsys.readouterr().out
     assert main(["data", "update"]) == 0
-    assert "0 rows new or changed" in capsys.readouterr().out  # only new rows are written
+    assert "새로 쓰거나 바뀐 행 0개" in capsys.readouterr().out  # only new rows are written
     assert main(["data", "update", "--codes", "005930"]) == 1
-    assert "apply to KSTOCK_DATA_SOURCE=pykrx" in _one_error_line(capsys.readouterr().err)
+    assert "`KSTOCK_DATA_SOURCE=pykrx`에서만" in _one_error_line(capsys.readouterr().err)
     monkeypatch.setenv("KSTOCK_DATA_SOURCE", "synthetic")
     before = data_checksum(filled["db"])
     assert main(["data", "update"]) == 1

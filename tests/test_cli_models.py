@@ -27,7 +27,7 @@ def assert_clean_error(rc: int, out: str, err: str, *needles: str) -> None:
     assert "Traceback" not in err and "Traceback" not in out
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
-    assert lines[0].startswith("kstock: error: ")
+    assert lines[0].startswith("kstock: 오류: ")
     for needle in needles:
         assert needle in lines[0], lines[0]
 
@@ -119,20 +119,20 @@ def test_no_trained_model_yet(cli) -> None:
     import shutil
 
     shutil.rmtree(cli.root / "models")
-    assert_clean_error(*cli("analyze", "삼성전자"), "no trained model", "kstock train trees")
+    assert_clean_error(*cli("analyze", "삼성전자"), "학습된 모델", "kstock train trees")
     rc, out, _ = cli("models", "--json")
     assert rc == 0
     trees = next(r for r in json.loads(out) if r["name"] == "trees")
-    assert trees["available"] is False and "not trained yet" in trees["reason"]
+    assert trees["available"] is False and "아직 학습되지 않음" in trees["reason"]
 
 
 def test_corrupt_model_is_unavailable_not_a_crash(cli) -> None:
     version = next(p for p in (cli.root / "models" / "trees").iterdir() if p.is_dir() and p.name[0] != ".")
     data = (version / "lgb_rank.txt").read_bytes()
     (version / "lgb_rank.txt").write_bytes(data[: len(data) // 2])
-    assert_clean_error(*cli("analyze", "삼성전자"), "no trained model")
+    assert_clean_error(*cli("analyze", "삼성전자"), "학습된 모델")
     rc, out, _ = cli("models")
-    assert rc == 0 and "unavailable" in out
+    assert rc == 0 and "사용 불가" in out
 
 
 def test_errors_in_a_real_process(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_errors_in_a_real_process(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("kstock: error: ")
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("kstock: 오류: ")
 
 
 # -- models / train / score / signals ----------------------------------------------------------------------
@@ -163,15 +163,15 @@ def test_models_json(cli) -> None:
 def test_train_goes_through_the_gate(cli) -> None:
     rc, out, err = cli("train", "trees")
     assert rc == 0, err
-    assert out.startswith("trees: ") and ("promoted" in out or "kept" in out)
-    assert "training on" in err  # progress goes to stderr
+    assert out.startswith("trees: ") and ("교체됨" in out or "유지" in out)
+    assert "학습 기간" in err  # progress goes to stderr
 
 
 def test_score_then_signals(cli) -> None:
     rc, out, err = assert_no_signals_yet(cli)
     rc, out, err = cli("score")
     assert rc == 0, err
-    assert "scored" in out and "2025-06-30" in out and "trees" in out
+    assert "종목 채점" in out and "2025-06-30" in out and "trees" in out
     scored = out
     rc, out, err = cli("signals", "--json", "--top", "3")
     assert rc == 0, err
@@ -219,7 +219,7 @@ def test_evaluate_writes_the_documented_json(cli, tmp_path: Path) -> None:
     assert costs <= set(trees["backtest"]) and costs <= set(trees["followable"])
     assert trees["followable"]["turnover"] <= 1 / 5  # a tranche (a fifth of the book) a day at most
     assert trees["backtest"]["cagr_before_costs"] >= trees["backtest"]["cagr"]
-    assert "| trees, followable |" in out and "| trees, daily top-K |" in out
+    assert "| trees, 따라 하기 |" in out and "| trees, 매일 상위 K |" in out
     assert len(trees["folds"]) == 2
     for name in ("momentum20", "reversal5", "lowvol20", "kospi"):
         assert "backtest" in report["baselines"][name], name
@@ -234,7 +234,7 @@ def test_evaluate_writes_the_documented_json(cli, tmp_path: Path) -> None:
     assert folds[-1]["test_end"] == "2025-06-30"
     assert report["settings"]["embargo_days"] >= report["settings"]["label_horizon"]
     # the table on stdout
-    assert "| trees |" in out and "baseline: momentum20" in out and "folds: 2" in out
+    assert "| trees |" in out and "기준선: momentum20" in out and "검증 구간 2개" in out
 
 
 def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
@@ -249,8 +249,8 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
     rc, out, err = cli("evaluate", "--model", "ensemble", "--folds", "3", "--start", "2024-10-01",
                        "--json", str(report_file))
     assert rc == 0, err
-    assert "(ensemble weights chosen on earlier folds): " in out and "ensemble 0." in out
-    assert "fold 1 weighed on a warm-up fold" in out
+    assert "(앞 구간에서 정한 ensemble 가중치): " in out and "ensemble 0." in out
+    assert "1번 구간의 가중치는 준비 구간" in out
     report = json.loads(report_file.read_text())
     ensemble = report["models"]["ensemble"]
     assert report["ensemble_warmup"]["test_end"] < report["folds"][0]["test_start"]  # fold 1 weighed before it
@@ -286,7 +286,7 @@ def test_tune_resumes_the_study_and_writes_params(cli, monkeypatch: pytest.Monke
     for _ in range(2):
         rc, out, err = cli("tune", "trees", "--trials", "2", "--storage", storage, "--end", "2025-03-31")
         assert rc == 0, err
-        assert "best rank IC" in out
+        assert "가장 좋은 순위 IC" in out
     study = optuna.load_study(study_name="kstock-trees", storage=storage)
     assert len(study.trials) == 4
     written = json.loads((cli.root / "models" / "tuned" / "trees.json").read_text())
@@ -313,4 +313,4 @@ def test_an_empty_store_is_a_clear_message(tmp_path: Path, monkeypatch: pytest.M
     rc = main(["train", "trees"])
     out, err = capsys.readouterr()
     assert rc == 1 and "Traceback" not in out + err
-    assert out.startswith("trees: failed") and "kstock data synth" in out
+    assert out.startswith("trees: 실패") and "kstock data synth" in out

@@ -60,23 +60,23 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        ("KSTOCK_TOP_K", "abc", "a positive integer"),
-        ("KSTOCK_TOP_K", "0", "a positive integer"),
-        ("KSTOCK_ADMIN_IDS", "12,bob", "numeric Telegram user ids"),
-        ("KSTOCK_DATA_SOURCE", "yahoo", "one of synthetic, pykrx, csv"),
-        ("KSTOCK_USE_GPU", "maybe", "true or false"),
+        ("KSTOCK_TOP_K", "abc", "1 이상의 정수"),
+        ("KSTOCK_TOP_K", "0", "1 이상의 정수"),
+        ("KSTOCK_ADMIN_IDS", "12,bob", "숫자 텔레그램 사용자 ID"),
+        ("KSTOCK_DATA_SOURCE", "yahoo", "`synthetic`, `pykrx`, `csv` 중 하나"),
+        ("KSTOCK_USE_GPU", "maybe", "`true` 또는 `false`"),
         ("KSTOCK_SCORE_TIME", "25:00", "HH:MM"),
         ("KSTOCK_PUSH_TIME", "noon", "HH:MM"),
-        ("KSTOCK_TARGET_RETURN", "3", "a fraction"),
-        ("KSTOCK_MIN_TRADED_VALUE", "-1", "KRW per day"),
-        ("KSTOCK_LOG_LEVEL", "verbose", "debug/info/warning/error"),
-        ("KSTOCK_MIN_TRADED_VALUE", "nan", "KRW per day"),  # nan and inf would silently disable the filter
-        ("KSTOCK_MIN_TRADED_VALUE", "inf", "KRW per day"),
-        ("KSTOCK_BUY_THRESHOLD", "nan", "a fraction"),
-        ("KSTOCK_CHART_SIZE", "100000", "pixels from 16 to 512"),
-        ("KSTOCK_CHART_SIZE", "8", "pixels from 16 to 512"),
-        ("KSTOCK_DB", "/", "a file path (not a folder)"),
-        ("KSTOCK_MODEL_DIR", "/etc/hostname", "a folder path (not a file)"),
+        ("KSTOCK_TARGET_RETURN", "3", "같은 비율"),
+        ("KSTOCK_MIN_TRADED_VALUE", "-1", "하루 거래대금(원)"),
+        ("KSTOCK_LOG_LEVEL", "verbose", "`debug`/`info`/`warning`/`error`"),
+        ("KSTOCK_MIN_TRADED_VALUE", "nan", "하루 거래대금(원)"),  # nan and inf would silently disable the filter
+        ("KSTOCK_MIN_TRADED_VALUE", "inf", "하루 거래대금(원)"),
+        ("KSTOCK_BUY_THRESHOLD", "nan", "같은 비율"),
+        ("KSTOCK_CHART_SIZE", "100000", "16~512 픽셀"),
+        ("KSTOCK_CHART_SIZE", "8", "16~512 픽셀"),
+        ("KSTOCK_DB", "/", "파일 경로 (폴더가 아님)"),
+        ("KSTOCK_MODEL_DIR", "/etc/hostname", "폴더 경로 (파일이 아님)"),
     ],
 )
 def test_bad_value_names_the_variable_and_what_is_expected(name: str, value: str, expected: str) -> None:
@@ -124,7 +124,7 @@ def test_malformed_token_never_echoed(bad: str) -> None:
     with pytest.raises(SettingsError) as info:
         validate_token(bad)
     message = str(info.value)
-    assert "TELEGRAM_BOT_TOKEN" in message and "malformed" in message
+    assert "TELEGRAM_BOT_TOKEN" in message and "형식이 틀렸습니다" in message
     assert bad not in message
     for part in bad.replace(":", " ").split():
         if len(part) >= 8:  # no recognisable piece of the token either
@@ -133,7 +133,7 @@ def test_malformed_token_never_echoed(bad: str) -> None:
 
 def test_token_validation() -> None:
     assert validate_token(f"  {TOKEN}\n") == TOKEN
-    with pytest.raises(SettingsError, match="not set"):
+    with pytest.raises(SettingsError, match="설정되지 않았습니다"):
         validate_token("")
 
 
@@ -149,7 +149,7 @@ def test_unwritable_model_dir_is_refused_with_the_variable(tmp_path: Path) -> No
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     for where in (blocker / "models", Path("/proc/kstock-models")):
-        with pytest.raises(SettingsError, match=r"KSTOCK_MODEL_DIR=.* is not writable") as info:
+        with pytest.raises(SettingsError, match=r"KSTOCK_MODEL_DIR`=.*에 쓸 수 없습니다") as info:
             check_model_dir(Settings.from_env({"KSTOCK_MODEL_DIR": str(where)}, dotenv=None))
         assert "\n" not in str(info.value)
     assert check_model_dir(Settings.from_env({"KSTOCK_MODEL_DIR": str(tmp_path / "m")}, dotenv=None)).is_dir()

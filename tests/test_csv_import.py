@@ -313,9 +313,9 @@ def test_refused_imports_write_nothing(tmp_path: Path, prices_dir: Path, files: 
         directory = tmp_path / "empty"
         directory.mkdir()
         (directory / "notes.txt").write_text("x", encoding="utf-8")
-        expected = "has no .csv files"
+        expected = ".csv 파일이 없습니다"
     elif case == "not a dir":
-        directory, expected = files["tickers"], "is not a directory"
+        directory, expected = files["tickers"], "폴더가 아닙니다"
     elif case == "all bad":
         directory = tmp_path / "bad"
         directory.mkdir()
@@ -331,7 +331,7 @@ def test_refused_imports_write_nothing(tmp_path: Path, prices_dir: Path, files: 
     elif case == "bad sectors file":
         kwargs, expected = {"tickers_file": files["tickers"], "sectors_file": files["index"]}, "not a KRX 업종 file"
     elif case == "sectors without tickers":
-        kwargs, expected = {"sectors_file": files["sectors"]}, "--sectors needs --tickers"
+        kwargs, expected = {"sectors_file": files["sectors"]}, "`--sectors`에는 `--tickers`가 필요합니다"
     else:
         bad_index = tmp_path / "bad_index.csv"
         bad_index.write_text("when,level\n1,2\n", encoding="utf-8")
@@ -430,7 +430,7 @@ def test_real_lookup(real_store: MarketStore, capsys: pytest.CaptureFixture[str]
     match = json.loads(capsys.readouterr().out)["match"]
     assert (match["code"], match["kind"]) == ("005935", "preferred")
     assert main(["lookup", "삼성전자", "--db", str(real_store.path)]) == 0
-    assert capsys.readouterr().out.startswith("005930  삼성전자  KOSPI  common  전기전자")
+    assert capsys.readouterr().out.startswith("005930  삼성전자  KOSPI  보통주  전기전자")
 
 
 def test_lower_case_file_name(tmp_path: Path) -> None:

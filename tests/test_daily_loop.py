@@ -195,7 +195,7 @@ def test_kstock_daily_runs_the_loop_and_reports_json(cli_env: Path, capsys: pyte
     assert main(["daily"]) == 0
     text = capsys.readouterr().out
     second_day = text.split()[0]
-    assert second_day > first["day"] and "score: ok" in text and "매수 바스켓" in text
+    assert second_day > first["day"] and "채점: 완료" in text and "매수 바스켓" in text
 
     assert main(["signals", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)

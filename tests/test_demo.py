@@ -87,7 +87,7 @@ def test_demo_without_torch_runs_on_the_trees(tmp_path: Path) -> None:
     text = check_common(run_demo(out, tmp_path, extra_path=shim), out)
     assert "] trees: promoted in " in text
     for name in ("lstm", "sector"):
-        assert f"] {name}: skipped — unavailable (torch not installed)" in text
+        assert f"] {name}: skipped — torch가 설치되지 않음" in text
         assert f"] {name}: promoted" not in text
 
 

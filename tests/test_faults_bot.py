@@ -88,7 +88,7 @@ def test_push_through_429_blocked_users_and_timeouts(env: BotEnv, tg: FakeTelegr
 
     push_runs = job_runs(env.root, "push")  # recorded, and the admin sees it in /status
     assert push_runs[-2:] == [("ok", None), ("failed", "1 deliveries failed")]
-    assert "push 실패" in env.ask(ADMIN, "/status").text
+    assert "`push` 실패" in env.ask(ADMIN, "/status").text
     assert_answers(env, 804)  # the bot kept polling through all of it
 
 

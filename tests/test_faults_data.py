@@ -92,8 +92,8 @@ def test_failed_data_update_keeps_the_store_and_the_bot_says_why(
         assert main(["data", "update", "--db", str(db), "--end", UPDATE_END]) == 1
         out = capsys.readouterr()
         error = out.err.splitlines()[-1]  # after tqdm's progress bar, if it got as far as the prices
-        assert error.startswith(f"kstock: error: {told}"), out.err
-        assert "serving stored data as of 2025-06-30" in error  # and how old the data it still serves is
+        assert error.startswith(f"kstock: 오류: {told}"), out.err
+        assert "저장된 데이터로 계속 제공합니다: 2025-06-30 기준" in error  # and how old the data it still serves is
         assert sleeps == backoff  # network faults are retried with backoff; a refused login is not
         assert data_checksum(db) == before  # all or nothing: the store is exactly as it was
 
@@ -119,7 +119,7 @@ def test_store_locked_by_another_writer_is_explained_then_works(root: Path, tg: 
     other.execute("BEGIN EXCLUSIVE")
     other.execute("INSERT INTO meta VALUES ('written-by', 'the other writer')")
     try:
-        locked = "is locked by another writer"
+        locked = "다른 쓰기 작업이 잠그고 있습니다"
         reply = env.ask(701, "/subscribe")
         assert "잠시 후 다시" in reply.text and "Traceback" not in reply.text, reply.text  # Korean, for people
         assert str(db.parent) not in reply.text  # no server paths in chat

@@ -83,7 +83,7 @@ def test_second_bot_with_the_token_stops_and_409s_stop_the_first(root: Path, tmp
         second = subprocess.run([sys.executable, "-m", "kstock", "bot", "--chart-workers", "0"], cwd=other,
                                 env=_env(tg, other / "s.db"), capture_output=True, text=True, timeout=60)
         assert second.returncode == 1, second.stderr
-        assert "already running" in second.stderr and "409" in second.stderr, second.stderr
+        assert "이미 실행 중" in second.stderr and "409" in second.stderr, second.stderr
         _clean_output(second.stdout + second.stderr, token)
         assert not any(token.split(":")[1] in p.name for p in LOCK_DIR.iterdir())  # a hash names the lock
 
@@ -93,8 +93,8 @@ def test_second_bot_with_the_token_stops_and_409s_stop_the_first(root: Path, tmp
         text = first_log.read_text()
         assert rc == 1, text
         assert time.monotonic() - started < 45
-        assert "409 Conflict" in text and "another process is polling with this bot token" in text, text
-        assert text.strip().splitlines()[-1].startswith("kstock: error:"), text  # ends with one clear line
+        assert "409 Conflict" in text and "다른 프로세스가 이 봇 토큰으로 업데이트를 받고 있습니다" in text, text
+        assert text.strip().splitlines()[-1].startswith("kstock: 오류:"), text  # ends with one clear line
         _clean_output(text, token)
     finally:
         if first.poll() is None:

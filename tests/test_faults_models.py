@@ -74,12 +74,13 @@ def test_corrupt_model_is_refused_the_user_is_told_and_a_retrain_recovers(
         reply = env.ask(611, "/analyze 005930")  # the registry refuses the files before any library reads them
         assert reply.text == NO_MODEL_KO  # a user gets Korean, without the developer details
         reply = env.ask(ADMIN, "/analyze 005930")  # an admin gets what is wrong and what fixes it
-        assert "unavailable" in reply.text and "trees" in reply.text and "/retrain trees" in reply.text, reply.text
-        assert "not trained yet" not in reply.text  # it was trained: the admin is told it is broken, not missing
+        told = reply.text
+        assert "쓸 수 있는 학습된 모델이 없습니다" in told and "trees" in told and "/retrain trees" in told, told
+        assert "아직 학습되지 않음" not in reply.text  # it was trained: the admin is told it is broken, not missing
         assert "`" not in reply.text and "<code>" in reply.text  # the command as code, not literal backticks
         assert "안녕하세요" in env.ask(611, "/start").text
         models = env.ask(ADMIN, "/model").text
-        assert "트리(LightGBM+XGBoost): unavailable" in models, models
+        assert "트리(LightGBM+XGBoost): 사용 불가" in models, models
 
         done = retrain_reply(env)  # the admin replaces it
         assert "✅ 재학습 완료" in done and "교체됨" in done, done
@@ -94,9 +95,9 @@ def test_corrupt_model_is_refused_the_user_is_told_and_a_retrain_recovers(
 
 #: bad candidate → (what the admin reads, the job_runs status, a word of the reason)
 BAD_RETRAINS = {
-    "fit raises": (FailingTrees, "실패 (failed)", "failed", "boom: out of memory"),
-    "NaN predictions": (NanTrees, "실패 (failed)", "failed", "not a number"),
-    "worse model": (InverseTrees, "기존 모델 유지 (kept)", "kept", "worse than serving"),
+    "fit raises": (FailingTrees, "실패", "failed", "boom: out of memory"),
+    "NaN predictions": (NanTrees, "실패", "failed", "숫자가 아닙니다"),
+    "worse model": (InverseTrees, "기존 모델 유지", "kept", "넘게 나빠"),
 }
 
 
@@ -158,8 +159,8 @@ def test_disk_full_while_saving_promotes_nothing_and_tells_the_admin(
         with monkeypatch.context() as mp:
             mp.setattr(pathlib.Path, "write_text", write_text)
             done = retrain_reply(env)
-        assert "실패 (failed)" in done and "No space left on device" in done, done
-        assert "serving model is kept" in done and "training failed" not in done  # it trained; the save failed
+        assert "실패" in done and "No space left on device" in done, done
+        assert "서비스 중인 모델은 그대로" in done and "학습 실패" not in done  # it trained; the save failed
         assert_serving(root, version)
         leftovers = [p.name for p in (models / "trees").iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
         assert leftovers == []  # no half-written folder or pointer is left behind

@@ -58,7 +58,7 @@ def test_retrain_killed_midway_serves_the_old_model_and_the_restart_recovers(
             assert proc.poll() is None, f"the retrain ended before it could be killed:\n{log.read_text()}"
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
-        assert "trees: training on" in log.read_text()
+        assert "trees: 학습 기간" in log.read_text()
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
@@ -77,9 +77,9 @@ def test_retrain_killed_midway_serves_the_old_model_and_the_restart_recovers(
     env = start_bot(tg, root)  # started again: the interrupted run is marked failed at start-up
     try:
         status, error = job_runs(root, "retrain:trees")[-1]
-        assert status == "failed" and "interrupted" in (error or "")
+        assert status == "failed" and "중단됨" in (error or "")
         shown = env.ask(ADMIN, "/status").text
-        assert "retrain:trees 실패" in shown and "interrupted" in shown, shown  # admins get the job and its error
+        assert "`retrain:trees` 실패" in shown and "중단됨" in shown, shown  # admins get the job and its error
         assert_answers(env, 841)  # served by the old model meanwhile
         done = retrain_reply(env)  # and a new retrain goes through
         assert "교체됨" in done, done
@@ -136,9 +136,9 @@ def test_without_torch_the_cli_serves_trees_and_says_the_deep_models_are_unavail
     assert analysis["unavailable"] == {"lstm": TORCH_MISSING, "sector": TORCH_MISSING}
     assert parts["analyze 005930 --json"].rstrip().endswith("rc=0")
 
-    assert "scored" in parts["score"] and "with trees" in parts["score"] and parts["score"].rstrip().endswith("rc=0")
+    assert "종목 채점" in parts["score"] and "`trees`" in parts["score"] and parts["score"].rstrip().endswith("rc=0")
     train = parts["train lstm"]
-    assert "lstm: failed" in train and "torch not installed" in train and "serving model is kept" in train
+    assert "lstm: 실패" in train and "torch가 설치되지 않음" in train and "서비스 중인 모델은 그대로" in train
     assert train.rstrip().endswith("rc=1")
     assert parts["torch imported"].strip() == "False"
 

@@ -70,7 +70,7 @@ def test_garbled_pointer_serves_the_last_good_version_and_a_retrain_replaces_it(
     assert models.returncode == 0 and "Traceback" not in models.stderr, models.stderr
     row = {r["name"]: r for r in json.loads(models.stdout)}["trees"]
     assert row["available"] and row["version"] == OLDER, row  # the older version whose checksums hold
-    assert "CURRENT" in row["reason"] and "unreadable" in row["reason"], row
+    assert "CURRENT" in row["reason"] and "읽을 수 없음" in row["reason"], row
     analyze = _cli(root, "analyze", "005930")
     assert analyze.returncode == 0 and "Traceback" not in analyze.stderr, analyze.stderr
     assert "판단" in analyze.stdout or "005930" in analyze.stdout, analyze.stdout
@@ -116,7 +116,7 @@ def test_library_write_failure_is_a_korean_disk_message_without_trace(full_disk_
     try:
         done = retrain_reply(env)
         assert "실패" in done and WRITE_FAILED_KO in done, done
-        assert "serving model is kept" in done
+        assert "서비스 중인 모델은 그대로" in done
         _no_trace_or_path(done, root)
         status, error = job_runs(root, "retrain:trees")[-1]
         assert status == "failed" and WRITE_FAILED_KO in (error or "")

@@ -41,7 +41,7 @@ def _cli(root: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]
 def _one_clean_line(done: subprocess.CompletedProcess[str], *needles: str) -> str:
     assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("kstock: error:")]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("kstock: 오류:")]
     assert len(lines) == 1, done.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
@@ -71,7 +71,7 @@ def test_bad_settings_and_paths_are_one_line_naming_them(root: Path, tmp_path: P
     typo = root / "kstokc.db"  # a mistyped --db: refused, not created empty
     for argv in (["analyze", "005930"], ["lookup", "005930"], ["models"], ["signals"], ["data", "status"],
                  ["train", "trees"]):
-        _one_clean_line(_cli(root, *argv, "--db", str(typo)), "does not exist")
+        _one_clean_line(_cli(root, *argv, "--db", str(typo)), "없습니다")
     assert not typo.exists()
     assert data_checksum(root / "s.db") == before
 
@@ -86,8 +86,8 @@ def test_import_says_why_each_file_was_rejected_and_cuts_long_cells(root: Path, 
         (folder / f"{code:06d}.csv").write_text("foo,bar\n1,2\n")
     done = _cli(root, "data", "import", str(folder), "--no-progress")
     _one_clean_line(done, "and 18 more bad files, each with its reason above", "nothing was imported")
-    skipped = {line.split(":", 1)[0].removeprefix("skipped ") for line in done.stderr.splitlines()
-               if line.startswith("skipped ")}
+    skipped = {line.split(":", 1)[0].removeprefix("건너뜀 ") for line in done.stderr.splitlines()
+               if line.startswith("건너뜀 ")}
     assert skipped == {p.name for p in folder.iterdir()}  # every file, each with its reason
     assert "005930.csv: is a folder" in done.stderr and "000660.csv: row 2: close" in done.stderr
     assert max(len(line) for line in done.stderr.splitlines()) < 400  # the 100 KB cell is cut
@@ -98,7 +98,7 @@ def test_rejected_token_is_one_line_without_traceback(root: Path, tg: FakeTelegr
     before = data_checksum(root / "s.db")
     wrong = f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(30)}"  # Telegram does not know it
     done = _cli(root, "bot", "--chart-workers", "0", TELEGRAM_BOT_TOKEN=wrong, TELEGRAM_API_BASE_URL=tg.base_url)
-    _one_clean_line(done, "Telegram rejected TELEGRAM_BOT_TOKEN")
+    _one_clean_line(done, "텔레그램이 `TELEGRAM_BOT_TOKEN`을 거부했습니다")
     assert len(done.stderr.strip().splitlines()) <= 3, done.stderr  # no 40-line library traceback first
     assert wrong.split(":")[1] not in done.stdout + done.stderr
     assert data_checksum(root / "s.db") == before

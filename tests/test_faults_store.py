@@ -134,8 +134,8 @@ def test_read_commands_never_mark_a_live_run_and_write_nothing(root: Path, tg: F
     bot = start_bot(tg, root)  # a writer starting now finds the owner gone: now it is interrupted
     try:
         status, error = job_runs(root, "retrain:trees")[-1]
-        assert status == "failed" and "interrupted" in (error or "")
-        assert "interrupted" in bot.ask(ADMIN, "/status").text
+        assert status == "failed" and "중단됨" in (error or "")
+        assert "중단됨" in bot.ask(ADMIN, "/status").text
     finally:
         bot.stop()
     assert data_checksum(db) == before
@@ -158,7 +158,7 @@ def test_read_commands_work_on_a_store_nobody_may_write(root: Path) -> None:
         for argv in READ_COMMANDS:
             done = _cli(root, argv, str(SRC))
             assert "Traceback" not in done.stderr and "unable to open" not in done.stderr, (argv, done.stderr)
-            assert done.returncode == 0 or (argv == ["signals"] and "kstock: error:" in done.stderr), (argv, done)
+            assert done.returncode == 0 or (argv == ["signals"] and "kstock: 오류:" in done.stderr), (argv, done)
         models = {row["name"]: row for row in json.loads(_cli(root, ["models", "--json"], str(SRC)).stdout)}
         assert models["trees"]["available"]
     finally:

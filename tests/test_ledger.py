@@ -125,7 +125,7 @@ def test_kstock_performance_json_chart_and_bad_input(lived: Path, tmp_path: Path
     assert json.loads(capsys.readouterr().out)["measured_days"] == 1
     assert main(["performance", "--chart", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "is a folder" in err and "Traceback" not in err
+    assert "폴더입니다" in err and "Traceback" not in err
     for typed in ("soon", "NaT", ""):  # an argparse error (exit 2), never a silent "since the beginning"
         with pytest.raises(SystemExit) as info:
             main(["performance", "--since", typed])

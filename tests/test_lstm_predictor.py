@@ -231,7 +231,7 @@ def test_fit_predict_shapes_and_progress(data, train_days):
     assert not ok[~data.universe].any()  # only common stocks are scored
     model.set_progress(lines.append)
     model.progress(1, 2, {"train_loss": 1.0, "val_loss": 1.1, "val_auc": 0.5, "val_rank_ic": 0.01})
-    assert lines and lines[0].startswith("lstm: epoch 1/2")
+    assert lines and lines[0].startswith("lstm: 학습 반복(epoch) 1/2")
 
 
 def test_same_seed_same_model(data, train_days, fitted):
@@ -261,8 +261,13 @@ def test_early_stopping_restores_the_best_epoch(data, train_days):
 
     params = tiny(max_epochs=4, patience=2, learning_rate=1e-2, samples_per_epoch=4096)
     long_run = LSTMPredictor(params, seed=5, progress_bar=False)
+    said: list[str] = []
+    long_run.set_progress(said.append)
     long_run.fit(flipped, train_days)
     result = long_run.train_result
+    # the admin watching /retrain reads why it stopped at 3/4, in Korean
+    assert said[-1] == ("lstm: 조기 종료: 검증 손실이 2번 연속 나아지지 않아 멈춤 — "
+                        "가장 좋았던 1번째 반복의 모델을 씁니다"), said
     losses = [h["val_loss"] for h in result.history]
     assert result.epochs_trained == 3 and losses[1] > losses[0] and losses[2] > losses[0], losses
     assert result.best_epoch == 1 and result.val_loss == losses[0]

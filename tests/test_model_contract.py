@@ -48,6 +48,6 @@ def test_the_table_names_each_kind_once_and_loads_no_model_module_on_import() ->
 def test_an_unknown_kind_is_a_clear_error() -> None:
     from kstock.errors import KstockError
 
-    assert "choose from lstm, sector, trees" in unavailable_reason("cnn")
-    with pytest.raises(KstockError, match="cnn: unknown model"):
+    assert "`lstm`, `sector`, `trees` 중에서 고르세요" in unavailable_reason("cnn")
+    with pytest.raises(KstockError, match="cnn: 모르는 모델"):
         model_class("cnn")

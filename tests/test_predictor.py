@@ -109,6 +109,11 @@ def test_describe_feature_reads_like_a_person() -> None:
     assert describe_feature("vol_20d", 0.031, 0.9, -0.01) == "20일 변동성 3.1% (하위 10%) ↓"
     assert describe_feature("volume_ratio_1_20", 2.5, None, 0.0) == "당일 거래량/20일 평균 2.50배 ↑"
     assert describe_feature("rsi_14", float("nan"), None, 0.0).startswith("RSI(14) 정보 없음")
+    # jargon said in words, places and shares as %, log ratios as the ratio (not "0.11 ↑" beside percentages)
+    assert describe_feature("atr_14", 0.064, 0.44, -0.01) == "14일 하루 평균 변동폭(ATR) 6.4% (상위 44%) ↓"
+    assert describe_feature("bb_position", 0.11, None, 0.01) == "볼린저밴드 안 위치 11% ↑"
+    assert describe_feature("mkt_breadth_ma20", 0.62, None, 0.01) == "20일선 위 종목 비율 62% ↑"
+    assert describe_feature("turnover_shock_1_60", float(np.log(2.0)), None, 0.01) == "당일 거래대금/60일 평균 2.00배 ↑"
 
 
 def test_a_market_wide_reason_has_no_rank_among_stocks() -> None:

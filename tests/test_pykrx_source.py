@@ -161,9 +161,9 @@ def test_network_down_changes_nothing_and_reports_age(filled: MarketStore) -> No
     last, age = data_age(filled)
     assert (report.data_last_date, report.data_age_days) == (last, age) == ("2025-06-13", age)
     assert report.message.startswith(
-        "KRX에 연결할 수 없습니다 (network unreachable); serving stored data as of 2025-06-13 ("
+        "KRX에 연결할 수 없습니다 (network unreachable); 저장된 데이터로 계속 제공합니다: 2025-06-13 기준 ("
     )
-    assert f"/ {age} calendar days old" in report.message
+    assert f"/ {age}일 지남" in report.message
     logged = filled.last_update()
     assert (logged["source"], logged["status"], logged["rows_changed"]) == ("pykrx", "failed", 0)
     assert logged["message"] == report.message
@@ -181,7 +181,7 @@ def test_failure_on_third_ticker_writes_nothing(store: MarketStore, error: Excep
     assert store.conn.execute("SELECT COUNT(*) FROM tickers").fetchone()[0] == 0
     assert store.conn.execute("SELECT COUNT(*) FROM index_prices").fetchone()[0] == 0
     assert store.last_update()["status"] == "failed"
-    assert report.message.endswith("; no stored market data to fall back on")
+    assert report.message.endswith("; 대신 쓸 저장된 시장 데이터도 없습니다")
     assert type(error).__name__ in report.message or "network unreachable" in report.message
 
 
@@ -280,14 +280,14 @@ def test_import_does_not_load_pykrx() -> None:
 # -- data age ----------------------------------------------------------------------------------------
 def test_data_age_and_description(store: MarketStore) -> None:
     assert data_age(store) == (None, None)
-    assert "no market data" in describe_age(store)
+    assert "시장 데이터가 아직 없습니다" in describe_age(store)
     days = pd.bdate_range("2025-06-10", "2025-06-16")
     prices = pd.DataFrame({"code": "005930", "date": days, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0,
                            "volume": 1.0})
     store.ingest(MarketData([Ticker("005930", "삼성전자", "KOSPI")], prices), source="test")
     assert data_age(store, today="2025-06-21") == ("2025-06-16", 5)
-    assert describe_age(store, today="2025-06-21") == "as of 2025-06-16 (4 trading days / 5 calendar days old)"
-    assert describe_age(store, today="2025-06-16") == "as of 2025-06-16 (0 trading days / 0 calendar days old)"
+    assert describe_age(store, today="2025-06-21") == "2025-06-16 기준 (4거래일 / 5일 지남)"
+    assert describe_age(store, today="2025-06-16") == "2025-06-16 기준 (0거래일 / 0일 지남)"
 
 
 def test_last_final_day_waits_for_the_close() -> None:

@@ -28,12 +28,12 @@ def test_gate_decisions(tmp_path: Path) -> None:
     assert reg.gate("trees", {m: 0.05}, None, m).promote
     assert reg.gate("trees", {m: 0.05}, {m: float("nan")}, m).promote
     better = reg.gate("trees", {m: 0.06}, {m: 0.05}, m)
-    assert better.promote and "promoted" in better.reason
+    assert better.promote and "교체했습니다" in better.reason
     assert reg.gate("trees", {m: 0.046}, {m: 0.05}, m, tolerance=0.005).promote  # within tolerance
     worse = reg.gate("trees", {m: 0.03}, {m: 0.05}, m, tolerance=0.005)
-    assert not worse.promote and "worse" in worse.reason and "kept" in worse.reason
+    assert not worse.promote and "넘게 나빠" in worse.reason and "그대로" in worse.reason
     nan = reg.gate("trees", {m: float("nan")}, None, m)
-    assert not nan.promote and "no valid" in nan.reason
+    assert not nan.promote and "값이 없어" in nan.reason
     assert not reg.gate("trees", {}, None, m).promote
 
 
@@ -80,7 +80,7 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
     def disk_full(folder: Path) -> None:
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(RegistryError, match="serving model is kept"):
+    with pytest.raises(RegistryError, match="서비스 중인 모델은 그대로"):
         reg.save("m", disk_full, {})
     assert [p.name for p in (tmp_path / "m").iterdir() if p.name.startswith(".")] == []
     assert reg.versions("m") == [good.version]
@@ -146,10 +146,10 @@ def test_corrupt_model_is_unavailable_never_a_crash(synth_golden: Path, tmp_path
     try:
         served = services.serving("trees")
         assert served.model is None
-        assert served.reason and "unavailable" in served.reason
+        assert served.reason and "`kstock train trees`" in served.reason
         row = next(r for r in models_status(services) if r["name"] == "trees")
-        assert row["available"] is False and "unavailable" in row["reason"]
-        with pytest.raises(NoModelError, match="no trained model"):
+        assert row["available"] is False and "`kstock train trees`" in row["reason"]
+        with pytest.raises(NoModelError, match="학습된 모델"):
             analyze(services, "삼성전자")
         # a retrain is not blocked by the broken serving model
         result = retrain(services, "trees", **fast_tree_options())
@@ -167,8 +167,8 @@ def test_no_model_at_all(synth_golden: Path, tmp_path: Path) -> None:
     services = Services(synth_settings(root))
     try:
         served = services.serving("trees")
-        assert served.model is None and "not trained yet" in served.reason
-        with pytest.raises(NoModelError, match="no trained model"):
+        assert served.model is None and "아직 학습되지 않음" in served.reason
+        with pytest.raises(NoModelError, match="학습된 모델"):
             analyze(services, "005930")
     finally:
         services.close()
@@ -186,7 +186,7 @@ def test_worse_model_does_not_replace_the_serving_one(workspace, monkeypatch) ->
     use_model(monkeypatch, InverseTrees)
     result = retrain(services, "trees", **fast_tree_options())
     assert result.status == "kept", result.reason
-    assert "worse" in result.reason and "kept" in result.reason
+    assert "넘게 나빠" in result.reason and "그대로" in result.reason
     assert result.metrics["rank_ic_mean"] < result.serving_metrics["rank_ic_mean"]
     assert services.registry.current("trees").version == before
     assert services.registry.versions("trees") == versions_before
@@ -219,7 +219,7 @@ def test_a_model_whose_fit_raises_fails_cleanly(workspace, monkeypatch) -> None:
     use_model(monkeypatch, FailingTrees)
     result = retrain(services, "trees", **fast_tree_options())
     assert result.status == "failed" and not result.ok
-    assert "boom" in result.reason and "serving model is kept" in result.reason
+    assert "boom" in result.reason and "서비스 중인 모델은 그대로" in result.reason
     assert services.registry.current("trees").version == before
     row = job_row(services)
     assert row.status == "failed" and "boom" in row.error and row.finished_at
@@ -232,11 +232,11 @@ def test_a_nan_validation_metric_fails_cleanly(workspace, monkeypatch) -> None:
     use_model(monkeypatch, NanTrees)
     result = retrain(services, "trees", **fast_tree_options())
     assert result.status == "failed"
-    assert "not a number" in result.reason and "serving model is kept" in result.reason
+    assert "숫자가 아닙니다" in result.reason and "서비스 중인 모델은 그대로" in result.reason
     assert services.registry.current("trees").version == before
     assert len(services.registry.versions("trees")) == 1
     row = job_row(services)
-    assert row.status == "failed" and "not a number" in row.error
+    assert row.status == "failed" and "숫자가 아닙니다" in row.error
 
 
 def test_validation_split_has_an_embargo(synth_services) -> None:
@@ -250,7 +250,7 @@ def test_validation_split_has_an_embargo(synth_services) -> None:
 def test_unknown_model_kind_fails_with_a_reason(workspace) -> None:
     _root, services = workspace
     result = retrain(services, "nonsense")
-    assert result.status == "failed" and "unknown model" in result.reason
+    assert result.status == "failed" and "모르는 모델" in result.reason
     with pytest.raises(KstockError):
         from kstock.ml.models import create_model
 

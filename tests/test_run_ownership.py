@@ -89,7 +89,7 @@ def test_read_only_store_writes_nothing(tmp_path: Path) -> None:
         assert runs.last_runs(ro) == []
         with pytest.raises(Exception, match=r"readonly|read-only"):
             ro.conn.execute("INSERT INTO meta VALUES ('x', 'y')")
-    with pytest.raises(StoreError, match="does not exist"):
+    with pytest.raises(StoreError, match="없습니다"):
         MarketStore(tmp_path / "typo.db", readonly=True)
     assert not (tmp_path / "typo.db").exists()
 

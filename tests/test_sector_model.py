@@ -228,8 +228,8 @@ def test_phases_one_at_a_time_through_the_model_interface(data, train_days, tmp_
         model.fit(data, train_days)
         assert set(model.metrics) == {f"phase{p}" for p in range(1, int(phase) + 1)}
         assert (ckdir / f"phase{phase}_final.pt").exists()
-    assert any("phase 2/3, epoch 1 done" in m and "macro-F1" in m for m in messages)
-    assert any("phase 3/3 finished" in m for m in messages)
+    assert any("2/3단계, 반복 1 끝" in m and "macro-F1" in m for m in messages)
+    assert any("3/3단계 끝" in m for m in messages)
     assert np.nanmax(model.predict_days(data, np.array([len(data.dates) - 1])).extras["head"]) >= 0
     again = create_model("sector", settings, resume=True, **options)  # everything done: nothing to train
     again.fit(data, train_days)
@@ -336,7 +336,7 @@ def test_validate_command_prints_the_report(data, trained, capsys, tmp_path):
     rc = main(["validate", "sector", "--checkpoint", str(ckdir / "phase3_final.pt"), "--db", str(db)])
     out = capsys.readouterr().out
     assert rc == 0
-    for text in ("loss", "accuracy", "macro-F1", "HOLD-majority baseline", "SELL", "BUY", "sector heads"):
+    for text in ("손실", "정확도", "macro-F1", "늘 HOLD 기준선", "SELL", "BUY", "섹터 헤드"):
         assert text in out
     assert main(["validate", "sector", "--checkpoint", str(tmp_path / "nope.pt"), "--db", str(db)]) == 1
 
@@ -368,4 +368,4 @@ def test_without_torch_the_kind_is_unavailable(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("ok")
-    assert "unavailable (torch not installed)" in proc.stderr
+    assert "torch가 설치되지 않음" in proc.stderr

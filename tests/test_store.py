@@ -103,7 +103,7 @@ def test_newer_schema_is_refused(db: Path) -> None:
 def test_text_file_is_not_a_store(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("this is not a database\n" * 10, encoding="utf-8")
-    with pytest.raises(StoreError, match="not an SQLite file") as info:
+    with pytest.raises(StoreError, match="SQLite 파일이 아님") as info:
         MarketStore(path)
     assert "\n" not in str(info.value) and "--db" in str(info.value)
     assert path.read_text(encoding="utf-8") == "this is not a database\n" * 10
@@ -111,7 +111,7 @@ def test_text_file_is_not_a_store(tmp_path: Path) -> None:
 
 
 def test_directory_is_not_a_store(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="is a directory"):
+    with pytest.raises(StoreError, match="폴더입니다"):
         MarketStore(tmp_path)
 
 
@@ -299,10 +299,10 @@ def test_write_while_another_writer_holds_the_lock(db: Path) -> None:
         second.conn.execute("BEGIN IMMEDIATE")
         second.conn.execute("DELETE FROM data_updates")
         try:
-            with pytest.raises(StoreError, match="locked") as info:
+            with pytest.raises(StoreError, match="잠그고 있습니다") as info:
                 first.upsert_prices(price_frame("005930", "2024-01-05", 3))
-            assert "try again" in str(info.value)
-            with pytest.raises(StoreError, match="locked"):
+            assert "다시 시도하세요" in str(info.value)
+            with pytest.raises(StoreError, match="잠그고 있습니다"):
                 first.ingest(MarketData(TICKERS, price_frame("035720", "2024-01-02", 3)), source="x")
             assert first.load_panel().ohlcv.shape == (1, 3, 5)  # readers are not blocked (WAL)
         finally:

@@ -134,56 +134,56 @@ class Settings:
     """All kstock settings. Build with :meth:`from_env`; the defaults run the synthetic demo."""
 
     telegram_bot_token: str = _setting(
-        "TELEGRAM_BOT_TOKEN", str.strip, "the token from @BotFather", "", secret=True
+        "TELEGRAM_BOT_TOKEN", str.strip, "@BotFather가 준 토큰", "", secret=True
     )
     telegram_api_base_url: str = _setting(
-        "TELEGRAM_API_BASE_URL", str.strip, "an http(s) URL ending in /bot", DEFAULT_API_BASE_URL
+        "TELEGRAM_API_BASE_URL", str.strip, "`/bot`으로 끝나는 http(s) 주소", DEFAULT_API_BASE_URL
     )
     admin_ids: tuple[int, ...] = _setting(
-        "KSTOCK_ADMIN_IDS", _int_list, "comma-separated numeric Telegram user ids", ()
+        "KSTOCK_ADMIN_IDS", _int_list, "쉼표로 구분한 숫자 텔레그램 사용자 ID", ()
     )
     allowed_chat_ids: tuple[int, ...] = _setting(
-        "KSTOCK_ALLOWED_CHAT_IDS", _int_list, "comma-separated numeric chat ids (empty = everyone)", ()
+        "KSTOCK_ALLOWED_CHAT_IDS", _int_list, "쉼표로 구분한 숫자 채팅 ID (비우면 모두 허용)", ()
     )
-    db_path: Path = _setting("KSTOCK_DB", _file_path, "a file path (not a folder)", Path("data/kstock.db"))
-    model_dir: Path = _setting("KSTOCK_MODEL_DIR", _folder_path, "a folder path (not a file)", Path("models"))
+    db_path: Path = _setting("KSTOCK_DB", _file_path, "파일 경로 (폴더가 아님)", Path("data/kstock.db"))
+    model_dir: Path = _setting("KSTOCK_MODEL_DIR", _folder_path, "폴더 경로 (파일이 아님)", Path("models"))
     data_source: str = _setting(
-        "KSTOCK_DATA_SOURCE", _choice(DATA_SOURCES), "one of " + ", ".join(DATA_SOURCES), "synthetic"
+        "KSTOCK_DATA_SOURCE", _choice(DATA_SOURCES), ", ".join(f"`{s}`" for s in DATA_SOURCES) + " 중 하나", "synthetic"
     )
-    csv_dir: Path | None = _setting("KSTOCK_CSV_DIR", Path, "a folder of <code>.csv files", None)
-    krx_id: str = _setting("KRX_ID", str.strip, "your KRX data-portal login", "")
-    krx_pw: str = _setting("KRX_PW", str, "your KRX data-portal password", "", secret=True)
-    label_horizon: int = _setting("KSTOCK_LABEL_HORIZON", _positive_int, "a positive number of days", 5)
+    csv_dir: Path | None = _setting("KSTOCK_CSV_DIR", Path, "종목코드.csv 파일이 든 폴더", None)
+    krx_id: str = _setting("KRX_ID", str.strip, "KRX 정보데이터시스템 로그인 ID", "")
+    krx_pw: str = _setting("KRX_PW", str, "KRX 정보데이터시스템 비밀번호", "", secret=True)
+    label_horizon: int = _setting("KSTOCK_LABEL_HORIZON", _positive_int, "1 이상의 일수", 5)
     target_return: float = _setting(
-        "KSTOCK_TARGET_RETURN", _fraction, "a fraction such as 0.03", 0.03
+        "KSTOCK_TARGET_RETURN", _fraction, "0.03 같은 비율", 0.03
     )
-    buy_threshold: float = _setting("KSTOCK_BUY_THRESHOLD", _fraction, "a fraction such as 0.03", 0.03)
-    sell_threshold: float = _setting("KSTOCK_SELL_THRESHOLD", _fraction, "a fraction such as -0.03", -0.03)
-    top_k: int = _setting("KSTOCK_TOP_K", _positive_int, "a positive integer", 20)
+    buy_threshold: float = _setting("KSTOCK_BUY_THRESHOLD", _fraction, "0.03 같은 비율", 0.03)
+    sell_threshold: float = _setting("KSTOCK_SELL_THRESHOLD", _fraction, "-0.03 같은 비율", -0.03)
+    top_k: int = _setting("KSTOCK_TOP_K", _positive_int, "1 이상의 정수", 20)
     min_traded_value: float = _setting(
-        "KSTOCK_MIN_TRADED_VALUE", _non_negative_float, "KRW per day, e.g. 1000000000", 1e9
+        "KSTOCK_MIN_TRADED_VALUE", _non_negative_float, "하루 거래대금(원), 예: 1000000000", 1e9
     )
     min_coverage: float = _setting(
-        "KSTOCK_MIN_COVERAGE", _share, "a share above 0 and at most 1, e.g. 0.95", 0.95
+        "KSTOCK_MIN_COVERAGE", _share, "0 초과 1 이하의 비율, 예: 0.95", 0.95
     )
     chart_size: int = _setting(
-        "KSTOCK_CHART_SIZE", _chart_size, f"pixels from {CHART_SIZE_RANGE[0]} to {CHART_SIZE_RANGE[1]}, e.g. 64", 64
+        "KSTOCK_CHART_SIZE", _chart_size, f"{CHART_SIZE_RANGE[0]}~{CHART_SIZE_RANGE[1]} 픽셀, 예: 64", 64
     )
     analyze_per_minute: int = _setting(
-        "KSTOCK_ANALYZE_PER_MINUTE", _positive_int, "a positive integer", 10
+        "KSTOCK_ANALYZE_PER_MINUTE", _positive_int, "1 이상의 정수", 10
     )
     train_years: float = _setting(
-        "KSTOCK_TRAIN_YEARS", _non_negative_float, "years of history training reads, e.g. 10 (0 = all)", 10.0
+        "KSTOCK_TRAIN_YEARS", _non_negative_float, "학습에 쓸 햇수, 예: 10 (0 = 전부)", 10.0
     )
     model_max_age: int = _setting(
-        "KSTOCK_MODEL_MAX_AGE", _positive_int, "a positive number of trading days, e.g. 10", 10
+        "KSTOCK_MODEL_MAX_AGE", _positive_int, "1 이상의 거래일 수, 예: 10", 10
     )
-    update_time: str = _setting("KSTOCK_UPDATE_TIME", _hhmm, "HH:MM in KST", "15:50")
-    score_time: str = _setting("KSTOCK_SCORE_TIME", _hhmm, "HH:MM in KST", "16:10")
-    push_time: str = _setting("KSTOCK_PUSH_TIME", _hhmm, "HH:MM in KST", "16:40")
-    use_gpu: bool = _setting("KSTOCK_USE_GPU", _bool, "true or false", True)
+    update_time: str = _setting("KSTOCK_UPDATE_TIME", _hhmm, "한국 시간 HH:MM", "15:50")
+    score_time: str = _setting("KSTOCK_SCORE_TIME", _hhmm, "한국 시간 HH:MM", "16:10")
+    push_time: str = _setting("KSTOCK_PUSH_TIME", _hhmm, "한국 시간 HH:MM", "16:40")
+    use_gpu: bool = _setting("KSTOCK_USE_GPU", _bool, "`true` 또는 `false`", True)
     log_level: str = _setting(
-        "KSTOCK_LOG_LEVEL", _choice(("debug", "info", "warning", "error")), "debug/info/warning/error", "info"
+        "KSTOCK_LOG_LEVEL", _choice(("debug", "info", "warning", "error")), "`debug`/`info`/`warning`/`error`", "info"
     )
 
     @classmethod
@@ -201,7 +201,8 @@ class Settings:
                 kwargs[f.name] = f.metadata["parse"](raw)
             except (ValueError, TypeError, OverflowError):
                 shown = "<hidden>" if name in ("KRX_PW", "TELEGRAM_BOT_TOKEN") else repr(raw)
-                raise SettingsError(f"{name}={shown} is invalid: expected {f.metadata['expected']}") from None
+                expected = f.metadata["expected"]
+                raise SettingsError(f"`{name}`={shown} 값이 올바르지 않습니다: {expected}이어야 합니다") from None
         settings = cls(**kwargs)
         settings._check()
         return settings
@@ -211,11 +212,11 @@ class Settings:
             self.telegram_api_base_url.rstrip("/").endswith("/bot")
         ):
             raise SettingsError(
-                f"TELEGRAM_API_BASE_URL={self.telegram_api_base_url!r} is invalid: "
-                "expected an http(s) URL ending in /bot, e.g. https://api.telegram.org/bot"
+                f"`TELEGRAM_API_BASE_URL`={self.telegram_api_base_url!r} 값이 올바르지 않습니다: "
+                "`/bot`으로 끝나는 http(s) 주소여야 합니다 (예: `https://api.telegram.org/bot`)"
             )
         if self.sell_threshold >= self.buy_threshold:
-            raise SettingsError("KSTOCK_SELL_THRESHOLD must be below KSTOCK_BUY_THRESHOLD")
+            raise SettingsError("`KSTOCK_SELL_THRESHOLD`는 `KSTOCK_BUY_THRESHOLD`보다 작아야 합니다")
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields replaced (used by ``--db`` and tests)."""
@@ -243,8 +244,8 @@ def check_model_dir(settings: Settings) -> Path:
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
-        raise SettingsError(f"KSTOCK_MODEL_DIR={str(folder)!r} is not writable ({exc.strerror or exc}): expected a "
-                            "folder kstock may write models to") from None
+        raise SettingsError(f"`KSTOCK_MODEL_DIR`={str(folder)!r}에 쓸 수 없습니다 ({exc.strerror or exc}): "
+                            "kstock이 모델을 쓸 수 있는 폴더여야 합니다") from None
     return folder
 
 
@@ -253,7 +254,8 @@ def validate_token(token: str) -> str:
     import re
 
     if not token:
-        raise SettingsError("TELEGRAM_BOT_TOKEN is not set: expected the token from @BotFather")
+        raise SettingsError("`TELEGRAM_BOT_TOKEN`이 설정되지 않았습니다: @BotFather가 준 토큰을 넣으세요")
     if not re.fullmatch(r"\d{3,}:[A-Za-z0-9_-]{5,}", token.strip()):
-        raise SettingsError("TELEGRAM_BOT_TOKEN is malformed: expected '<bot id>:<secret>' as given by @BotFather")
+        raise SettingsError("`TELEGRAM_BOT_TOKEN` 형식이 틀렸습니다: "
+                            "@BotFather가 준 `<봇 ID>:<비밀값>` 형식이어야 합니다")
     return token.strip()

@@ -50,7 +50,7 @@ def api_urls(settings: Settings) -> tuple[str, str]:
     """(base_url, base_file_url) for PTB from TELEGRAM_API_BASE_URL (``…/bot`` → ``…/file/bot``)."""
     base = settings.telegram_api_base_url.rstrip("/")
     if not base.endswith("/bot"):
-        raise SettingsError("TELEGRAM_API_BASE_URL must end in /bot, e.g. https://api.telegram.org/bot")
+        raise SettingsError("`TELEGRAM_API_BASE_URL`은 `/bot`으로 끝나야 합니다 (예: `https://api.telegram.org/bot`)")
     return base, base[: -len("/bot")] + "/file/bot"
 
 
@@ -174,9 +174,9 @@ def run_bot(settings: Settings, *, webhook_url: str | None = None, listen: str =
                 app.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False, stop_signals=None)
                 if app.bot_data.get(CONFLICT_STOP):
                     raise KstockError(
-                        f"Telegram answered 409 Conflict {app.bot_data[CONFLICT_STOP]} times in a row: another "
-                        "process is polling with this bot token (on another machine, or a webhook is set). Stopped "
-                        "instead of fighting over updates; stop the other instance (or deleteWebhook) and start again")
+                        f"텔레그램이 409 Conflict를 {app.bot_data[CONFLICT_STOP]}번 연달아 답했습니다: "
+                        "다른 프로세스가 이 봇 토큰으로 업데이트를 받고 있습니다 (다른 컴퓨터, 또는 설정된 웹훅). "
+                        "다투지 않고 멈췄습니다; 다른 쪽을 멈추거나 (`deleteWebhook`) 다시 시작하세요")
             else:
                 path = urlsplit(webhook_url).path.lstrip("/")
                 log.info("listening for webhook updates on %s:%d/%s", listen, port, path)
@@ -184,10 +184,10 @@ def run_bot(settings: Settings, *, webhook_url: str | None = None, listen: str =
                                 secret_token=secrets.token_urlsafe(32), allowed_updates=ALLOWED_UPDATES,
                                 stop_signals=None)
         except InvalidToken:
-            raise KstockError("Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): check the token from "
-                              "@BotFather") from None
+            raise KstockError("텔레그램이 `TELEGRAM_BOT_TOKEN`을 거부했습니다 (401 Unauthorized): "
+                              "@BotFather가 준 토큰을 확인하세요") from None
         except NetworkError as exc:
-            raise KstockError(f"cannot reach the Telegram Bot API at {api_urls(settings)[0]}: "
+            raise KstockError(f"텔레그램 Bot API({api_urls(settings)[0]})에 연결할 수 없습니다: "
                               f"{REDACTOR.redact(str(exc))}") from None
         finally:
             abandoned = app is not None and abandoned_work(app)
@@ -217,9 +217,9 @@ class _QuietRejectedToken(logging.Filter):
 def _check_webhook(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.netloc:
-        raise KstockError(f"--webhook {url!r}: expected a public https:// URL Telegram can reach")
+        raise KstockError(f"`--webhook` {url!r}: 텔레그램이 닿을 수 있는 공개 https:// 주소여야 합니다")
     try:
         import tornado  # noqa: F401
     except ImportError:
-        raise KstockError("webhook mode needs python-telegram-bot[webhooks] (tornado); "
-                          "install it or run without --webhook (long polling)") from None
+        raise KstockError("웹훅 모드에는 `python-telegram-bot[webhooks]`(tornado)가 필요합니다; "
+                          "설치하거나 `--webhook` 없이 (롱 폴링으로) 실행하세요") from None

@@ -14,7 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from kstock.bot.text import truncate
 from kstock.market.dates import day_int
 from kstock.service.korean import kst
-from kstock.service.presenters import DISCLAIMER, MODEL_KO, format_models, format_signals
+from kstock.service.presenters import DISCLAIMER, MODEL_KO, format_models, format_signals, metric_ko
 from kstock.service.retrain import RetrainResult
 from kstock.service.scoring import Signal
 
@@ -43,7 +43,7 @@ COMMANDS: tuple[tuple[str, str], ...] = PUBLIC_COMMANDS + ADMIN_COMMANDS
 SIGNAL_BUTTON = "s:"
 
 RETRAIN_TARGETS = ("lstm", "trees", "sector", "all")
-STATUS_KO = {"promoted": "교체됨 (promoted)", "kept": "기존 모델 유지 (kept)", "failed": "실패 (failed)"}
+STATUS_KO = {"promoted": "교체됨", "kept": "기존 모델 유지", "failed": "실패"}
 
 
 def welcome(first_name: str | None, admin: bool = False) -> str:
@@ -127,7 +127,8 @@ def signal_buttons(buys: Sequence[Signal], sells: Sequence[Signal], date: str | 
 
 
 JOB_KO = {"score": "시장 채점", "push": "신호 푸시", "update": "데이터 업데이트", "watch": "관심종목 알림"}
-RUN_STATUS_KO = {"ok": "완료", "failed": "실패", "skipped": "건너뜀", "running": "진행 중", "interrupted": "중단됨"}
+RUN_STATUS_KO = {"ok": "완료", "failed": "실패", "skipped": "건너뜀", "running": "진행 중", "interrupted": "중단됨",
+                 "stale": "데이터 지연", "kept": "기존 모델 유지"}
 
 
 def _job_ko(job: str) -> str:
@@ -157,7 +158,7 @@ def status_text(state: Mapping[str, Any], admin: bool) -> str:
     if state.get("runs"):
         lines.append("최근 작업 (한국 시간):")
         for run in state["runs"][:5]:
-            job = run["job"] if admin else _job_ko(run["job"])
+            job = f"{_job_ko(run['job'])} `{run['job']}`" if admin else _job_ko(run["job"])
             outcome = RUN_STATUS_KO.get(run["status"], run["status"] if admin else "기타")
             line = f"  • {job} {outcome} ({kst(run['started_at'])})"
             if admin and run.get("error"):
@@ -209,15 +210,15 @@ def retrain_result(result: RetrainResult) -> str:
     lines = [f"• {label}: {STATUS_KO.get(result.status, result.status)} · {result.seconds:.0f}초",
              f"  이유: {result.reason}"]
     if result.metrics:
-        shown = ", ".join(f"{k} {_metric(result.metrics[k])}" for k in SHOWN_METRICS
+        shown = ", ".join(f"{metric_ko(k)} {_metric(result.metrics[k])}" for k in SHOWN_METRICS
                           if k in result.metrics)
         lines.append(f"  검증: {shown}")
     if result.serving_metrics:
-        shown = ", ".join(f"{k} {_metric(result.serving_metrics[k])}" for k in SHOWN_METRICS
+        shown = ", ".join(f"{metric_ko(k)} {_metric(result.serving_metrics[k])}" for k in SHOWN_METRICS
                           if k in result.serving_metrics)
         lines.append(f"  기존 모델: {shown}")
     if result.version:
-        lines.append(f"  새 버전: {result.version}")
+        lines.append(f"  새 버전: `{result.version}`")
     return "\n".join(lines)
 
 

@@ -271,10 +271,10 @@ class InstanceLock:
             _lock_dir(self.path)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except PermissionError:  # another user's bot holds this token's lock file
-            raise BotAlreadyRunningError("another kstock bot with this token (another user's) is already "
-                                         f"running on this machine; stop it first (lock: {self.path})") from None
+            raise BotAlreadyRunningError("이 토큰의 다른 kstock 봇(다른 사용자의 것)이 이 컴퓨터에서 "
+                                         f"이미 실행 중입니다; 먼저 멈추세요 (잠금 파일: {self.path})") from None
         except OSError as exc:
-            raise KstockError(f"cannot create the bot's single-instance lock {self.path}: "
+            raise KstockError(f"봇의 단일 실행 잠금 파일 {self.path}을(를) 만들 수 없습니다: "
                               f"{exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -284,10 +284,10 @@ class InstanceLock:
                 holder = os.pread(fd, 64, 0).decode().strip()
             os.close(fd)
             raise BotAlreadyRunningError(
-                "another kstock bot with this token is already running"
+                "이 토큰의 다른 kstock 봇이 이미 실행 중입니다"
                 + (f" (pid {holder})" if holder.isdigit() else "")
-                + f"; stop it first — two processes polling one token make Telegram answer 409 Conflict "
-                f"(lock: {self.path})"
+                + f"; 먼저 멈추세요 — 한 토큰을 두 프로세스가 받으면 텔레그램이 409 Conflict로 답합니다 "
+                f"(잠금 파일: {self.path})"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)

@@ -6,7 +6,7 @@ sample counts are written on the figure. An operator's chart (English labels, an
 matplotlib's object API on the Agg canvas like the other :mod:`kstock.charts`.
 
 There is no reliability diagram: the P(+target) probability is not shown to users (it mostly measures
-volatility, see README), so there is no shown probability whose calibration a user relies on.
+volatility, see docs/models.md), so there is no shown probability whose calibration a user relies on.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def save_decile_chart(path: str | Path, report: dict[str, Any]) -> Path:
     """Write the decile chart of an evaluation report to ``path`` (parents created)."""
     tables = tables_of(report)
     if not tables:
-        raise KstockError("the evaluation holds no decile table to draw (no model could be evaluated)")
+        raise KstockError("평가 결과에 그릴 10분위 표가 없습니다 (평가할 수 있는 모델이 없었음)")
     folds = report.get("folds") or []
     span = f" · test {folds[0]['test_start']} … {folds[-1]['test_end']}" if folds else ""
     horizon = report.get("settings", {}).get("label_horizon", "horizon")

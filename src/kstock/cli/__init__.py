@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from kstock.config import Settings
 from kstock.errors import KstockError
@@ -70,10 +70,18 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, default=None, help="store file (default: KSTOCK_DB or data/kstock.db)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the error line's prefix in Korean, as kstock's own errors (argparse's detail stays as it is)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: 오류: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kstock.cli import daily_cmds, data_cmds, model_cmds
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kstock",
         description="kstock — KOSPI/KOSDAQ signals from tree, LSTM and sector models (not investment advice).",
     )
@@ -117,10 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return closed_pipe()
     except KstockError as exc:
         hint = getattr(exc, "admin_hint", None)  # the shell command the bot shows admins only
-        print(f"kstock: error: {exc}" + (f" {hint}" if hint else ""), file=sys.stderr)
+        print(f"kstock: 오류: {exc}" + (f" {hint}" if hint else ""), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("kstock: interrupted", file=sys.stderr)
+        print("kstock: 중단됨", file=sys.stderr)
         return 130
     finally:
         if ctx is not None:

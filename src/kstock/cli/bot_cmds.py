@@ -37,6 +37,7 @@ def cmd_jobs(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.bot.jobs import describe_jobs
     from kstock.market.calendar import TradingCalendar
     from kstock.market.freshness import seoul_now
+    from kstock.service.korean import kst
 
     calendar = TradingCalendar.from_store(ctx.read_store) if ctx.settings.db_path.exists() else None
     jobs = describe_jobs(ctx.settings, seoul_now(), calendar)
@@ -45,5 +46,6 @@ def cmd_jobs(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     width = max(len(j["name"]) for j in jobs)
     for job in jobs:
-        print(f"{job['name']:<{width}}  next {job['next_run']}  ({job['schedule']}) — {job['description']}")
+        print(f"`{job['name']}`{' ' * (width - len(job['name']))}  다음 실행 {kst(job['next_run'])} KST  "
+              f"({job['schedule']}) — {job['description']}")
     return 0

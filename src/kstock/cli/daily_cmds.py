@@ -73,7 +73,8 @@ def cmd_daily(args: argparse.Namespace, ctx: Context) -> int:
         print_json(report.as_dict())
     else:
         for step in report.steps:
-            print(f"{report.day} {step.step}: {step.status} — {step.message}")
+            print(f"{report.day} {_STEP_KO.get(step.step, step.step)}: {_STEP_STATUS_KO.get(step.status, step.status)}"
+                  f" — {step.message}")
         if report.freshness and report.freshness.warning():
             print(report.freshness.warning())
         if report.scoring is not None:
@@ -81,13 +82,19 @@ def cmd_daily(args: argparse.Namespace, ctx: Context) -> int:
     return 0 if report.scoring is not None or (report.ok and report.freshness and not report.freshness.stale) else 1
 
 
+#: The daily loop's steps and outcomes as `kstock daily` prints them (``--json`` keeps the English keys).
+_STEP_KO = {"update": "데이터 갱신", "score": "채점", "push": "푸시"}
+_STEP_STATUS_KO = {"ok": "완료", "failed": "실패", "skipped": "건너뜀", "stale": "데이터 지연", "done": "이미 완료"}
+
+
 def cmd_score(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.service.daily import score_now
 
     services = _writing_services(ctx)
     report = score_now(services, args.date)
-    print(f"scored {report.scored} stocks on {report.date} ({report.buyable} buyable) with "
-          f"{', '.join(report.versions)}" + (" — stale data: stored, not published" if report.stale else ""))
+    print(f"{report.date}: {report.scored}종목 채점 (매수 가능 {report.buyable}종목), 모델 "
+          f"{', '.join(f'`{v}`' for v in report.versions)}"
+          + (" — 데이터가 늦어 저장만 하고 발행하지 않았습니다" if report.stale else ""))
     _print_book(services, report.date, 5)  # the stored book, whole: what `kstock signals` and the push show
     return 0
 
@@ -96,7 +103,7 @@ def cmd_signals(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.service.context import Services
 
     if args.top is not None and args.top < 1:
-        raise KstockError("--top must be a positive number")
+        raise KstockError("`--top`은 1 이상의 수여야 합니다")
     services = Services(ctx.settings, ctx.read_store)
     top = args.top or services.settings.top_k
     if args.json:
@@ -150,7 +157,7 @@ def cmd_performance(args: argparse.Namespace, ctx: Context) -> int:
     perf = performance(services, args.since)
     if args.chart is not None:
         if not perf.curve:
-            raise KstockError("no published signal has been measured yet: nothing to draw")
+            raise KstockError("아직 성과가 측정된 발행 신호가 없어 그릴 것이 없습니다")
         write_output_file(args.chart, render_performance_chart(perf), "--chart")
     if args.json:
         print_json(perf.as_dict())

@@ -71,7 +71,7 @@ def _parse_index_options(values: list[str]) -> dict[str, Path]:
     for item in values:
         name, sep, path = item.partition("=")
         if not sep or not name.strip() or not path.strip():
-            raise KstockError(f"--index {item!r}: expected NAME=FILE, e.g. KOSPI=index/kospi.csv")
+            raise KstockError(f"`--index` {item!r}: `이름=파일` 형식이어야 합니다 (예: `KOSPI=index/kospi.csv`)")
         out[name.strip().upper()] = Path(path.strip())
     return out
 
@@ -92,17 +92,17 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     except CsvImportError as exc:  # every rejected file with its reason, then the one-line error (one bad file:
         if len(exc.bad_files) > 1:  # the error line names it already)
             for name, reason in exc.bad_files:
-                print(f"skipped {name}: {reason}", file=sys.stderr)
+                print(f"건너뜀 {name}: {reason}", file=sys.stderr)
         raise
-    print(f"imported {report.files_ok} files, {report.rows_read:,} rows ({report.rows_changed:,} changed), "
-          f"{report.tickers} tickers")
+    print(f"파일 {report.files_ok}개, {report.rows_read:,}행을 읽어 {report.rows_changed:,}행을 쓰거나 바꿨습니다 "
+          f"(종목 {report.tickers}개)")
     for name, n in report.index_rows.items():
-        print(f"index {name}: {n:,} rows")
+        print(f"지수 {name}: {n:,}행")
     # diagnostics go to stderr, so stdout stays the summary of what was stored
     for warning in report.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"경고: {warning}", file=sys.stderr)
     for name, reason in report.bad_files:
-        print(f"skipped {name}: {reason}", file=sys.stderr)
+        print(f"건너뜀 {name}: {reason}", file=sys.stderr)
     return 0 if report.files_ok else 1
 
 
@@ -110,14 +110,14 @@ def cmd_synth(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.market.sources import synthesize_store
 
     if not 25 <= args.tickers <= 5000:
-        raise KstockError("--tickers must be between 25 and 5000")
+        raise KstockError("`--tickers`는 25에서 5000 사이여야 합니다")
     if not 0.5 <= args.years <= 30:
-        raise KstockError("--years must be between 0.5 and 30")
+        raise KstockError("`--years`는 0.5에서 30 사이여야 합니다")
     market, changed = synthesize_store(ctx.new_store, n_tickers=args.tickers, years=args.years, seed=args.seed)
     stored = ctx.new_store.summary()  # the prices went to the store a slice at a time
-    print(f"synthetic market: {len(market.tickers)} tickers, {stored['rows']:,} rows ({changed:,} changed) "
-          f"→ {ctx.settings.db_path}; its clock stands at {stored['last_date']} "
-          "(each `data update` with KSTOCK_DATA_SOURCE=synthetic adds the next trading day)")
+    print(f"합성 시장: 종목 {len(market.tickers)}개, {stored['rows']:,}행 (바뀐 행 {changed:,}개) "
+          f"→ {ctx.settings.db_path}; 시장의 시계는 {stored['last_date']}에 있습니다 "
+          "(`KSTOCK_DATA_SOURCE=synthetic`에서 `kstock data update`를 할 때마다 다음 거래일이 더해집니다)")
     return 0
 
 
@@ -126,7 +126,8 @@ def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
 
     settings = ctx.settings
     if (args.codes or args.end) and settings.data_source != "pykrx":
-        raise KstockError(f"--codes and --end apply to KSTOCK_DATA_SOURCE=pykrx (now {settings.data_source})")
+        raise KstockError(f"`--codes`와 `--end`는 `KSTOCK_DATA_SOURCE=pykrx`에서만 씁니다 "
+                          f"(지금은 `{settings.data_source}`)")
     from kstock.service.loop_lock import loop_lock
 
     store = ctx.new_store
@@ -141,7 +142,7 @@ def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
         raise KstockError(report.message)
     print(report.message)
     for warning in report.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"경고: {warning}", file=sys.stderr)
     return 0
 
 
@@ -153,7 +154,7 @@ def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
     store = ctx.store
     first = store.first_price_date()
     if first is not None and args.after < str(first):
-        raise KstockError(f"--after {args.after}: 저장소의 첫 거래일({first})보다 앞선 날짜입니다 — 모든 가격 행이 "
+        raise KstockError(f"`--after` {args.after}: 저장소의 첫 거래일({first})보다 앞선 날짜입니다 — 모든 가격 행이 "
                           "지워지므로 거부합니다 (날짜를 확인하세요; 변경 없음)")
     counts = store.rows_after(day_int(args.after))
     if counts["prices"] + counts["index"] == 0:
@@ -161,7 +162,7 @@ def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     if not args.yes:
         print(f"{args.after} 이후 날짜의 가격 {counts['prices']:,}행, 지수 {counts['index']:,}행이 있습니다 — "
-              "지우려면 --yes를 붙여 다시 실행하세요 (아무것도 바꾸지 않았습니다)")
+              "지우려면 `--yes`를 붙여 다시 실행하세요 (아무것도 바꾸지 않았습니다)")
         return 1
     removed = store.prune_after(day_int(args.after))
     print(f"{args.after} 이후 날짜의 가격 {removed['prices']:,}행, 지수 {removed['index']:,}행을 지웠습니다")
@@ -196,6 +197,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.market.dates import day_int
     from kstock.market.freshness import seoul_today
     from kstock.market.store_checks import count_bad_rows
+    from kstock.service.korean import kst
 
     store = ctx.read_store
     summary = store.summary()
@@ -207,30 +209,37 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json(summary)
         return 0
-    print(f"store {summary['db']} (schema v{summary['schema_version']})")
-    print(f"tickers: {summary['tickers']:,}  " + "  ".join(f"{k} {v}" for k, v in summary["by_market"].items()))
-    print("kinds:   " + "  ".join(f"{k} {v}" for k, v in summary["by_kind"].items()))
-    print(f"prices:  {summary['rows']:,} rows, {summary['first_date']} → {summary['last_date']}, "
-          f"{summary['halt_days']:,} halt days")
+    print(f"저장소 {summary['db']} (스키마 {summary['schema_version']}판)")
+    print(f"종목: {summary['tickers']:,}  " + "  ".join(f"{k} {v}" for k, v in summary["by_market"].items()))
+    print("종류: " + "  ".join(f"{KIND_KO.get(k, k)} {v}" for k, v in summary["by_kind"].items()))
+    print(f"가격: {summary['rows']:,}행, {summary['first_date']} → {summary['last_date']}, "
+          f"거래정지 행 {summary['halt_days']:,}개")
     for name, info in summary["indices"].items():
-        print(f"index:   {name} {info['rows']:,} rows, {info['first_date']} → {info['last_date']}")
+        print(f"지수: {name} {info['rows']:,}행, {info['first_date']} → {info['last_date']}")
     from kstock.market.store_summary import completeness_lines  # index lag, partial days (issue 21)
 
     print("\n".join(completeness_lines(summary)) or f"마지막 완전한 거래일: {summary['last_complete_date']}")
     commons = sum(summary["by_sector"].values()) or 1
-    print("sectors (common stocks):")
+    print("업종 (보통주):")
     for name, n in summary["by_sector"].items():
         print(f"  {name:<8} {n:>5}  {n / commons:6.1%}")
     if summary.get("future_rows"):
         rows = summary["future_rows"]
-        print(f"⚠️ {rows['prices']:,} price rows and {rows['index']:,} index rows are dated after today "
-              f"({summary['today']}); remove them with `kstock data prune --after {summary['today']} --yes`")
+        print(f"⚠️ 오늘({summary['today']}) 이후 날짜의 가격 {rows['prices']:,}행과 "
+              f"지수 {rows['index']:,}행이 있습니다; `kstock data prune --after {summary['today']} --yes`로 지우세요")
     print(_check_line(summary["bad_rows"]))
     last = summary["last_update"]
     if last:
-        print(f"last update: {last['finished_at']} via {last['source']} ({last['status']})"
+        print(f"마지막 갱신: {kst(last['finished_at'])} KST, `{last['source']}` "
+              f"({_UPDATE_STATUS_KO.get(last['status'], last['status'])})"
               + (f": {last['message']}" if last.get("message") else ""))
     return 0
+
+
+#: What kind of instrument a code is, and how an update ended, as people read them (``--json`` keeps the keys).
+KIND_KO = {"common": "보통주", "etf": "ETF", "etn": "ETN", "preferred": "우선주", "spac": "스팩", "reit": "리츠",
+           "fund": "펀드"}
+_UPDATE_STATUS_KO = {"ok": "성공", "failed": "실패"}
 
 
 def cmd_lookup(args: argparse.Namespace, ctx: Context) -> int:
@@ -252,7 +261,8 @@ def cmd_lookup(args: argparse.Namespace, ctx: Context) -> int:
                     "error": result.error})
     elif rows:
         for row in as_dict:
-            print(f"{row['code']}  {row['name']}  {row['market']}  {row['kind']}  {row['sector_name']}")
+            print(f"{row['code']}  {row['name']}  {row['market']}  {KIND_KO.get(row['kind'], row['kind'])}  "
+                  f"{row['sector_name']}")
     if result.error and not args.json:
         raise KstockError(result.error)
     return 0 if rows else 1

@@ -38,7 +38,7 @@ def cmd_validate(args: argparse.Namespace, ctx: Context) -> int:
     if reason:
         raise KstockError(f"{args.model}: {reason}")
     if args.max_samples < 1:
-        raise KstockError("--max-samples must be positive")
+        raise KstockError("`--max-samples`는 1 이상이어야 합니다")
     from kstock.ml.data import prepare_model_data
     from kstock.ml.sector.predictor import validate_sector
 
@@ -63,7 +63,7 @@ def _load_predictor(checkpoint: Path | None, ctx: Context) -> tuple[Any, str]:
         if checkpoint.is_dir():
             return _guarded(lambda: SectorPredictor.load(checkpoint, settings), checkpoint), str(checkpoint)
         if not checkpoint.exists():
-            raise KstockError(f"checkpoint {checkpoint} not found")
+            raise KstockError(f"체크포인트 {checkpoint}이(가) 없습니다")
         return SectorPredictor.from_checkpoint(checkpoint, settings), str(checkpoint)
     version = ModelRegistry(settings.model_dir).current("sector")
     if version is not None:
@@ -72,15 +72,15 @@ def _load_predictor(checkpoint: Path | None, ctx: Context) -> tuple[Any, str]:
     found = list_checkpoints(default_checkpoint_dir(settings))
     if found:
         return SectorPredictor.from_checkpoint(found[-1][2], settings), str(found[-1][2])
-    raise KstockError(f"no trained sector model in {settings.model_dir}; train one with `kstock train sector` "
-                      "or pass --checkpoint FILE")
+    raise KstockError(f"{settings.model_dir}에 학습된 섹터 모델이 없습니다; `kstock train sector`로 학습하거나 "
+                      "`--checkpoint FILE`을 주세요")
 
 
 def _guarded(load: Any, where: Path) -> Any:
     try:
         return load()
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise KstockError(f"cannot load the sector model in {where}: {exc}") from exc
+        raise KstockError(f"{where}의 섹터 모델을 불러올 수 없습니다: {exc}") from exc
 
 
 def format_report(r: dict[str, Any]) -> str:
@@ -88,17 +88,16 @@ def format_report(r: dict[str, Any]) -> str:
     per_class = "  ".join(f"{name} {_pct(acc)}" for name, acc in zip(classes, r["per_class_accuracy"], strict=True))
     share = r.get("sector_head_share", float("nan"))
     lines = [
-        f"sector model   {r['model']}",
-        f"validation     {r['start']} → {r['end']}, {r['n']:,} samples, routed through the sector heads "
-        f"({_pct(share)} answered by a sector head, the rest by the common head: unknown sector or too few "
-        "training samples)",
-        f"loss           {r['loss']:.4f} (focal, class-weighted)",
-        f"accuracy       {_pct(r['accuracy'])}   (always HOLD: {_pct(r['hold_baseline_accuracy'])})",
-        f"macro-F1       {r['macro_f1']:.3f}    (HOLD-majority baseline: {r['hold_baseline_macro_f1']:.3f})",
-        f"per class      {per_class}",
+        f"섹터 모델      `{r['model']}`",
+        f"검증           {r['start']} → {r['end']}, 표본 {r['n']:,}개 — 섹터 헤드가 답한 비율 {_pct(share)} "
+        "(나머지는 공통 헤드: 업종을 모르거나 학습 표본이 적은 종목)",
+        f"손실           {r['loss']:.4f} (focal 손실, 클래스 가중)",
+        f"정확도         {_pct(r['accuracy'])}   (늘 HOLD라고 답할 때: {_pct(r['hold_baseline_accuracy'])})",
+        f"macro-F1       {r['macro_f1']:.3f}    (늘 HOLD 기준선: {r['hold_baseline_macro_f1']:.3f})",
+        f"클래스별 정확도 {per_class}",
     ]
     return "\n".join(lines)
 
 
 def _pct(x: float) -> str:
-    return "n/a" if x != x else f"{100 * x:.1f} %"
+    return "-" if x != x else f"{100 * x:.1f} %"

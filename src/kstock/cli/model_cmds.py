@@ -82,6 +82,7 @@ def _model_options(args: argparse.Namespace) -> dict:
 def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.config import check_model_dir
     from kstock.ml.models import known_kinds
+    from kstock.service.presenters import metric_ko
     from kstock.service.retrain import retrain
 
     check_model_dir(ctx.settings)  # an unwritable KSTOCK_MODEL_DIR is refused before an hour of training
@@ -92,8 +93,9 @@ def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
     failed = False
     for name in names:
         result = retrain(services, name, progress=lambda msg: print(msg, file=sys.stderr), **_model_options(args))
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
-        print(f"{name}: {result.status} — {result.reason}" + (f" [{metrics}]" if metrics else ""))
+        metrics = ", ".join(f"{metric_ko(k)} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
+        print(f"{name}: {_STATUS_KO.get(result.status, result.status)} — {result.reason}"
+              + (f" [{metrics}]" if metrics else ""))
         failed |= result.status == "failed"
     return 1 if failed else 0
 
@@ -106,6 +108,7 @@ def _trains_distributed(name: str) -> bool:
         return bool(getattr(model_class(name), "trains_distributed", False))
     except KstockError:  # unavailable here (no torch): it fails on its own when trained
         return False
+_STATUS_KO = {"promoted": "교체됨", "kept": "유지", "failed": "실패"}
 
 
 def cmd_tune(args: argparse.Namespace, ctx: Context) -> int:
@@ -113,13 +116,13 @@ def cmd_tune(args: argparse.Namespace, ctx: Context) -> int:
 
     services = _services(ctx)
     if args.trials < 1:
-        raise KstockError("--trials must be at least 1")
+        raise KstockError("`--trials`는 1 이상이어야 합니다")
     storage = args.storage or f"sqlite:///{Path(ctx.settings.model_dir).resolve() / 'optuna.db'}"
     Path(ctx.settings.model_dir).mkdir(parents=True, exist_ok=True)
     out = tune_trees(services.training_data(), trials=args.trials, end=args.end, storage=storage,
                      study_name=args.study, model_dir=ctx.settings.model_dir, embargo=ctx.settings.label_horizon,
                      progress=lambda m: print(m, file=sys.stderr))
-    print(f"best rank IC {out['rank_ic']:.4f} after {out['trials']} trials → {out['params']}")
+    print(f"시도 {out['trials']}번 중 가장 좋은 순위 IC {out['rank_ic']:.4f} → `{out['params']}`")
     return 0
 
 
@@ -156,11 +159,11 @@ def _jsonable(obj: object) -> object:
 
 def evaluation_table(report: dict) -> str:
     """Markdown table of the headline numbers (models, then baselines)."""
-    head = ("| | AUC | Rank IC | Rank IC (t+1) | ICIR | top-decile hit | CAGR | Sharpe | MDD | turnover |\n"
+    head = ("| | AUC | 순위 IC | 순위 IC (다음 날 시가) | ICIR | 상위 10% 적중률 | CAGR | 샤프 | MDD | 회전율 |\n"
             "|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
     entries = [(name, m) for name, m in report["models"].items()] + \
-              [(f"baseline: {name}", m) for name, m in report.get("baselines", {}).items()]
+              [(f"기준선: {name}", m) for name, m in report.get("baselines", {}).items()]
     for name, m in entries:
         bt = m.get("backtest", {})
         rows.append("| " + " | ".join([
@@ -170,18 +173,18 @@ def evaluation_table(report: dict) -> str:
         ]) + " |")
     folds = report.get("folds", [])
     if folds:
-        rows.append(f"\nfolds: {len(folds)}, test {folds[0]['test_start']} … {folds[-1]['test_end']}")
+        rows.append(f"\n검증 구간 {len(folds)}개, 시험 기간 {folds[0]['test_start']} … {folds[-1]['test_end']}")
     warm = report.get("ensemble_warmup")
     if warm:
-        rows.append(f"ensemble: fold 1 weighed on a warm-up fold (test {warm['test_start']} … {warm['test_end']})")
+        rows.append(f"ensemble: 1번 구간의 가중치는 준비 구간(시험 {warm['test_start']} … {warm['test_end']})에서 정함")
     later = report["models"].get("ensemble", {}).get("weighted_folds")
     if later:  # from fold 2 on the weights rest on at least one whole fold
         ics = ", ".join(f"{name} {ic:.4f}" for name, ic in later["rank_ic_mean"].items())
-        rows.append(f"Rank IC from {later['test_start']} (ensemble weights chosen on earlier folds): {ics}")
+        rows.append(f"{later['test_start']}부터의 순위 IC (앞 구간에서 정한 ensemble 가중치): {ics}")
     for name, why in report.get("unavailable", {}).items():
         rows.append(f"{name}: {why}")
     if "checks" in report:
-        rows.append(f"shuffled-label Rank IC: {report['checks']['shuffled_label_rank_ic']:.4f} (should be ≈ 0)")
+        rows.append(f"정답을 섞어 학습한 순위 IC: {report['checks']['shuffled_label_rank_ic']:.4f} (≈ 0이어야 함)")
     rows += _books_table(entries)
     rows += _decile_tables(report)
     return "\n".join(rows)
@@ -189,10 +192,10 @@ def evaluation_table(report: dict) -> str:
 
 def _books_table(entries: list[tuple[str, dict]]) -> list[str]:
     """Each book net and before costs, with what the costs took: the daily top-K and the followable book."""
-    rows = ["", "| book | CAGR | CAGR before costs | costs / year | Sharpe | MDD | turnover / day |",
+    rows = ["", "| 포트폴리오 | CAGR | 비용 전 CAGR | 연간 비용 | 샤프 | MDD | 하루 회전율 |",
             "|---|---|---|---|---|---|---|"]
     for name, m in entries:
-        for book, label in (("backtest", "daily top-K"), ("followable", "followable")):
+        for book, label in (("backtest", "매일 상위 K"), ("followable", "따라 하기")):
             bt = m.get(book)
             if not bt or "cagr_before_costs" not in bt:
                 continue
@@ -206,7 +209,7 @@ def _decile_tables(report: dict) -> list[str]:
     """Each model's out-of-sample band table: what the headline of a call in that decile will say."""
     from kstock.ml.evaluation.calibration import markdown, tables_of
 
-    return [markdown(t, f"\n{name}: excess over the equal-weighted buyable universe per score decile")
+    return [markdown(t, f"\n{name}: 점수 10분위별, 매수 가능 종목 동일가중 평균 대비 초과수익")
             for name, t in tables_of(report).items()]
 
 
@@ -244,21 +247,21 @@ def check_output_file(path: Path, option: str, *, make_parents: bool = False) ->
     the end): not a folder, in a folder that exists (``make_parents``: created now, as the command would), and
     writable — tried by opening it to append, which changes nothing; a file the try created is removed."""
     if path.is_dir():
-        raise KstockError(f"{option} {path}: is a folder; give a file name such as {path / 'chart.png'}")
+        raise KstockError(f"`{option}` {path}: 폴더입니다; {path / 'chart.png'} 같은 파일 이름을 주세요")
     if make_parents:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise KstockError(f"{option} {path}: 폴더 {path.parent}를 만들 수 없습니다 "
+            raise KstockError(f"`{option}` {path}: 폴더 {path.parent}를 만들 수 없습니다 "
                               f"({exc.strerror or exc})") from None
     if not path.parent.is_dir():
-        raise KstockError(f"{option} {path}: the folder {path.parent} does not exist; create it first")
+        raise KstockError(f"`{option}` {path}: 폴더 {path.parent}이(가) 없습니다; 먼저 만드세요")
     existed = path.exists()
     try:
         with path.open("ab"):
             pass
     except OSError as exc:
-        raise KstockError(f"{option} {path}: 파일을 쓸 수 없습니다 ({exc.strerror or exc}). "
+        raise KstockError(f"`{option}` {path}: 파일을 쓸 수 없습니다 ({exc.strerror or exc}). "
                           "쓸 수 있는 경로를 지정해 주세요.") from None
     if not existed:
         path.unlink(missing_ok=True)
@@ -268,7 +271,7 @@ def write_output_file(path: Path, data: bytes, option: str) -> None:
     try:
         path.write_bytes(data)
     except OSError as exc:
-        raise KstockError(f"{option} {path}: cannot write the file ({exc.strerror or exc})") from None
+        raise KstockError(f"`{option}` {path}: 파일을 쓸 수 없습니다 ({exc.strerror or exc})") from None
 
 
 def cmd_models(args: argparse.Namespace, ctx: Context) -> int:

@@ -44,10 +44,10 @@ EXTRA_FEATURE_LABELS: dict[str, tuple[str, str]] = {
     "rel_sector_5d": ("업종 대비 5일 수익률", "pct"), "rel_sector_60d": ("업종 대비 60일 수익률", "pct"),
     "sector_vs_market_20d": ("업종의 시장 대비 20일 수익률", "pct"), "overnight_1d": ("당일 시초 갭", "pct"),
     "intraday_1d": ("당일 장중 수익률", "pct"), "overnight_20d": ("20일 누적 시초 갭", "pct"),
-    "intraday_20d": ("20일 누적 장중 수익률", "pct"), "turnover_shock_1_60": ("당일 거래대금/60일 평균", "level"),
-    "turnover_shock_5_60": ("5일 거래대금/60일 평균", "level"), "max_ret_20d": ("20일 중 최대 일간 상승", "pct"),
+    "intraday_20d": ("20일 누적 장중 수익률", "pct"), "turnover_shock_1_60": ("당일 거래대금/60일 평균", "logratio"),
+    "turnover_shock_5_60": ("5일 거래대금/60일 평균", "logratio"), "max_ret_20d": ("20일 중 최대 일간 상승", "pct"),
     "beta_60d": ("60일 시장 베타", "num"), "mkt_ret_20d": ("시장 20일 수익률", "pct"),
-    "mkt_vol_20d": ("시장 20일 변동성", "level"), "mkt_breadth_ma20": ("20일선 위 종목 비율", "num"),
+    "mkt_vol_20d": ("시장 20일 변동성", "level"), "mkt_breadth_ma20": ("20일선 위 종목 비율", "share"),
     "mkt_dispersion_20d": ("종목 간 20일 수익률 분산", "level"),
 }  # fmt: skip
 

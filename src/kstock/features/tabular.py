@@ -36,13 +36,13 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
     "vol_5d": ("5일 변동성", "level"), "vol_20d": ("20일 변동성", "level"), "vol_60d": ("60일 변동성", "level"),
     "vol_ratio_5_20": ("단기/중기 변동성 비율", "ratio"), "rsi_14": ("RSI(14)", "num"),
     "macd": ("MACD", "pct"), "macd_hist": ("MACD 히스토그램", "pct"),
-    "bb_position": ("볼린저밴드 위치", "num"), "bb_width": ("볼린저밴드 폭", "level"),
+    "bb_position": ("볼린저밴드 안 위치", "share"), "bb_width": ("볼린저밴드 폭", "level"),
     "ma5_gap": ("5일선 이격", "pct"), "ma20_gap": ("20일선 이격", "pct"), "ma60_gap": ("60일선 이격", "pct"),
     "ma120_gap": ("120일선 이격", "pct"), "volume_ratio_5_20": ("거래량 5일/20일", "ratio"),
     "volume_ratio_1_20": ("당일 거래량/20일 평균", "ratio"), "log_traded_value_20": ("20일 평균 거래대금", "won"),
-    "atr_14": ("ATR(14)", "level"), "dist_52w_high": ("52주 고가 대비", "pct"),
+    "atr_14": ("14일 하루 평균 변동폭(ATR)", "level"), "dist_52w_high": ("52주 고가 대비", "pct"),
     "dist_52w_low": ("52주 저가 대비", "pct"), "range_1d": ("당일 고저폭", "level"),
-    "close_location": ("당일 종가 위치", "num"), "rel_market_5d": ("시장 대비 5일 수익률", "pct"),
+    "close_location": ("당일 고저 범위 안 종가 위치", "share"), "rel_market_5d": ("시장 대비 5일 수익률", "pct"),
     "rel_market_20d": ("시장 대비 20일 수익률", "pct"), "rel_sector_20d": ("업종 대비 20일 수익률", "pct"),
 }  # fmt: skip
 

@@ -315,12 +315,13 @@ def import_directory(
     directory = Path(directory)
     until = until or seoul_today()
     if not directory.is_dir():
-        raise CsvImportError(f"{directory} is not a directory; give the folder holding one CSV file per ticker")
+        raise CsvImportError(f"{directory}은(는) 폴더가 아닙니다; 종목마다 CSV 파일이 하나씩 든 폴더를 주세요")
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv")
     if not files:
-        raise CsvImportError(f"{directory} has no .csv files; expected one file per ticker such as 005930.csv")
+        raise CsvImportError(f"{directory}에 .csv 파일이 없습니다; "
+                             "종목마다 005930.csv 같은 파일이 하나씩 있어야 합니다")
     if sectors_file and not tickers_file:
-        raise CsvImportError("--sectors needs --tickers: sector ids are assigned to the tickers file's rows")
+        raise CsvImportError("`--sectors`에는 `--tickers`가 필요합니다: 업종은 종목 파일의 행에 붙습니다")
     tickers, industries = read_tickers_file(tickers_file, sectors_file) if tickers_file else ([], {})
     indices = {name.upper(): _until(read_index_file(p), p, until) for name, p in (index_files or {}).items()}
     report = ImportReport()
@@ -363,7 +364,7 @@ def _read_all(files: list[Path], report: ImportReport, progress: bool,
     from tqdm import tqdm
 
     frames = []
-    for path in tqdm(files, desc="import", unit="file", disable=not progress, leave=False):
+    for path in tqdm(files, desc="가져오기", unit="파일", disable=not progress, leave=False):
         try:
             frames.append(read_price_file(path, until))
             report.files_ok += 1

@@ -63,16 +63,16 @@ def data_age(store: MarketStore, today: DayLike | None = None) -> tuple[str | No
 
 
 def describe_age(store: MarketStore, today: DayLike | None = None) -> str:
-    """'as of 2025-06-16 (3 trading days / 5 calendar days old)', or that nothing is stored yet.
+    """'2025-06-16 기준 (3거래일 / 5일 지남)', or that nothing is stored yet (read by people: Korean).
 
     Trading days are the KRX sessions after the last stored day up to today (weekends and KRX
     holidays excluded), so today counts once it is a trading day.
     """
     last, days = data_age(store, today)
     if last is None:
-        return "the store holds no market data yet"
+        return "저장된 시장 데이터가 아직 없습니다"
     today_d = as_date(today) if today is not None else seoul_today()
     trading = 0
     if days and days > 0:
         trading = TradingCalendar(np.array([last], dtype="datetime64[D]")).trading_days_between(last, today_d)
-    return f"as of {last} ({trading} trading days / {days} calendar days old)"
+    return f"{last} 기준 ({trading}거래일 / {days}일 지남)"

@@ -168,7 +168,8 @@ class PykrxSource:
         except SourceRefused:
             return self._fail(store, self._login_message())
         except SourceUnreachable as exc:
-            hint = "; KRX_ID/KRX_PW are not set either, and KRX needs them" if self._login_state == "missing" else ""
+            hint = ("; KRX_ID/KRX_PW도 설정되지 않았습니다 (KRX는 로그인이 필요합니다)"
+                    if self._login_state == "missing" else "")
             return self._fail(store, f"KRX에 연결할 수 없습니다 ({exc.reason}){hint}")
         except Exception as exc:  # any other source fault must also leave the store as it was
             logger.exception("pykrx update failed")
@@ -176,16 +177,17 @@ class PykrxSource:
         changed = store.ingest(batch.data, source=SOURCE, industries=batch.industries)
         last, age = data_age(store)
         message = (
-            f"pykrx: {batch.tickers_updated} tickers updated, {changed} rows changed; data {describe_age(store)}"
+            f"pykrx: {batch.tickers_updated}종목 갱신, 바뀐 행 {changed:,}개; 데이터 {describe_age(store)}"
         )
         if batch.warnings:
-            message += f" ({len(batch.warnings)} warnings)"
+            message += f" (경고 {len(batch.warnings)}건)"
         logger.info(message)
         return UpdateReport(True, batch.tickers_updated, changed, message, last, age, batch.warnings)
 
     def _fail(self, store: MarketStore, reason: str) -> UpdateReport:
         last, age = data_age(store)
-        fallback = f"serving stored data {describe_age(store)}" if last else "no stored market data to fall back on"
+        fallback = (f"저장된 데이터로 계속 제공합니다: {describe_age(store)}" if last
+                    else "대신 쓸 저장된 시장 데이터도 없습니다")
         message = self._redact(f"{reason}; {fallback}")
         logger.warning(message)
         store.log_update(SOURCE, 0, "failed", message)
@@ -324,7 +326,7 @@ class PykrxSource:
 
         todo = [t.code for t in tickers if t.kind in _FETCHED_KINDS]
         frames, updated = [], 0
-        for code in tqdm(todo, desc="pykrx", unit="ticker", disable=not progress, leave=False):
+        for code in tqdm(todo, desc="pykrx", unit="종목", disable=not progress, leave=False):
             stored = stored_range(store, code)
             if (stored.last if stored is not None else day_int(start) - 1) >= day_int(end):
                 continue  # up to date: no call at all

@@ -105,8 +105,8 @@ class CsvDropSource:
         except CsvImportError as exc:
             return _failed(store, "csv", str(exc))
         last, age = data_age(store)
-        message = (f"csv: {report.files_ok} files, {report.rows_changed:,} rows new or changed; "
-                   f"data {describe_age(store)}")
+        message = (f"csv: 파일 {report.files_ok}개, 새로 쓰거나 바뀐 행 {report.rows_changed:,}개; "
+                   f"데이터 {describe_age(store)}")
         warnings = [f"{name}: {reason}" for name, reason in report.bad_files] + list(report.warnings)
         return UpdateReport(report.files_ok > 0, report.files_ok, report.rows_changed, message, last, age, warnings)
 
@@ -116,7 +116,8 @@ class CsvDropSource:
 
 def _failed(store: MarketStore, source: str, reason: str) -> UpdateReport:
     last, age = data_age(store)
-    fallback = f"serving stored data {describe_age(store)}" if last else "no stored market data to fall back on"
+    fallback = (f"저장된 데이터로 계속 제공합니다: {describe_age(store)}" if last
+                else "대신 쓸 저장된 시장 데이터도 없습니다")
     message = f"{reason}; {fallback}"
     store.log_update(source, 0, "failed", message)
     return UpdateReport(False, 0, 0, message, last, age)
@@ -217,7 +218,7 @@ class SyntheticSource:
             changed = store.ingest(_until(data, spec.today, day), source=f"synthetic:seed={spec.seed}")
             _save_spec(store, SyntheticSpec(spec.n_tickers, spec.years, spec.seed, spec.present, day))
             last, age = data_age(store, day)
-            message = f"synthetic: {day} 하루치 {changed:,}행 추가; data {describe_age(store, day)}"
+            message = f"합성 시장: {day} 하루치 {changed:,}행 추가; 데이터 {describe_age(store, day)}"
         log.info(message)
         return UpdateReport(True, len(data.tickers), changed, message, last, age)
 

@@ -50,8 +50,8 @@ class MarketStore:
         self.lock = threading.RLock()  # one transaction at a time on the shared connection (bot threads)
         check_is_sqlite(self.path)
         if (readonly or not create) and not self.path.exists():
-            raise StoreError(f"the store {self.path} does not exist (KSTOCK_DB / --db); create it with "
-                             "`kstock data synth`, `kstock data import` or `kstock data update`")
+            raise StoreError(f"저장소 {self.path}이(가) 없습니다 (`KSTOCK_DB` / `--db`); "
+                             "`kstock data synth`, `kstock data import` 또는 `kstock data update`로 만드세요")
         self.conn = open_connection(self.path, readonly=self.readonly, timeout=timeout)
         try:
             self._refuse_newer_schema()  # before anything (even the WAL switch) touches the file

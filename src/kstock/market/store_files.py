@@ -26,7 +26,7 @@ class StoreError(KstockError, RuntimeError):
 
 
 #: The words every "locked by another writer" StoreError carries (see :func:`explain`).
-LOCKED_WORDS = "is locked by another writer"
+LOCKED_WORDS = "다른 쓰기 작업이 잠그고 있습니다"
 
 
 def open_connection(path: Path, *, readonly: bool, timeout: float) -> sqlite3.Connection:
@@ -38,8 +38,8 @@ def open_connection(path: Path, *, readonly: bool, timeout: float) -> sqlite3.Co
             return _connect_readonly(path, timeout)
         return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     except OSError as exc:
-        raise StoreError(f"KSTOCK_DB / --db {path}: cannot create the store there "
-                         f"({exc.strerror or exc}); give a file path in a writable folder") from None
+        raise StoreError(f"`KSTOCK_DB` / `--db` {path}: 그 자리에 저장소를 만들 수 없습니다 "
+                         f"({exc.strerror or exc}); 쓸 수 있는 폴더의 파일 경로를 주세요") from None
     except sqlite3.Error as exc:
         raise StoreError(explain(path, exc)) from exc
 
@@ -68,18 +68,18 @@ def check_is_sqlite(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:  # e.g. a path through a file, or a folder we may not read
-        raise StoreError(f"KSTOCK_DB / --db {path}: cannot use that path ({exc.strerror or exc})") from None
+        raise StoreError(f"`KSTOCK_DB` / `--db` {path}: 이 경로를 쓸 수 없습니다 ({exc.strerror or exc})") from None
     if path.is_dir():
-        raise StoreError(f"{path} is a directory; give KSTOCK_DB / --db a file path such as data/kstock.db")
+        raise StoreError(f"{path}은(는) 폴더입니다; `KSTOCK_DB` / `--db`에는 `data/kstock.db` 같은 파일 경로를 주세요")
     if not stat.S_ISREG(mode):  # /dev/null, a FIFO, a socket: SQLite would "open" it and every read would fail
-        raise StoreError(f"KSTOCK_DB / --db {path}: 일반 파일이 아니어서 (장치·FIFO·소켓) kstock 저장소로 쓸 수 "
-                         "없습니다. data/kstock.db 같은 파일 경로를 지정해 주세요.")
+        raise StoreError(f"`KSTOCK_DB` / `--db` {path}: 일반 파일이 아니어서 (장치·FIFO·소켓) kstock 저장소로 쓸 수 "
+                         "없습니다. `data/kstock.db` 같은 파일 경로를 지정해 주세요.")
     if path.exists() and path.stat().st_size > 0:
         with path.open("rb") as fh:
             if fh.read(16) != SQLITE_MAGIC:
                 raise StoreError(
-                    f"{path} is not a kstock store (not an SQLite file); point --db / KSTOCK_DB at a new or "
-                    "existing store file"
+                    f"{path}은(는) kstock 저장소가 아닙니다 (SQLite 파일이 아님); `--db` / `KSTOCK_DB`를 새 파일이나 "
+                    "기존 저장소 파일로 지정하세요"
                 )
 
 
@@ -88,14 +88,15 @@ def explain(path: Path, exc: sqlite3.Error) -> str:
     text = str(exc)
     if "locked" in text or "busy" in text:
         # only the file name: this message reaches chat users, who need not see server paths
-        return (f"the store ({path.name}) {LOCKED_WORDS} (another kstock process?); "
-                "try again when it has finished")
+        return (f"저장소({path.name})를 {LOCKED_WORDS} (다른 kstock 프로세스?); "
+                "끝난 뒤 다시 시도하세요")
     if "not a database" in text or "malformed" in text:
-        return f"{path} is not a usable kstock store ({text}); restore it or point --db at a new file"
+        return (f"{path}은(는) 쓸 수 없는 kstock 저장소입니다 ({text}); "
+                "백업에서 복원하거나 `--db`를 새 파일로 지정하세요")
     if "disk" in text or "full" in text:
-        return f"cannot write the store ({path.name}): {text}; free some disk space and retry"
+        return f"저장소({path.name})에 쓸 수 없습니다: {text}; 디스크 공간을 비우고 다시 시도하세요"
     if "readonly" in text or "read-only" in text:
-        return f"the store ({path.name}) is read-only here: {text}"
+        return f"저장소({path.name})가 여기서는 읽기 전용입니다: {text}"
     if "unable to open" in text:
-        return f"KSTOCK_DB / --db {path}: unable to open the store there; give a file path in a writable folder"
-    return f"store {path.name}: {text}"
+        return f"`KSTOCK_DB` / `--db` {path}: 그 자리의 저장소를 열 수 없습니다; 쓸 수 있는 폴더의 파일 경로를 주세요"
+    return f"저장소 {path.name}: {text}"

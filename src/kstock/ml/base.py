@@ -39,7 +39,7 @@ SECTOR_HEAD = "head"
 #: The sector model's (SELL, HOLD, BUY) probabilities: (N, D, 3).
 CLASS_PROBS = "class_probs"
 
-TORCH_MISSING = "unavailable (torch not installed)"
+TORCH_MISSING = "torch가 설치되지 않음"
 LABELS = ("SELL", "HOLD", "BUY")
 
 

@@ -86,7 +86,7 @@ def prepare_model_data(
     end = store.last_price_date() if end is None else end
     panel = store.load_panel(codes=codes, start=start, end=end, dtype=dtype)
     if not panel.codes or len(panel.dates) < 30:
-        raise NoDataError("the store has too little price data; run `kstock data synth` or `kstock data import`")
+        raise NoDataError("저장소의 가격 데이터가 너무 적습니다; `kstock data synth`나 `kstock data import`로 채우세요")
     tickers = {t.code: t for t in store.tickers()}
     universe = np.array([tickers.get(c) is not None and tickers[c].kind == InstrumentKind.COMMON
                          for c in panel.codes])
@@ -122,7 +122,7 @@ def prepare_recent_data(store: MarketStore, settings: Settings, days: int,
     """
     last = store.last_price_date() if end is None else np.datetime64(end, "D")
     if last is None:
-        raise NoDataError("the store has too little price data; run `kstock data synth` or `kstock data import`")
+        raise NoDataError("저장소의 가격 데이터가 너무 적습니다; `kstock data synth`나 `kstock data import`로 채우세요")
     first = store.first_price_date()
     start = store.index_day_before(last, days)  # the index trades every session: its days say where to start
     span = int(days * 1.5) + 30  # else calendar days: ~246 KRX sessions a year

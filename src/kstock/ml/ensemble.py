@@ -17,7 +17,7 @@ import numpy as np
 from kstock.ml.base import MemberOutput
 
 #: Served until a store's own `kstock evaluate --model ensemble` stores weights. On the walk-forward over
-#: kospi_2020_2026 (2022-01 … 2026-05, four folds; README "Models and how well they do") the fold rule chose
+#: kospi_2020_2026 (2022-01 … 2026-05, four folds; docs/models.md, "The ensemble") the fold rule chose
 #: trees 0.7 / LSTM 0.3 with the current trees for both refits of the LSTM (Rank IC 0.1090 and 0.1081, the
 #: trees alone 0.1090; 0.6 / 0.4 with the previous trees); every weight it gave the sector model (0.1–0.4)
 #: lowered the ensemble's Rank IC and Rank IC from the next open, so it weighs 0 — it still answers when no

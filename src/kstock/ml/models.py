@@ -43,7 +43,7 @@ KINDS: dict[str, Kind] = {
 def unavailable_reason(name: str) -> str | None:
     """Why a model kind cannot run here, or None when it can."""
     if name not in KINDS:
-        return f"unknown model {name!r}; choose from {', '.join(known_kinds())}"
+        return f"모르는 모델 {name!r}; {', '.join(f'`{k}`' for k in known_kinds())} 중에서 고르세요"
     if KINDS[name].needs_torch and not torch_available():
         return TORCH_MISSING
     return None

@@ -13,7 +13,7 @@ def round_bar(total: int, desc: str) -> Any:
     """A tqdm bar over ``total`` boosting rounds (all boosters of one fit together, so the ETA is the fit's)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="round", leave=False, disable=None, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit="회", leave=False, disable=None, dynamic_ncols=True)
 
 
 def lgb_callback(bar: Any) -> Any:

@@ -107,8 +107,8 @@ class ModelRegistry:
         except BaseException as exc:  # the model's own writer failed: leave no half-written folder behind
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(exc, OSError) or is_write_failure(exc):  # disk full, file-size limit, a library's own
-                raise RegistryError(f"{WRITE_FAILED_KO}: could not save the new {name} model "  # write error
-                                    f"({_short(exc)}); the serving model is kept") from exc
+                raise RegistryError(f"{WRITE_FAILED_KO}: 새 `{name}` 모델을 저장하지 못했습니다 "  # write error
+                                    f"({_short(exc)}); 서비스 중인 모델은 그대로입니다") from exc
             raise
         return ModelVersion(name, version, final, meta)
 
@@ -123,8 +123,9 @@ class ModelRegistry:
             # disk full (or read-only) while writing the pointer: CURRENT still names the old version, so say so
             # as save() does rather than surface a bare OSError, and leave no stray CURRENT.tmp behind
             tmp.unlink(missing_ok=True)
-            raise RegistryError(f"{WRITE_FAILED_KO}: could not switch the serving {version.name} model to "
-                                f"{version.version} ({_short(exc)}); the serving model is kept") from exc
+            raise RegistryError(f"{WRITE_FAILED_KO}: 서비스 중인 `{version.name}` 모델을 "
+                                f"`{version.version}`(으)로 바꾸지 못했습니다 ({_short(exc)}); "
+                                "서비스 중인 모델은 그대로입니다") from exc
         self._prune(version.name)
 
     def current(self, name: str) -> ModelVersion | None:
@@ -211,9 +212,9 @@ class ModelRegistry:
             try:
                 actual = _sha256(version.path / rel)
             except OSError:
-                return f"model file {rel} is missing"
+                return f"모델 파일 `{rel}`이(가) 없음"
             if actual != digest:
-                return f"model file {rel} is corrupt (checksum mismatch)"
+                return f"모델 파일 `{rel}`이(가) 손상됨 (체크섬 불일치)"
         return None
 
     def versions(self, name: str) -> list[str]:
@@ -238,14 +239,15 @@ class ModelRegistry:
         """
         value = candidate.get(metric)
         if value is None or value != value:  # None or NaN
-            return GateDecision(False, f"candidate has no valid {metric}; kept the serving model")
+            return GateDecision(False, f"새 모델의 검증 `{metric}` 값이 없어 서비스 중인 모델은 그대로입니다")
         if not serving or serving.get(metric) is None or serving[metric] != serving[metric]:
-            return GateDecision(True, f"no comparable serving model; promoted ({metric} {value:.4f})")
+            return GateDecision(True, f"비교할 서비스 모델이 없어 새 모델로 교체했습니다 (`{metric}` {value:.4f})")
         old = serving[metric]
         if value >= old - tolerance:
-            return GateDecision(True, f"{metric} {value:.4f} vs serving {old:.4f} (tolerance {tolerance}); promoted")
-        return GateDecision(False, f"{metric} {value:.4f} is worse than serving {old:.4f} by more than {tolerance}; "
-                                   "kept the serving model")
+            return GateDecision(True, f"`{metric}` {value:.4f}, 서비스 중인 모델 {old:.4f} "
+                                      f"(허용 오차 {tolerance}): 새 모델로 교체했습니다")
+        return GateDecision(False, f"`{metric}` {value:.4f}: 서비스 중인 모델 {old:.4f}보다 {tolerance} 넘게 나빠 "
+                                   "서비스 중인 모델은 그대로입니다")
 
     def _prune(self, name: str) -> None:
         current = self.current(name)

@@ -242,6 +242,10 @@ def describe_feature(name: str, value: float, top_share: float | None, contribut
         shown = f"{value * 100:.1f}%"
     elif kind == "ratio":
         shown = f"{value:.2f}배"
+    elif kind == "logratio":  # stored as log(a / b): read as the ratio itself
+        shown = f"{np.exp(value):.2f}배"
+    elif kind == "share":  # a place or a share between 0 and 1 (0 = the bottom / none, 1 = the top / all)
+        shown = f"{value * 100:.0f}%"
     elif kind == "won":
         shown = f"{np.expm1(value) / 1e8:,.0f}억원"
     else:

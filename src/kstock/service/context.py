@@ -173,7 +173,7 @@ class Services:
             version = self.registry.current(name)
             pointer = self.registry.pointer(name)
             if version is None and pointer is None:
-                return ServingModel(name, None, None, "not trained yet (run `kstock train " + name + "`)")
+                return ServingModel(name, None, None, "아직 학습되지 않음 (`kstock train " + name + "`으로 학습)")
             key = (pointer, version.version if version else None)
             cached = self._models.get(name)
             if cached is not None and cached.key == key:
@@ -191,22 +191,23 @@ class Services:
         problem = self.registry.verify(version)  # before loading: a truncated file can crash a library
         if problem:
             log.warning("model %s %s is unusable: %s", name, version.version, problem)
-            return ServingModel(name, None, version, f"unavailable ({problem}; run `kstock train {name}`)")
+            return ServingModel(name, None, version, f"{problem} (`kstock train {name}`으로 다시 학습)")
         try:
             return ServingModel(name, load_model(name, version.path, self.settings), version)
         except Exception as exc:  # a corrupt artifact means "unavailable", never a crash
             log.warning("model %s %s is unusable: %s", name, version.version, exc)
-            return ServingModel(name, None, version, f"unavailable (model files unreadable: {type(exc).__name__})")
+            why = f"모델 파일을 읽을 수 없음 ({type(exc).__name__}; `kstock train {name}`으로 다시 학습)"
+            return ServingModel(name, None, version, why)
 
     def _fall_back(self, name: str, pointer: str | None, version: ModelVersion | None,
                    failed: ServingModel | None) -> ServingModel:
         if failed is not None:
-            problem = failed.reason or "unusable"
+            problem = failed.reason or "사용할 수 없음"
         elif pointer == UNREADABLE_POINTER:
-            problem = "unavailable (the serving-version pointer CURRENT is unreadable"
-            problem += f"; run `kstock train {name}`)"
+            problem = "서비스 버전 표시 파일 `CURRENT`를 읽을 수 없음"
+            problem += f" (`kstock train {name}`으로 다시 학습)"
         else:
-            problem = f"unavailable (serving version {pointer} is missing or unreadable; run `kstock train {name}`)"
+            problem = f"서비스 버전 `{pointer}`이(가) 없거나 읽을 수 없음 (`kstock train {name}`으로 다시 학습)"
         previous = self.registry.last_good(name, skip=version.version if version else pointer)
         if previous is None:
             return ServingModel(name, None, version, problem)
@@ -214,7 +215,7 @@ class Services:
         if loaded.model is None:
             return ServingModel(name, None, version, problem)
         log.warning("model %s: %s — serving the previous version %s", name, problem, previous.version)
-        loaded.reason = f"previous version {previous.version} served: {problem}"
+        loaded.reason = f"이전 버전 `{previous.version}`을(를) 서비스 중: {problem}"
         return loaded
 
     def data_key(self) -> list | None:

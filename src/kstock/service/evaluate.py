@@ -1,4 +1,4 @@
-"""`evaluate(models)`: the walk-forward report every model is judged by (README schema).
+"""`evaluate(models)`: the walk-forward report every model is judged by (its schema: docs/models.md).
 
 All models and baselines share the folds, the samples and the backtest rules. ``ensemble`` evaluates
 each available member once and combines their out-of-sample predictions with weights chosen on
@@ -74,11 +74,11 @@ def evaluate(
         if reason:
             report["unavailable"][name] = reason
             continue
-        say(f"{name}: walk-forward over {len(folds)} folds" + (" and a warm-up fold" if warmup else ""))
+        say(f"{name}: 워크포워드 검증 구간 {len(folds)}개" + (" (준비 구간 하나 더)" if warmup else ""))
 
         def on_fold(i: int, fold: Any, n: str = name) -> None:
-            which = "warm-up fold" if fold is warmup else f"fold {folds.index(fold) + 1}/{len(folds)}"
-            say(f"{n}: {which} (test {data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
+            which = "준비 구간" if fold is warmup else f"구간 {folds.index(fold) + 1}/{len(folds)}"
+            say(f"{n}: {which} (시험 {data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
 
         make = lambda n=name: create_model(n, settings, **(options or {}).get(n, {}))  # noqa: E731
         oos = run_folds(make, data, trained, on_fold)
@@ -89,7 +89,7 @@ def evaluate(
         _add_ensemble(report, oos_by, data, folds, settings, services, warmup)
     report["baselines"] = baseline_report(data, folds, settings)
     if shuffle_check and "trees" in oos_by:
-        say("trees: shuffled-label check")
+        say("trees: 정답을 섞은 확인 학습")
         report["checks"] = {"shuffled_label_rank_ic": shuffled_label_check(
             lambda: create_model("trees", settings, **(options or {}).get("trees", {})), data, folds)}
     return report
@@ -106,7 +106,8 @@ def _expand(models: list[str]) -> list[str]:
             [] if name == "ensemble" else [name]
         for member in members:
             if member not in kinds:
-                raise KstockError(f"unknown model {member!r}; choose from {', '.join([*kinds, 'ensemble', 'all'])}")
+                choices = ", ".join(f"`{k}`" for k in [*kinds, "ensemble", "all"])
+                raise KstockError(f"모르는 모델 {member!r}; {choices} 중에서 고르세요")
             if member not in out:
                 out.append(member)
     return out

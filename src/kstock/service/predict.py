@@ -102,7 +102,7 @@ def predict_day(services: Services, day: int, data: ModelData | None = None) -> 
             except Exception as exc:  # one broken model must not take the others down
                 log.warning("model %s failed to predict day %s: %s", name, day, exc, exc_info=True)
                 members[name] = None
-                unavailable[name] = f"unavailable (prediction failed: {type(exc).__name__})"
+                unavailable[name] = f"예측 실패 ({type(exc).__name__})"
                 continue
             services.day_cache[key] = out
         members[name] = out
@@ -138,10 +138,10 @@ def no_model_message(services: Services, unavailable: dict[str, str]) -> str:
     """
     broken = {name: why for name, why in unavailable.items() if services.registry.pointer(name) is not None}
     if not broken:
-        return "no trained model yet: run `kstock train trees` (or ask an admin to /retrain trees)"
+        return "학습된 모델이 아직 없습니다: `kstock train trees`로 학습하세요 (또는 관리자에게 /retrain trees 요청)"
     reasons = "; ".join(f"{name}: {why}" for name, why in sorted(broken.items()))
-    return (f"no trained model is usable right now — {reasons}. Ask an admin to /retrain trees "
-            "(or run `kstock train trees`)")
+    return (f"지금 쓸 수 있는 학습된 모델이 없습니다 — {reasons}. 관리자에게 /retrain trees를 요청하거나 "
+            "`kstock train trees`를 실행하세요")
 
 
 def call_labels(score: np.ndarray, table: CalibrationTable | None = None) -> np.ndarray:

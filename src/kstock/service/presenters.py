@@ -29,11 +29,24 @@ def pct(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value * 100:+.{digits}f}%"
 
 
+#: Validation figures as a person reads them (``--json`` keeps the keys).
+METRIC_KO = {"rank_ic_mean": "순위 IC", "rank_ic_ir": "순위 IC 안정성(ICIR)", "auc": "AUC", "accuracy": "정확도",
+             "validation_days": "검증 일수", "rank_ic_tradeable_mean": "다음 날 시가 기준 순위 IC",
+             "rank_ic_next_open": "다음 날 시가 기준 순위 IC",
+             "top_decile_hit": "상위 10% 적중률", "macro_f1": "macro-F1"}
+
+
+def metric_ko(key: str) -> str:
+    """A metric's Korean name; an unknown key is shown as code."""
+    return METRIC_KO.get(key, f"`{key}`")
+
+
 def format_age(days: float | None) -> str:
+    """A model's age: "오늘" under a day (no "0시간 전"), else whole days."""
     if days is None:
         return "?"
     if days < 1:
-        return f"{days * 24:.0f}시간 전"
+        return "오늘"
     return f"{days:.0f}일 전"
 
 
@@ -53,7 +66,7 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
     if a.headline is not None and a.headline.percentile is not None:
         lines.append(f"시장 내 점수 순위: {rank_text(a.headline.percentile)} (10개 등급 중 {a.headline.band + 1}등급)")
     if r.shap_top3:
-        lines.append("주요 근거:")
+        lines.append("주요 근거 (↑ 점수를 올린 요인, ↓ 내린 요인):")
         lines += [f"  • {reason.text}" for reason in r.shap_top3]
     if r.extras.get("key_days_ko"):  # only when the attention stands out (kstock.service.attention)
         lines.append("LSTM이 주목한 날:")
@@ -153,7 +166,7 @@ def format_models(rows: Sequence[Mapping[str, Any]], admin: bool = True) -> str:
     for row in rows:
         label = MODEL_KO.get(row["name"], row["name"])
         if not row["available"]:
-            lines.append(f"• {label}: {row['reason'] if admin else '준비 중'}")
+            lines.append(f"• {label}: {('사용 불가 — ' + row['reason']) if admin else '준비 중'}")
             continue
         lines.append(f"• {label}: " + (_admin_model_line(row) if admin else _user_model_line(row))
                      + share_text(row.get("ensemble_share")))
@@ -166,10 +179,10 @@ def format_models(rows: Sequence[Mapping[str, Any]], admin: bool = True) -> str:
 
 def _admin_model_line(row: Mapping[str, Any]) -> str:
     v = row.get("validation") or {}
-    metrics = ", ".join(f"{k} {v[k]:.3f}" for k in ("rank_ic_next_open", "rank_ic_mean", "auc")
+    metrics = ", ".join(f"{metric_ko(k)} {v[k]:.3f}" for k in ("rank_ic_next_open", "rank_ic_mean", "auc")
                         if isinstance(v.get(k), float))
     rng = row.get("data_range") or ["?", "?"]
-    return (f"v{row['version']} · {format_age(row['age_days'])} 학습 · 데이터 {rng[0]}~{rng[1]}"
+    return (f"`{row['version']}` · {format_age(row['age_days'])} 학습 · 데이터 {rng[0]}~{rng[1]}"
             + (f" · 검증 {metrics}" if metrics else ""))
 
 
@@ -192,7 +205,7 @@ def format_status(status: dict) -> str:
         # a failed `kstock data update` (KRX down, login refused) leaves the store as it was and is logged in
         # data_updates; without this line /status showed only the data's age and the failure went unnoticed
         when = (last.get("finished_at") or "")[:16].replace("T", " ")
-        lines.append(f"⚠️ 데이터 업데이트 실패 ({when} UTC): {last.get('message') or 'no reason recorded'}")
+        lines.append(f"⚠️ 데이터 업데이트 실패 ({when} UTC): {last.get('message') or '이유가 기록되지 않음'}")
     if status.get("last_scored"):
         lines.append(f"마지막 채점: {status['last_scored']}")
     if status.get("runs"):

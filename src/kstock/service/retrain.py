@@ -161,8 +161,8 @@ def _retrain_recorded(services: Services, name: str, say: Progress, **options: A
         # the store cannot be written (locked by another writer, disk full): train nothing rather than a model
         # whose run cannot be recorded — and return a result, so the /retrain progress message and the weekly
         # job's note to the admins say why instead of the exception escaping them
-        result = RetrainResult(name, "failed", f"could not start: {public_reason(exc)}; nothing was trained, the "
-                                               "serving model is kept")
+        result = RetrainResult(name, "failed", f"시작하지 못했습니다: {public_reason(exc)}; 아무것도 학습하지 않았고 "
+                                               "서비스 중인 모델은 그대로입니다")
         say(f"{name}: {result.reason}")
         return result
     started = time.monotonic()
@@ -179,7 +179,7 @@ def _retrain_recorded(services: Services, name: str, say: Progress, **options: A
         # one short line: it reaches the admin's chat (Korean for a failed write; never a native stack trace
         # or a server path)
         reason = public_reason(exc)
-        result = RetrainResult(name, "failed", f"training failed ({reason}); the serving model is kept")
+        result = RetrainResult(name, "failed", f"학습 실패 ({reason}); 서비스 중인 모델은 그대로입니다")
     result.seconds = time.monotonic() - started
     try:
         runs.finish_run(services.store, run_id, {"promoted": "ok", "kept": "kept"}.get(result.status, "failed"),
@@ -187,27 +187,27 @@ def _retrain_recorded(services: Services, name: str, say: Progress, **options: A
                         None if result.status != "failed" else result.reason)
     except KstockError as exc:  # the outcome stands (a promoted model is serving); only its record is missing
         log.warning("retrain %s: could not record the run: %s", name, exc)
-        result.reason += f" (the run could not be recorded: {exc})"
+        result.reason += f" (실행 기록을 남기지 못했습니다: {exc})"
     say(f"{name}: {result.reason}")
     return result
 
 
 def _retrain(services: Services, name: str, say: Progress, **options: Any) -> RetrainResult:
-    say(f"{name}: loading data and features")
+    say(f"{name}: 데이터와 특징 불러오는 중")
     data = services.training_data()  # the last KSTOCK_TRAIN_YEARS years, not the serving window
     train_days, val_days = validation_split(data, services.settings.label_horizon)
     model = create_model(name, services.settings, **options)
     if isinstance(model, ReportsProgress):
         model.set_progress(say)
-    say(f"{name}: training on {data.dates[0]} … {data.dates[int(np.flatnonzero(train_days)[-1])]}")
+    say(f"{name}: 학습 기간 {data.dates[0]} … {data.dates[int(np.flatnonzero(train_days)[-1])]}")
     model.fit(data, train_days)
-    say(f"{name}: validating on {data.dates[val_days[0]]} … {data.dates[val_days[-1]]}")
+    say(f"{name}: 검증 기간 {data.dates[val_days[0]]} … {data.dates[val_days[-1]]}")
     predicted = model.predict_days(data, val_days)
     returns = next_open_returns(data, val_days)
     metrics, daily_ic = validate_daily(model, data, val_days, predicted, returns)
     if not all(np.isfinite(metrics[k]) for k in (GATE_METRIC,)):
-        return RetrainResult(name, "failed", f"validation {GATE_METRIC} is not a number (diverged training?); "
-                             "the serving model is kept", metrics)
+        return RetrainResult(name, "failed", f"검증 `{GATE_METRIC}` 값이 숫자가 아닙니다 (학습이 발산했을 수 있음); "
+                             "서비스 중인 모델은 그대로입니다", metrics)
     serving = services.serving(name)
     serving_metrics = None
     if serving.model is not None:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = dt.timedelta(seconds=30)
 #: A running run with no heartbeat for this long has lost its owner (whatever host it ran on).
 STALE_AFTER = dt.timedelta(minutes=10)
-INTERRUPTED = "interrupted: the process stopped before the run finished"
+INTERRUPTED = "중단됨: 실행이 끝나기 전에 프로세스가 멈췄습니다"
 
 
 def this_host() -> str:

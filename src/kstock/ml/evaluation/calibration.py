@@ -123,9 +123,10 @@ def calls_for(table: CalibrationTable | None, percentile: np.ndarray) -> np.ndar
 
 
 def markdown(table: CalibrationTable, title: str = "") -> str:
-    """The table as Markdown rows (the CLI's evaluate output and the README)."""
+    """The table as Markdown rows (the CLI's evaluate output and docs/models.md)."""
     rows = [f"{title}\n" if title else "",
-            f"| decile | mean net {table.horizon}-day return | mean excess | hit rate | n |", "|---|---|---|---|---|"]
+            f"| 10분위 | 비용 차감 {table.horizon}일 평균 수익 | 평균 초과수익 | 시장 대비 적중률 | 표본 |",
+            "|---|---|---|---|---|"]
     for b in table.bands:
         rows.append(f"| D{b.index + 1} | {_pct(b.mean_return)} | {_pct(b.mean_excess)} | "
                     f"{'-' if not np.isfinite(b.hit_rate) else f'{b.hit_rate * 100:.1f}%'} | {b.n:,} |")

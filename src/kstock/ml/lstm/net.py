@@ -228,13 +228,13 @@ def fit_network(
         # progress_bar None = show it on a terminal only (tqdm's own rule), False = never
         # one bar over every batch of every epoch, so its ETA is the training's (early stopping ends it sooner)
         batches = -(-per_epoch // p.batch_size)
-        bar = tqdm(total=p.max_epochs * batches, desc=f"lstm ({p.max_epochs} epochs × {batches} batches)",
-                   unit="batch", leave=False, disable=None if progress_bar is None else not progress_bar)
+        bar = tqdm(total=p.max_epochs * batches, desc=f"lstm 학습 (최대 {p.max_epochs}회 반복 × {batches}배치)",
+                   unit="배치", leave=False, disable=None if progress_bar is None else not progress_bar)
         try:
             for epoch in range(1, p.max_epochs + 1):
                 elapsed = time.perf_counter() - started
                 if p.time_budget_s and epoch > 1 and elapsed + last_epoch_s > p.time_budget_s:
-                    stopped = f"time budget {p.time_budget_s:.0f}s reached after epoch {epoch - 1}"
+                    stopped = f"시간 예산 {p.time_budget_s:.0f}초에 닿아 {epoch - 1}번째 반복 뒤 멈춤"
                     break
                 epoch_start = time.perf_counter()
                 model.train()
@@ -259,7 +259,7 @@ def fit_network(
                 if not finite:
                     if best_state is None:
                         raise LSTMTrainingError(f"the LSTM's training loss became non-finite in epoch {epoch}")
-                    stopped = f"non-finite training loss in epoch {epoch}; kept epoch {best_epoch}"
+                    stopped = f"{epoch}번째 반복에서 학습 손실이 숫자가 아니게 되어 멈춤"
                     break
                 val_loss, val_prob, val_score = _evaluate(model, source, val_idx, p, device)
                 metrics = {"epoch": float(epoch), "train_loss": total / max(seen, 1), "val_loss": val_loss,
@@ -279,10 +279,10 @@ def fit_network(
                 if progress is not None:
                     progress(epoch, p.max_epochs, metrics)
                 if stale >= p.patience:
-                    stopped = f"early stop: no improvement for {p.patience} epochs"
+                    stopped = f"조기 종료: 검증 손실이 {p.patience}번 연속 나아지지 않아 멈춤"
                     break
             else:
-                stopped = "max epochs"
+                stopped = "정해진 반복 횟수를 모두 마침"
         finally:
             bar.close()
         if best_state is None:

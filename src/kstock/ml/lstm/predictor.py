@@ -86,6 +86,7 @@ class LSTMPredictor:
         self.device = device or "cpu"
         self.progress_bar = progress_bar
         self.progress = progress
+        self._say_stop: Callable[[str], None] | None = None  # set_progress: one line saying why training stopped
         self.network: Any = None
         self.scaler_mean: np.ndarray | None = None
         self.scaler_std: np.ndarray | None = None
@@ -97,10 +98,11 @@ class LSTMPredictor:
         """Report each epoch as one line of text (the retrain service and the bot's /retrain show it)."""
 
         def report(epoch: int, total: int, m: dict[str, float]) -> None:
-            say(f"lstm: epoch {epoch}/{total} — train loss {m['train_loss']:.4f}, val loss {m['val_loss']:.4f}, "
-                f"val AUC {m['val_auc']:.3f}, val Rank IC {m['val_rank_ic']:.4f}")
+            say(f"lstm: 학습 반복(epoch) {epoch}/{total} — 학습 손실 {m['train_loss']:.4f}, 검증 손실 "
+                f"{m['val_loss']:.4f}, 검증 AUC {m['val_auc']:.3f}, 검증 순위 IC {m['val_rank_ic']:.4f}")
 
         self.progress = report
+        self._say_stop = say
 
     # -- training ----------------------------------------------------------------------------
     def training_samples(self, data: Any, train_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,6 +145,9 @@ class LSTMPredictor:
             progress_bar=self.progress_bar)
         result.scaler_mean, result.scaler_std = self.scaler_mean, self.scaler_std
         self.train_result = result
+        say_stop = self._say_stop
+        if say_stop is not None and result.stopped_reason:  # why it stopped where it did (e.g. 조기 종료 at 3/10)
+            say_stop(f"lstm: {result.stopped_reason} — 가장 좋았던 {result.best_epoch}번째 반복의 모델을 씁니다")
         finite = val_score[np.isfinite(val_score)]
         if finite.size:
             self.label_cuts = (float(np.quantile(finite, 0.1)), float(np.quantile(finite, 0.9)))

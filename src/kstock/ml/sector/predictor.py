@@ -233,17 +233,17 @@ def text_progress(say: Callable[[str], None], every: float = 0.1) -> Callable[[d
             frac = e["done"] / max(1, e["total"])
             if frac + 1e-9 >= state["next"]:
                 state["next"] = (int(frac / every) + 1) * every
-                say(f"sector: phase {e['phase']}/3, epoch {e['epoch']}/{e['epochs']}: {frac:.0%}, "
-                    f"loss {e['loss']:.4f}")
+                say(f"sector: {e['phase']}/3단계, 반복 {e['epoch']}/{e['epochs']}: {frac:.0%}, "
+                    f"손실 {e['loss']:.4f}")
         elif kind == "epoch":
             state["next"] = every
-            say(f"sector: phase {e['phase']}/3, epoch {e['epoch']} done — validation loss {e['val_loss']:.4f}, "
-                f"macro-F1 {e['val_macro_f1']:.3f} (HOLD baseline {e['val_hold_baseline_macro_f1']:.3f})")
+            say(f"sector: {e['phase']}/3단계, 반복 {e['epoch']} 끝 — 검증 손실 {e['val_loss']:.4f}, "
+                f"macro-F1 {e['val_macro_f1']:.3f} (늘 HOLD 기준선 {e['val_hold_baseline_macro_f1']:.3f})")
         elif kind == "phase":
-            say(f"sector: phase {e['phase']}/3 finished (best epoch {e['best_epoch']}, "
+            say(f"sector: {e['phase']}/3단계 끝 (가장 좋은 반복 {e['best_epoch']}, "
                 f"macro-F1 {e['macro_f1']:.3f})")
         elif kind == "oom":
-            say(f"sector: out of memory — batch size halved to {e['batch_size']}")
+            say(f"sector: 메모리 부족 — 배치 크기를 {e['batch_size']}(으)로 줄였습니다")
 
     return callback
 

@@ -223,8 +223,8 @@ class ThreePhaseTrainer:
         # disable=None rule, as the LSTM's), so logs and captured output get the text lines without it
         disable = not self.show_bar or (None if self.callback is not None else False)
         # the bar spans the whole phase (epochs × samples), so its ETA is the phase's, not this epoch's
-        bar = tqdm(total=epochs * len(pos), initial=epoch * len(pos), unit="sample", leave=False, disable=disable,
-                   desc=f"sector phase {phase} epoch {epoch + 1}/{epochs}", dynamic_ncols=True)
+        bar = tqdm(total=epochs * len(pos), initial=epoch * len(pos), unit="표본", leave=False, disable=disable,
+                   desc=f"sector {phase}단계 반복 {epoch + 1}/{epochs}", dynamic_ncols=True)
         try:
             while i < len(pos):
                 chunk = pos[i : i + self.batch_size]

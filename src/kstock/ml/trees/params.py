@@ -36,15 +36,15 @@ class TreeParams:
     subsample: float = 0.5
     #: Each tree sees 30 % of the 49 features: the models are limited by over-fitting, not by capacity — on
     #: both real data sets 0.3 ranks better than 0.5 and 0.8, and more trees or leaves rank worse
-    #: (issue 16; README: "Keeping more of the edge").
+    #: (issue 16; docs/models.md: "Keeping more of the edge").
     colsample: float = 0.3
     reg_lambda: float = 5.0
     max_bin: int = 63
     #: Train on every n-th day (counted back from the latest). A 5-day label overlaps 80 % with the next
-    #: day's, so neighbouring days add little information but double the fit time (README: quality table).
+    #: day's, so neighbouring days add little information but double the fit time (docs/models.md: quality table).
     day_stride: int = 2
     #: The 30 plus the extra features, learning the return from the next day: chosen on kospi_2020_2026's
-    #: walk-forward folds, confirmed on market_2023_2025 (issue 16; README: quality table).
+    #: walk-forward folds, confirmed on market_2023_2025 (issue 16; docs/models.md: quality table).
     feature_set: str = "extra"  # a key of FEATURE_SETS
     objective: str = "regression"  # one of OBJECTIVES
     label: str = "tradeable"  # one of TRAIN_LABELS

@@ -89,7 +89,7 @@ class TreePredictor:
         from kstock.ml.progress_bars import round_bar
 
         n_boosters = (2 if self.probability else 0) + 2 * self.params.score_seeds
-        with round_bar(n_boosters * self.params.n_estimators, f"trees ({n_boosters} boosters)") as bar:
+        with round_bar(n_boosters * self.params.n_estimators, f"trees 학습 (부스터 {n_boosters}개)") as bar:
             self.boosters = {**self._fit_lgb(x, y_up, y_rank, bar, ranking),
                              **self._fit_xgb(x, y_up, y_rank, bar, ranking)}
         if ranking is not None:
