@@ -138,7 +138,10 @@ def cli(synth_golden: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap
 
     def run(*argv: str) -> tuple[int, str, str]:
         capsys.readouterr()
-        rc = main(list(argv))
+        try:
+            rc = main(list(argv))
+        except SystemExit as exc:  # argparse refuses bad arguments (a bad date, a bad choice) with exit 2
+            rc = exc.code if isinstance(exc.code, int) else 1
         out, err = capsys.readouterr()
         return rc, out, err
 

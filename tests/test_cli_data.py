@@ -346,7 +346,7 @@ def test_missing_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit) as info:
             main(args)
         assert info.value.code == 2
-        assert "usage:" in capsys.readouterr().err
+        assert "오류:" in (err := capsys.readouterr().err) and "사용법은 `kstock" in err
 
 
 # --- a real process -------------------------------------------------------------------------------

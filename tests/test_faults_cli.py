@@ -36,9 +36,9 @@ def _kstock(root: Path, argv: list[str], db: Path | None = None, pythonpath: str
 
 
 def _one_line(done: subprocess.CompletedProcess[str], *words: str) -> str:
-    """Exit 1 with one ``kstock: error:`` line that holds ``words``, and nothing else on stderr."""
+    """Exit 1 with one ``kstock: 오류:`` line that holds ``words``, and nothing else on stderr."""
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("kstock: error:"), done.stderr
+    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("kstock: 오류:"), done.stderr
     assert "Traceback" not in done.stderr and "no such table" not in done.stderr, done.stderr
     assert all(w in lines[0] for w in words), lines[0]
     return lines[0]
@@ -75,7 +75,7 @@ def test_a_read_only_store_of_an_older_schema_says_so(root: Path, tmp_path: Path
     for argv in (["performance"], ["data", "status"], ["signals"]):
         _one_line(_kstock(root, argv, old, read_only), "스키마 v2")
     done = _kstock(root, ["data", "status"], old)  # where it may be written, it is upgraded and read
-    assert done.returncode == 0 and "schema v" in done.stdout, done.stderr
+    assert done.returncode == 0 and "스키마 5판" in done.stdout, done.stderr
 
 
 def _unwritable() -> Path:
@@ -89,8 +89,8 @@ def _unwritable() -> Path:
 def test_output_files_are_checked_before_the_work(root: Path, tmp_path: Path) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
-    cases = [(["evaluate", "--model", "trees", "--folds", "2", "--json", str(folder)], "is a folder"),
-             (["evaluate", "--model", "trees", "--folds", "2", "--chart", str(folder)], "is a folder"),
+    cases = [(["evaluate", "--model", "trees", "--folds", "2", "--json", str(folder)], "폴더입니다"),
+             (["evaluate", "--model", "trees", "--folds", "2", "--chart", str(folder)], "폴더입니다"),
              (["evaluate", "--model", "trees", "--folds", "2", "--json", str(_unwritable())], "쓸 수 없습니다"),
              (["evaluate", "--model", "trees", "--folds", "2", "--chart", str(_unwritable())], "쓸 수 없습니다"),
              (["analyze", "005930", "--chart", str(_unwritable())], "쓸 수 없습니다"),

@@ -75,7 +75,7 @@ def test_every_date_flag_refuses_an_odd_date_before_any_work(flag: list[str], ty
     with pytest.raises(SystemExit) as info:
         main([*flag, typed, "--db", str(db)])
     err = capsys.readouterr().err
-    assert info.value.code == 2 and f"argument {flag[-1]}: " in err and "YYYY-MM-DD 또는 YYYYMMDD" in err
+    assert info.value.code == 2 and f"`{flag[-1]}`: " in err and "YYYY-MM-DD 또는 YYYYMMDD" in err
     assert "Traceback" not in err and not db.exists()  # refused before the store was opened
 
 

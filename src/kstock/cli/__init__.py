@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,12 +71,30 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, default=None, help="store file (default: KSTOCK_DB or data/kstock.db)")
 
 
+#: argparse's own English phrases, as a Korean reader reads them (the options themselves stay as code).
+_ARGPARSE_KO = (
+    (re.compile(r"^argument ([^:]+): "), r"`\1`: "),
+    (re.compile(r"invalid choice: (\S+) \(choose from (.*)\)"), r"\1은(는) 고를 수 없습니다 (\2 중에서 고르세요)"),
+    (re.compile(r"invalid (\w+) value: (\S+)"), r"\2은(는) 올바른 값이 아닙니다 (\1)"),
+    (re.compile(r"^the following arguments are required: (.*)"), r"꼭 필요한 인자가 빠졌습니다: `\1`"),
+    (re.compile(r"^unrecognized arguments: (.*)"), r"알 수 없는 인자: `\1`"),
+    (re.compile(r"expected one argument"), "값이 하나 필요합니다"),
+)
+
+
+def korean_argparse_message(message: str) -> str:
+    """argparse's error detail in Korean; a message kstock wrote itself passes unchanged."""
+    for pattern, replacement in _ARGPARSE_KO:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with the error line's prefix in Korean, as kstock's own errors (argparse's detail stays as it is)."""
+    """argparse whose error lines read in Korean, as kstock's own errors; the usage is pointed to, not dumped."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: 오류: {message}\n")
+        self.exit(2, f"kstock: 오류: {korean_argparse_message(message)}\n"
+                     f"사용법은 `{self.prog} -h`로 볼 수 있습니다.\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
