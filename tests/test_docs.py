@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 VARIABLES = [f.metadata["env"] for f in fields(Settings)]
 README_MAX_LINES = 250
 #: The README's sections, in order: what a newcomer needs to run kstock and keep it running.
-SECTIONS = ["Two commands", "Quick start with real data", "What counts as a published day", "Deploy", "Back up and restore", "Configuration",
-            "Commands", "Job schedule", "How good is it", "Troubleshooting"]
+SECTIONS = ["Two commands", "Quick start with real data", "What counts as a published day", "Deploy",
+            "Back up and restore", "Configuration", "Commands", "Job schedule", "How good is it", "Troubleshooting"]
 DOCS = ["docs/models.md", "docs/benchmarks.md", "docs/architecture.md", "docs/operations.md", "docs/bot.md"]
 
 
