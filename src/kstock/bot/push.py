@@ -20,7 +20,7 @@ from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.subscriptions import PUSH_SIGNALS
 from kstock.service import daily, runs
 from kstock.service.daily import StepResult
-from kstock.service.scoring import latest_book
+from kstock.service.scoring import book_notes, latest_book
 
 if TYPE_CHECKING:
     from telegram import Bot, InlineKeyboardMarkup
@@ -111,7 +111,9 @@ async def run_push(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> 
             return PushReport(day, "done", "nothing to send (no subscribers, or everyone already has today's push)")
         _, book = await rt.run_store(latest_book, rt.services, day_iso)
         buys, sells = book["BUY"], book["SELL"][:PUSH_SELLS]
-        text = messages.push_text(day_iso, buys, sells, rt.settings.top_k, rt.settings.label_horizon, book["EXIT"])
+        notes = await rt.run_store(book_notes, rt.services, day_iso)
+        text = messages.push_text(day_iso, buys, sells, rt.settings.top_k, rt.settings.label_horizon, book["EXIT"],
+                                  notes)
         keyboard = messages.signal_buttons([s for s in buys if s.entry in (None, "new")], sells, day_iso)
         report = await _deliver(rt, bot, day, pending, text, PUSH_SIGNALS, "push", keyboard)
         report.date = day_iso
