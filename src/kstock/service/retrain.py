@@ -109,9 +109,22 @@ def served_table(name: str, model: Any, predicted: MemberOutput, data: ModelData
 
         table = record_table(name, twin, data, settings, on_fold)
         if table is not None:
+            say(f"{name}: {describe_table(table)}")
             return table
         say(f"{name}: 2년 검증 기록을 만들 만큼 데이터가 길지 않아 검증 기간 표를 씁니다")
-    return validation_table(name, predicted, data, val_days, settings)
+    table = validation_table(name, predicted, data, val_days, settings)
+    say(f"{name}: {describe_table(table)}")
+    return table
+
+
+def describe_table(table: CalibrationTable) -> str:
+    """One line on the served table: its span, whether it is the two-year record, and its top band."""
+    top = table.top
+    number = (f"{top.mean_excess * 100:+.2f}% (적중 {top.hit_rate * 100:.0f}%, 표본 {top.n:,})" if top.reliable
+              else "표본 부족")
+    kind = "walk-forward 기록" if table.is_record else "2년 미만 — 짧은 기간 표"
+    return (f"서비스 등급표 {table.source.get('first_day')}~{table.source.get('last_day')} "
+            f"({table.years:.1f}년, {kind}), 최상위 등급 초과수익률 {number}")
 
 
 def retrain(services: Services, name: str, progress: Progress | None = None, **options: Any) -> RetrainResult:
