@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from kstock.features.labels import cross_sectional_rank
 from kstock.market.krx import COMMISSION, sell_tax_array
 from kstock.market.tradability import buyable_at_close, execution, shift_left
 from kstock.market.types import Panel
@@ -203,10 +204,8 @@ def build_table(
     name the model scored that day — the cross-section it is served on — and only buyable names with a
     measurable round trip enter the table.
     """
-    from kstock.ml.ensemble import daily_percentile
-
     days = np.asarray(days, dtype=int)
-    pct = daily_percentile(np.asarray(score, dtype=float)[:, days])
+    pct = cross_sectional_rank(np.asarray(score, dtype=float)[:, days])
     ret = round_trip_returns(panel, horizon)[:, days]
     buyable = buyable_on(panel, universe, min_traded_value)[:, days] & np.isfinite(ret)
     with np.errstate(invalid="ignore"):
@@ -236,10 +235,8 @@ def buy_calls_then(score: np.ndarray, panel: Panel, universe: np.ndarray, *, hor
 
     The band, the universe and the costs are :func:`build_table`'s, day by day.
     """
-    from kstock.ml.ensemble import daily_percentile
-
     score = np.asarray(score, dtype=float)
-    pct = daily_percentile(score)
+    pct = cross_sectional_rank(score)
     ret = round_trip_returns(panel, horizon)
     buyable = buyable_on(panel, universe, min_traded_value) & np.isfinite(ret)
     with np.errstate(invalid="ignore"):
