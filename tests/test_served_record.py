@@ -41,7 +41,7 @@ def test_a_table_knows_how_long_a_record_it_is_and_says_so_in_its_metadata() -> 
 def test_a_number_from_a_short_table_says_what_it_rests_on() -> None:
     assert "2년" not in headline(SETTINGS, table_of(0.004), 0.95).text
     short = headline(SETTINGS, table_of(0.004, first="2025-03-05", last="2025-06-02", days=60), 0.95)
-    assert short.text.endswith("최근 60거래일 검증 기준 (2년 기록 아님)")
+    assert short.text.endswith("최근 60거래일 검증 기준 · 2년 기록 아님")
 
 
 def test_record_folds_are_yearly_and_cover_two_years_before_the_last_label() -> None:
@@ -122,7 +122,7 @@ def test_an_inverted_record_publishes_no_basket_and_says_why(workspace, capsys) 
     notes = book_notes(services, date)
     assert any("매수 바스켓이 없습니다" in line for line in notes)
     text = push_text(date, book["BUY"], book["SELL"], 20, 5, book["EXIT"], notes)
-    assert "매수 바스켓이 없습니다" in text and "-0.2%" in text
+    assert "매수 바스켓이 없습니다" in text and "-0.2%" in text and "(없음 — 위 ⛔ 안내 참고)" in text
     out = signals_json(services, date, 10)
     assert out["no_basket"] and "매수 바스켓이 없습니다" in out["no_basket"]
     # the table turns positive again: the next day's basket is back, every name a 매수 call with its number

@@ -74,7 +74,7 @@ def short_record_note(table: CalibrationTable) -> str:
     """What a number read from a table shorter than the two-year record rests on, said with it."""
     days = table.source.get("days")
     span = f"최근 {days}거래일" if days else "짧은 기간"
-    return f"{span} 검증 기준 (2년 기록 아님)"
+    return f"{span} 검증 기준 · 2년 기록 아님"
 
 
 def no_basket_reason(settings: Settings, table: CalibrationTable | None) -> str | None:

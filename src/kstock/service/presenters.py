@@ -101,7 +101,7 @@ def format_signals(date: str, buys: list[Signal], sells: list[Signal], warning: 
     held = [s for s in buys if s.entry == "held"]
     lines.append(f"🟢 매수 바스켓 — 다음 거래일 시가에 새로 살 종목 ({len(new)})")
     if not new:
-        lines.append("  (없음)")
+        lines.append("  (없음 — 위 ⛔ 안내 참고)" if any(n.startswith("⛔") for n in notes) else "  (없음)")
     for s in new:
         lines.append(f"  {s.rank:>2}위 {s.name}({s.code}) {won(s.close)}{_expected(s, horizon)}")
         lines.append(f"       20일 평균 거래대금 {man_eok(s.traded_value_20d, '원')}")
