@@ -18,7 +18,8 @@ def settings(horizon: int = 5, target: float = 0.03) -> Settings:
 
 def table_of(excess: list[float], n: int = 41_200, horizon: int = 5) -> CalibrationTable:
     bands = tuple(Band(i, i / 10, (i + 1) / 10, e + 0.001, e, 0.5 + e * 10, n) for i, e in enumerate(excess))
-    return CalibrationTable(horizon, bands, {"kind": "test"})
+    return CalibrationTable(horizon, bands, {"kind": "test", "first_day": "2023-01-02", "last_day": "2025-06-30",
+                                             "days": 615})
 
 
 RISING = [(i - 4.5) / 500 for i in range(10)]  # -0.9 % … +0.9 %

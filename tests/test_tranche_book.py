@@ -73,7 +73,7 @@ def test_turnover_stays_within_a_tranche_a_day() -> None:
 
 
 def test_the_served_book_is_the_backtests_book(synth_golden, tmp_path) -> None:
-    """Nine days of the live loop store exactly the trades the backtest makes from the same scores."""
+    """Nine days of the live loop store exactly the trades the backtest makes from the same scores and 매수 calls."""
     from kstock.market.dates import day_int
     from kstock.service.context import Services
     from kstock.service.daily import run_daily
@@ -84,22 +84,26 @@ def test_the_served_book_is_the_backtests_book(synth_golden, tmp_path) -> None:
     days = [run_daily(services).day for _ in range(9)]
     data = services.model_data()
     score = np.full(data.panel.close.shape, np.nan)
+    calls = np.zeros(data.panel.close.shape, dtype=bool)
     index = {c: i for i, c in enumerate(data.panel.codes)}
     for d in days:
-        rows = services.store.conn.execute("SELECT code, score FROM signals WHERE date = ?", (day_int(d),)).fetchall()
+        rows = services.store.conn.execute("SELECT code, score, label FROM signals WHERE date = ?",
+                                           (day_int(d),)).fetchall()
         t = data.panel.date_index(d)
-        for code, s in rows:
+        for code, s, label in rows:
             score[index[code], t] = s
+            calls[index[code], t] = label == "BUY"
     settings = services.settings
     first, last = data.panel.date_index(days[0]), data.panel.date_index(days[-1])
     res = backtest_followable(score, data.panel, k=settings.top_k, horizon=settings.label_horizon,
                               eligible=data.buyable(settings.min_traded_value), start=first, end=last,
-                              keep_trace=True)
+                              keep_trace=True, buy_calls=calls)
     codes = np.asarray(data.panel.codes)
     assert len(res.trace) == len(days) - 2  # the backtest needs two more opens to value the last days
     for d, plan in zip(days, res.trace, strict=False):
         book = stored_book(services, d)
         assert {s.code for s in book["BUY"] if s.entry == "new"} == set(codes[plan.buys]), d
+        assert all(s.label == "BUY" for s in book["BUY"] if s.entry == "new"), d  # the basket is 매수 calls
         assert {s.code for s in book["BUY"] if s.entry == "kept"} == set(codes[plan.kept]), d
         assert {s.code for s in book["EXIT"]} == set(codes[plan.exits]), d
     services.close()

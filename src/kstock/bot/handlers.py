@@ -62,7 +62,7 @@ from kstock.ml.models import known_kinds
 from kstock.service.daily import signals_warning
 from kstock.service.presenters import format_signals
 from kstock.service.retrain import RetrainResult, retrain
-from kstock.service.scoring import NotScoredError, latest_book
+from kstock.service.scoring import NotScoredError, book_notes, latest_book
 from kstock.service.status import models_status, service_status
 
 log = logging.getLogger(__name__)
@@ -164,8 +164,9 @@ async def _book_text(rt: BotRuntime, date: str | None = None) -> tuple[str, str,
     day, book = await asyncio.to_thread(latest_book, rt.services, date)
     buys, sells = book["BUY"], book["SELL"][:5]
     warning = await asyncio.to_thread(signals_warning, rt.services, day)
+    notes = await asyncio.to_thread(book_notes, rt.services, day)
     text = format_signals(day, buys, sells, warning, book_size=rt.settings.top_k,
-                          horizon=rt.settings.label_horizon, exits=book["EXIT"])
+                          horizon=rt.settings.label_horizon, exits=book["EXIT"], notes=notes)
     return day, text, buys, sells
 
 

@@ -14,7 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from kstock.bot.text import truncate
 from kstock.market.dates import day_int
 from kstock.service.korean import kst
-from kstock.service.presenters import DISCLAIMER, MODEL_KO, format_models, format_signals, metric_ko
+from kstock.service.presenters import CALL_ICON, DISCLAIMER, MODEL_KO, format_models, format_signals, metric_ko
 from kstock.service.retrain import RetrainResult
 from kstock.service.scoring import Signal
 
@@ -82,9 +82,10 @@ PUSH_FOOTER = "구독 해지: /unsubscribe"
 
 
 def push_text(date: str, buys: Sequence[Signal], sells: Sequence[Signal], book_size: int | None = None,
-              horizon: int = 5, exits: Sequence[Signal] = ()) -> str:
-    """The daily push to subscribers: the day's trades and holdings, and how to stop them."""
-    return (format_signals(date, list(buys), list(sells), book_size=book_size, horizon=horizon, exits=list(exits))
+              horizon: int = 5, exits: Sequence[Signal] = (), notes: Sequence[str] = ()) -> str:
+    """The daily push to subscribers: the day's trades and holdings (with the book's notes), and how to stop them."""
+    return (format_signals(date, list(buys), list(sells), book_size=book_size, horizon=horizon, exits=list(exits),
+                           notes=notes)
             + "\n" + PUSH_FOOTER)
 
 
@@ -116,11 +117,14 @@ def signal_buttons(buys: Sequence[Signal], sells: Sequence[Signal], date: str | 
     """One button per stock of /signals or the push, opening its analysis (``s:CODE[:YYYYMMDD]``).
 
     ``date`` is the signals' day: a tap after a newer scoring says the list is old before answering with
-    the current analysis (see :mod:`kstock.bot.analysis_flow`).
+    the current analysis (see :mod:`kstock.bot.analysis_flow`). Each button's emoji is the stock's call (the
+    one its analysis shows: 🟢 매수, ⚪ 관망, 🔴 매도), never the list it sits in — a held name that is a
+    관망 call today is ⚪ even among the holdings.
     """
     suffix = f":{day_int(date)}" if date else ""
-    buttons = [InlineKeyboardButton(truncate(f"{icon} {s.name}", 30), callback_data=f"{SIGNAL_BUTTON}{s.code}{suffix}")
-               for icon, items in (("🟢", buys), ("🔴", sells)) for s in items]
+    buttons = [InlineKeyboardButton(truncate(f"{CALL_ICON.get(s.label, '•')} {s.name}", 30),
+                                    callback_data=f"{SIGNAL_BUTTON}{s.code}{suffix}")
+               for items in (buys, sells) for s in items]
     if not buttons:
         return None
     return InlineKeyboardMarkup([buttons[i:i + per_row] for i in range(0, len(buttons), per_row)])

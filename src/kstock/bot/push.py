@@ -32,7 +32,7 @@ from kstock.market.freshness import SEOUL
 from kstock.market.repositories import signals
 from kstock.service import daily, runs
 from kstock.service.daily import StepResult
-from kstock.service.scoring import latest_book
+from kstock.service.scoring import book_notes, latest_book
 
 if TYPE_CHECKING:
     from telegram import Bot, InlineKeyboardMarkup
@@ -133,7 +133,9 @@ async def _push_book(rt: BotRuntime, bot: Bot, day_iso: str) -> PushReport:
                           day_iso)
     _, book = await rt.run_store(latest_book, rt.services, day_iso)
     buys, sells = book["BUY"], book["SELL"][:PUSH_SELLS]
-    text = messages.push_text(day_iso, buys, sells, rt.settings.top_k, rt.settings.label_horizon, book["EXIT"])
+    notes = await rt.run_store(book_notes, rt.services, day_iso)  # skipped days, why there is no basket
+    text = messages.push_text(day_iso, buys, sells, rt.settings.top_k, rt.settings.label_horizon, book["EXIT"],
+                              notes)
     keyboard = messages.signal_buttons([s for s in buys if s.entry in (None, "new")], sells, day_iso)
     report = await _deliver(rt, bot, day, pending, text, PUSH_SIGNALS, "push", keyboard)
     report.date = day_iso

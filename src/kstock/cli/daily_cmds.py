@@ -128,20 +128,23 @@ def signals_json(services, date: str | None, top: int) -> dict:
         return {"code": row.pop("code"), "name": row.pop("name"), "rank": row.pop("rank"), "label": row.pop("label"),
                 "traded_value_20d": row.pop("traded_value_20d"), "close": row.pop("close"), **row}
 
+    notes = (pub or {}).get("notes") or {}
     return {"date": day, "stale": stale, "buys": [entry(s) for s in book["BUY"][:top]],
-            "exits": [entry(s) for s in book["EXIT"]], "sells": [entry(s) for s in book["SELL"][:top]]}
+            "exits": [entry(s) for s in book["EXIT"]], "sells": [entry(s) for s in book["SELL"][:top]],
+            "no_basket": notes.get("no_basket"), "skipped_days": notes.get("skipped", [])}
 
 
 def _print_book(services, date: str | None, top: int) -> None:
     from kstock.service.daily import freshness
     from kstock.service.presenters import format_signals
-    from kstock.service.scoring import latest_book
+    from kstock.service.scoring import book_notes, latest_book
 
     day, book = latest_book(services, date)
     warning = freshness(services).warning() if date is None else None
     # the book is shown whole (a holdings line cut short would misstate it); --top limits the warnings
     print(format_signals(day, book["BUY"], book["SELL"][:top], warning, book_size=services.settings.top_k,
-                         horizon=services.settings.label_horizon, exits=book["EXIT"]))
+                         horizon=services.settings.label_horizon, exits=book["EXIT"],
+                         notes=book_notes(services, day)))
 
 
 def cmd_performance(args: argparse.Namespace, ctx: Context) -> int:

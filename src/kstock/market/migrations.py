@@ -164,6 +164,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        6,
+        """
+        -- the day a held name was first bought (a kept name keeps it; entry_date restarts with each keep),
+        -- so a line never shows a name held for a horizon with today's date
+        ALTER TABLE book ADD COLUMN bought_on INTEGER;
+        -- what a published book says besides its names (JSON): the days skipped since the last published
+        -- book, and why it has no 매수 basket when it has none
+        ALTER TABLE publications ADD COLUMN notes TEXT;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

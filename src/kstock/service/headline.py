@@ -5,10 +5,12 @@
 same band (:func:`kstock.ml.evaluation.calibration.call_for`), so the two never contradict; with no
 table yet the text says so instead of showing a number nobody measured.
 
-Which table serves: the one ``kstock evaluate --model ensemble`` stored with the ensemble weights
-(walk-forward, every fold out of sample), as long as every member it weighs is serving; otherwise the
-validation-window table of the serving version of the member with the largest weight — exact when that
-member serves alone (the ensemble's percentile is then its percentile), an approximation otherwise.
+Which table serves: the long out-of-sample record (two years or more, DESIGN §7) — the one
+``kstock evaluate --model ensemble`` stored with the ensemble weights, as long as every member it weighs is
+serving, else the one stored with the serving version of the member with the largest weight (the trees'
+two-year walk-forward made at training time: exact when that member serves alone, since the ensemble's
+percentile is then its percentile, an approximation otherwise). Only when no such record exists (a history
+shorter than two years) does a shorter table serve, and every number read from it says so.
 """
 
 from __future__ import annotations
@@ -63,7 +65,30 @@ def headline(settings: Settings, table: CalibrationTable | None, percentile: flo
                         0 if band is None else band.n, p, index)
     text = (f"예상 {settings.label_horizon}일 초과수익률 {band.mean_excess * 100:+.1f}% "
             f"(과거 같은 등급 종목 {band.hit_rate * 100:.0f}%가 시장을 이김, 표본 {band.n:,})")
+    if not table.is_record:
+        text += f" · {short_record_note(table)}"
     return Headline(call, text, band.mean_excess, band.hit_rate, band.n, p, band.index)
+
+
+def short_record_note(table: CalibrationTable) -> str:
+    """What a number read from a table shorter than the two-year record rests on, said with it."""
+    days = table.source.get("days")
+    span = f"최근 {days}거래일" if days else "짧은 기간"
+    return f"{span} 검증 기준 · 2년 기록 아님"
+
+
+def no_basket_reason(settings: Settings, table: CalibrationTable | None) -> str | None:
+    """Why a day publishes no 매수 basket: the record's top band did not beat the buyable universe out of
+    sample, so no name is a 매수 call (:func:`call_for`); None when the top band beat it, or nothing measured it
+    yet (the calls then fall back to the band alone)."""
+    if table is None or table.horizon != settings.label_horizon or not table.top.reliable:
+        return None
+    if table.top.mean_excess > 0:
+        return None
+    span = (f"{table.source.get('first_day')}~{table.source.get('last_day')} 검증 기록"
+            if table.is_record else short_record_note(table))
+    return (f"오늘은 매수 바스켓이 없습니다: 점수 최상위 등급이 매수 가능 종목 평균을 이기지 못했습니다 "
+            f"({span}, 예상 {settings.label_horizon}일 초과수익률 {table.top.mean_excess * 100:+.1f}%).")
 
 
 def day_headlines(settings: Settings, table: CalibrationTable | None, scores: np.ndarray) -> list[Headline]:
@@ -83,24 +108,28 @@ def rank_text(percentile: float) -> str:
 
 
 def serving_table(services: Services, weights: Mapping[str, float] | None = None) -> CalibrationTable | None:
-    """The band table behind today's served score, or None when nothing has been measured yet.
+    """The band table behind today's served score, or None when nothing has been measured yet: the first
+    candidate (see the module docstring) that is a two-year record, else the first candidate at all.
 
     ``weights`` are the ensemble weights in use (default: :func:`kstock.service.predict.ensemble_weights`).
     """
+    tables = _candidate_tables(services, weights)
+    return next((t for t in tables if t.is_record), tables[0] if tables else None)
+
+
+def _candidate_tables(services: Services, weights: Mapping[str, float] | None) -> list[CalibrationTable]:
+    """The ensemble's table (when every member it weighs serves), then each weighed member's, by weight."""
     if weights is None:
         from kstock.service.predict import ensemble_weights
 
         weights = ensemble_weights(services)
     serving = [name for name, s in services.all_serving().items() if s.model is not None]
     weighed = {name for name, w in weights.items() if w > 0}
+    out = []
     ensemble = services.registry.current("ensemble")
     if ensemble is not None and weighed and weighed <= set(serving):
-        table = CalibrationTable.from_dict(ensemble.meta.get("calibration"))
-        if table is not None:
-            return table
+        out.append(CalibrationTable.from_dict(ensemble.meta.get("calibration")))
     for name in sorted((n for n in serving if weights.get(n, 0) > 0), key=lambda n: -weights[n]):
         version = services.registry.current(name)
-        table = CalibrationTable.from_dict(version.meta.get("calibration")) if version else None
-        if table is not None:
-            return table
-    return None
+        out.append(CalibrationTable.from_dict(version.meta.get("calibration")) if version else None)
+    return [t for t in out if t is not None]

@@ -94,7 +94,8 @@ def _member_line(name: str, r, a: Analysis, admin: bool = True) -> str:
 
 
 def format_signals(date: str, buys: list[Signal], sells: list[Signal], warning: str | None = None,
-                   book_size: int | None = None, horizon: int = 5, exits: list[Signal] | None = None) -> str:
+                   book_size: int | None = None, horizon: int = 5, exits: list[Signal] | None = None,
+                   notes: Sequence[str] = ()) -> str:
     """The day's book as a follower reads it: what to buy and sell at the next open, what is held since when,
     and SELL warnings for holders.
 
@@ -102,31 +103,34 @@ def format_signals(date: str, buys: list[Signal], sells: list[Signal], warning: 
     holding started), ``exits`` the names sold at the next open. ``warning`` is the ⚠️ line of
     :meth:`kstock.service.daily.Freshness.warning` when the data is old; every list says the date of the data
     it was computed from. Each name carries its headline — what its score band has meant out of sample over
-    ``horizon`` days (KSTOCK_LABEL_HORIZON) — when one is measured.
+    ``horizon`` days (KSTOCK_LABEL_HORIZON) — when one is measured. ``notes`` are the publication's own lines
+    (:func:`kstock.service.scoring.book_notes`: skipped days, why there is no basket). Dates beside a held
+    name are the day it was first bought, so a kept name never reads as bought today.
     """
     lines = [f"📊 {date} 장 마감 기준 신호 (데이터 기준일 {date})"]
     if warning:
         lines.append(warning)
+    lines += list(notes)
     new = [s for s in buys if s.entry in (None, "new")]
     kept = [s for s in buys if s.entry == "kept"]
     held = [s for s in buys if s.entry == "held"]
     lines.append(f"🟢 매수 바스켓 — 다음 거래일 시가에 새로 살 종목 ({len(new)})")
     if not new:
-        lines.append("  (없음)")
+        lines.append("  (없음 — 위 ⛔ 안내 참고)" if any(n.startswith("⛔") for n in notes) else "  (없음)")
     for s in new:
         lines.append(f"  {s.rank:>2}위 {s.name}({s.code}) {won(s.close)}{_expected(s, horizon)}")
         lines.append(f"       20일 평균 거래대금 {man_eok(s.traded_value_20d, '원')}")
     if kept:
         lines.append(f"🔁 계속 보유 — {horizon}일이 지났지만 아직 상위권 ({len(kept)}): "
-                     + ", ".join(f"{s.name}({s.code})" for s in kept))
+                     + ", ".join(f"{s.name}({s.code}, {_md(_since(s))} 매수)" for s in kept))
     if exits:
         lines.append(f"🔻 다음 거래일 시가에 팔 종목 ({len(exits)}): "
-                     + ", ".join(f"{s.name}({s.code}, {_md(s.entry_date)} 매수)" for s in exits))
+                     + ", ".join(f"{s.name}({s.code}, {_md(_since(s))} 매수)" for s in exits))
     if held or kept:
         size = f"/{book_size}" if book_size else ""
         everything = sorted(held + kept + new, key=lambda s: s.rank)
         lines.append(f"📋 보유 종목 {len(everything)}{size}: "
-                     + ", ".join(f"{s.name}({_md(s.entry_date)}~)" for s in everything))
+                     + ", ".join(f"{s.name}({_md(_since(s))}~)" for s in everything))
     lines.append("🔴 약세 신호 — 보유 중이면 주의 (공매도 권유 아님)")
     if not sells:
         lines.append("  (없음)")
@@ -134,11 +138,16 @@ def format_signals(date: str, buys: list[Signal], sells: list[Signal], warning: 
         lines.append(f"  {s.name}({s.code}) {won(s.close)}{_expected(s, horizon)}")
     if any(s.expected_excess is not None for s in (*buys, *sells)):
         lines.append(f"※ 예상 초과수익률: 과거 같은 점수 등급 종목이 다음 날 시가에 사서 {horizon}일 보유했을 때 "
-                     "매수 가능 종목 평균보다 더 번 수익(비용 차감, 검증 기간 기준)")
+                     "매수 가능 종목 평균보다 더 번 수익(비용 차감, 학습에 쓰지 않은 기간의 기록)")
     lines.append(f"※ 따라 하기: 매일 새 종목을 같은 금액으로 사고 {horizon}거래일 뒤 시가에 팝니다 "
                  "(상위권이면 계속 보유).")
     lines.append(DISCLAIMER)
     return "\n".join(lines)
+
+
+def _since(s: Signal) -> str | None:
+    """The day a held name was first bought (its entry day for a book stored before that was kept)."""
+    return s.bought_on or s.entry_date
 
 
 def _md(day: str | None) -> str:

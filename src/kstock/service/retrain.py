@@ -10,10 +10,13 @@ The flow is the same for every model kind (the weekly LSTM job, the admin's /ret
    return); the same-close Rank IC and the AUC are reported beside it;
 3. promote through the registry gate only if training was clean, metrics are finite and the candidate
    is no worse than serving beyond a tolerance; otherwise keep serving and say why;
-4. a promoted version carries, in its meta, the band table of its validation predictions
-   (:mod:`kstock.ml.evaluation.calibration`) and their daily next-open Rank IC (``ic_record``, what the
-   live record is compared with, :mod:`kstock.service.live_ic`): out of sample, since it trained only on
-   days before.
+4. a promoted version carries, in its meta, the band table its numbers are served from
+   (:mod:`kstock.ml.evaluation.calibration`): the long out-of-sample record — a walk-forward over the last two
+   years, in yearly folds, of the model's cheaper twin (:mod:`kstock.ml.evaluation.record`) — or, for a
+   model with no cheap twin or a history too short for two years, its validation window, marked as such
+   (``is_record`` false; the headline then says it rests on a short window); and the daily next-open Rank IC
+   of its validation predictions (``ic_record``, what the live record is compared with,
+   :mod:`kstock.service.live_ic`): out of sample, since it trained only on days before.
 
 Every run is recorded in ``job_runs``; any exception, NaN loss or worse model leaves the serving model
 in place.
@@ -41,6 +44,7 @@ from kstock.ml.data import ModelData
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.calibration import CalibrationTable, build_table, round_trip_returns
 from kstock.ml.evaluation.ic_record import daily_next_open_ic, ic_record
+from kstock.ml.evaluation.record import record_table
 from kstock.ml.models import create_model
 from kstock.ml.registry import RegistryError
 from kstock.service import runs
@@ -119,6 +123,37 @@ def validation_table(name: str, out: MemberOutput, data: ModelData, days: np.nda
     score[:, days] = out.score
     return build_table(score, data.panel, data.universe, days, horizon=settings.label_horizon,
                        min_traded_value=settings.min_traded_value, source={"kind": "validation", "model": name})
+
+
+def served_table(name: str, model: Any, predicted: MemberOutput, data: ModelData, val_days: np.ndarray,
+                 settings: Settings, say: Progress) -> CalibrationTable:
+    """The band table a new version serves: the two-year walk-forward record of its cheaper twin when it has
+    one (the trees) and the history is long enough, else its validation window (marked short)."""
+    twin = getattr(model, "record_twin", None)
+    if twin is not None:
+        say(f"{name}: 2년 검증 기록 만드는 중 (walk-forward, 연 단위 fold)")
+
+        def on_fold(i: int, fold: Any) -> None:
+            say(f"{name}: 검증 기록 fold {i + 1} ({data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
+
+        table = record_table(name, twin, data, settings, on_fold)
+        if table is not None:
+            say(f"{name}: {describe_table(table)}")
+            return table
+        say(f"{name}: 2년 검증 기록을 만들 만큼 데이터가 길지 않아 검증 기간 표를 씁니다")
+    table = validation_table(name, predicted, data, val_days, settings)
+    say(f"{name}: {describe_table(table)}")
+    return table
+
+
+def describe_table(table: CalibrationTable) -> str:
+    """One line on the served table: its span, whether it is the two-year record, and its top band."""
+    top = table.top
+    number = (f"{top.mean_excess * 100:+.2f}% (적중 {top.hit_rate * 100:.0f}%, 표본 {top.n:,})" if top.reliable
+              else "표본 부족")
+    kind = "walk-forward 기록" if table.is_record else "2년 미만 — 짧은 기간 표"
+    return (f"서비스 등급표 {table.source.get('first_day')}~{table.source.get('last_day')} "
+            f"({table.years:.1f}년, {kind}), 최상위 등급 초과수익률 {number}")
 
 
 def retrain(services: Services, name: str, progress: Progress | None = None, **options: Any) -> RetrainResult:
@@ -227,7 +262,7 @@ def _retrain(services: Services, name: str, say: Progress, **options: Any) -> Re
             "validation_range": [str(data.dates[val_days[0]]), str(data.dates[val_days[-1]])],
             "validation": metrics, "features": list(getattr(model, "feature_names", data.features.names)),
             "options": options,
-            "calibration": validation_table(name, predicted, data, val_days, services.settings).as_dict(),
+            "calibration": served_table(name, model, predicted, data, val_days, services.settings, say).as_dict(),
             "ic_record": ic_record(data.dates[val_days], daily_ic, "validation")}
     version = services.registry.save(name, model.save, meta)
     services.registry.promote(version)

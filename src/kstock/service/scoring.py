@@ -23,7 +23,7 @@ from kstock.ml.evaluation.backtest import HOLD_BUFFER
 from kstock.ml.evaluation.tranche_book import apply_plan, daily_ranks, keep_rank_for, plan_day
 from kstock.service import stored_day
 from kstock.service.context import Services
-from kstock.service.headline import headline
+from kstock.service.headline import headline, no_basket_reason
 from kstock.service.predict import DayPrediction, predict_day
 
 
@@ -42,6 +42,7 @@ class Signal:
     hit_rate: float | None = None  # share of that band that beat the buyable universe
     samples: int | None = None  # how many out-of-sample (name, day) pairs the band's numbers rest on
     entry_date: str | None = None  # the day the holding started (BUY) or the sold holding had started (EXIT)
+    bought_on: str | None = None  # the day the name was first bought (a keep restarts entry_date, not this)
 
 
 @dataclass
@@ -63,9 +64,11 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
     The BUY side of the book is what the backtest would hold that day (:func:`select_book` over the names
     :func:`~kstock.market.tradability.buyable_at_close` allows, carrying the previous day's stored book);
     the SELL side is the weakest scored common stocks — a warning for holders, never a short. ``stale``
-    marks a day scored on data behind the source's clock: it is stored but never published as today's.
-    ``record`` gets the scoring's metrics (date, scored, buyable, versions) inside the transaction that stores
-    the day: the daily loop's "done" record is written with the book, never apart from it.
+    marks a day scored on data behind the source's clock: it is stored but never published as today's. The
+    new names are 매수 calls only (DESIGN §7); the publication's notes say why a day has none and which days
+    were skipped since the last published book. ``record`` gets the scoring's metrics (date, scored, buyable,
+    versions) inside the transaction that stores the day: the daily loop's "done" record is written with the
+    book, never apart from it.
     """
     data = services.model_data(date)  # the recent window, or one ending on an older ``date``
     day = len(data.dates) - 1 if date is None else stored_day_index(data.dates, date)
@@ -75,6 +78,7 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
     ranks = _ranks(score, ok)
     date_int, created = day_int(data.dates[day]), utc_stamp()
     book = _book_rows(services, data, day, pred, ok)
+    notes = _notes(services, data, day, pred)
     signal_rows = []
     prediction_rows = []
     for i in np.flatnonzero(ok):
@@ -89,7 +93,7 @@ def score_market(services: Services, date: str | None = None, top: int = 10, *, 
     metrics = {"date": iso(date_int), "scored": len(signal_rows), "buyable": buyable, "versions": pred.versions}
     # a book published on current data is never rewritten by a later re-scoring of its day (see save_scoring)
     signals.save_scoring(services.store, date_int, signal_rows, prediction_rows, book, stale=stale,
-                         versions=pred.versions, created=created,
+                         versions=pred.versions, created=created, notes=notes,
                          last_scored=json.dumps({"date": iso(date_int), "versions": pred.versions}),
                          within=None if record is None else lambda: record(metrics))
     stored_day.save(services, data, pred)  # what a cold `kstock analyze` answers from (the same numbers)
@@ -106,12 +110,13 @@ def _ranks(score: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def _book_rows(services: Services, data: ModelData, day: int, pred: DayPrediction, ok: np.ndarray) -> list[tuple]:
-    """The day's book rows: (side, code, rank, entry, entry_date, score, traded_value_20d, close, expected_excess,
-    hit_rate, samples) — holdings after the day's trades (BUY), the day's exits (EXIT) and the weakest names (SELL).
+    """The day's book rows (:data:`~kstock.market.repositories.book.COLUMNS`) — holdings after the day's trades
+    (BUY), the day's exits (EXIT) and the weakest names (SELL).
 
     The trades come from :func:`~kstock.ml.evaluation.tranche_book.plan_day`, the backtest's own rule, applied
-    to the holdings of the last stored book; what only the next open can tell (a halt, an open at the limit)
-    is left to the ledger, as the backtest leaves it to its execution step.
+    to the holdings of the last published book; only the day's 매수 calls may be bought (the backtest's
+    ``buy_calls``), so every new name carries the 매수 band's number. What only the next open can tell (a
+    halt, an open at the limit) is left to the ledger, as the backtest leaves it to its execution step.
     """
     settings = services.settings
     score = pred.ensemble.score[:, 0]
@@ -119,8 +124,9 @@ def _book_rows(services: Services, data: ModelData, day: int, pred: DayPredictio
     # as in the backtest: a held name halted today keeps its place in the ranking (judged, not bought)
     ranked = ok & (buyable | ~data.panel.traded[:, day])
     rank = daily_ranks(score[:, None], ranked[:, None])[:, 0]
-    holdings = _previous_holdings(services, data, day)
-    plan = plan_day(holdings, day, rank, buyable, k=settings.top_k, horizon=settings.label_horizon,
+    holdings, bought = _previous_holdings(services, data, day)
+    plan = plan_day(holdings, day, rank, buyable & (pred.labels == "BUY"), k=settings.top_k,
+                    horizon=settings.label_horizon,
                     keep_rank=keep_rank_for(settings.top_k, int(buyable.sum()), HOLD_BUFFER))
     after = apply_plan(holdings, plan, day)
     tv = traded_value_20d(data.panel)[:, day]
@@ -131,8 +137,9 @@ def _book_rows(services: Services, data: ModelData, day: int, pred: DayPredictio
         p = None if pred.percentile is None else float(pred.percentile[i])
         h = headline(settings, pred.table, p)
         started = day_int(data.dates[start]) if start is not None and start >= 0 else None
+        first = day_int(data.dates[day]) if kind == "new" else bought.get(i, started)
         return (side, data.panel.codes[i], n, kind, started, _f(score[i]), _f(tv[i]), _f(close[i]), h.excess,
-                h.hit_rate, h.n or None)
+                h.hit_rate, h.n or None, first if side != "SELL" else None)
 
     held = sorted(after, key=lambda i: (rank[i], data.panel.codes[i]))
     rows = [row("BUY", i, n, entry[i], after[i]) for n, i in enumerate(held, start=1)]
@@ -145,20 +152,60 @@ def _book_rows(services: Services, data: ModelData, day: int, pred: DayPredictio
     return rows
 
 
-def _previous_holdings(services: Services, data: ModelData, day: int) -> dict[int, int]:
-    """The last stored book's holdings before ``day``, as {ticker index: day index its holding started}.
+def _previous_holdings(services: Services, data: ModelData, day: int) -> tuple[dict[int, int], dict[int, int]]:
+    """The last published book's holdings before ``day``: ({ticker index: day index its holding started},
+    {ticker index: yyyymmdd it was first bought}).
 
     A start older than the loaded window counts as long due (its holding has run its course).
     """
     rows = book_table.holdings_before(services.store, day_int(data.dates[day]))
     index = {code: i for i, code in enumerate(data.panel.codes)}
-    out = {}
-    for code, started in rows:
+    out, bought = {}, {}
+    for code, started, first in rows:
         if code not in index:
             continue
         d = np.datetime64(iso(started), "D") if started else data.dates[0]
         out[index[code]] = int(np.searchsorted(data.dates, d)) if d >= data.dates[0] else -10**6
-    return out
+        if first or started:
+            bought[index[code]] = int(first or started)
+    return out, bought
+
+
+def _notes(services: Services, data: ModelData, day: int, pred: DayPrediction) -> dict | None:
+    """What the day's publication says besides its names: the trading days since the last published book
+    that got none (``skipped``, ISO), and why there is no 매수 basket (``no_basket``, Korean)."""
+    notes: dict = {}
+    last = book_table.last_published_before(services.store, day_int(data.dates[day]))
+    if last is not None:
+        between = data.dates[(data.dates > np.datetime64(iso(last), "D")) & (data.dates < data.dates[day])]
+        if between.size:
+            notes["skipped"] = [str(d) for d in between]
+            notes["last_published"] = iso(last)
+    reason = no_basket_reason(services.settings, pred.table)
+    if reason:
+        notes["no_basket"] = reason
+    return notes or None
+
+
+def book_notes(services: Services, date: str) -> list[str]:
+    """The Korean lines a published book carries besides its names (see :func:`_notes`): after a gap, which
+    days had no book and that holdings follow the last one subscribers received; why there is no basket."""
+    with services.store.lock:
+        row = book_table.publication(services.store, day_int(date))
+    raw = json.loads(row[3]) if row is not None and row[3] else {}
+    lines = []
+    skipped = raw.get("skipped") or []
+    if skipped:
+        days = ", ".join(_md_day(d) for d in skipped[:10]) + (f" 외 {len(skipped) - 10}일" if len(skipped) > 10 else "")
+        lines.append(f"⏸ {len(skipped)}거래일({days}) 동안 신호가 발행되지 않았습니다 — 보유·매도는 마지막으로 "
+                     f"발행된 {_md_day(raw.get('last_published'))} 신호를 기준으로 합니다.")
+    if raw.get("no_basket"):
+        lines.append(f"⛔ {raw['no_basket']}")
+    return lines
+
+
+def _md_day(day: str | None) -> str:
+    return "?" if not day else f"{int(day[5:7])}/{int(day[8:10])}"
 
 
 def stored_signals(services: Services, date: str | None = None, top: int = 5) -> tuple[list[Signal], list[Signal]]:
@@ -218,10 +265,12 @@ def _stored_book(services: Services, date: str | None) -> dict[str, list[Signal]
     if not rows:
         return None
     book: dict[str, list[Signal]] = {"BUY": [], "EXIT": [], "SELL": []}
-    for side, code, rank, kind, started, score, tv, close, excess, hit, n in rows:
+    for side, code, rank, kind, started, score, tv, close, excess, hit, n, first in rows:
         label, probability = calls.get(code, (side, None))
+        first = first or started  # a book stored before bought_on existed: its entry day
         book.setdefault(side, []).append(Signal(code, names.get(code, code), label, probability, score, rank, close,
-                                                tv, kind, excess, hit, n, iso(started) if started else None))
+                                                tv, kind, excess, hit, n, iso(started) if started else None,
+                                                iso(first) if first else None))
     return book
 
 
@@ -253,7 +302,8 @@ def publication(services: Services, date: str) -> dict | None:
     row = book_table.publication(services.store, day_int(date))
     if row is None:
         return None
-    return {"date": date, "data_date": iso(row[0]), "stale": bool(row[1]), "versions": json.loads(row[2] or "{}")}
+    return {"date": date, "data_date": iso(row[0]), "stale": bool(row[1]), "versions": json.loads(row[2] or "{}"),
+            "notes": json.loads(row[3] or "{}")}
 
 
 def last_scored_date(services: Services) -> str | None:

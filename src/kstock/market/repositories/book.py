@@ -7,7 +7,7 @@ from kstock.market.store import MarketStore
 
 #: The columns of a book row after its day, in the order :func:`rows` returns them.
 COLUMNS = ("side", "code", "rank", "entry", "entry_date", "score", "traded_value_20d", "close", "expected_excess",
-           "hit_rate", "samples")
+           "hit_rate", "samples", "bought_on")
 
 
 def rows(store: MarketStore, day: int) -> list[tuple]:
@@ -16,11 +16,21 @@ def rows(store: MarketStore, day: int) -> list[tuple]:
                               (day,)).fetchall()
 
 
-def holdings_before(store: MarketStore, day: int) -> list[tuple[str, int | None]]:
-    """(code, entry day) of the BUY side of the last stored book before ``day``."""
+def last_published_before(store: MarketStore, day: int) -> int | None:
+    """The last day before ``day`` whose book was published (scored on current data), or None."""
+    row = store.conn.execute("SELECT MAX(date) FROM publications WHERE stale = 0 AND date < ?", (day,)).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
+def holdings_before(store: MarketStore, day: int) -> list[tuple[str, int | None, int | None]]:
+    """(code, entry day, first bought) of the BUY side of the last *published* book before ``day``.
+
+    Only what subscribers received counts (DESIGN §7): a book stored on stale data was never sent, so its
+    buys are never sold and its holdings never carried.
+    """
     return store.conn.execute(
-        "SELECT code, entry_date FROM book WHERE side = 'BUY' AND date = (SELECT MAX(date) FROM book WHERE date < ?)",
-        (day,),
+        "SELECT code, entry_date, bought_on FROM book WHERE side = 'BUY' AND date = "
+        "(SELECT MAX(date) FROM publications WHERE stale = 0 AND date < ?)", (day,),
     ).fetchall()
 
 
@@ -32,9 +42,9 @@ def tranche(store: MarketStore, day: int) -> list[tuple[str, str, int]]:
                               "COALESCE(b.entry, 'new') IN ('new', 'kept') ORDER BY b.rank", (day,)).fetchall()
 
 
-def publication(store: MarketStore, day: int) -> tuple[int, int, str | None] | None:
-    """(data day, stale, versions JSON) of ``day``'s publication, or None when it was never scored."""
-    return store.conn.execute("SELECT data_date, stale, versions FROM publications WHERE date = ?",
+def publication(store: MarketStore, day: int) -> tuple[int, int, str | None, str | None] | None:
+    """(data day, stale, versions JSON, notes JSON) of ``day``'s publication, or None when it was never scored."""
+    return store.conn.execute("SELECT data_date, stale, versions, notes FROM publications WHERE date = ?",
                               (day,)).fetchone()
 
 

@@ -16,10 +16,12 @@ from kstock.market.store import MarketStore
 
 def save_scoring(store: MarketStore, day: int, signals: Sequence[tuple], predictions: Sequence[tuple],
                  book: Sequence[tuple], *, stale: bool, versions: dict[str, str], created: str,
-                 last_scored: str, within: Callable[[], None] | None = None) -> None:
+                 last_scored: str, notes: dict | None = None,
+                 within: Callable[[], None] | None = None) -> None:
     """Replace ``day``'s signals, upsert its predictions and, unless a current book of that day was already
-    published, replace its book and publication; note ``last_scored`` (JSON) in ``meta``; call ``within`` (the
-    daily loop's record of the step). One transaction.
+    published, replace its book and publication (with its ``notes``: skipped days, why there is no basket);
+    note ``last_scored`` (JSON) in ``meta``; call ``within`` (the daily loop's record of the step). One
+    transaction.
 
     A book published on current data is the record the ledger measures: a later re-scoring of the same day
     (by hand, another model) refreshes the predictions but never rewrites what was published.
@@ -34,8 +36,9 @@ def save_scoring(store: MarketStore, day: int, signals: Sequence[tuple], predict
             # columns by name: a store whose book table got a column by ALTER has them in another order
             conn.executemany(f"INSERT INTO book (date, {', '.join(BOOK_COLUMNS)}) "
                              f"VALUES ({', '.join('?' * (len(BOOK_COLUMNS) + 1))})", [(day, *row) for row in book])
-            conn.execute("INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?)",
-                         (day, day, int(stale), json.dumps(versions), created))
+            conn.execute("INSERT OR REPLACE INTO publications (date, data_date, stale, versions, created_at, notes) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", (day, day, int(stale), json.dumps(versions), created,
+                                                       json.dumps(notes, ensure_ascii=False) if notes else None))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_scored', ?)", (last_scored,))
         if within is not None:
             within()

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from kstock.features.labels import cross_sectional_rank
 from kstock.market.krx import COMMISSION, sell_tax_array
 from kstock.market.tradability import buyable_at_close, execution, shift_left
 from kstock.market.types import Panel
@@ -31,6 +32,12 @@ from kstock.market.types import Panel
 N_BANDS = 10
 #: A band with fewer samples than this says "not enough history" instead of a number.
 MIN_BAND_SAMPLES = 100
+#: The served table is the long out-of-sample record: at least this many years of predictions (DESIGN §7) —
+#: a 60-day window can invert in one rally (kospi 2026: D1 +0.47 % … D10 -0.25 %, against D10 +0.46 % over
+#: four years).
+RECORD_YEARS = 2.0
+#: The backtest's record (:func:`buy_calls_then`): the last this many trading days of predictions (two years).
+RECORD_WINDOW_DAYS = 504
 
 
 @dataclass(frozen=True)
@@ -62,12 +69,32 @@ class CalibrationTable:
     def n(self) -> int:
         return sum(b.n for b in self.bands)
 
+    @property
+    def years(self) -> float:
+        """Calendar years from the first to the last out-of-sample day it rests on (0 when unknown)."""
+        first, last = self.source.get("first_day"), self.source.get("last_day")
+        if not first or not last:
+            return 0.0
+        return float((np.datetime64(str(last), "D") - np.datetime64(str(first), "D")).astype(int)) / 365.25
+
+    @property
+    def is_record(self) -> bool:
+        """Whether it is the long record (≥ :data:`RECORD_YEARS`) a served number must rest on."""
+        return self.years >= RECORD_YEARS
+
+    @property
+    def top(self) -> Band:
+        """The top band — the 매수 calls' number."""
+        return self.bands[N_BANDS - 1]
+
     def band_for(self, percentile: float) -> Band:
         """The band of a score percentile in [0, 1] (1.0 falls in the top band)."""
         return self.bands[band_index(percentile)]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"horizon": self.horizon, "source": dict(self.source), "bands": [asdict(b) for b in self.bands]}
+        """The stored form; ``years`` and ``is_record`` say how long a record it is (read back from ``source``)."""
+        return {"horizon": self.horizon, "source": dict(self.source), "years": round(self.years, 2),
+                "is_record": self.is_record, "bands": [asdict(b) for b in self.bands]}
 
     @classmethod
     def from_dict(cls, raw: Any) -> CalibrationTable | None:
@@ -178,10 +205,8 @@ def build_table(
     name the model scored that day — the cross-section it is served on — and only buyable names with a
     measurable round trip enter the table.
     """
-    from kstock.ml.ensemble import daily_percentile
-
     days = np.asarray(days, dtype=int)
-    pct = daily_percentile(np.asarray(score, dtype=float)[:, days])
+    pct = cross_sectional_rank(np.asarray(score, dtype=float)[:, days])
     ret = round_trip_returns(panel, horizon)[:, days]
     buyable = buyable_on(panel, universe, min_traded_value)[:, days] & np.isfinite(ret)
     with np.errstate(invalid="ignore"):
@@ -200,6 +225,37 @@ def build_table(
     info = {"days": int(used.size), "first_day": str(panel.dates[used[0]]) if used.size else None,
             "last_day": str(panel.dates[used[-1]]) if used.size else None, **(source or {})}
     return CalibrationTable(horizon, tuple(bands), info)
+
+
+def buy_calls_then(score: np.ndarray, panel: Panel, universe: np.ndarray, *, horizon: int, min_traded_value: float,
+                   window: int = RECORD_WINDOW_DAYS) -> np.ndarray:
+    """(N, T) the 매수 calls of each day as the live book would have read them then: the top band of the day's
+    score percentile, on days when the record known at that close — the last ``window`` days of ``score``
+    (out of sample wherever finite) whose round trip (open t+1 → open t+1+horizon) had ended — shows the
+    top band beating the buyable universe, or is too thin to say (as :func:`call_for` without a table).
+
+    The band, the universe and the costs are :func:`build_table`'s, day by day.
+    """
+    score = np.asarray(score, dtype=float)
+    pct = cross_sectional_rank(score)
+    ret = round_trip_returns(panel, horizon)
+    buyable = buyable_on(panel, universe, min_traded_value) & np.isfinite(ret)
+    with np.errstate(invalid="ignore"):
+        market = np.where(buyable, ret, 0.0).sum(axis=0) / np.maximum(buyable.sum(axis=0), 1)
+    top = band_index(np.where(np.isfinite(pct), pct, np.nan)) == N_BANDS - 1
+    counted = buyable & top
+    day_sum = np.where(counted, ret - market[None, :], 0.0).sum(axis=0)
+    day_n = counted.sum(axis=0)
+    cum_sum, cum_n = np.concatenate([[0.0], np.cumsum(day_sum)]), np.concatenate([[0], np.cumsum(day_n)])
+    t = np.arange(score.shape[1])
+    hi = t - horizon - 1  # the last decision day whose round trip had ended by day t's close
+    lo = np.maximum(hi - window + 1, 0)
+    known = hi >= 0
+    total = np.where(known, cum_sum[np.clip(hi + 1, 0, None)] - cum_sum[lo], 0.0)
+    n = np.where(known, cum_n[np.clip(hi + 1, 0, None)] - cum_n[lo], 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        record_ok = (n < MIN_BAND_SAMPLES) | (total / np.maximum(n, 1) > 0)
+    return top & record_ok[None, :]
 
 
 def _mean(values: np.ndarray) -> float:

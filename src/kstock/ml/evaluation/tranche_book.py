@@ -141,8 +141,13 @@ def backtest_followable(
     end: int | None = None,
     commission: float = COMMISSION,
     keep_trace: bool = False,
+    buy_calls: np.ndarray | None = None,
 ) -> FollowableResult:
-    """Run the followable book over decision days [start, end] (see the module docstring)."""
+    """Run the followable book over decision days [start, end] (see the module docstring).
+
+    ``buy_calls`` (N, T), when given, limits each day's new names to that day's 매수 calls, as the live book
+    buys only the names its band table calls BUY (:func:`~kstock.ml.evaluation.calibration.buy_calls_then`).
+    """
     score = np.asarray(score, dtype=float)
     n_tickers, n_days = panel.ohlcv.shape[:2]
     if eligible is None:
@@ -160,6 +165,8 @@ def backtest_followable(
     for j, t in enumerate(days):
         rank = daily_ranks(score[:, t: t + 1], ranked[:, t: t + 1])[:, 0]
         can_buy = ~np.isnan(score[:, t]) & eligible[:, t] & ex.enterable[:, t]
+        if buy_calls is not None:
+            can_buy &= buy_calls[:, t]
         n_buyable = int((~np.isnan(score[:, t]) & eligible[:, t]).sum())
         plan = plan_day(holdings, int(t), rank, can_buy, k=k, horizon=horizon,
                         keep_rank=keep_rank_for(k, n_buyable, keep_buffer),

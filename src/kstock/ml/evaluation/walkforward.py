@@ -21,6 +21,7 @@ from kstock.ml.base import CLASS_PROBS, MemberOutput
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import backtest as bt
 from kstock.ml.evaluation import metrics as mt
+from kstock.ml.evaluation.calibration import buy_calls_then
 from kstock.ml.evaluation.folds import Fold
 from kstock.ml.evaluation.tranche_book import backtest_followable
 
@@ -88,13 +89,21 @@ def score_predictions(
     oos: OutOfSample, data: ModelData, folds: list[Fold], settings: Settings, with_probability: bool = True
 ) -> dict[str, Any]:
     """All metrics over the folds together, plus a per-fold breakdown."""
-    overall = _metrics(oos, data, _days_of(folds, len(data.dates)), settings, with_probability)
+    calls = _buy_calls(oos.score, data, settings)  # once: every fold's book reads the same record
+    overall = _metrics(oos, data, _days_of(folds, len(data.dates)), settings, with_probability, calls=calls)
     overall["folds"] = [
         {**fold.describe(data.dates),
-         **_metrics(oos, data, _days_of([fold], len(data.dates)), settings, with_probability, backtest=True)}
+         **_metrics(oos, data, _days_of([fold], len(data.dates)), settings, with_probability, backtest=True,
+                    calls=calls)}
         for fold in folds
     ]
     return overall
+
+
+def _buy_calls(score: np.ndarray, data: ModelData, settings: Settings) -> np.ndarray:
+    """The 매수 calls the followable book may buy, with the record as it stood each day (the live rule)."""
+    return buy_calls_then(np.where(data.universe[:, None], score, np.nan), data.panel, data.universe,
+                          horizon=settings.label_horizon, min_traded_value=settings.min_traded_value)
 
 
 def _days_of(folds: list[Fold], n_days: int) -> np.ndarray:
@@ -106,7 +115,7 @@ def _days_of(folds: list[Fold], n_days: int) -> np.ndarray:
 
 def _metrics(
     oos: OutOfSample, data: ModelData, days: np.ndarray, settings: Settings, with_probability: bool,
-    backtest: bool = True,
+    backtest: bool = True, calls: np.ndarray | None = None,
 ) -> dict[str, Any]:
     samples = data.sample_mask(days)
     score = np.where(samples, oos.score, np.nan)
@@ -126,16 +135,20 @@ def _metrics(
     if backtest:
         book_score = np.where(data.universe[:, None], oos.score, np.nan)
         out["backtest"] = _backtest(book_score, data, days, settings)
-        out["followable"] = _followable(book_score, data, days, settings)
+        calls = _buy_calls(oos.score, data, settings) if calls is None else calls
+        out["followable"] = _followable(book_score, data, days, settings, calls)
     return out
 
 
-def _followable(score: np.ndarray, data: ModelData, days: np.ndarray, settings: Settings) -> dict[str, float]:
-    """The book a subscriber can follow (horizon-day tranches, hold buffer; see tranche_book)."""
+def _followable(score: np.ndarray, data: ModelData, days: np.ndarray, settings: Settings,
+                calls: np.ndarray) -> dict[str, float]:
+    """The book a subscriber can follow (horizon-day tranches, hold buffer; see tranche_book), buying only the
+    day's 매수 calls (``calls``, :func:`_buy_calls`), as the served book does."""
     idx = np.flatnonzero(days)
     result = backtest_followable(score, data.panel, k=settings.top_k, horizon=settings.label_horizon,
                                  min_traded_value=settings.min_traded_value,
-                                 eligible=data.buyable(settings.min_traded_value), start=int(idx[0]), end=int(idx[-1]))
+                                 eligible=data.buyable(settings.min_traded_value), start=int(idx[0]), end=int(idx[-1]),
+                                 buy_calls=calls)
     return result.as_dict()
 
 

@@ -16,7 +16,7 @@ trained with different seeds (:func:`score_keys`). Models are saved in each libr
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,12 @@ class TreePredictor:
         self.label_cuts: tuple[float, float] = (0.4, 0.6)
         #: per ranking booster, (mean, std) of its raw output on the training rows (see score_from_raw)
         self.score_scale: dict[str, tuple[float, float]] = {}
+
+    def record_twin(self) -> TreePredictor:
+        """A cheaper copy for the walk-forward behind the served band table (:mod:`kstock.ml.evaluation.record`):
+        the same parameters with one seed pair and no probability model — a quarter of the boosters. Three
+        pairs rank a little better (issue 16), so the record it measures is, if anything, conservative."""
+        return TreePredictor(replace(self.params, score_seeds=1), seed=self.seed, n_jobs=self.n_jobs, probability=False)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
