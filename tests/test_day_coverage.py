@@ -159,7 +159,7 @@ def test_a_whole_drop_folder_is_scored_and_published(csv_cli) -> None:
         write_drop(store, csv_cli.root / "drop", with_new_day=10_000)
     rc, out, err = csv_cli("daily")
     assert rc == 0, out + err
-    assert f"{NEW_DAY} score: ok" in out and "불완전" not in out
+    assert f"{NEW_DAY} 채점: 완료" in out and "불완전" not in out
     assert _published(csv_cli.root, NEW_DAY) == 1
 
 

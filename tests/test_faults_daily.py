@@ -212,5 +212,5 @@ def test_a_kill_while_the_window_cache_is_written_leaves_no_file_for_good(synth_
     assert len(left) == 1 and left[0].startswith("s.db.window.npz."), left  # what the issue found left for good
     proc = _start(root)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and "score: ok" in out, err[-2000:]
+    assert proc.returncode == 0 and "채점: 완료" in out, err[-2000:]
     assert not [p.name for p in root.iterdir() if p.name.endswith(".tmp")]

@@ -57,7 +57,7 @@ def test_a_second_loop_says_already_running_and_changes_nothing(cli, monkeypatch
         assert rc == 1 and "이미 실행 중" in err
     assert (_clock(db), _runs(db)) == (clock, runs)  # nothing fetched, scored or recorded
     rc, out, err = cli("daily")  # the lock released: the loop runs
-    assert rc == 0 and "score: ok" in out and _clock(db) > clock
+    assert rc == 0 and "채점: 완료" in out and _clock(db) > clock
 
 
 def test_the_bots_steps_take_the_same_lock(workspace, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,7 +86,7 @@ def test_a_second_loop_waits_for_a_short_first_one(cli, monkeypatch: pytest.Monk
     threading.Timer(0.5, release.set).start()
     rc, out, _ = cli("daily")
     thread.join()
-    assert rc == 0 and "score: ok" in out
+    assert rc == 0 and "채점: 완료" in out
 
 
 HOLD_LOCK = """
@@ -110,7 +110,7 @@ def test_a_lock_held_by_a_killed_process_blocks_nobody(cli, monkeypatch: pytest.
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     rc, out, _ = cli("daily")
-    assert rc == 0 and "score: ok" in out
+    assert rc == 0 and "채점: 완료" in out
 
 
 def _dead_pid() -> int:

@@ -59,8 +59,11 @@ def test_a_push_to_200_keeps_under_the_limit_honours_429s_and_resumes_after_a_re
     # a chat whose message was in flight when the push stopped stays "sending" (maybe delivered, never repeated):
     # at most one per sender; every other subscriber got the book
     assert len(lost) <= PUSH_SENDERS and all(statuses[c] == "sending" for c in lost), lost
+    # the cancel can also fall between a send and its record: delivered, still "sending", never resent
+    in_flight = [c for c in SUBSCRIBERS if statuses[c] == "sending"]
+    assert len(in_flight) <= PUSH_SENDERS, in_flight
     assert report.sent == len(SUBSCRIBERS) - stopped_at - len(lost) + report.already
-    assert all(statuses[c] == "sent" for c in SUBSCRIBERS if got[c] == 1)
+    assert all(statuses[c] in ("sent", "sending") for c in SUBSCRIBERS if got[c] == 1)
     calls = [c for c in tg.calls if c.method == "sendMessage"]
     first_429 = next(c.time for c in calls if c.status == 429)
     first_ok = next(c.time for c in calls if c.status == 200)

@@ -37,7 +37,7 @@ def test_two_workers_started_together_on_a_fresh_storage_share_one_study(workspa
     logs = [(root / f"tune{n}.log").read_text() for n in range(2)]
     assert codes == [0, 0], logs
     for text in logs:
-        assert "Traceback" not in text and "best rank IC" in text, text
+        assert "Traceback" not in text and "가장 좋은 순위 IC" in text, text
     study = optuna.load_study(study_name="s1", storage=storage)
     assert len(optuna.get_all_study_names(storage)) == 1  # the study was created once; the other worker joined
     trials = study.trials

@@ -131,10 +131,10 @@ def served_table(name: str, model: Any, predicted: MemberOutput, data: ModelData
     one (the trees) and the history is long enough, else its validation window (marked short)."""
     twin = getattr(model, "record_twin", None)
     if twin is not None:
-        say(f"{name}: 2년 검증 기록 만드는 중 (walk-forward, 연 단위 fold)")
+        say(f"{name}: 2년 검증 기록 만드는 중 (학습에 쓰지 않은 기간을 1년씩 차례로 예측)")
 
         def on_fold(i: int, fold: Any) -> None:
-            say(f"{name}: 검증 기록 fold {i + 1} ({data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
+            say(f"{name}: 검증 기록 {i + 1}번째 해 ({data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
 
         table = record_table(name, twin, data, settings, on_fold)
         if table is not None:

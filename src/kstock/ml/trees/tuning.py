@@ -79,7 +79,7 @@ def tune_trees(
         mask = data.sample_mask(days)
         ic = mt.ic_summary(mt.daily_rank_ic(np.where(mask, oos.score, np.nan)[:, days],
                                             data.labels.tradeable_return[:, days]))["mean"]
-        say(f"trial {trial.number}: rank IC {ic:.4f}")
+        say(f"시도 {trial.number}: 순위 IC {ic:.4f}")
         return ic if np.isfinite(ic) else -1.0
 
     study = optuna.create_study(study_name=study_name, storage=open_storage(storage), direction="maximize",
