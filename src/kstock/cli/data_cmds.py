@@ -53,10 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(data_sub, "status", cmd_status, "show what the store holds")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = command(data_sub, "check", cmd_check, "list every stored row that breaks the market's rules",
+    p = command(data_sub, "check", cmd_check, "list bad rows, incomplete days and lagging series in the store",
                 "Check the store: every price row that breaks the row rule (not a KRX trading day, a price that is "
                 "not finite and positive up to 1억 원, volume outside 0 … 1e12, low ≤ open/close ≤ high broken), "
-                "each with its reason, and a count per check. Exit status 1 when something is found, 0 when clean.")
+                "each with its reason; every incomplete day (rows for less than KSTOCK_MIN_COVERAGE of the active "
+                "universe, with the missing codes); every index series that lags the prices. A count per check; "
+                "exit status 1 when something is found, 0 when clean.")
     p.add_argument("--json", action="store_true", help='machine-readable: {"ok", "total", "sections": [...]}')
 
     p = command(sub, "lookup", cmd_lookup, "resolve a ticker code or a Korean/English name",
