@@ -231,21 +231,25 @@ def score_step(services: Services, day: str, *, top: int = 10,
     return StepResult(SCORE, day, "ok", f"{report.scored}종목 채점", recorded), report
 
 
-def score_now(services: Services, date: str | None = None, *, top: int = 10) -> ScoringReport:
+def score_now(services: Services, date: str | None = None, *, top: int = 10,
+              wait: float | None = None) -> ScoringReport:
     """A scoring asked for by hand (`kstock score`, admin /score): the given or last stored day, recorded.
 
     Scoring the last stored day while the data is behind the source's clock, or a past day, is allowed (an
     admin may want to see it) but the book is stored as stale — not published — so it is never pushed, counted
     as a live call or carried as holdings. Only the source's current trading day is published by hand.
+
+    ``wait`` bounds the waits before any work — for another loop and for a store another writer holds — so an
+    admin's /score answers within the chat's short wait (default: the loop lock's and the store's own).
     """
-    with loop_lock(services.store.path):
-        return _score_now(services, date, top)
+    with loop_lock(services.store.path, wait=wait):
+        return _score_now(services, date, top, wait)
 
 
-def _score_now(services: Services, date: str | None, top: int) -> ScoringReport:
+def _score_now(services: Services, date: str | None, top: int, wait: float | None = None) -> ScoringReport:
     store = services.store
     stale = _hand_scored_stale(services, date)
-    run_id = runs.start_run(store, SCORE, date)
+    run_id = runs.start_run(store, SCORE, date, wait=wait)
 
     def record(metrics: dict[str, Any]) -> None:  # inside the transaction that stores the day's book
         runs.set_run_day(store, run_id, metrics["date"])
