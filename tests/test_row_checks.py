@@ -225,6 +225,39 @@ def test_data_status_shows_the_bad_row_count(old_store: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["bad_rows"] == 5
 
 
+def test_admins_status_shows_the_bad_row_line_counted_once_per_data_version(
+        old_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Admins' /status carries `data status`' line about `data check`; the count (a scan of every row) is made
+    once per data version, and a data update that brought another bad row is counted anew."""
+    from kstock.bot.messages import status_text
+    from kstock.config import Settings
+    from kstock.market import store_summary
+    from kstock.service.context import Services
+    from kstock.service.status import service_status
+
+    scans: list[int] = []
+    count = store_summary.count_bad_rows
+    monkeypatch.setattr(store_summary, "count_bad_rows", lambda store: scans.append(1) or count(store))
+    services = Services(Settings.from_env())
+    try:
+        state = service_status(services, checks=True)
+        line = "⚠️ 점검: 잘못된 가격 행 5개 — 목록은 `kstock data check`"
+        assert state["bad_rows"] == 5 and line in status_text(state, admin=True).splitlines()
+        assert line not in status_text(state, admin=False)
+        assert "bad_rows" not in service_status(services) and len(scans) == 1  # a user's /status counts nothing
+        assert service_status(services, checks=True)["bad_rows"] == 5 and len(scans) == 1  # asked again: no scan
+        with MarketStore(old_store) as writer:  # another process's update brings one more bad row
+            late = price_frame("005930", "2024-01-09", 1, base=70_000)
+            late.loc[0, "close"] = 1e20
+            writer.upsert_prices(late)
+            writer.log_update("csv:old", 1, "ok")
+        state = service_status(services, checks=True)
+        assert state["bad_rows"] == 6 and len(scans) == 2
+        assert "⚠️ 점검: 잘못된 가격 행 6개" in status_text(state, admin=True)
+    finally:
+        services.close()
+
+
 def test_data_check_on_a_clean_store_exits_0(tmp_path: Path, clean_env: None, monkeypatch, capsys) -> None:
     db = tmp_path / "clean.db"
     monkeypatch.setenv("KSTOCK_DB", str(db))

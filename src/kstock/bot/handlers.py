@@ -200,9 +200,10 @@ async def model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime_of(context)
-    state = await asyncio.to_thread(service_status, rt.services)
+    admin = _is_admin(rt, update)  # an admin also reads the bad-row count of `kstock data check`
+    state = await asyncio.to_thread(service_status, rt.services, admin)
     counts, calendar = await rt.run_store(lambda: (rt.subscriptions.counts(), rt.calendar()))
-    head = messages.status_text(state, _is_admin(rt, update))
+    head = messages.status_text(state, admin)
     lines = [head, f"구독자: {counts['active']}명", "다음 예약 작업:"]
     lines += [messages.job_line(job) for job in describe_jobs(rt.settings, rt.now(), calendar)]
     await _reply(rt, update, context, "\n".join(lines))
