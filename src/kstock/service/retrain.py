@@ -132,10 +132,10 @@ def served_table(name: str, model: Any, predicted: MemberOutput, data: ModelData
     one (the trees) and the history is long enough, else its validation window (marked short)."""
     twin = getattr(model, "record_twin", None)
     if twin is not None:
-        say(f"{name}: 2년 검증 기록 만드는 중 (walk-forward, 연 단위 fold)")
+        say(f"{name}: 2년 검증 기록 만드는 중 (워크포워드, 연 단위 구간)")
 
         def on_fold(i: int, fold: Any) -> None:
-            say(f"{name}: 검증 기록 fold {i + 1} ({data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
+            say(f"{name}: 검증 기록 구간 {i + 1} ({data.dates[fold.test_start]} … {data.dates[fold.test_end]})")
 
         table = record_table(name, twin, data, settings, on_fold)
         if table is not None:
@@ -152,7 +152,7 @@ def describe_table(table: CalibrationTable) -> str:
     top = table.top
     number = (f"{top.mean_excess * 100:+.2f}% (적중 {top.hit_rate * 100:.0f}%, 표본 {top.n:,})" if top.reliable
               else "표본 부족")
-    kind = "walk-forward 기록" if table.is_record else "2년 미만 — 짧은 기간 표"
+    kind = "워크포워드 기록" if table.is_record else "2년 미만 — 짧은 기간 표"
     return (f"서비스 등급표 {table.source.get('first_day')}~{table.source.get('last_day')} "
             f"({table.years:.1f}년, {kind}), 최상위 등급 초과수익률 {number}")
 
