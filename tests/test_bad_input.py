@@ -416,7 +416,7 @@ def test_lookup_cli_prints_tickers_or_one_error_line(small_db: Path, lookup_inde
 BAD_CODE, GOOD_CODE = "000660", "900001"  # the bad file overwrites a stored ticker's name; the good one is new
 HEADERS = {"pykrx": ["날짜", "시가", "고가", "저가", "종가", "거래량", "등락률"],
            "fdr": ["Date", "Open", "High", "Low", "Close", "Volume", "Change"]}
-FIELDS = ["date", "open", "high", "low", "close", "volume"]  # the first six columns, in both dialects
+FIELDS = ["날짜", "시가", "고가", "저가", "종가", "거래량"]  # the first six columns as the reasons name them
 
 
 @dataclass
@@ -481,7 +481,7 @@ def bad_cases(draw: st.DrawFn) -> CsvCase:
         seen = {n.strip().lstrip("\ufeff") for n in names}
         if any(set(h[:6]) <= seen for h in HEADERS.values()):
             names = ["x" + n for n in names]
-        return CsvCase(to_csv(names, rows), r"missing columns|unknown CSV dialect|cannot be read as CSV", kind)
+        return CsvCase(to_csv(names, rows), r"형식의 열 .*없습니다|알 수 없는 CSV 형식|CSV로 읽을 수 없습니다", kind)
     if kind == "missing":
         drop = draw(st.sets(st.integers(0, 5), min_size=1))
         keep = [i for i in range(7) if i not in drop]
@@ -495,7 +495,8 @@ def bad_cases(draw: st.DrawFn) -> CsvCase:
             if whole_column or i == r:
                 row[col] = value
         row_no = 2 if whole_column else r + 2
-        return CsvCase(to_csv(header, rows), rf"^row {row_no}: {FIELDS[col]} (is empty|.* is not a number)$", kind)
+        shown = r"(칸이 비어 있습니다|.*은\(는\) 숫자가 아닙니다)"
+        return CsvCase(to_csv(header, rows), rf"^{row_no}행 \(.*\): {FIELDS[col]} {shown}$", kind)
     if kind == "negative":
         col = draw(st.integers(1, 5))
         rows[r][col] = repr(-draw(st.floats(min_value=1e-3, max_value=1e12)))
@@ -510,22 +511,23 @@ def bad_cases(draw: st.DrawFn) -> CsvCase:
     if kind == "dup_date":
         other = (r + draw(st.integers(1, n - 1))) % n
         rows[r][0] = rows[other][0]
-        return CsvCase(to_csv(header, rows), rf"^duplicate date {rows[other][0]}$", kind)
+        return CsvCase(to_csv(header, rows), rf"^\d+행 \({rows[other][0]}\): \d+행과 같은 날짜입니다", kind)
     if kind == "bad_date":
         rows[r][0] = draw(st.one_of(
             st.sampled_from(["", "tomorrow", "2024-13-01", "2024-02-30", "2024/99/99", "0000-00-00", "1900-01-01",
                              "2300-01-01", "99999999", "N/A", "nan", "-", "2024-01", "2024", "1e5", "True",
                              "20241301"]),
             st.text("qxzwk#!? ", min_size=1, max_size=6)))
-        return CsvCase(to_csv(header, rows), rf"^row {r + 2}: date .* is not a date", kind)
+        return CsvCase(to_csv(header, rows), rf"^{r + 2}행: 날짜 .*은\(는\) 1950~2199년의 날짜가 아닙니다", kind)
     if kind == "cp949":
         rows[r][6] = "상승"  # Excel on Korean Windows saves CP949: not even the FDR dialect is plain ASCII then
-        return CsvCase(to_csv(header, rows, encoding="cp949"), r"not UTF-8 .*CP949.*save it as 'CSV UTF-8'", kind)
+        return CsvCase(to_csv(header, rows, encoding="cp949"), r"UTF-8 텍스트가 아닙니다 .*CP949.*'CSV UTF-8'로 저장해",
+                       kind)
     if kind == "empty":
         content = draw(st.sampled_from([b"", b"\n", b"\n\n  \n", "\ufeff".encode(), b" "]))
-        return CsvCase(content, r"cannot be read as CSV|unknown CSV dialect|no rows", kind)
+        return CsvCase(content, r"CSV로 읽을 수 없습니다|알 수 없는 CSV 형식|행이 없습니다", kind)
     if kind == "header_only":
-        return CsvCase(to_csv(header, [], bom=draw(st.booleans())), r"has a header but no rows", kind)
+        return CsvCase(to_csv(header, [], bom=draw(st.booleans())), r"머리글만 있고 행이 없습니다", kind)
     content = draw(st.binary(max_size=300))
     return CsvCase(content, r".", kind)
 
@@ -590,18 +592,22 @@ def run_import(db: Path, files: dict[str, bytes], capsys) -> tuple[int, str, str
 @settings(max_examples=150, **FUZZ)
 @given(case=bad_cases(), with_good=st.booleans(), good_base=st.integers(1_000, 900_000))
 @example(case=CsvCase(to_csv(HEADERS["fdr"], [["2024-01-02", "True", "True", "True", "True", "True", "0"]]),
-                      r"^row 2: open .* is not a number$", "bool"), with_good=True, good_base=5000)
+                      r"^2행 \(2024-01-02\): 시가 'True'은\(는\) 숫자가 아닙니다$", "bool"),
+         with_good=True, good_base=5000)
 @example(case=CsvCase(to_csv(HEADERS["pykrx"], [["1900-01-02", "10", "10", "10", "10", "1", "0"]]),
-                      r"^row 2: date '1900-01-02' is not a date between 1950 and 2199", "old"),
+                      r"^2행: 날짜 '1900-01-02'은\(는\) 1950~2199년의 날짜가 아닙니다", "old"),
          with_good=False, good_base=5000)  # was "is not a date" for a date merely out of range
 @example(case=CsvCase(to_csv(HEADERS["pykrx"], [["2024-01-02", "10", "10", "10", "10", "1", "0"],
                                                 ["2024-02", "10", "10", "10", "10", "1", "0"]]),
-                      r"^row 3: date '2024-02' is not a date", "month"), with_good=True, good_base=5000)  # was Feb 1st
+                      r"^3행: 날짜 '2024-02'은\(는\) 1950~2199년의 날짜가", "month"),
+         with_good=True, good_base=5000)  # was Feb 1st
 @example(case=CsvCase(b"Date,Open,High,Low,Close,Volume,Change\n2000-01-01,\r,105,95,100,1000,0.0\n"
-                      b"2000-01-02,110,115,105,110,1001,0.0\n", r"^row 2: open is empty$", "bare CR"),
-         with_good=False, good_base=1000)  # a stray CR splits the line: was "row 3: date 'nan' is not a date"
+                      b"2000-01-02,110,115,105,110,1001,0.0\n", r"^2행 \(2000-01-01\): 시가 칸이 비어 있습니다$",
+                      "bare CR"),
+         with_good=False, good_base=1000)  # a stray CR splits the line: was "3행: 날짜 'nan'…"
 @example(case=CsvCase(to_csv(HEADERS["pykrx"], price_rows(date(2024, 1, 2), 2, 900), encoding="cp949"),
-                      r"not UTF-8 .*CP949", "cp949"), with_good=False, good_base=5000)  # was the codec's own words
+                      r"UTF-8 텍스트가 아닙니다 .*CP949", "cp949"),
+         with_good=False, good_base=5000)  # was the codec's own words
 def test_a_rejected_csv_is_named_and_changes_nothing(csv_db: Path, capsys, case: CsvCase, with_good: bool,
                                                      good_base: int) -> None:
     files = {f"{BAD_CODE}.csv": case.content}
@@ -626,8 +632,8 @@ def test_a_rejected_csv_is_named_and_changes_nothing(csv_db: Path, capsys, case:
     else:
         lines = err.splitlines()
         assert rc == 1 and len(lines) == 1, err
-        found = re.fullmatch(rf"kstock: 오류: no usable CSV in .*: {BAD_CODE}\.csv: (.*); fix the files and retry "
-                             r"\(nothing was imported\)", lines[0])
+        found = re.fullmatch(rf"kstock: 오류: .*에 쓸 수 있는 CSV가 없습니다: {BAD_CODE}\.csv: (.*); 파일을 고친 뒤 "
+                             r"다시 시도하세요 \(아무것도 가져오지 않았습니다\)", lines[0])
         assert found, lines[0]
         reason = found[1]
     assert reason.strip() and len(reason) < 400
@@ -663,7 +669,7 @@ def test_garbage_after_good_rows_is_refused_or_stored_sanely(csv_db: Path, capsy
     rc, _, err = run_import(csv_db, {f"{BAD_CODE}.csv": to_csv(header, rows) + tail}, capsys)
     assert "Traceback" not in err
     if rc != 0:
-        assert err.startswith("kstock: 오류: no usable CSV") and f"{BAD_CODE}.csv: " in err
+        assert err.startswith("kstock: 오류: ") and "쓸 수 있는 CSV가 없습니다" in err and f"{BAD_CODE}.csv: " in err
         assert digest(csv_db) == before
         return
     stored = np.array(stored_prices(csv_db, BAD_CODE), dtype=float)
@@ -677,7 +683,7 @@ def test_a_file_not_named_by_a_code_is_refused(csv_db: Path, capsys, stem: str) 
     before = digest(csv_db)
     rc, _, err = run_import(csv_db, {f"{stem}.csv": to_csv(HEADERS["fdr"], price_rows(date(2024, 1, 2), 2, 900))},
                             capsys)
-    assert rc == 1 and f"{stem}.csv: the file name must be the six-character ticker code" in err, err
+    assert rc == 1 and f"{stem}.csv: 파일 이름은 여섯 글자 종목코드여야 합니다" in err, err
     assert digest(csv_db) == before
 
 

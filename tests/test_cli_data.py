@@ -96,7 +96,7 @@ def test_db_option_wins_over_kstock_db(ws: dict[str, Path], tmp_path: Path, caps
     other = tmp_path / "other.db"
     assert main(["data", "import", str(ws["prices"]), "--no-progress", "--db", str(other)]) == 0
     assert other.exists() and not ws["db"].exists()
-    assert "경고: 3 codes have prices but no tickers-file row" in capsys.readouterr().err
+    assert "경고: 종목 3개는 가격은 있지만 종목 파일에 행이 없습니다" in capsys.readouterr().err
 
 
 def test_status_json(filled: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -219,19 +219,19 @@ def _bad_import_args(case: str, ws: dict[str, Path], tmp: Path) -> tuple[list[st
     if case == "unknown dialect":
         (tmp / "odd").mkdir()
         (tmp / "odd" / "005930.csv").write_text("time,price\n2024-01-02,1\n", encoding="utf-8")
-        return [*base, str(tmp / "odd")], "unknown CSV dialect"
+        return [*base, str(tmp / "odd")], "알 수 없는 CSV 형식"
     if case == "missing columns":
         (tmp / "cols").mkdir()
         (tmp / "cols" / "005930.csv").write_text("Date,Open,High,Low,Close\n2024-01-02,1,1,1,1\n", encoding="utf-8")
-        return [*base, str(tmp / "cols")], "missing columns Volume"
+        return [*base, str(tmp / "cols")], "형식의 열 Volume"
     if case == "duplicate tickers":
         dup = tmp / "dup.csv"
         dup.write_text(TICKERS_CSV + "5930,삼성전자 again,KOSPI,\n", encoding="utf-8")
-        return [*base, str(ws["prices"]), "--tickers", str(dup)], "duplicate codes 005930"
+        return [*base, str(ws["prices"]), "--tickers", str(dup)], "코드가 겹칩니다 (005930)"
     if case == "bad index option":
         return [*base, str(ws["prices"]), "--index", "KOSPI"], "`이름=파일` 형식"
     if case == "missing index file":
-        return [*base, str(ws["prices"]), "--index", f"KOSPI={tmp / 'absent.csv'}"], "does not exist"
+        return [*base, str(ws["prices"]), "--index", f"KOSPI={tmp / 'absent.csv'}"], "이(가) 없습니다"
     raise AssertionError(case)
 
 
@@ -261,10 +261,10 @@ def test_bad_file_among_good_ones(filled: dict[str, Path], tmp_path: Path, capsy
     assert main(["data", "import", str(batch), "--no-progress"]) == 0
     out, err = capsys.readouterr()
     assert "파일 1개, 5행을 읽어" in out
-    assert "건너뜀 000001.csv: row 2: open 'abc' is not a number" in err
+    assert "건너뜀 000001.csv: 2행 (2024-01-02): 시가 'abc'은(는) 숫자가 아닙니다" in err
     assert "건너뜀 000002.csv: 2행 (2024-01-02): 시가 -1원은(는) 가격이 아닙니다" in err
     assert "건너뜀 000003.csv: 2행 (2024-01-02): 고가 1이(가) 저가 2보다 낮습니다" in err
-    assert "건너뜀 000004.csv: duplicate date 2024-01-02" in err
+    assert "건너뜀 000004.csv: 3행 (2024-01-02): 2행과 같은 날짜입니다" in err
     with MarketStore(filled["db"]) as store:
         panel = store.load_panel()
         assert store.get_ticker("005930").name == "삼성전자"
@@ -386,7 +386,7 @@ def test_a_future_dated_row_is_refused_with_file_and_row_named(filled: dict[str,
     assert main(["data", "import", str(batch), "--no-progress", "--until", "2026-11-26"]) == 0
     out, err = capsys.readouterr()
     assert "파일 1개" in out
-    assert f"건너뜀 000670.csv: row 3: date {future} is in the future (after 2026-11-26)" in err
+    assert f"건너뜀 000670.csv: 3행 ({future}): 미래 날짜입니다 (2026-11-26 이후)" in err
     with MarketStore(filled["db"]) as store:
         assert "000670" not in store.load_panel().codes and str(store.trading_days()[-1]) < "2026-11-26"
     assert store_checksum(filled["db"], ("prices",)) != before  # the good file went in
@@ -397,7 +397,7 @@ def test_default_until_is_today_in_seoul(filled: dict[str, Path], tmp_path: Path
     batch.mkdir()
     (batch / "000670.csv").write_text("Date,Open,High,Low,Close,Volume\n2199-12-31,1,2,1,1,1\n", encoding="utf-8")
     assert main(["data", "import", str(batch), "--no-progress"]) == 1
-    assert "2199-12-31 is in the future" in capsys.readouterr().err
+    assert "(2199-12-31): 미래 날짜입니다" in capsys.readouterr().err
 
 
 def test_status_reports_future_rows_and_prune_removes_them(filled: dict[str, Path], capsys) -> None:

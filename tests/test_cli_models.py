@@ -189,6 +189,7 @@ def test_score_then_signals(cli) -> None:
     # an earlier day can be scored too, and signals of it read back
     rc, out, err = cli("score", "--date", "2025-05-30")
     assert rc == 0, err
+    assert "지난 거래일이라 저장만 하고 발행하지 않았습니다" in out  # nobody received that day's book then
     rc, out, _ = cli("signals", "--date", "2025-05-30", "--json")
     assert json.loads(out)["buys"]
 

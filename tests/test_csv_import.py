@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -81,9 +82,9 @@ def _store(tmp_path: Path) -> MarketStore:
 def test_detect_dialect() -> None:
     assert detect_dialect(["\ufeff날짜", "시가", "고가", "저가", "종가", "거래량", "등락률"]) == "pykrx"
     assert detect_dialect(["Date", "Open", "High", "Low", "Close", "Volume", "Change"]) == "fdr"
-    with pytest.raises(BadFile, match="missing columns Volume for the fdr dialect"):
+    with pytest.raises(BadFile, match=re.escape("fdr 형식의 열 Volume이(가) 없습니다")):
         detect_dialect(["Date", "Open", "High", "Low", "Close"])
-    with pytest.raises(BadFile, match="unknown CSV dialect"):
+    with pytest.raises(BadFile, match="알 수 없는 CSV 형식입니다"):
         detect_dialect(["time", "price"])
 
 
@@ -125,14 +126,16 @@ GOOD_ROW = "2024-01-02,100,110,90,105,1000"
 @pytest.mark.parametrize(
     ("name", "text", "reason"),
     [
-        ("000001.csv", "Date,Open,High,Low,Close\n2024-01-02,1,2,1,2\n", "missing columns Volume"),
-        ("000001.csv", "날짜,시가,고가,종가,거래량\n2024-01-02,1,2,1,2\n", "missing columns 저가"),
-        ("000001.csv", "time,price,size\n2024-01-02,1,2\n", "unknown CSV dialect"),
-        ("000001.csv", "Date;Open;High;Low;Close;Volume\n2024-01-02;1;2;1;2;3\n", "unknown CSV dialect"),
+        ("000001.csv", "Date,Open,High,Low,Close\n2024-01-02,1,2,1,2\n", "fdr 형식의 열 Volume이(가) 없습니다"),
+        ("000001.csv", "날짜,시가,고가,종가,거래량\n2024-01-02,1,2,1,2\n", "pykrx 형식의 열 저가이(가) 없습니다"),
+        ("000001.csv", "time,price,size\n2024-01-02,1,2\n", "알 수 없는 CSV 형식입니다"),
+        ("000001.csv", "Date;Open;High;Low;Close;Volume\n2024-01-02;1;2;1;2;3\n", "알 수 없는 CSV 형식입니다"),
         ("000001.csv", f"Date,Open,High,Low,Close,Volume\n{GOOD_ROW}\n2024-01-03,abc,110,90,105,1000\n",
-         "row 3: open 'abc' is not a number"),
-        ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,100,110,90,,1000\n", "row 2: close is empty"),
-        ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,100,110,90,inf,1000\n", "not a number"),
+         "3행 (2024-01-03): 시가 'abc'은(는) 숫자가 아닙니다"),
+        ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,100,110,90,,1000\n",
+         "2행 (2024-01-02): 종가 칸이 비어 있습니다"),
+        ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,100,110,90,inf,1000\n",
+         "2행 (2024-01-02): 종가 'inf'은(는) 숫자가 아닙니다"),
         ("000001.csv", f"Date,Open,High,Low,Close,Volume\n{GOOD_ROW}\n2024-01-03,100,110,-90,105,1000\n",
          "3행 (2024-01-03): 저가 -90원은(는) 가격이 아닙니다"),
         ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,100,110,90,105,-5\n",
@@ -141,14 +144,15 @@ GOOD_ROW = "2024-01-02,100,110,90,105,1000"
          "2행 (2024-01-02): 고가 90이(가) 저가 110보다 낮습니다"),
         ("000001.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,0,0,0,0,0\n",
          "2행 (2024-01-02): 종가 0원은(는) 가격이 아닙니다"),
-        ("000001.csv", f"Date,Open,High,Low,Close,Volume\n{GOOD_ROW}\n{GOOD_ROW}\n", "duplicate date 2024-01-02"),
+        ("000001.csv", f"Date,Open,High,Low,Close,Volume\n{GOOD_ROW}\n{GOOD_ROW}\n",
+         "3행 (2024-01-02): 2행과 같은 날짜입니다 — 날짜마다 한 행만 두세요"),
         ("000001.csv", "Date,Open,High,Low,Close,Volume\nyesterday,100,110,90,105,1000\n",
-         "row 2: date 'yesterday' is not a date"),
-        ("000001.csv", "Date,Open,High,Low,Close,Volume\n95,100,110,90,105,1000\n", "is not a date"),
-        ("000001.csv", "Date,Open,High,Low,Close,Volume\n", "has a header but no rows"),
-        ("000001.csv", "", "cannot be read as CSV"),
-        ("000001.csv", "\xff\xfe garbage", "cannot be read as CSV"),
-        ("samsung.csv", f"Date,Open,High,Low,Close,Volume\n{GOOD_ROW}\n", "six-character ticker code"),
+         "2행: 날짜 'yesterday'은(는) 1950~2199년의 날짜가 아닙니다"),
+        ("000001.csv", "Date,Open,High,Low,Close,Volume\n95,100,110,90,105,1000\n", "날짜가 아닙니다"),
+        ("000001.csv", "Date,Open,High,Low,Close,Volume\n", "머리글만 있고 행이 없습니다"),
+        ("000001.csv", "", "CSV로 읽을 수 없습니다"),
+        ("000001.csv", "\xff\xfe garbage", "CSV로 읽을 수 없습니다"),
+        ("samsung.csv", f"Date,Open,High,Low,Close,Volume\n{GOOD_ROW}\n", "여섯 글자 종목코드"),
     ],
 )
 def test_bad_price_file_says_why(tmp_path: Path, name: str, text: str, reason: str) -> None:
@@ -190,15 +194,15 @@ def test_sector_from_the_tickers_file_own_columns(files: dict[str, Path]) -> Non
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("code,name,market\n005930,삼성전자,KOSPI\n5930,삼성전자 copy,KOSPI\n", "duplicate codes 005930"),
-        ("code,name\n005930,삼성전자\n", "missing columns market"),
-        ("code,name,market\n005930,삼성전자,KOSPI\n,이름만,KOSPI\n", "row 3 has no code or no name"),
+        ("code,name,market\n005930,삼성전자,KOSPI\n5930,삼성전자 copy,KOSPI\n", "코드가 겹칩니다 (005930)"),
+        ("code,name\n005930,삼성전자\n", "열 market이(가) 없습니다"),
+        ("code,name,market\n005930,삼성전자,KOSPI\n,이름만,KOSPI\n", "3행에 코드나 이름이 없습니다"),
     ],
 )
 def test_bad_tickers_file(tmp_path: Path, text: str, reason: str) -> None:
     path = tmp_path / "tickers.csv"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(CsvImportError, match=reason):
+    with pytest.raises(CsvImportError, match=re.escape(reason)):
         read_tickers_file(path)
 
 
@@ -222,9 +226,9 @@ def test_bad_index_file(tmp_path: Path) -> None:
     with pytest.raises(CsvImportError, match="Date,Close"):
         read_index_file(path)
     path.write_text("Date,Close\nx,y\n", encoding="utf-8")
-    with pytest.raises(CsvImportError, match="no usable index rows"):
+    with pytest.raises(CsvImportError, match="쓸 수 있는 지수 행이 없습니다"):
         read_index_file(path)
-    with pytest.raises(CsvImportError, match="does not exist"):
+    with pytest.raises(CsvImportError, match=re.escape("absent.csv이(가) 없습니다")):
         read_index_file(tmp_path / "absent.csv")
 
 
@@ -260,7 +264,7 @@ def test_import_directory(tmp_path: Path, prices_dir: Path, files: dict[str, Pat
 def test_prices_without_tickers_file_get_placeholders(tmp_path: Path, prices_dir: Path) -> None:
     with _store(tmp_path) as store:
         report = import_directory(store, prices_dir, progress=False)
-        assert report.files_ok == 3 and "no tickers-file row" in report.warnings[0]
+        assert report.files_ok == 3 and "종목 파일에 행이 없습니다" in report.warnings[0]
         assert store.get_ticker("035720").name == "035720"
 
 
@@ -321,15 +325,16 @@ def test_refused_imports_write_nothing(tmp_path: Path, prices_dir: Path, files: 
         directory.mkdir()
         (directory / "000001.csv").write_text("time,price\n1,2\n", encoding="utf-8")
         (directory / "000002.csv").write_text("time,price\n1,2\n", encoding="utf-8")
-        expected = "no usable CSV"
+        expected = "쓸 수 있는 CSV가 없습니다"
     elif case == "duplicate tickers":
         dup = tmp_path / "dup.csv"
         dup.write_text(TICKERS_CSV + "005930,삼성전자 (again),KOSPI,,,,,,,\n", encoding="utf-8")
-        kwargs, expected = {"tickers_file": dup}, "duplicate codes 005930"
+        kwargs, expected = {"tickers_file": dup}, "코드가 겹칩니다 (005930)"
     elif case == "missing tickers file":
-        kwargs, expected = {"tickers_file": tmp_path / "absent.csv"}, "does not exist"
+        kwargs, expected = {"tickers_file": tmp_path / "absent.csv"}, "이(가) 없습니다"
     elif case == "bad sectors file":
-        kwargs, expected = {"tickers_file": files["tickers"], "sectors_file": files["index"]}, "not a KRX 업종 file"
+        kwargs = {"tickers_file": files["tickers"], "sectors_file": files["index"]}
+        expected = "KRX 업종 파일이 아닙니다"
     elif case == "sectors without tickers":
         kwargs, expected = {"sectors_file": files["sectors"]}, "`--sectors`에는 `--tickers`가 필요합니다"
     else:

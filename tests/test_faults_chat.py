@@ -17,7 +17,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +26,18 @@ import xgboost
 from kstock.bot import messages
 from kstock.bot.jobs import run_scoring
 from kstock.bot.subscriptions import INTERACTIVE_WAIT
-from support.bot_env import TRADING_EVENING, BotEnv, fresh_copy
+from support.bot_env import ADMIN, TRADING_EVENING, BotEnv, fresh_copy
 from support.fake_telegram import FakeTelegramServer, SentRecord
-from support.faults import assert_serving, retrain_reply, root_fixture, serving_version, start_bot, tg_fixture
+from support.faults import (
+    _retrain_released,
+    assert_serving,
+    job_runs,
+    retrain_reply,
+    root_fixture,
+    serving_version,
+    start_bot,
+    tg_fixture,
+)
 
 root, tg = root_fixture, tg_fixture  # the suite's shared fixtures: a market copy, the fake Telegram server
 
@@ -85,6 +94,51 @@ def test_watch_and_unwatch_on_a_locked_store_answer_in_korean_within_the_interac
         assert _watchlist(db) == before  # nothing half-written
         assert "추가했습니다" in env.ask(901, "/watch 005930").text  # the lock is gone: the same requests work
         assert "지웠습니다" in env.ask(902, "/unwatch 005930").text
+    finally:
+        env.stop()
+
+
+def _edited(env: BotEnv, since: int, message_id: int, done: Callable[[str], bool], timeout: float = 30) -> SentRecord:
+    """The edit of ``message_id`` (a progress message) whose text ``done`` accepts."""
+    return env.tg.wait_for(lambda r: r.method == "editMessageText" and r.message_id == message_id and done(r.text),
+                           timeout=timeout, since=since)
+
+
+def test_admin_retrain_and_score_on_a_locked_store_answer_in_korean_within_the_interactive_wait(
+        root: Path, tg: FakeTelegramServer) -> None:
+    """An admin's /retrain and /score meet a store another writer holds: each store wait is at most the
+    interactive wait (was the 10 s busy timeout), the answer is Korean without the store's file, nothing is
+    trained or recorded, and the same commands work once the lock is gone."""
+    db, version = root / "s.db", serving_version(root)
+    env = start_bot(tg, root)
+    try:
+        before = job_runs(root, "retrain:trees"), job_runs(root, "score")
+        other = sqlite3.connect(db, isolation_level=None)  # another writer, e.g. `kstock data import`
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            began = time.monotonic()
+            since = env.send(ADMIN, "/retrain trees")
+            first = env.reply(ADMIN, since)
+            done = _edited(env, since, first.message_id, lambda t: "재학습 종료" in t or "재학습 완료" in t).text
+            # two waits: the progress message's note (best effort) and the run's record
+            assert time.monotonic() - began < 2 * INTERACTIVE_WAIT + SLACK_S, done
+            assert "시작하지 못했습니다: 다른 작업이 데이터 저장소를 쓰고 있습니다" in done, done
+            env.call(_retrain_released(env))
+            began = time.monotonic()
+            since = env.send(ADMIN, "/score")
+            first = env.reply(ADMIN, since)
+            scored = _edited(env, since, first.message_id, lambda t: "⏳" not in t).text
+            assert time.monotonic() - began < INTERACTIVE_WAIT + SLACK_S, scored
+            assert scored.startswith("채점 실패") and "잠시 후 다시" in scored, scored
+            for text in (done, scored):
+                assert "s.db" not in text and "locked" not in text and str(root) not in text, text
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert (job_runs(root, "retrain:trees"), job_runs(root, "score")) == before  # nothing half-recorded
+        assert_serving(root, version)
+        since = env.send(ADMIN, "/score")  # the lock is gone: the same command works
+        assert "채점 완료" in _edited(env, since, env.reply(ADMIN, since).message_id, lambda t: "⏳" not in t, 120).text
     finally:
         env.stop()
 
@@ -148,7 +202,7 @@ def test_a_full_disk_under_xgboost_reaches_the_admin_as_korean_and_the_log_keeps
         with monkeypatch.context() as mp, caplog.at_level(logging.WARNING):
             mp.setattr(xgboost.Booster, "save_model", save_on_a_full_disk)
             done = retrain_reply(env)
-        assert "실패 · " in done and "디스크 공간 부족" in done, done
+        assert "실패 ·" in done and "디스크 공간 부족" in done, done
         for native in ("Check failed", "fwrite", "FileStream", "[bt]", "xgboost", "XGBoostError", ".cc"):
             assert native not in done, (native, done)
         assert "Check failed: std::fwrite" in caplog.text  # the detail is in the log for the operator

@@ -85,11 +85,11 @@ def test_import_says_why_each_file_was_rejected_and_cuts_long_cells(root: Path, 
     for code in range(1, 17):
         (folder / f"{code:06d}.csv").write_text("foo,bar\n1,2\n")
     done = _cli(root, "data", "import", str(folder), "--no-progress")
-    _one_clean_line(done, "and 18 more bad files, each with its reason above", "nothing was imported")
+    _one_clean_line(done, "그 밖의 잘못된 파일 18개는 위에 이유와 함께 있습니다", "아무것도 가져오지 않았습니다")
     skipped = {line.split(":", 1)[0].removeprefix("건너뜀 ") for line in done.stderr.splitlines()
                if line.startswith("건너뜀 ")}
     assert skipped == {p.name for p in folder.iterdir()}  # every file, each with its reason
-    assert "005930.csv: is a folder" in done.stderr and "000660.csv: row 2: close" in done.stderr
+    assert "005930.csv: CSV 파일이 아니라 폴더입니다" in done.stderr and "000660.csv: 2행 (" in done.stderr
     assert max(len(line) for line in done.stderr.splitlines()) < 400  # the 100 KB cell is cut
     assert data_checksum(root / "s.db") == before
 

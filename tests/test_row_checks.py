@@ -206,11 +206,12 @@ def test_data_check_lists_every_bad_row_and_exits_1(old_store: Path, capsys) -> 
     assert out[3].startswith("  000660 2024-01-04: 거래량 9e+18")
     assert out[4] == "  035720 2024-01-06: 2024-01-06은(는) 토요일입니다 — KRX 거래일이 아닙니다"
     assert out[5] == "  KOSPI 2024-01-13: 2024-01-13은(는) 토요일입니다 — KRX 거래일이 아닙니다"
-    assert out[-1] == "요약: 잘못된 가격 행 5개"
+    # 01-06 holds only the stray Saturday row, 01-08 only 005930: neither is a complete day
+    assert out[-1] == "요약: 잘못된 가격 행 5개, 불완전한 거래일 2개, 시세보다 늦은 지수 0개"
     assert main(["data", "check", "--json"]) == 1
     payload = json.loads(capsys.readouterr().out)
-    assert payload["ok"] is False and payload["total"] == 5
-    [section] = payload["sections"]
+    assert payload["ok"] is False and payload["total"] == 7
+    section = payload["sections"][0]
     assert section["key"] == "bad_rows" and section["count"] == 5
     assert section["findings"][0] == {"code": "000660", "date": "2024-01-02",
                                       "reason": section["findings"][0]["reason"]}
@@ -224,6 +225,39 @@ def test_data_status_shows_the_bad_row_count(old_store: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["bad_rows"] == 5
 
 
+def test_admins_status_shows_the_bad_row_line_counted_once_per_data_version(
+        old_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Admins' /status carries `data status`' line about `data check`; the count (a scan of every row) is made
+    once per data version, and a data update that brought another bad row is counted anew."""
+    from kstock.bot.messages import status_text
+    from kstock.config import Settings
+    from kstock.market import store_summary
+    from kstock.service.context import Services
+    from kstock.service.status import service_status
+
+    scans: list[int] = []
+    count = store_summary.count_bad_rows
+    monkeypatch.setattr(store_summary, "count_bad_rows", lambda store: scans.append(1) or count(store))
+    services = Services(Settings.from_env())
+    try:
+        state = service_status(services, checks=True)
+        line = "⚠️ 점검: 잘못된 가격 행 5개 — 목록은 `kstock data check`"
+        assert state["bad_rows"] == 5 and line in status_text(state, admin=True).splitlines()
+        assert line not in status_text(state, admin=False)
+        assert "bad_rows" not in service_status(services) and len(scans) == 1  # a user's /status counts nothing
+        assert service_status(services, checks=True)["bad_rows"] == 5 and len(scans) == 1  # asked again: no scan
+        with MarketStore(old_store) as writer:  # another process's update brings one more bad row
+            late = price_frame("005930", "2024-01-09", 1, base=70_000)
+            late.loc[0, "close"] = 1e20
+            writer.upsert_prices(late)
+            writer.log_update("csv:old", 1, "ok")
+        state = service_status(services, checks=True)
+        assert state["bad_rows"] == 6 and len(scans) == 2
+        assert "⚠️ 점검: 잘못된 가격 행 6개" in status_text(state, admin=True)
+    finally:
+        services.close()
+
+
 def test_data_check_on_a_clean_store_exits_0(tmp_path: Path, clean_env: None, monkeypatch, capsys) -> None:
     db = tmp_path / "clean.db"
     monkeypatch.setenv("KSTOCK_DB", str(db))
@@ -232,11 +266,49 @@ def test_data_check_on_a_clean_store_exits_0(tmp_path: Path, clean_env: None, mo
         frame.loc[3, ["open", "high", "low", "volume"]] = 0  # a halt row is no bad row
         store.upsert_prices(frame)
     assert main(["data", "check"]) == 0
-    assert capsys.readouterr().out.splitlines() == ["잘못된 가격 행: 없음", "요약: 문제 없음"]
+    assert capsys.readouterr().out.splitlines() == ["잘못된 가격 행: 없음", "불완전한 거래일: 없음",
+                                                    "시세보다 늦은 지수: 없음", "요약: 문제 없음"]
     assert main(["data", "check", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
     assert main(["data", "status"]) == 0
     assert "점검:   잘못된 가격 행 없음" in capsys.readouterr().out
+
+
+@pytest.fixture
+def gappy_store(tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """20 clean names over 2024-01-02 … 01-15 with no bad row, where 01-05 came in part (8 of 20 names: a
+    partial drop folder) and the KOSPI index ends 01-10, three sessions before the prices."""
+    db = tmp_path / "gappy.db"
+    monkeypatch.setenv("KSTOCK_DB", str(db))
+    frames = [price_frame(f"{i:06d}", "2024-01-02", 10, base=10_000 + 100 * i) for i in range(1, 21)]
+    frames = [f[(f["date"] != "2024-01-05") | (i < 8)] for i, f in enumerate(frames)]
+    with MarketStore(db) as store:
+        store.upsert_prices(pd.concat(frames, ignore_index=True))
+        store.upsert_index("KOSPI", pd.DataFrame({"date": pd.bdate_range("2024-01-02", "2024-01-10"),
+                                                  "close": [2600.0 + i for i in range(7)]}))
+    return db
+
+
+def test_data_check_lists_incomplete_days_and_lagging_series(gappy_store: Path, capsys) -> None:
+    before = data_checksum(gappy_store)
+    assert main(["data", "check"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "잘못된 가격 행: 없음"
+    assert out[1] == "불완전한 거래일: 1개"
+    assert out[2].startswith("  2024-01-05: 8/20종목 (40.0%, 기준 95%) — 빠진 종목: 000009, 000010")
+    assert out[3] == "시세보다 늦은 지수: 1개"
+    assert out[4].startswith("  ⚠️ KOSPI 지수가 3거래일 늦음 (2024-01-10까지, 시세는 2024-01-15)")
+    assert out[-1] == "요약: 잘못된 가격 행 0개, 불완전한 거래일 1개, 시세보다 늦은 지수 1개"
+    assert main(["data", "check", "--json"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["ok"] is False and payload["total"] == 2
+    sections = {s["key"]: s for s in payload["sections"]}
+    [day] = sections["incomplete_days"]["findings"]
+    assert (day["day"], day["count"], day["expected"]) == ("2024-01-05", 8, 20)
+    assert day["missing"] == [f"{i:06d}" for i in range(9, 21)]
+    assert sections["lagging_series"]["findings"] == [
+        {"name": "KOSPI", "last_date": "2024-01-10", "prices_last": "2024-01-15", "lag_sessions": 3}]
+    assert data_checksum(gappy_store) == before  # checking changes nothing
 
 
 def test_an_index_file_with_a_saturday_or_1e20_is_refused(tmp_path: Path) -> None:

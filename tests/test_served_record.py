@@ -257,3 +257,41 @@ def test_on_real_data_the_basket_is_all_buy_calls_with_a_positive_number(krx_dir
     else:  # the record's top band lost: no basket, and the JSON says why
         assert not new and out["no_basket"]
     services.close()
+
+
+def test_a_hand_scored_past_day_is_stored_but_never_published(workspace) -> None:
+    """`kstock score --date D` of a day the loop skipped: nobody received D's book then, so it is stored as not
+    published — not in the ledger, not a source of holdings — while the day's published books stay as they were,
+    and a hand scoring of the source's current trading day is published (the positive control)."""
+    from kstock.service import runs
+    from kstock.service.daily import SCORE, loop_day, run_daily, score_now, update_step
+    from kstock.service.ledger import outcomes
+    from kstock.service.scoring import latest_book, publication, stored_book
+
+    _, services = workspace
+    day1 = run_daily(services).day
+    day2 = loop_day(services)
+    assert update_step(services, day2).status == "ok"
+    run_id = runs.start_run(services.store, SCORE, day2)  # the loop's scoring of day 2 never happened
+    runs.finish_run(services.store, run_id, "stale", {}, "데이터 지연")
+    day3 = run_daily(services).day
+    held3 = {s.code for s in stored_book(services, day3)["BUY"]}
+    book3, ledger = stored_book(services, day3), outcomes(services)
+
+    report = score_now(services, day2)  # by hand, days later
+    assert report.date == day2 and report.stale
+    assert publication(services, day2)["stale"] is True
+    assert outcomes(services) == ledger  # the ledger measures only what subscribers received
+    assert score_now(services, day1).stale and publication(services, day1)["stale"] is False  # kept as published
+    assert stored_book(services, day3) == book3
+
+    day4 = run_daily(services).day
+    _, book4 = latest_book(services, day4)
+    carried = {s.code for s in book4["BUY"] if s.entry != "new"} | {s.code for s in book4["EXIT"]}
+    assert carried <= held3  # holdings follow the published day 3, never the hand-scored day 2
+
+    day5 = loop_day(services)
+    assert update_step(services, day5).status == "ok"
+    current = score_now(services, day5)  # the source's current trading day, scored by hand: published
+    assert not current.stale and publication(services, day5)["stale"] is False
+    assert day5 in {s.date for s in outcomes(services)[0]}

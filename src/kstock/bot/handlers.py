@@ -45,6 +45,7 @@ from kstock.bot.performance_handler import performance_command
 from kstock.bot.progress import ProgressMessage
 from kstock.bot.runtime import BotRuntime, command_args, runtime_of
 from kstock.bot.security import anon, is_admin, is_allowed
+from kstock.bot.subscriptions import INTERACTIVE_WAIT
 from kstock.bot.text import truncate
 from kstock.bot.watch_handlers import (
     WATCH_PICK_BUTTON,
@@ -199,9 +200,10 @@ async def model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime_of(context)
-    state = await asyncio.to_thread(service_status, rt.services)
+    admin = _is_admin(rt, update)  # an admin also reads the bad-row count of `kstock data check`
+    state = await asyncio.to_thread(service_status, rt.services, admin)
     counts, calendar = await rt.run_store(lambda: (rt.subscriptions.counts(), rt.calendar()))
-    head = messages.status_text(state, _is_admin(rt, update))
+    head = messages.status_text(state, admin)
     lines = [head, f"구독자: {counts['active']}명", "다음 예약 작업:"]
     lines += [messages.job_line(job) for job in describe_jobs(rt.settings, rt.now(), calendar)]
     await _reply(rt, update, context, "\n".join(lines))
@@ -297,7 +299,7 @@ async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> l
             for name in names:
                 began = time.monotonic()
                 result = await rt.run_heavy(retrain, rt.services, name, progress=progress.from_thread,
-                                            **rt.retrain_options.get(name, {}))
+                                            store_wait=INTERACTIVE_WAIT, **rt.retrain_options.get(name, {}))
                 log.info("admin retrain %s: %s in %.1f s", name, result.status, time.monotonic() - began)
                 results.append(result)
             await asyncio.sleep(0)  # let the last progress lines from the worker thread land first
@@ -321,8 +323,8 @@ async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     sent = await _reply(rt, update, context, "⏳ 시장 채점 중…")
     try:
         report = await run_scoring(rt, force=True)
-    except KstockError as exc:
-        text = f"채점 실패: {exc}"
+    except KstockError as exc:  # a store another writer holds: Korean, no file name, after the short wait
+        text = f"채점 실패: {failures.explain(exc)}"
     else:  # the stored book, whole (a day already published keeps its book; the reply shows that one)
         text = "채점할 수 없습니다." if report is None else (
             f"✅ 채점 완료: {report.date} · {report.scored}종목\n" + (await _book_text(rt, report.date))[1])

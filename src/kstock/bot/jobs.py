@@ -54,6 +54,7 @@ from kstock.bot.delivery import ChatUnreachable
 from kstock.bot.model_watch import run_model_health
 from kstock.bot.push import catch_up_push, record_skip, run_push, tell_admins_stale
 from kstock.bot.runtime import runtime_of
+from kstock.bot.subscriptions import INTERACTIVE_WAIT
 from kstock.bot.watch_alerts import send_watch_alerts
 from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
@@ -306,7 +307,7 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
     now = now or rt.now()
     if force:
         async with rt.score_lock:
-            report = await rt.run_heavy(daily.score_now, rt.services)
+            report = await rt.run_heavy(daily.score_now, rt.services, wait=INTERACTIVE_WAIT)  # a chat's wait
         log.info("scored %d stocks for %s (by hand)", report.scored, report.date)
         if rt.predraw_charts:
             schedule_predraw(rt, report.date)

@@ -153,6 +153,8 @@ def status_text(state: Mapping[str, Any], admin: bool) -> str:
         lines.append(state["data_warning"])
     if admin:  # a lagging index and the market series used instead, a day that came in part (issue 21)
         lines.extend(state.get("data_notes") or [])
+        if state.get("check_line"):  # stored rows that break the row rule (`kstock data check`)
+            lines.append(state["check_line"])
     last = state.get("last_update") or {}
     if last.get("status") == "failed":
         detail = f": {last.get('message') or '-'}" if admin else ""

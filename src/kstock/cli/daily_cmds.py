@@ -94,9 +94,24 @@ def cmd_score(args: argparse.Namespace, ctx: Context) -> int:
     report = score_now(services, args.date)
     print(f"{report.date}: {report.scored}종목 채점 (매수 가능 {report.buyable}종목), 모델 "
           f"{', '.join(f'`{v}`' for v in report.versions)}"
-          + (" — 데이터가 늦어 저장만 하고 발행하지 않았습니다" if report.stale else ""))
+          + _unpublished_note(services, report, args.date))
     _print_book(services, report.date, 5)  # the stored book, whole: what `kstock signals` and the push show
     return 0
+
+
+def _unpublished_note(services, report, date: str | None) -> str:
+    """Why a hand scoring was stored without being published, or that the day's published book was kept."""
+    from kstock.service.scoring import publication
+
+    if not report.stale:
+        return ""
+    pub = publication(services, report.date)
+    if pub and not pub["stale"]:
+        return " — 이 날 발행된 책은 그대로 둡니다 (예측만 새로 저장)"
+    if date is not None:
+        return (" — 지난 거래일이라 저장만 하고 발행하지 않았습니다 (그날 받은 구독자가 없어 성과 기록과 "
+                "보유 종목에 넣지 않습니다)")
+    return " — 데이터가 늦어 저장만 하고 발행하지 않았습니다"
 
 
 def cmd_signals(args: argparse.Namespace, ctx: Context) -> int:

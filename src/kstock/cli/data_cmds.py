@@ -53,10 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(data_sub, "status", cmd_status, "show what the store holds")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = command(data_sub, "check", cmd_check, "list every stored row that breaks the market's rules",
+    p = command(data_sub, "check", cmd_check, "list bad rows, incomplete days and lagging series in the store",
                 "Check the store: every price row that breaks the row rule (not a KRX trading day, a price that is "
                 "not finite and positive up to 1억 원, volume outside 0 … 1e12, low ≤ open/close ≤ high broken), "
-                "each with its reason, and a count per check. Exit status 1 when something is found, 0 when clean.")
+                "each with its reason; every incomplete day (rows for less than KSTOCK_MIN_COVERAGE of the active "
+                "universe, with the missing codes); every index series that lags the prices. A count per check; "
+                "exit status 1 when something is found, 0 when clean.")
     p.add_argument("--json", action="store_true", help='machine-readable: {"ok", "total", "sections": [...]}')
 
     p = command(sub, "lookup", cmd_lookup, "resolve a ticker code or a Korean/English name",
@@ -186,17 +188,11 @@ def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
     return 1 if total else 0
 
 
-def _check_line(bad_rows: int) -> str:
-    """`data status`' one line about `data check` (Korean)."""
-    if not bad_rows:
-        return "점검:   잘못된 가격 행 없음"
-    return f"⚠️ 점검: 잘못된 가격 행 {bad_rows:,}개 — 목록은 `kstock data check`"
-
-
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.market.dates import day_int
     from kstock.market.freshness import seoul_today
     from kstock.market.store_checks import count_bad_rows
+    from kstock.market.store_summary import bad_rows_line, completeness_lines  # index lag, partial days
     from kstock.service.korean import kst
 
     store = ctx.read_store
@@ -216,8 +212,6 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
           f"거래정지 행 {summary['halt_days']:,}개")
     for name, info in summary["indices"].items():
         print(f"지수: {name} {info['rows']:,}행, {info['first_date']} → {info['last_date']}")
-    from kstock.market.store_summary import completeness_lines  # index lag, partial days (issue 21)
-
     print("\n".join(completeness_lines(summary)) or f"마지막 완전한 거래일: {summary['last_complete_date']}")
     commons = sum(summary["by_sector"].values()) or 1
     print("업종 (보통주):")
@@ -227,7 +221,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         rows = summary["future_rows"]
         print(f"⚠️ 오늘({summary['today']}) 이후 날짜의 가격 {rows['prices']:,}행과 "
               f"지수 {rows['index']:,}행이 있습니다; `kstock data prune --after {summary['today']} --yes`로 지우세요")
-    print(_check_line(summary["bad_rows"]))
+    print(bad_rows_line(summary["bad_rows"]))
     last = summary["last_update"]
     if last:
         print(f"마지막 갱신: {kst(last['finished_at'])} KST, `{last['source']}` "

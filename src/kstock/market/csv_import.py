@@ -71,10 +71,10 @@ def detect_dialect(columns: Iterable[str], dialects: dict[str, dict[str, str]] =
         if len(lacking) < len(mapping) and (missing is None or len(lacking) < len(missing)):
             best, missing = name, lacking
     if best is not None and missing is not None:
-        raise BadFile(f"missing columns {', '.join(missing)} for the {best} dialect")
+        raise BadFile(f"{best} 형식의 열 {', '.join(missing)}이(가) 없습니다")
     raise BadFile(
-        "unknown CSV dialect: expected pykrx columns 날짜,시가,고가,저가,종가,거래량 or "
-        "FinanceDataReader columns Date,Open,High,Low,Close,Volume"
+        "알 수 없는 CSV 형식입니다: pykrx 열 날짜,시가,고가,저가,종가,거래량 또는 "
+        "FinanceDataReader 열 Date,Open,High,Low,Close,Volume이 있어야 합니다"
     )
 
 
@@ -90,24 +90,24 @@ def read_price_file(path: Path, until: dt.date | None = None) -> pd.DataFrame:
     code = path.stem.strip().upper()  # KRX letter codes are upper case (0030R0), whatever the file system kept
     # ASCII only: str.isalnum() alone also takes Hangul or superscript digits, so 가나다라마바.csv became a ticker
     if not _FILE_CODE.fullmatch(code):
-        raise BadFile("the file name must be the six-character ticker code, e.g. 005930.csv")
+        raise BadFile("파일 이름은 여섯 글자 종목코드여야 합니다 (예: 005930.csv)")
     problem = not_a_regular_file(path)
     if problem:
         raise BadFile(problem)
     try:
         raw = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)
     except OSError as exc:  # unreadable (permissions, a folder, a broken link): this file only
-        raise BadFile(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+        raise BadFile(f"읽을 수 없습니다 ({exc.strerror or type(exc).__name__})") from None
     except UnicodeDecodeError:  # Excel on Korean Windows saves "CSV" as CP949; say so, not the codec's words
-        raise BadFile("cannot be read as CSV: not UTF-8 text (CP949/EUC-KR, as Excel saves it?); "
-                      "save it as 'CSV UTF-8' and retry") from None
+        raise BadFile("CSV로 읽을 수 없습니다: UTF-8 텍스트가 아닙니다 (Excel이 저장한 CP949/EUC-KR?); "
+                      "'CSV UTF-8'로 저장해 다시 시도하세요") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise BadFile(f"cannot be read as CSV ({str(exc).splitlines()[0]})") from None
+        raise BadFile(f"CSV로 읽을 수 없습니다 ({str(exc).splitlines()[0]})") from None
     raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
     mapping = DIALECTS[detect_dialect(raw.columns)]
     frame = raw[list(mapping)].rename(columns=mapping)
     if frame.empty:
-        raise BadFile("has a header but no rows")
+        raise BadFile("머리글만 있고 행이 없습니다")
     return _validate_prices(code, frame, until)
 
 
@@ -160,9 +160,21 @@ def _numeric(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, tuple[int, str]
     if not np.isfinite(array).all():  # text, an empty cell, or inf
         bad = int((~np.isfinite(array)).argmax())
         cell = frame[col].iloc[bad]
-        shown = "is empty" if pd.isna(cell) else f"{cut_cell(cell)} is not a number"
-        return array, (bad, f"row {bad + 2}: {col} {shown}")
+        shown = " 칸이 비어 있습니다" if pd.isna(cell) else f" {cut_cell(cell)}은(는) 숫자가 아닙니다"
+        return array, (bad, f"{_row(frame, bad)}: {FIELD_KO[col]}{shown}")
     return array, None
+
+
+#: The price columns as people read them (the row rule's words).
+FIELD_KO = {"open": "시가", "high": "고가", "low": "저가", "close": "종가", "volume": "거래량"}
+
+
+def _row(frame: pd.DataFrame, pos: int) -> str:
+    """'2행 (2024-01-02)' for the row at ``pos`` (the file's line: the header is line 1), the date cell as
+    written; '2행' alone when that cell is empty."""
+    cell = frame["date"].iloc[pos]
+    text = "" if pd.isna(cell) else " ".join(str(cell).split())
+    return f"{pos + 2}행 ({_cut(text, MAX_CELL)})" if text else f"{pos + 2}행"
 
 
 def _date_problem(frame: pd.DataFrame, dates: np.ndarray) -> tuple[int, str] | None:
@@ -171,7 +183,7 @@ def _date_problem(frame: pd.DataFrame, dates: np.ndarray) -> tuple[int, str] | N
     bad = int(np.isnat(dates).argmax())
     cell = frame["date"].iloc[bad]
     shown = "(empty)" if pd.isna(cell) or not str(cell).strip() else cut_cell(cell)
-    return bad, f"row {bad + 2}: date {shown} is not a date between 1950 and 2199 (expected YYYY-MM-DD)"
+    return bad, f"{bad + 2}행: 날짜 {shown}은(는) 1950~2199년의 날짜가 아닙니다 (YYYY-MM-DD 형식이어야 합니다)"
 
 
 def _validate_prices(code: str, frame: pd.DataFrame, until: dt.date | None = None) -> pd.DataFrame:
@@ -184,15 +196,17 @@ def _validate_prices(code: str, frame: pd.DataFrame, until: dt.date | None = Non
         raise BadFile(min(problems, key=lambda p: p[0])[1])
     if until is not None and (dates > np.datetime64(until, "D")).any():
         bad = int((dates > np.datetime64(until, "D")).argmax())
-        raise BadFile(f"row {bad + 2}: date {dates[bad]} is in the future (after {until}); nothing from this "
-                      "file was imported")
+        raise BadFile(f"{bad + 2}행 ({dates[bad]}): 미래 날짜입니다 ({until} 이후) — 이 파일에서는 아무것도 "
+                      "가져오지 않았습니다")
     cols = {col: values for col, (values, _) in parsed.items()}
     _refuse_bad_rows(RowColumns(dates, *(cols[c] for c in ("open", "high", "low", "close", "volume"))))
     order = np.argsort(dates, kind="stable")
     dates = dates[order]
     dup = dates[1:] == dates[:-1]
     if dup.any():
-        raise BadFile(f"duplicate date {dates[int(dup.argmax()) + 1]}")
+        first = int(dup.argmax()) + 1
+        rows = np.sort(order[[first - 1, first]]) + 2  # the two rows of the file that carry the day
+        raise BadFile(f"{rows[1]}행 ({dates[first]}): {rows[0]}행과 같은 날짜입니다 — 날짜마다 한 행만 두세요")
     data = {"code": np.full(len(dates), code), "date": dates.astype("datetime64[ns]")}
     data.update({col: values[order] for col, values in cols.items()})
     return pd.DataFrame(data)
@@ -214,22 +228,23 @@ def read_tickers_file(path: Path, sectors_file: Path | None = None) -> tuple[lis
     Sector ids come from the KRX 업종명 in ``sectors_file`` when given, then from the file's own
     KSIC / WICS columns. Duplicate codes abort the import: which row is right cannot be guessed.
     """
-    frame = _read_table(path, "tickers file")
+    frame = _read_table(path, "종목 파일")
     missing = [c for c in ("code", "name", "market") if c not in frame.columns]
     if missing:
-        raise CsvImportError(f"{path.name}: missing columns {', '.join(missing)} (expected code,name,market,…)")
+        raise CsvImportError(f"{path.name}: 열 {', '.join(missing)}이(가) 없습니다 (code,name,market,… 열이 "
+                             "있어야 합니다)")
     blank = frame["code"].fillna("").str.strip().eq("") | frame["name"].fillna("").str.strip().eq("")
     if blank.any():
         raise CsvImportError(
-            f"{path.name}: row {int(blank.to_numpy().argmax()) + 2} has no code or no name; fill it in or drop it "
-            "and retry (nothing was imported)"
+            f"{path.name}: {int(blank.to_numpy().argmax()) + 2}행에 코드나 이름이 없습니다; 채우거나 지운 뒤 "
+            "다시 시도하세요 (아무것도 가져오지 않았습니다)"
         )
     frame["code"] = frame["code"].str.strip().str.zfill(6)
     dups = frame["code"][frame["code"].duplicated()].unique()
     if len(dups):
         raise CsvImportError(
-            f"{path.name}: duplicate codes {', '.join(dups[:5])}; keep one row per code and retry "
-            "(nothing was imported)"
+            f"{path.name}: 코드가 겹칩니다 ({', '.join(dups[:5])}); 코드마다 한 행만 두고 다시 시도하세요 "
+            "(아무것도 가져오지 않았습니다)"
         )
     industries = _read_sector_file(Path(sectors_file)) if sectors_file else {}
     names = set(frame["name"].str.strip())
@@ -240,13 +255,13 @@ def read_tickers_file(path: Path, sectors_file: Path | None = None) -> tuple[lis
 def _read_sector_file(path: Path) -> dict[str, str]:
     """The KRX 업종 file as code → 업종명; a missing or wrong file stops the import (nothing written)."""
     if not path.is_file():
-        raise CsvImportError(f"sectors file {path} does not exist")
+        raise CsvImportError(f"업종 파일 {path}이(가) 없습니다")
     try:
         return load_sector_file(path)
     except UnicodeDecodeError:
-        raise CsvImportError(f"{path.name}: cannot be read as UTF-8 CSV (nothing was imported)") from None
+        raise CsvImportError(f"{path.name}: UTF-8 CSV로 읽을 수 없습니다 (아무것도 가져오지 않았습니다)") from None
     except ValueError as exc:
-        raise CsvImportError(f"{exc} (nothing was imported)") from None
+        raise CsvImportError(f"{exc} (아무것도 가져오지 않았습니다)") from None
 
 
 def _ticker_from_row(row: dict, industries: dict[str, str], names: set[str]) -> Ticker:
@@ -269,30 +284,30 @@ def _ticker_from_row(row: dict, industries: dict[str, str], names: set[str]) -> 
 
 def read_index_file(path: Path) -> pd.DataFrame:
     """An index series (FinanceDataReader or pykrx dialect) → frame (date, open, high, low, close)."""
-    frame = _read_table(path, "index file")
+    frame = _read_table(path, "지수 파일")
     if "Date" in frame.columns and "Close" in frame.columns:
         mapping = _INDEX_DIALECTS["fdr"]
     elif "날짜" in frame.columns and "종가" in frame.columns:
         mapping = _INDEX_DIALECTS["pykrx"]
     else:
-        raise CsvImportError(f"{path.name}: an index file needs Date,Close (or 날짜,종가) columns")
+        raise CsvImportError(f"{path.name}: 지수 파일에는 Date,Close (또는 날짜,종가) 열이 있어야 합니다")
     frame = frame[[c for c in mapping if c in frame.columns]].rename(columns=mapping)
     out = pd.DataFrame({"date": pd.to_datetime(frame["date"], errors="coerce")})
     for col in ("open", "high", "low", "close"):
         out[col] = pd.to_numeric(frame[col], errors="coerce") if col in frame else np.nan
     bad = out["date"].isna() | out["close"].isna() | (out["close"] <= 0)
     if bad.all():
-        raise CsvImportError(f"{path.name}: no usable index rows")
+        raise CsvImportError(f"{path.name}: 쓸 수 있는 지수 행이 없습니다")
     return out[~bad].drop_duplicates("date", keep="last")
 
 
 def _read_table(path: Path, what: str) -> pd.DataFrame:
     if not path.is_file():
-        raise CsvImportError(f"{what} {path} does not exist")
+        raise CsvImportError(f"{what} {path}이(가) 없습니다")
     try:
         frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CsvImportError(f"{path.name}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
+        raise CsvImportError(f"{path.name}: CSV로 읽을 수 없습니다 ({str(exc).splitlines()[0]})") from None
     frame.columns = [c.strip() for c in frame.columns]
     return frame
 
@@ -328,9 +343,9 @@ def import_directory(
     frames = _read_all(files, report, progress, until)
     if not frames:  # every file's reason travels with the error: the user fixes them all in one go
         name, reason = report.bad_files[0]
-        more = f" (and {len(files) - 1} more bad files, each with its reason above)" if len(files) > 1 else ""
-        raise CsvImportError(f"no usable CSV in {directory}: {name}: {reason}{more}; fix the files and retry "
-                             "(nothing was imported)", report.bad_files)
+        more = f" (그 밖의 잘못된 파일 {len(files) - 1}개는 위에 이유와 함께 있습니다)" if len(files) > 1 else ""
+        raise CsvImportError(f"{directory}에 쓸 수 있는 CSV가 없습니다: {name}: {reason}{more}; 파일을 고친 뒤 "
+                             "다시 시도하세요 (아무것도 가져오지 않았습니다)", report.bad_files)
     known = {t.code for t in tickers} | {t.code for t in store.tickers()}
     tickers += _placeholder_tickers([f["code"].iloc[0] for f in frames if f["code"].iloc[0] not in known], report)
     prices = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -349,8 +364,9 @@ def _until(index: pd.DataFrame, path: Path, until: dt.date) -> pd.DataFrame:
     a later or bad row stops the import (nothing written)."""
     late = index["date"] > pd.Timestamp(until)
     if late.any():
-        raise CsvImportError(f"{path.name}: date {index['date'][late].iloc[0].date()} is in the future (after "
-                             f"{until}); nothing was imported")
+        pos = int(late.to_numpy().argmax())
+        raise CsvImportError(f"{path.name}: {int(index.index[pos]) + 2}행 ({index['date'].iloc[pos].date()}): "
+                             f"미래 날짜입니다 ({until} 이후) — 아무것도 가져오지 않았습니다")
     bad = find_bad_rows(index_columns(index["date"].to_numpy(), index["close"].to_numpy()))
     if len(bad):
         pos, reason = bad.first()
@@ -390,7 +406,7 @@ def cut_cell(value: object, limit: int = MAX_CELL) -> str:
 def _placeholder_tickers(codes: list[str], report: ImportReport) -> list[Ticker]:
     if codes:
         report.warnings.append(
-            f"{len(codes)} codes have prices but no tickers-file row (e.g. {codes[0]}); stored with the code as "
-            "name — pass --tickers to name them"
+            f"종목 {len(codes)}개는 가격은 있지만 종목 파일에 행이 없습니다 (예: {codes[0]}); 코드를 이름으로 "
+            "저장했습니다 — 이름을 붙이려면 `--tickers`를 주세요"
         )
     return [Ticker(code=c, name=c, market="UNKNOWN", kind=classify_instrument(c, c, None, None)) for c in codes]

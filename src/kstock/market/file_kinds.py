@@ -21,9 +21,9 @@ def not_a_regular_file(path: Path) -> str | None:
     try:
         mode = path.stat().st_mode
     except OSError as exc:  # a broken link, no permission on the folder
-        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+        return f"읽을 수 없습니다 ({exc.strerror or type(exc).__name__})"
     if stat.S_ISDIR(mode):
-        return "is a folder, not a CSV file"
+        return "CSV 파일이 아니라 폴더입니다"
     if stat.S_ISREG(mode):
         return None
     kind = next((name for test, name in _FILE_KINDS if test(mode)), "특수 파일")

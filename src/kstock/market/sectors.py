@@ -236,7 +236,7 @@ def load_sector_file(path: str | Path) -> dict[str, str]:
         reader = csv.DictReader(handle)
         fields = {(f or "").strip(): f for f in reader.fieldnames or ()}
         if "종목코드" not in fields or "업종명" not in fields:
-            raise ValueError(f"{path}: not a KRX 업종 file (needs 종목코드 and 업종명 columns)")
+            raise ValueError(f"{path}: KRX 업종 파일이 아닙니다 (종목코드와 업종명 열이 있어야 합니다)")
         code_col, industry_col = fields["종목코드"], fields["업종명"]
         out: dict[str, str] = {}
         for row in reader:

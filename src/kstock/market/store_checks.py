@@ -2,9 +2,9 @@
 
 Each check is one function ``store → CheckSection`` in :data:`CHECKS`. The first one lists every stored price
 row that breaks the row rule of :mod:`kstock.market.row_checks` (the rule every entry applies, so only a
-store filled before it, or written around it, holds such rows). The completeness checks — incomplete days
-and series that lag the prices (``kstock.market.completeness``) — are added with one line each in
-:data:`CHECKS`; nothing else changes for them (text, ``--json``, exit status and `data status` follow).
+store filled before it, or written around it, holds such rows). The completeness checks list every stored
+day below the coverage threshold and every index series that lags the prices' last complete day
+(:mod:`kstock.market.completeness`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kstock.market.completeness import incomplete_days, series_lag
 from kstock.market.dates import from_yyyymmdd
 from kstock.market.row_checks import RowColumns, bad_row_mask, find_bad_rows, index_columns
 
@@ -68,10 +69,32 @@ def bad_rows_section(store: MarketStore) -> CheckSection:
     return section
 
 
-#: The checks `kstock data check` runs, in the order it shows them. The completeness module adds its two
-#: sections here, one line each (e.g. ``incomplete_days_section``, ``lagging_series_section``).
+def incomplete_days_section(store: MarketStore) -> CheckSection:
+    """Every stored day whose rows cover less than the threshold of the active universe (a partial drop, a
+    stray row), over the whole history: such a day is never the store's last trading day."""
+    section = CheckSection("incomplete_days", "불완전한 거래일")
+    names = dict(store.conn.execute("SELECT code, name FROM tickers"))
+    for day in incomplete_days(store):
+        section.findings.append(Finding(f"{day.day}: {day.describe(names)}", day.as_dict()))
+    return section
+
+
+def lagging_series_section(store: MarketStore) -> CheckSection:
+    """Every index series that ends before the prices' last complete day, and what the market features use."""
+    section = CheckSection("lagging_series", "시세보다 늦은 지수")
+    for lag in series_lag(store):
+        if lag.lagging:
+            section.findings.append(Finding(lag.describe(), {
+                "name": lag.name, "last_date": lag.last_date, "prices_last": lag.prices_last,
+                "lag_sessions": lag.sessions}))
+    return section
+
+
+#: The checks `kstock data check` runs, in the order it shows them.
 CHECKS: list[Check] = [
     bad_rows_section,
+    incomplete_days_section,
+    lagging_series_section,
 ]
 
 

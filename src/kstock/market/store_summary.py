@@ -1,16 +1,21 @@
 """What a store holds, counted for `kstock data status` and the bot's /status (``MarketStore.summary``).
 
 A read-only report over every table; kept out of :mod:`kstock.market.store`, whose job is reading and
-writing the market data itself.
+writing the market data itself. The one-line summary of `kstock data check` both print is here too
+(:func:`bad_rows_line`); the bot reads its count through :func:`cached_bad_rows`.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import TYPE_CHECKING
 
 from kstock.market.completeness import last_complete_day, series_lag, trailing_incomplete
 from kstock.market.dates import iso
+from kstock.market.repositories.meta import data_version
 from kstock.market.sectors import sector_name
+from kstock.market.store_checks import count_bad_rows
 
 if TYPE_CHECKING:
     from kstock.market.store import MarketStore
@@ -61,3 +66,33 @@ def completeness_lines(summary: dict) -> list[str]:
         lines.append(f"⚠️ {day['day']} 데이터 불완전: {day['count']:,}/{day['expected']:,}종목 "
                      f"({day['share']:.1%}) — 마지막 완전한 거래일 {summary.get('last_complete_date')}")
     return lines
+
+
+def bad_rows_line(bad_rows: int) -> str:
+    """The one line about `kstock data check` that `data status` and admins' /status print (Korean)."""
+    if not bad_rows:
+        return "점검:   잘못된 가격 행 없음"
+    return f"⚠️ 점검: 잘못된 가격 행 {bad_rows:,}개 — 목록은 `kstock data check`"
+
+
+def cached_bad_rows(store: MarketStore) -> int:
+    """:func:`~kstock.market.store_checks.count_bad_rows`, counted once per data version.
+
+    The count reads every stored row (about 2 s on the whole KRX market): a chat's /status pays it once after
+    each data update — every writer of prices logs one (``data_updates``), whichever process it runs in — and
+    reads it back until the next.
+    """
+    version = data_version(store)
+    with _COUNT_LOCK:
+        cached = _BAD_ROWS.get(store)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    count = count_bad_rows(store)
+    with _COUNT_LOCK:
+        _BAD_ROWS[store] = (version, count)
+    return count
+
+
+#: store → (data version, bad row count): see cached_bad_rows.
+_BAD_ROWS: weakref.WeakKeyDictionary[MarketStore, tuple[int | None, int]] = weakref.WeakKeyDictionary()
+_COUNT_LOCK = threading.Lock()

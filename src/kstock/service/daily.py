@@ -32,7 +32,7 @@ from typing import Any
 
 from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
-from kstock.market.dates import iso
+from kstock.market.dates import day_int, iso
 from kstock.market.freshness import as_date, last_stored_day
 from kstock.market.sources import DataSource, SyntheticSource, source_from_settings, synthetic_spec
 from kstock.service import runs
@@ -231,23 +231,25 @@ def score_step(services: Services, day: str, *, top: int = 10,
     return StepResult(SCORE, day, "ok", f"{report.scored}종목 채점", recorded), report
 
 
-def score_now(services: Services, date: str | None = None, *, top: int = 10) -> ScoringReport:
+def score_now(services: Services, date: str | None = None, *, top: int = 10,
+              wait: float | None = None) -> ScoringReport:
     """A scoring asked for by hand (`kstock score`, admin /score): the given or last stored day, recorded.
 
-    Scoring the last stored day while the data is behind the source's clock is allowed (an admin may
-    want to see it) but the book is stored as stale, so it is never pushed or counted as a live call.
+    Scoring the last stored day while the data is behind the source's clock, or a past day, is allowed (an
+    admin may want to see it) but the book is stored as stale — not published — so it is never pushed, counted
+    as a live call or carried as holdings. Only the source's current trading day is published by hand.
+
+    ``wait`` bounds the waits before any work — for another loop and for a store another writer holds — so an
+    admin's /score answers within the chat's short wait (default: the loop lock's and the store's own).
     """
-    with loop_lock(services.store.path):
-        return _score_now(services, date, top)
+    with loop_lock(services.store.path, wait=wait):
+        return _score_now(services, date, top, wait)
 
 
-def _score_now(services: Services, date: str | None, top: int) -> ScoringReport:
-    stale = False
-    if date is None:
-        fresh = freshness(services)
-        stale = fresh.stale
+def _score_now(services: Services, date: str | None, top: int, wait: float | None = None) -> ScoringReport:
     store = services.store
-    run_id = runs.start_run(store, SCORE, date)
+    stale = _hand_scored_stale(services, date)
+    run_id = runs.start_run(store, SCORE, date, wait=wait)
 
     def record(metrics: dict[str, Any]) -> None:  # inside the transaction that stores the day's book
         runs.set_run_day(store, run_id, metrics["date"])
@@ -259,6 +261,16 @@ def _score_now(services: Services, date: str | None, top: int) -> ScoringReport:
         reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
         runs.finish_run(store, run_id, "failed", {}, reason)
         raise
+
+
+def _hand_scored_stale(services: Services, date: str | None) -> bool:
+    """Whether a scoring by hand is stored as not published: the data is behind the source's current trading
+    day, or ``date`` is another day — a past day's book reached nobody then, so it must not enter the ledger
+    or the holdings later books carry (DESIGN §7). A day already published keeps its book (save_scoring)."""
+    fresh = freshness(services)
+    if date is None:
+        return fresh.stale
+    return fresh.stale or iso(day_int(date)) != fresh.today
 
 
 def run_daily(services: Services, source: DataSource | None = None, *, now: dt.datetime | None = None,

@@ -38,6 +38,7 @@ import numpy as np
 
 from kstock.config import Settings
 from kstock.errors import KstockError, public_reason, public_text
+from kstock.market.store import StoreError
 from kstock.ml import distributed
 from kstock.ml.base import MemberOutput, ReportsProgress, TrainsDistributed
 from kstock.ml.data import ModelData
@@ -151,18 +152,22 @@ def describe_table(table: CalibrationTable) -> str:
     top = table.top
     number = (f"{top.mean_excess * 100:+.2f}% (적중 {top.hit_rate * 100:.0f}%, 표본 {top.n:,})" if top.reliable
               else "표본 부족")
-    kind = "walk-forward 기록" if table.is_record else "2년 미만 — 짧은 기간 표"
+    kind = "워크포워드 기록" if table.is_record else "2년 미만 — 짧은 기간 표"
     return (f"서비스 등급표 {table.source.get('first_day')}~{table.source.get('last_day')} "
             f"({table.years:.1f}년, {kind}), 최상위 등급 초과수익률 {number}")
 
 
-def retrain(services: Services, name: str, progress: Progress | None = None, **options: Any) -> RetrainResult:
-    """Retrain one model kind; never raises for a model, save or store failure — the result says what happened."""
+def retrain(services: Services, name: str, progress: Progress | None = None, *, store_wait: float | None = None,
+            **options: Any) -> RetrainResult:
+    """Retrain one model kind; never raises for a model, save or store failure — the result says what happened.
+
+    ``store_wait`` bounds the wait for a store another writer holds before anything is trained (an admin's
+    /retrain passes the chat's short wait; the weekly job keeps the store's busy timeout)."""
     say = progress or (lambda _msg: None)
     if not distributed.is_main_process():
         return _follow(services, name, say, **options)
     try:
-        return _retrain_recorded(services, name, say, **options)
+        return _retrain_recorded(services, name, say, store_wait, **options)
     finally:  # the other ranks of a torchrun job exit once the registry is written, whatever the outcome
         distributed.finish()
 
@@ -188,16 +193,17 @@ def _follow(services: Services, name: str, say: Progress, **options: Any) -> Ret
     return RetrainResult(name, "follower", f"rank {rank}: 학습 완료 — 검증·승격과 레지스트리 기록은 rank 0이 합니다")
 
 
-def _retrain_recorded(services: Services, name: str, say: Progress, **options: Any) -> RetrainResult:
+def _retrain_recorded(services: Services, name: str, say: Progress, store_wait: float | None,
+                      **options: Any) -> RetrainResult:
     """Rank 0 (or the only process): train, gate and promote, recorded as a job run."""
     try:
-        run_id = runs.start_run(services.store, f"retrain:{name}")
+        run_id = runs.start_run(services.store, f"retrain:{name}", wait=store_wait)
     except KstockError as exc:
         # the store cannot be written (locked by another writer, disk full): train nothing rather than a model
         # whose run cannot be recorded — and return a result, so the /retrain progress message and the weekly
         # job's note to the admins say why instead of the exception escaping them
-        result = RetrainResult(name, "failed", f"시작하지 못했습니다: {public_reason(exc)}; 아무것도 학습하지 않았고 "
-                                               "서비스 중인 모델은 그대로입니다")
+        result = RetrainResult(name, "failed", f"시작하지 못했습니다: {_start_failure(exc)}; 아무것도 학습하지 "
+                                               "않았고 서비스 중인 모델은 그대로입니다")
         say(f"{name}: {result.reason}")
         return result
     started = time.monotonic()
@@ -225,6 +231,13 @@ def _retrain_recorded(services: Services, name: str, say: Progress, **options: A
         result.reason += f" (실행 기록을 남기지 못했습니다: {exc})"
     say(f"{name}: {result.reason}")
     return result
+
+
+def _start_failure(exc: KstockError) -> str:
+    """Why a run could not be recorded, for a chat: a store another writer holds in words, never its file."""
+    if isinstance(exc, StoreError) and exc.locked:
+        return "다른 작업이 데이터 저장소를 쓰고 있습니다 — 끝난 뒤 다시 시도하세요"
+    return public_reason(exc)
 
 
 def _retrain(services: Services, name: str, say: Progress, **options: Any) -> RetrainResult:

@@ -51,12 +51,15 @@ class JobRun:
     day: str | None = None  # the trading day a daily-loop step was for (ISO)
 
 
-def start_run(store: MarketStore, job: str, day: str | None = None) -> int:
+def start_run(store: MarketStore, job: str, day: str | None = None, wait: float | None = None) -> int:
     """Record a new ``running`` run owned by this process; its heartbeat is kept fresh until it finishes.
 
-    ``day`` (ISO) is the trading day a step of the daily loop is for (see :func:`run_for_day`).
+    ``day`` (ISO) is the trading day a step of the daily loop is for (see :func:`run_for_day`). ``wait``: the
+    most seconds to wait for another writer (default the store's busy timeout; a chat passes its short wait),
+    then :class:`~kstock.market.store.StoreError`.
     """
-    run_id = job_runs.insert(store, job, utc_stamp(), this_host(), os.getpid(), day_int(day) if day else None)
+    run_id = job_runs.insert(store, job, utc_stamp(), this_host(), os.getpid(), day_int(day) if day else None,
+                             wait)
     _HEARTBEAT.add(store.path, run_id)
     return run_id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kstock.market.freshness import data_age, describe_age
-from kstock.market.store_summary import completeness_lines, completeness_summary
+from kstock.market.store_summary import bad_rows_line, cached_bad_rows, completeness_lines, completeness_summary
 from kstock.ml.models import known_kinds
 from kstock.service import runs
 from kstock.service.context import Services
@@ -53,8 +53,9 @@ def ensemble_shares(weights: dict[str, float], available: list[str]) -> dict[str
     return {name: weights.get(name, 0.0) / total for name in available}
 
 
-def service_status(services: Services) -> dict[str, Any]:
-    """Data freshness, last scoring, last job runs."""
+def service_status(services: Services, checks: bool = False) -> dict[str, Any]:
+    """Data freshness, last scoring, last job runs; with ``checks`` (an admin's /status) also the count of
+    stored rows that break the row rule and `data status`' line about it (counted once per data version)."""
     today = services.today()  # the source's clock (simulated for synthetic)
     last, age = data_age(services.store, today)
     fresh = freshness(services, today)
@@ -70,4 +71,10 @@ def service_status(services: Services) -> dict[str, Any]:
         "last_scored": last_scored_date(services),
         "runs": [r.__dict__ for r in runs.last_runs(services.store, limit=8)],
         "data_notes": completeness_lines(completeness_summary(services.store)),  # index lag, partial days
+        **(_checks(services) if checks else {}),
     }
+
+
+def _checks(services: Services) -> dict[str, Any]:
+    bad = cached_bad_rows(services.store)
+    return {"bad_rows": bad, "check_line": bad_rows_line(bad)}

@@ -13,9 +13,11 @@ from kstock.market.store import MarketStore
 COLUMNS = "id, job, started_at, finished_at, status, metrics, error, day"
 
 
-def insert(store: MarketStore, job: str, started_at: str, host: str, pid: int, day: int | None) -> int:
-    """A new ``running`` row owned by (host, pid), its heartbeat set to ``started_at``; returns its id."""
-    with store.transaction() as conn:
+def insert(store: MarketStore, job: str, started_at: str, host: str, pid: int, day: int | None,
+           wait: float | None = None) -> int:
+    """A new ``running`` row owned by (host, pid), its heartbeat set to ``started_at``; returns its id
+    (``wait``: see :meth:`MarketStore.transaction`)."""
+    with store.transaction(wait=wait) as conn:
         cur = conn.execute(
             "INSERT INTO job_runs (job, started_at, status, host, pid, heartbeat_at, day) "
             "VALUES (?, ?, 'running', ?, ?, ?, ?)",
