@@ -13,8 +13,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from kstock.bot.text import truncate
 from kstock.market.dates import day_int
+from kstock.ml.metric_names import metric_ko
 from kstock.service.korean import kst
-from kstock.service.presenters import CALL_ICON, DISCLAIMER, MODEL_KO, format_models, format_signals, metric_ko
+from kstock.service.presenters import CALL_ICON, DISCLAIMER, MODEL_KO, format_models, format_signals
 from kstock.service.retrain import RetrainResult
 from kstock.service.scoring import Signal
 

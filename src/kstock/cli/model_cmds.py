@@ -81,8 +81,8 @@ def _model_options(args: argparse.Namespace) -> dict:
 
 def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.config import check_model_dir
+    from kstock.ml.metric_names import metric_line
     from kstock.ml.models import known_kinds
-    from kstock.service.presenters import metric_ko
     from kstock.service.retrain import retrain
 
     check_model_dir(ctx.settings)  # an unwritable KSTOCK_MODEL_DIR is refused before an hour of training
@@ -93,7 +93,7 @@ def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
     failed = False
     for name in names:
         result = retrain(services, name, progress=lambda msg: print(msg, file=sys.stderr), **_model_options(args))
-        metrics = ", ".join(f"{metric_ko(k)} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
+        metrics = ", ".join(metric_line(k, v) for k, v in result.metrics.items() if isinstance(v, float))
         print(f"{name}: {_STATUS_KO.get(result.status, result.status)} — {result.reason}"
               + (f" [{metrics}]" if metrics else ""))
         failed |= result.status == "failed"

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kstock.errors import WRITE_FAILED_KO, KstockError, is_write_failure, public_reason
+from kstock.ml.metric_names import metric_ko
 from kstock.procs import pid_alive
 
 log = logging.getLogger(__name__)
@@ -239,15 +240,16 @@ class ModelRegistry:
         """
         value = candidate.get(metric)
         if value is None or value != value:  # None or NaN
-            return GateDecision(False, f"새 모델의 검증 `{metric}` 값이 없어 서비스 중인 모델은 그대로입니다")
+            return GateDecision(False, f"새 모델의 검증 {metric_ko(metric)} 값이 없어 서비스 중인 모델은 그대로입니다")
         if not serving or serving.get(metric) is None or serving[metric] != serving[metric]:
-            return GateDecision(True, f"비교할 서비스 모델이 없어 새 모델로 교체했습니다 (`{metric}` {value:.4f})")
+            return GateDecision(True, f"비교할 서비스 모델이 없어 새 모델로 교체했습니다 "
+                                      f"({metric_ko(metric)} {value:.4f})")
         old = serving[metric]
         if value >= old - tolerance:
-            return GateDecision(True, f"`{metric}` {value:.4f}, 서비스 중인 모델 {old:.4f} "
+            return GateDecision(True, f"{metric_ko(metric)} {value:.4f}, 서비스 중인 모델 {old:.4f} "
                                       f"(허용 오차 {tolerance}): 새 모델로 교체했습니다")
-        return GateDecision(False, f"`{metric}` {value:.4f}: 서비스 중인 모델 {old:.4f}보다 {tolerance} 넘게 나빠 "
-                                   "서비스 중인 모델은 그대로입니다")
+        return GateDecision(False, f"{metric_ko(metric)} {value:.4f}: 서비스 중인 모델 {old:.4f}보다 {tolerance} 넘게 "
+                                   "나빠 서비스 중인 모델은 그대로입니다")
 
     def _prune(self, name: str) -> None:
         current = self.current(name)

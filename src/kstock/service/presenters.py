@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kstock.ml.metric_names import metric_ko
 from kstock.service.analyze import Analysis
 from kstock.service.headline import rank_text
 from kstock.service.korean import man_eok
@@ -29,16 +30,6 @@ def pct(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value * 100:+.{digits}f}%"
 
 
-#: Validation figures as a person reads them (``--json`` keeps the keys).
-METRIC_KO = {"rank_ic_mean": "순위 IC", "rank_ic_ir": "순위 IC 안정성(ICIR)", "auc": "AUC", "accuracy": "정확도",
-             "validation_days": "검증 일수", "rank_ic_tradeable_mean": "다음 날 시가 기준 순위 IC",
-             "rank_ic_next_open": "다음 날 시가 기준 순위 IC",
-             "top_decile_hit": "상위 10% 적중률", "macro_f1": "macro-F1"}
-
-
-def metric_ko(key: str) -> str:
-    """A metric's Korean name; an unknown key is shown as code."""
-    return METRIC_KO.get(key, f"`{key}`")
 
 
 def format_age(days: float | None) -> str:
