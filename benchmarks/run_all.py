@@ -101,6 +101,9 @@ def lstm_rows(r: dict[str, Any]) -> list[Row]:
 def weekly_rows(r: dict[str, Any]) -> list[Row]:
     parts = ", ".join(f"{name} {k['wall_s']:.0f} s" if "wall_s" in k else f"{name} skipped"
                       for name, k in r["kinds"].items())
+    loads = [k["load_avg_1m"]["mean"] for k in r["kinds"].values() if k.get("load_avg_1m")]
+    if loads:  # on a shared box the wall time is an upper bound; the load says by how much
+        parts += f"; load (1 min) {min(loads):.1f}–{max(loads):.1f} on {r['machine']['cpu_count']} cores"
     return [(f"weekly retrain, all kinds one after another, {r['market']}", f"{r['total_wall_s']:.0f} s",
              f"< {r['target_s']} s; {parts}", _verdict(r["total_wall_s"], r["target_s"]))]
 

@@ -303,6 +303,35 @@ def test_predict_days_goes_through_the_sector_heads(data, trained):
     np.testing.assert_allclose(again.score[ok & (sectors != s)], out.score[ok & (sectors != s)])
 
 
+def test_cpu_prediction_runs_in_small_batches_with_the_same_answers(data, trained, monkeypatch):
+    """The daily scoring predicts the whole market on the CPU: in batches of at most CPU_PREDICT_BATCH (the chart
+    CNN's activations for the model's infer_batch of 1,024 were the scoring's largest transient, ~300 MB), and
+    each sample's answer is the one a single batch of everything gives (eval mode; float32 sums: 1e-6)."""
+    from kstock.ml.sector import predictor as sector_predictor
+
+    pred, _ = trained
+    days = np.arange(len(data.dates) - 5, len(data.dates))
+    seen: list[int] = []
+    original = pred.model.forward
+
+    def forward(ts, img, sector_id, phase=2):
+        seen.append(ts.shape[0])
+        return original(ts, img, sector_id, phase=phase)
+
+    monkeypatch.setattr(pred.model, "forward", forward)
+    monkeypatch.setattr(pred, "config", replace(pred.config, infer_batch=100_000))
+    monkeypatch.setattr(sector_predictor, "CPU_PREDICT_BATCH", 100_000)
+    whole = pred.predict_days(data, days)
+    assert len(seen) == 1 and seen[0] > 7  # one batch of every sample
+    seen.clear()
+    monkeypatch.setattr(sector_predictor, "CPU_PREDICT_BATCH", 7)
+    batched = pred.predict_days(data, days)
+    assert max(seen) == 7 and sum(seen) == int(np.isfinite(whole.score).sum())
+    np.testing.assert_array_equal(np.isnan(batched.score), np.isnan(whole.score))
+    np.testing.assert_allclose(batched.extras["class_probs"], whole.extras["class_probs"], atol=1e-6)
+    np.testing.assert_array_equal(batched.extras["head"], whole.extras["head"])
+
+
 def test_save_and_load_round_trip(data, trained, tmp_path):
     pred, _ = trained
     pred.save(tmp_path)

@@ -66,16 +66,7 @@ def build_extra_features(panel: Panel, market_close: np.ndarray | None = None) -
     def put(name: str, x: pd.DataFrame | np.ndarray) -> None:
         values[:, :, column[name]] = _as_nt(x)
 
-    # a k-day return across a move beyond the price limit (an unadjusted split) is not a return: NaN, as the
-    # labels drop it — else one 15:1 reverse split sets every name's market dispersion for 20 days
-    breaks = pd.DataFrame(bad_moves(panel).T).astype(float)
-    rets = {k: (c / c.shift(k) - 1).mask(breaks.rolling(k, min_periods=1).max() > 0) for k in (1, 5, 20, 60, 120)}
-    index_ret = _market_returns(close, traded, market_close, panel.dates)
-    for k in (1, 60, 120):
-        put(f"rel_market_{k}d", rets[k].sub(_compound(index_ret, k), axis=0))
-    for k in (1, 5, 60):
-        put(f"rel_sector_{k}d", _sector_relative(rets[k].to_numpy().T, panel.sector_ids, traded))
-    ret20 = np.where(traded, rets[20].to_numpy().T, np.nan)
+    ret20 = _put_relative(put, panel, c, close, market_close)
     with _quiet():
         sector_mean = ret20 - _sector_relative(ret20, panel.sector_ids, traded)
         put("sector_vs_market_20d", sector_mean - np.nanmean(ret20, axis=0))
@@ -88,6 +79,29 @@ def build_extra_features(panel: Panel, market_close: np.ndarray | None = None) -
     values[~traded] = np.nan
     values[~np.isfinite(values)] = np.nan
     return FeatureCube(values=values, codes=list(panel.codes), dates=panel.dates, names=EXTRA_FEATURE_NAMES)
+
+
+def _put_relative(put, panel: Panel, c: pd.DataFrame, close: np.ndarray, market_close: np.ndarray | None) -> np.ndarray:
+    """The k-day returns against the market and the sector; returns the 20-day return (tickers × days).
+
+    One k at a time, each dropped once written: the daily scoring computes these for the whole market,
+    and five (days × tickers) float64 frames alive at once were the largest part of its peak memory."""
+    traded = panel.traded
+    # a k-day return across a move beyond the price limit (an unadjusted split) is not a return: NaN, as the
+    # labels drop it — else one 15:1 reverse split sets every name's market dispersion for 20 days
+    breaks = pd.DataFrame(bad_moves(panel).T).astype(float)
+    index_ret = _market_returns(close, traded, market_close, panel.dates)
+    ret20 = None
+    for k in (1, 5, 20, 60, 120):
+        ret = (c / c.shift(k) - 1).mask(breaks.rolling(k, min_periods=1).max() > 0)
+        if k in (1, 60, 120):
+            put(f"rel_market_{k}d", ret.sub(_compound(index_ret, k), axis=0))
+        if k in (1, 5, 60):
+            put(f"rel_sector_{k}d", _sector_relative(ret.to_numpy().T, panel.sector_ids, traded))
+        if k == 20:
+            ret20 = np.where(traded, ret.to_numpy().T, np.nan)
+        del ret
+    return ret20
 
 
 def _compound(daily: np.ndarray, k: int) -> np.ndarray:

@@ -17,6 +17,7 @@ from kstock.ml.base import Explains, MemberOutput
 from kstock.ml.data import ModelData
 from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine, daily_percentile
 from kstock.ml.evaluation.calibration import CalibrationTable, calls_for
+from kstock.procs import release_free_memory
 from kstock.service.context import Services
 from kstock.service.headline import serving_table
 
@@ -105,6 +106,7 @@ def predict_day(services: Services, day: int, data: ModelData | None = None) -> 
                 unavailable[name] = f"예측 실패 ({type(exc).__name__})"
                 continue
             services.day_cache[key] = out
+            release_free_memory()  # the next model's batches reuse what this one freed, not more of the system's
         members[name] = out
         versions[name] = serving.version.version
     if not versions:

@@ -47,6 +47,10 @@ from kstock.ml.sector.windows import (
 
 MODEL_FILE, META_FILE_NAME = "sector_model.pt", "sector_model.json"
 FORMAT = 1
+#: Samples per forward pass when predicting on the CPU. The chart CNN's activations for a batch of 1,024
+#: cost ~300 MB, the largest transient of the daily scoring (issue 23: ≤ 1 GB peak); 256 cost a quarter of
+#: that at about the same speed, and each sample's output does not depend on its batch (eval mode).
+CPU_PREDICT_BATCH = 256
 
 
 def build_model(config: SectorConfig, n_sectors: int = len(SECTOR_NAMES)) -> SectorAwareFusionModel:
@@ -128,8 +132,9 @@ class SectorPredictor:
     def predict_samples(self, data: ModelData, tickers: np.ndarray,
                         days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities (n, 3) and the head used (n,) for explicit (ticker, day) samples."""
-        probs, _, heads = infer(self.model, self.source(data), tickers, days, self.config.infer_batch, self.device,
-                                phase=2)
+        batch = self.config.infer_batch if self.device.type != "cpu" else min(self.config.infer_batch,
+                                                                               CPU_PREDICT_BATCH)
+        probs, _, heads = infer(self.model, self.source(data), tickers, days, batch, self.device, phase=2)
         return probs, heads
 
     def predict_days(self, data: ModelData, days: np.ndarray) -> MemberOutput:
