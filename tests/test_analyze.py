@@ -171,7 +171,7 @@ def test_a_model_that_fails_to_predict_is_unavailable_and_the_others_answer(work
     from kstock.ml import models as model_kinds
 
     _root, services = workspace
-    monkeypatch.setitem(model_kinds.KINDS, "broken", model_kinds.Kind("support.models:BrokenModel"))
+    monkeypatch.setitem(model_kinds.KINDS, "broken", model_kinds.Kind("support.models:BrokenModel", "고장 모델", 0.0))
     version = services.registry.save("broken", lambda folder: (folder / "w.txt").write_text("w"), {})
     services.registry.promote(version)
     result = analyze(services, "삼성전자").result

@@ -58,7 +58,7 @@ from kstock.market.calendar import TradingCalendar
 from kstock.market.dates import parse_typed_date
 from kstock.market.freshness import SEOUL
 from kstock.market.store import StoreError
-from kstock.ml.models import known_kinds
+from kstock.ml.models import known_kinds, retrain_kinds
 from kstock.service.daily import signals_warning
 from kstock.service.presenters import format_signals
 from kstock.service.retrain import RetrainResult, retrain
@@ -250,9 +250,9 @@ async def retrain_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if await _refuse_non_admin(rt, update, context):
         return
     target = command_args(update.effective_message).lower()
-    if target not in messages.RETRAIN_TARGETS:
+    if target not in messages.retrain_targets():
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(t, callback_data=f"{RETRAIN_BUTTON}{t}")
-                                          for t in messages.RETRAIN_TARGETS]])
+                                          for t in messages.retrain_targets()]])
         await _reply(rt, update, context, messages.retrain_usage(), keyboard)
         return
     await run_admin_retrain(rt, context.bot, update.effective_chat.id, target)
@@ -264,7 +264,7 @@ async def retrain_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     query = update.callback_query
     target = (query.data or "")[len(RETRAIN_BUTTON):]
-    if target not in messages.RETRAIN_TARGETS or query.message is None:
+    if target not in messages.retrain_targets() or query.message is None:
         await expired(query)
         return
     with contextlib.suppress(TelegramError):
@@ -280,8 +280,8 @@ async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> list[RetrainResult]:
-    """Retrain ``target`` (or every known kind for ``all``) with progress in one edited message."""
-    names = known_kinds() if target == "all" else [target]
+    """Retrain ``target`` (or every kind ``/retrain`` offers for ``all``) with progress in one edited message."""
+    names = [k for k in known_kinds() if k in retrain_kinds()] if target == "all" else [target]
     if rt.retrain_lock.locked():
         await rt.delivery.send_text(bot, chat_id, messages.RETRAIN_BUSY)
         return []

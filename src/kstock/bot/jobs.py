@@ -59,7 +59,7 @@ from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import SEOUL
 from kstock.market.sources import SyntheticSource
-from kstock.ml.models import unavailable_reason
+from kstock.ml.models import unavailable_reason, weekly_kinds
 from kstock.service import daily, runs
 from kstock.service.daily import StepResult
 from kstock.service.retrain import RetrainResult, retrain
@@ -78,13 +78,13 @@ SUNDAY = 0  # PTB numbering
 WEEKDAYS = (1, 2, 3, 4, 5)  # Monday … Friday, PTB numbering
 EVERY_DAY = (0, 1, 2, 3, 4, 5, 6)
 #: The Sunday job retrains these kinds, in this order, every week: the trees first (they carry the call),
-#: then the LSTM, then the sector model. Weekly for all three, because all three fit in one night: measured
-#: with ``benchmarks/bench_weekly.py`` on a 40-ticker × 1.5-year synthetic store, trees 6 s, LSTM 25 s, sector
-#: 189 s (wall, on the shared 2-core box); the sector model's cost is mostly its fixed sample budget per
-#: epoch, so it grows little with the market, and with the trees' ~1 min and the LSTM's ~4.5 min on
-#: kospi_2020_2026 the night stays within the 15-minute target. A kind that cannot run here (torch missing)
-#: is skipped and the summary says so.
-WEEKLY_KINDS = ("trees", "lstm", "sector")
+#: then the LSTM, then the sector model (by weight in the kinds table). Weekly for all three, because all
+#: three fit in one night: measured with ``benchmarks/bench_weekly.py`` on a 40-ticker × 1.5-year synthetic
+#: store, trees 6 s, LSTM 25 s, sector 189 s (wall, on the shared 2-core box); the sector model's cost is
+#: mostly its fixed sample budget per epoch, so it grows little with the market, and with the trees' ~1 min
+#: and the LSTM's ~4.5 min on kospi_2020_2026 the night stays within the 15-minute target. A kind that
+#: cannot run here (torch missing) is skipped and the summary says so.
+WEEKLY_KINDS = weekly_kinds()  # as at import: the kinds table's retrained kinds, heaviest weight first
 HEALTH_TIME = dt.time(8, 30)
 DAY_NAMES_KO = ("일", "월", "화", "수", "목", "금", "토")  # by PTB number
 #: A job that fires late (busy loop, suspended machine) still runs within this many seconds.
@@ -250,10 +250,12 @@ async def run_weekly_retrain(rt: BotRuntime, bot: Bot | None, now: dt.datetime |
 
 
 async def run_weekly_retrains(rt: BotRuntime, bot: Bot | None, now: dt.datetime | None = None,
-                              kinds: Sequence[str] = WEEKLY_KINDS) -> list[RetrainResult] | None:
+                              kinds: Sequence[str] | None = None) -> list[RetrainResult] | None:
     """Retrain ``kinds`` one after another off the event loop, each through the gate and recorded as its own
-    run; admins get one summary. None when another retrain was running (each kind's skip is recorded)."""
+    run; admins get one summary (default: :func:`~kstock.ml.models.weekly_kinds`). None when another retrain
+    was running (each kind's skip is recorded)."""
     now = now or rt.now()
+    kinds = weekly_kinds() if kinds is None else kinds
     if rt.retrain_lock.locked():
         for name in kinds:
             await rt.run_store(record_skip, rt, f"retrain:{name}", "another retrain was running")

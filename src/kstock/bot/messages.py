@@ -13,8 +13,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from kstock.bot.text import truncate
 from kstock.market.dates import day_int
+from kstock.ml.models import KINDS, kind_label, retrain_kinds
 from kstock.service.korean import kst
-from kstock.service.presenters import CALL_ICON, DISCLAIMER, MODEL_KO, format_models, format_signals, metric_ko
+from kstock.service.presenters import CALL_ICON, DISCLAIMER, format_models, format_signals, metric_ko
 from kstock.service.retrain import RetrainResult
 from kstock.service.scoring import Signal
 
@@ -35,14 +36,21 @@ PUBLIC_COMMANDS: tuple[tuple[str, str], ...] = (
 )
 #: Added to the menu only in each admin's own chat (setMyCommands with BotCommandScopeChat).
 ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("retrain", "(관리자) 모델 재학습: lstm|trees|sector|all"),
+    ("retrain", "(관리자) 모델 재학습: " + "|".join((*retrain_kinds(), "all"))),
     ("score", "(관리자) 오늘 시장 채점 실행"),
 )
 COMMANDS: tuple[tuple[str, str], ...] = PUBLIC_COMMANDS + ADMIN_COMMANDS
 #: Callback-data prefix of the buttons that open one stock's analysis from /signals and the push.
 SIGNAL_BUTTON = "s:"
 
-RETRAIN_TARGETS = ("lstm", "trees", "sector", "all")
+
+
+def retrain_targets() -> tuple[str, ...]:
+    """What ``/retrain`` offers: each kind the kinds table lets retrain (:mod:`kstock.ml.models`), then ``all``."""
+    return (*retrain_kinds(), "all")
+
+
+RETRAIN_TARGETS = retrain_targets()  # as at import; the handlers ask retrain_targets()
 STATUS_KO = {"promoted": "교체됨", "kept": "기존 모델 유지", "failed": "실패"}
 
 
@@ -137,7 +145,8 @@ RUN_STATUS_KO = {"ok": "완료", "failed": "실패", "skipped": "건너뜀", "ru
 
 def _job_ko(job: str) -> str:
     if job.startswith("retrain:"):
-        return f"{MODEL_KO.get(job.split(':', 1)[1], '모델')} 재학습"
+        name = job.split(":", 1)[1]
+        return f"{kind_label(name) if name in KINDS else '모델'} 재학습"
     return JOB_KO.get(job, "작업")
 
 
@@ -198,7 +207,7 @@ def unsubscribed(was: bool) -> str:
 
 
 def retrain_usage() -> str:
-    return "재학습할 모델을 고르세요: " + ", ".join(RETRAIN_TARGETS) + " (예: /retrain trees)"
+    return "재학습할 모델을 고르세요: " + ", ".join(retrain_targets()) + " (예: /retrain trees)"
 
 
 def _metric(value: object) -> str:
@@ -210,7 +219,7 @@ SHOWN_METRICS = ("rank_ic_next_open", "rank_ic_mean", "auc")
 
 
 def retrain_result(result: RetrainResult) -> str:
-    label = MODEL_KO.get(result.model, result.model)
+    label = kind_label(result.model)
     lines = [f"• {label}: {STATUS_KO.get(result.status, result.status)} · {result.seconds:.0f}초",
              f"  이유: {result.reason}"]
     if result.metrics:
@@ -232,7 +241,7 @@ def weekly_retrain_summary(day: dt.date, results: Sequence[RetrainResult], skipp
     head = (f"🗓 주간 재학습 결과 ({day}): {len(results)}개 모델 중 {promoted}개 교체"
             + (" · 일부 실패" if any(not r.ok for r in results) else ""))
     lines = [head, *[retrain_result(r) for r in results]]
-    lines += [f"• {MODEL_KO.get(name, name)}: 건너뜀 ({why})" for name, why in skipped.items()]
+    lines += [f"• {kind_label(name)}: 건너뜀 ({why})" for name, why in skipped.items()]
     return "\n".join(lines)
 
 

@@ -15,11 +15,11 @@ from kstock.errors import KstockError
 from kstock.features.extra import EXTRA_FEATURE_LABELS
 from kstock.features.tabular import FEATURE_LABELS
 from kstock.market.dates import stored_day_index
-from kstock.market.sectors import sector_name
 from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
 from kstock.market.universe import printable
-from kstock.ml.base import ATTENTION, SECTOR_HEAD, PredictionResult, Reason
+from kstock.ml.base import ATTENTION, PredictionResult, Reason
 from kstock.ml.data import ModelData
+from kstock.ml.models import kind_note
 from kstock.ml.registry import ModelVersion
 from kstock.service.attention import key_days_ko
 from kstock.service.context import Services
@@ -186,10 +186,12 @@ def _result_for(services: Services, pred: DayPrediction, ticker: Ticker, i: int,
         result.lstm_key_days = _key_days(lstm.extras[ATTENTION][i, 0], data.dates, pred.day)
         # shown to people only when the attention stands out, and in words (see kstock.service.attention)
         result.extras["key_days_ko"] = key_days_ko(lstm.extras[ATTENTION][i, 0], data.panel, i, pred.day)
-    sector = pred.members.get("sector")
-    if sector is not None and SECTOR_HEAD in sector.extras:
-        head = int(sector.extras[SECTOR_HEAD][i, 0])
-        result.sector_head = f"{sector_name(head)} 헤드" if head >= 0 else "공통 헤드"
+    notes = {name: note for name, out in pred.members.items()
+             if out is not None and (note := kind_note(name, out.extras, i)) is not None}
+    if notes:  # each kind's extras in words, as its entry in the kinds table says (kstock.ml.models)
+        result.extras["notes"] = notes
+    if "sector" in notes:
+        result.sector_head = notes["sector"][1]  # the seed's field, kept for its callers
     result.extras["weights"] = pred.weights
     return result
 

@@ -15,8 +15,9 @@ import numpy as np
 from kstock.errors import KstockError
 from kstock.ml.base import Explains, MemberOutput
 from kstock.ml.data import ModelData
-from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine, daily_percentile
+from kstock.ml.ensemble import combine, daily_percentile
 from kstock.ml.evaluation.calibration import CalibrationTable, calls_for
+from kstock.ml.models import default_weights
 from kstock.service.context import Services
 from kstock.service.headline import serving_table
 
@@ -73,11 +74,11 @@ def explain_day(services: Services, pred: DayPrediction, data: ModelData) -> Day
 
 def ensemble_weights(services: Services) -> dict[str, float]:
     """Weights chosen on validation folds (stored by `kstock evaluate --model ensemble`), else the
-    defaults measured on real data (:data:`~kstock.ml.ensemble.DEFAULT_WEIGHTS`)."""
+    defaults measured on real data (each kind's weight in :data:`kstock.ml.models.KINDS`)."""
     version = services.registry.current("ensemble")
     if version and isinstance(version.meta.get("weights"), dict):
         return {k: float(v) for k, v in version.meta["weights"].items()}
-    return dict(DEFAULT_WEIGHTS)
+    return default_weights()
 
 
 def predict_day(services: Services, day: int, data: ModelData | None = None) -> DayPrediction:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kstock.ml.models import kind_label
 from kstock.service.analyze import Analysis
 from kstock.service.headline import rank_text
 from kstock.service.korean import man_eok
@@ -18,7 +19,6 @@ from kstock.service.scoring import Signal
 DISCLAIMER = "※ 투자 참고용 정보이며 투자 권유가 아닙니다."
 CALL_KO = {"BUY": "매수", "HOLD": "관망", "SELL": "매도"}
 CALL_ICON = {"BUY": "🟢", "HOLD": "⚪", "SELL": "🔴"}
-MODEL_KO = {"trees": "트리(LightGBM+XGBoost)", "lstm": "어텐션 LSTM", "sector": "섹터 CNN-트랜스포머"}
 
 
 def won(value: float | None) -> str:
@@ -62,7 +62,7 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
     lines.append(f"종가 {won(a.close)} ({pct(a.change_1d)}) · 기준일 {r.date}")
     if a.data_warning:
         lines.append(a.data_warning)
-    lines += [f"{warning} ({MODEL_KO.get(name, name)})" for name, warning in a.model_warnings.items()]
+    lines += [f"{warning} ({kind_label(name)})" for name, warning in a.model_warnings.items()]
     if a.headline is not None and a.headline.percentile is not None:
         lines.append(f"시장 내 점수 순위: {rank_text(a.headline.percentile)} (10개 등급 중 {a.headline.band + 1}등급)")
     if r.shap_top3:
@@ -71,9 +71,9 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
     if r.extras.get("key_days_ko"):  # only when the attention stands out (kstock.service.attention)
         lines.append("LSTM이 주목한 날:")
         lines += [f"  • {line}" for line in r.extras["key_days_ko"]]
-    if r.sector_head:
-        reference = (r.extras.get("weights") or {}).get("sector") == 0
-        lines.append(f"섹터 모델: {r.sector_head}" + (" (참고용 · 종합 판단에 반영 안 함)" if reference else ""))
+    for name, (title, text) in (r.extras.get("notes") or {}).items():  # each kind's extras (kstock.ml.models)
+        reference = (r.extras.get("weights") or {}).get(name) == 0
+        lines.append(f"{title}: {text}" + (" (참고용 · 종합 판단에 반영 안 함)" if reference else ""))
     names = sorted(set(r.members) | set(r.unavailable))
     lines.append("모델: " + " · ".join(_member_line(name, r, a, admin) for name in names))
     lines.append(DISCLAIMER)
@@ -87,7 +87,7 @@ def format_chart_caption(a: Analysis) -> str:
 
 
 def _member_line(name: str, r, a: Analysis, admin: bool = True) -> str:
-    label = MODEL_KO.get(name, name)
+    label = kind_label(name)
     if name in r.unavailable:
         return f"{label} 사용 불가 ({r.unavailable[name]})" if admin else f"{label} 준비 중"
     return f"{label} {format_age(a.model_ages.get(name))} 학습"
@@ -173,7 +173,7 @@ def format_models(rows: Sequence[Mapping[str, Any]], admin: bool = True) -> str:
     Korean summary. Both say each model's share of the served call."""
     lines = ["🤖 서비스 중인 모델"]
     for row in rows:
-        label = MODEL_KO.get(row["name"], row["name"])
+        label = kind_label(row["name"])
         if not row["available"]:
             lines.append(f"• {label}: {('사용 불가 — ' + row['reason']) if admin else '준비 중'}")
             continue
