@@ -15,8 +15,8 @@ from kstock.cli.model_cmds import train_choices
 from kstock.ml import models as model_kinds
 from kstock.ml.base import MemberOutput
 from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine
-from kstock.service.predict import ensemble_weights
 from kstock.service.presenters import format_models
+from kstock.service.serving import ensemble_weights
 from kstock.service.status import models_status
 
 TOY = model_kinds.Kind("support.models:RivalTrees", "장난감 모델", 0.2, note_label="장난감",

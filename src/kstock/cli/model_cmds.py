@@ -235,8 +235,10 @@ def cmd_analyze(args: argparse.Namespace, ctx: Context) -> int:
         check_output_file(args.chart, "--chart")  # before the work: a bad path is refused at once
     services = _services(ctx, write=False)
     analysis = analyze(services, args.query, date=args.date, chart=args.chart is not None)
-    if args.chart is not None:
-        write_output_file(args.chart, analysis.chart_png or b"", "--chart")
+    if analysis.chart is not None:
+        from kstock.charts.analysis import draw_analysis
+
+        write_output_file(args.chart, draw_analysis(analysis.chart), "--chart")
     if args.json:
         print_json({"code": analysis.ticker.code, "name": analysis.ticker.name, "close": analysis.close,
                     **analysis.result.as_dict(), "chart": str(args.chart) if args.chart else None,

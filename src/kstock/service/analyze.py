@@ -22,6 +22,7 @@ from kstock.ml.data import ModelData
 from kstock.ml.models import kind_note
 from kstock.ml.registry import ModelVersion
 from kstock.service.attention import key_days_ko
+from kstock.service.chart_data import chart_extras
 from kstock.service.context import Services
 from kstock.service.daily import signals_warning
 from kstock.service.headline import Headline, headline
@@ -64,7 +65,9 @@ class Analysis:
     result: PredictionResult
     close: float
     change_1d: float | None
-    chart_png: bytes | None = None
+    #: ``(frame, options)`` for :func:`kstock.charts.analysis.render_analysis_chart` when asked (``chart=True``):
+    #: the service hands plain data, the caller draws
+    chart: tuple[Any, dict[str, Any]] | None = None
     model_ages: dict[str, float | None] = field(default_factory=dict)
     headline: Headline | None = None  # the call's one number, from the band table (DESIGN §7)
     data_warning: str | None = None  # ⚠️ when the data is behind the source's current trading day
@@ -138,7 +141,7 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
     analysis.model_ages = {name: v.age_days() for name, v in versions.items() if v}
     analysis.model_warnings = _age_warnings(services, versions)
     if chart:
-        analysis.chart_png = render_chart(services, ticker, day, result.label, data)
+        analysis.chart = chart_request(services, ticker, day, result.label, data)
     return analysis
 
 
@@ -265,14 +268,5 @@ def chart_request(services: Services, ticker: Ticker, day: int, label: str,
     data, so the bot can draw the picture in a worker process instead of holding the GIL."""
     data = services.model_data() if data is None else data
     frame = data.panel.frame(ticker.code).iloc[: day + 1]
-    from kstock.service.chart_data import chart_extras  # matplotlib-free, but only the chart needs it
-
     return frame, {"title": f"{ticker.name} ({ticker.code})", "signal": label, "signal_date": frame.index[-1],
                    **chart_extras(services.store, data, ticker.code, day)}
-
-
-def render_chart(services: Services, ticker: Ticker, day: int, label: str, data: ModelData | None = None) -> bytes:
-    from kstock.charts.analysis import render_analysis_chart
-
-    frame, options = chart_request(services, ticker, day, label, data)
-    return render_analysis_chart(frame, **options)

@@ -32,6 +32,7 @@ from kstock.ml.data import (
 from kstock.ml.models import known_kinds, load_model, unavailable_reason
 from kstock.ml.registry import UNREADABLE_POINTER, ModelRegistry, ModelVersion
 from kstock.ml.window_cache import cached_recent_data
+from kstock.service.stored_day import stored_sequence_days
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,6 @@ class Services:
         scoring when that was made with the models serving now (:mod:`kstock.service.stored_day`).
         """
         if not self.models_loaded():
-            from kstock.service.stored_day import stored_sequence_days
-
             stored = stored_sequence_days(self)
             if stored is not None:
                 return stored

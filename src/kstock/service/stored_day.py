@@ -28,7 +28,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,8 +38,10 @@ from kstock.ml.data import ModelData
 from kstock.ml.evaluation.calibration import CalibrationTable
 from kstock.ml.models import TORCH_MISSING, known_kinds
 from kstock.ml.window_cache import last_update
-from kstock.service.context import Services
-from kstock.service.predict import DayExplanation, DayPrediction, explain_day
+from kstock.service.day_prediction import DayExplanation, DayPrediction, explain_day
+
+if TYPE_CHECKING:
+    from kstock.service.context import Services
 
 log = logging.getLogger(__name__)
 
