@@ -58,9 +58,8 @@ from kstock.bot.watch_alerts import send_watch_alerts
 from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import SEOUL
-from kstock.market.sources import SyntheticSource
 from kstock.ml.models import unavailable_reason, weekly_kinds
-from kstock.service import daily, runs
+from kstock.service import daily
 from kstock.service.daily import StepResult
 from kstock.service.retrain import RetrainResult, retrain
 from kstock.service.scoring import ScoringReport
@@ -288,11 +287,11 @@ async def run_update(rt: BotRuntime, now: dt.datetime | None = None) -> StepResu
     if not rt.calendar().is_trading_day(now.date()):
         await rt.run_store(record_skip, rt, "update", f"{now.date()} is not a KRX trading day")
         return None
-    source = rt.services.data_source()
-    if isinstance(source, SyntheticSource) and updated_on(rt, now.date()):
-        return None  # the simulated market moves one day per calendar day in the bot
     async with rt.score_lock:  # and, in the worker, the store's loop lock (cron's `kstock daily` beside the bot)
-        day, step = await rt.run_heavy(daily.update_today, rt.services, source, now, clock_day=now.date().isoformat())
+        done = await rt.run_heavy(daily.update_today, rt.services, None, now, clock_day=now.date().isoformat())
+    if done is None:
+        return None  # the simulated market moves one day per calendar day in the bot
+    day, step = done
     log.info("data update for %s: %s — %s", day, step.status, step.message)
     return step
 
@@ -334,12 +333,6 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
         if rt.predraw_charts:  # the basket's and watched stocks' pictures, drawn before anyone asks
             schedule_predraw(rt, report.date)
     return report
-
-
-def updated_on(rt: BotRuntime, day: dt.date) -> bool:
-    """Whether the bot's loop already updated or scored on the calendar day ``day`` (KST, the runtime's clock)."""
-    return any(run.status == "ok" and run.metrics.get("clock_day") == day.isoformat()
-               for job in (daily.UPDATE, daily.SCORE) for run in runs.last_runs(rt.services.store, limit=5, job=job))
 
 
 async def catch_up(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> dict[str, Any]:

@@ -70,9 +70,10 @@ class Services:
     def close(self) -> None:
         self.store.close()
 
-    def today(self) -> dt.date:
-        """The trading day on the source's clock at ``self.clock()`` (the bot sets its clock; tests fake it)."""
-        return self.data_source().today(self.store, self.clock())
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        """The trading day on the source's clock at ``now`` (default ``self.clock()``: the bot sets its clock;
+        tests fake it) — the day the loop's scoring and the push are for."""
+        return self.data_source().today(self.store, now or self.clock())
 
     def data_source(self) -> DataSource:
         """The configured source (``KSTOCK_DATA_SOURCE``): where updates come from, and its clock."""
