@@ -15,7 +15,7 @@ from kstock.errors import KstockError
 from kstock.features.extra import EXTRA_FEATURE_LABELS
 from kstock.features.tabular import FEATURE_LABELS
 from kstock.market.dates import stored_day_index
-from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
+from kstock.market.types import InstrumentKind, Ticker
 from kstock.market.universe import printable
 from kstock.ml.base import ATTENTION, PredictionResult, Reason
 from kstock.ml.data import ModelData
@@ -81,19 +81,12 @@ SHOWN_CANDIDATES = 5
 
 def traded_value(services: Services, days: int = POPULARITY_DAYS) -> dict[str, float]:
     """code → average daily traded value (원) over the last ``days`` stored days: what a name people mean
-    by "삼성" most likely is. Cached on the model data, so it is computed once per data update."""
+    by "삼성" most likely is. Kept by the model data (:meth:`ModelData.traded_value`): once per data update."""
     try:
         data = services.model_data()
     except KstockError:  # no prices stored yet: names are still found, just not ordered by trading
         return {}
-    cached = getattr(data, "_traded_value", None)
-    if cached is None or cached[0] != days:
-        panel = data.panel
-        window = panel.ohlcv[:, -days:, :]
-        value = np.nan_to_num(window[:, :, CLOSE] * window[:, :, VOLUME]).mean(axis=1)
-        cached = (days, dict(zip(panel.codes, value.tolist(), strict=True)))
-        data._traded_value = cached  # type: ignore[attr-defined]
-    return cached[1]
+    return data.traded_value(days)
 
 
 def resolve(services: Services, query: str) -> Ticker:

@@ -55,9 +55,9 @@ def explain_day(services: Services, pred: DayPrediction, data: ModelData) -> Day
     if not isinstance(trees, Explains):  # not served (None), or a model without per-feature contributions
         return None
     key = ("trees-shap", serving.version.version if serving.version else None, str(data.dates[0]), pred.day)
-    cached = services.day_cache.get(key)
-    if cached is None:
+
+    def compute() -> DayExplanation:
         values = trees.day_rows(data, pred.day)  # the model's own feature set (the 30, or with the extra ones)
-        cached = DayExplanation(tuple(trees.feature_names), values, trees.contributions_matrix(values))
-        services.day_cache[key] = cached
-    return cached
+        return DayExplanation(tuple(trees.feature_names), values, trees.contributions_matrix(values))
+
+    return services.day_cache.get(key, compute)

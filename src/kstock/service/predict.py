@@ -42,16 +42,13 @@ def predict_day(services: Services, day: int, data: ModelData | None = None) -> 
             unavailable[name] = serving.reason or "unavailable"
             continue
         key = (name, serving.version.version, str(data.dates[0]), day)  # the window's first day names it
-        out = services.day_cache.get(key)
-        if out is None:
-            try:
-                out = serving.model.predict_days(data, np.array([day]))
-            except Exception as exc:  # one broken model must not take the others down
-                log.warning("model %s failed to predict day %s: %s", name, day, exc, exc_info=True)
-                members[name] = None
-                unavailable[name] = f"예측 실패 ({type(exc).__name__})"
-                continue
-            services.day_cache[key] = out
+        try:
+            out = services.day_cache.get(key, lambda m=serving.model: m.predict_days(data, np.array([day])))
+        except Exception as exc:  # one broken model must not take the others down
+            log.warning("model %s failed to predict day %s: %s", name, day, exc, exc_info=True)
+            members[name] = None
+            unavailable[name] = f"예측 실패 ({type(exc).__name__})"
+            continue
         members[name] = out
         versions[name] = serving.version.version
     if not versions:
@@ -61,10 +58,7 @@ def predict_day(services: Services, day: int, data: ModelData | None = None) -> 
     ensemble_version = services.registry.current("ensemble")  # its weights and table (with the members' metas)
     key = ("ensemble-day", tuple(sorted(versions.items())), tuple(sorted(unavailable.items())),
            ensemble_version.version if ensemble_version else None, str(data.dates[0]), day)
-    cached = services.day_cache.get(key)
-    if cached is None:
-        cached = services.day_cache[key] = _ensemble_day(services, day, members, versions, unavailable)
-    return cached
+    return services.day_cache.get(key, lambda: _ensemble_day(services, day, members, versions, unavailable))
 
 
 def _ensemble_day(services: Services, day: int, members: dict[str, MemberOutput | None], versions: dict[str, str],

@@ -127,12 +127,7 @@ def stored_day(services: Services) -> StoredDay | None:
     if services.models_loaded():
         return None  # a process with models (the bot) predicts, and caches, the day itself
     key = serving_key(services)
-    memo = services.stored_day_memo
-    if memo is not None and memo[0] == key:
-        return memo[1]
-    day = _read(day_path(services.store), key, services)
-    services.stored_day_memo = (key, day)
-    return day
+    return services.stored_day_memo.get(key, lambda: _read(day_path(services.store), key, services))
 
 
 def stored_prediction(services: Services, data: ModelData, index: int) -> DayPrediction | None:
