@@ -202,26 +202,3 @@ def _user_model_line(row: Mapping[str, Any]) -> str:
     if isinstance(v.get("rank_ic_mean"), float):
         line += f" · 검증 순위상관 {v['rank_ic_mean']:+.3f}"
     return line
-
-
-def format_status(status: dict) -> str:
-    lines = ["🩺 상태", f"데이터: {status['data_age']}"]
-    if status.get("data_warning"):
-        lines.append(status["data_warning"])
-    lines.extend(status.get("data_notes") or [])  # a lagging index, a day that came in part
-    last = status.get("last_update") or {}
-    if last.get("status") == "failed":
-        # a failed `kstock data update` (KRX down, login refused) leaves the store as it was and is logged in
-        # data_updates; without this line /status showed only the data's age and the failure went unnoticed
-        when = (last.get("finished_at") or "")[:16].replace("T", " ")
-        lines.append(f"⚠️ 데이터 업데이트 실패 ({when} UTC): {last.get('message') or '이유가 기록되지 않음'}")
-    if status.get("last_scored"):
-        lines.append(f"마지막 채점: {status['last_scored']}")
-    if status.get("runs"):
-        lines.append("최근 작업:")
-        for run in status["runs"][:5]:
-            line = f"  • {run['job']} {run['status']} ({run['started_at'][:16].replace('T', ' ')} UTC)"
-            if run.get("error"):
-                line += f": {run['error'][:80]}"
-            lines.append(line)
-    return "\n".join(lines)
