@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Conflict, NetworkError, TelegramError
@@ -392,22 +393,19 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await runtime_of(context).delivery.send_text(context.bot, update.effective_chat.id, text)
 
 
+def command_callbacks() -> dict[str, Callable[..., Awaitable[None]]]:
+    """Each command of :data:`~kstock.bot.messages.COMMAND_LIST` → the coroutine that answers it."""
+    return {"start": start, "help": help_command, "analyze": analyze_command, "signals": signals,
+            "performance": performance_command, "subscribe": subscribe, "unsubscribe": unsubscribe, "model": model,
+            "status": status, "retrain": retrain_command, "score": score_command, "watch": watch_command,
+            "unwatch": unwatch_command, "watchlist": watchlist_command}
+
+
 def register_handlers(app: Application) -> None:
     app.add_handler(TypeHandler(Update, access_gate), group=-1)
-    app.add_handler(CommandHandler("start", start))
-    app.add_handler(CommandHandler("help", help_command))
-    app.add_handler(CommandHandler("analyze", analyze_command))
-    app.add_handler(CommandHandler("signals", signals))
-    app.add_handler(CommandHandler("performance", performance_command))
-    app.add_handler(CommandHandler("subscribe", subscribe))
-    app.add_handler(CommandHandler("unsubscribe", unsubscribe))
-    app.add_handler(CommandHandler("model", model))
-    app.add_handler(CommandHandler("status", status))
-    app.add_handler(CommandHandler("retrain", retrain_command))
-    app.add_handler(CommandHandler("score", score_command))
-    app.add_handler(CommandHandler("watch", watch_command))
-    app.add_handler(CommandHandler("unwatch", unwatch_command))
-    app.add_handler(CommandHandler("watchlist", watchlist_command))
+    callbacks = command_callbacks()
+    for command in messages.COMMAND_LIST:  # the one list the menus and /help are built from too
+        app.add_handler(CommandHandler(command.name, callbacks[command.name]))
     app.add_handler(CallbackQueryHandler(pick_button, pattern=f"^{ANALYZE_BUTTON}"))
     app.add_handler(CallbackQueryHandler(refresh_button, pattern=f"^{REFRESH_BUTTON}"))
     app.add_handler(CallbackQueryHandler(chart_button, pattern=f"^{CHART_BUTTON}"))
