@@ -22,8 +22,8 @@ def test_every_listed_command_is_handled_and_nothing_else() -> None:
 def test_menus_and_help_come_from_the_list() -> None:
     public = [c for c in messages.COMMAND_LIST if not c.admin]
     admin = [c for c in messages.COMMAND_LIST if c.admin]
-    assert messages.PUBLIC_COMMANDS == tuple((c.name, c.menu) for c in public)
-    assert messages.COMMANDS == messages.PUBLIC_COMMANDS + tuple((c.name, c.menu) for c in admin)
+    assert tuple((c.name, c.menu) for c in public) == messages.PUBLIC_COMMANDS
+    assert messages.PUBLIC_COMMANDS + tuple((c.name, c.menu) for c in admin) == messages.COMMANDS
     user_help, admin_help = messages.help_text(), messages.help_text(admin=True)
     for c in public:
         assert (f"{c.usage} — {c.help}" in user_help) == bool(c.help)  # /start and /help need no line
