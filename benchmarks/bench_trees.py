@@ -64,6 +64,7 @@ def bench_inference(data: Any, model: TreePredictor, calls: int, rng: np.random.
 
 
 def bench_service(db: Path, calls: int, rng: np.random.Generator) -> dict[str, Any]:
+    from kstock.charts.analysis import draw_analysis
     from kstock.service.analyze import analyze
     from kstock.service.context import Services
     from kstock.service.presenters import format_analysis
@@ -79,7 +80,7 @@ def bench_service(db: Path, calls: int, rng: np.random.Generator) -> dict[str, A
         for code in picks[:5]:  # warm: serving model loaded, day prediction cached, SHAP explainer built
             format_analysis(analyze(services, code))
         texts = [timed(lambda c=c: format_analysis(analyze(services, c)))[1] for c in picks[5:]]
-        charts = [timed(lambda c=c: analyze(services, c, chart=True))[1] - t
+        charts = [timed(lambda c=c: draw_analysis(analyze(services, c, chart=True).chart))[1] - t
                   for c, t in zip(picks[5:5 + min(calls, 30)], texts[:30], strict=False)]
         services.close()
         scoring = bench_daily_scoring(db, Path(models))

@@ -191,6 +191,7 @@ def run(out: Path, size: Size, seed: int) -> dict[str, str]:
     from kstock.bot import messages
     from kstock.bot.jobs import describe_jobs
     from kstock.bot.runtime import BotRuntime
+    from kstock.charts.analysis import draw_analysis
     from kstock.market.sources import synthesize_store
     from kstock.market.store import MarketStore
     from kstock.service.analyze import analyze
@@ -231,7 +232,7 @@ def run(out: Path, size: Size, seed: int) -> dict[str, str]:
             t = time.monotonic()
             analysis = analyze(services, query, chart=True)
             path = out / f"chart_{analysis.ticker.code}.png"
-            path.write_bytes(analysis.chart_png or b"")
+            path.write_bytes(draw_analysis(analysis.chart) if analysis.chart is not None else b"")
             charts.append(path)
             print(f"\n--- /analyze {query} ---")
             print(format_analysis(analysis))

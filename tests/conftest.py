@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,8 @@ def cli(synth_golden: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KSTOCK_DB", str(root / "s.db"))
     monkeypatch.setenv("KSTOCK_MODEL_DIR", str(root / "models"))
-    monkeypatch.setitem(model_kinds.KINDS, "trees", model_kinds.Kind("support.models:FastTrees"))
+    fast = replace(model_kinds.KINDS["trees"], target="support.models:FastTrees")
+    monkeypatch.setitem(model_kinds.KINDS, "trees", fast)
 
     def run(*argv: str) -> tuple[int, str, str]:
         capsys.readouterr()

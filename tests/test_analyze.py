@@ -86,9 +86,12 @@ def test_call_labels_on_small_and_degenerate_days() -> None:
 
 def test_chart_is_a_png(synth_services) -> None:
     """Speed is measured in benchmarks/bench_trees.py, not here."""
+    from kstock.charts.analysis import draw_analysis
+
     a = analyze(synth_services, "삼성전자", chart=True)
-    assert a.chart_png is not None and a.chart_png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(a.chart_png) > 5_000
+    assert a.chart is not None  # plain data from the service; the caller draws
+    png = draw_analysis(a.chart)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
 
 
 def test_text_presentation(synth_services) -> None:
@@ -171,7 +174,7 @@ def test_a_model_that_fails_to_predict_is_unavailable_and_the_others_answer(work
     from kstock.ml import models as model_kinds
 
     _root, services = workspace
-    monkeypatch.setitem(model_kinds.KINDS, "broken", model_kinds.Kind("support.models:BrokenModel"))
+    monkeypatch.setitem(model_kinds.KINDS, "broken", model_kinds.Kind("support.models:BrokenModel", "고장 모델", 0.0))
     version = services.registry.save("broken", lambda folder: (folder / "w.txt").write_text("w"), {})
     services.registry.promote(version)
     result = analyze(services, "삼성전자").result

@@ -1,10 +1,11 @@
 """The package map's import rules (docs/architecture.md), read from the source with ``ast``.
 
-Layers, lowest first: config/errors → market → features → ml → service → bot/cli. A lower layer never
-imports a higher one (not even lazily inside a function), and no two modules import each other at module
-level (a cycle makes import order matter and hides a missing seam). Imports under ``TYPE_CHECKING`` are
-annotations only and do not count as cycles. ``charts`` (the pictures people look at) sits beside service:
-the lower layers never import it, it never imports bot or cli, and only it draws with matplotlib.
+Layers, lowest first: config/errors → market → features → ml → service → charts → bot/cli. No module imports
+one of a higher layer, and no modules import each other — not even lazily inside a function: a cycle makes
+import order matter and hides a missing seam (two modules owning one concern). Imports under
+``TYPE_CHECKING`` are annotations only and count for neither rule. ``charts`` (the pictures people look at)
+draw from plain data the service hands over: the service never imports them, and only they draw with
+matplotlib.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def _imports(name: str, path: Path, modules: dict[str, Path], top_level: bool) -
                 nodes.append(node)
             elif isinstance(node, ast.If | ast.Try | ast.With):
                 stack += [n for n in ast.iter_child_nodes(node) if isinstance(n, ast.stmt)]
-    else:
-        nodes = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+    else:  # everywhere, lazily inside functions too, but annotations only (TYPE_CHECKING) never count
+        typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking(block) for n in ast.walk(block)}
+        nodes = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) and id(n) not in typing_only]
     found = set()
     for node in nodes:
         if isinstance(node, ast.ImportFrom):
@@ -77,23 +79,39 @@ def test_lower_layers_never_import_the_service_the_bot_or_the_cli() -> None:
     assert wrong == []
 
 
-def test_no_import_cycles_at_module_level() -> None:
-    modules = _modules()
-    graph = defaultdict(set)
+#: Rank of each layer (``kstock.<layer>``); top-level modules (config, errors, procs) are 0, ``__main__`` runs the CLI.
+RANK = {"market": 1, "features": 2, "ml": 3, "service": 4, "charts": 5, "bot": 6, "cli": 6, "__main__": 7}
+
+
+def _graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Every module's imports of kstock modules, inside functions too (annotations only left out)."""
+    graph: dict[str, set[str]] = defaultdict(set)
     for name, path in modules.items():
-        graph[name] = _imports(name, path, modules, top_level=True)
-    assert _cycles(graph) == []
+        graph[name] = _imports(name, path, modules, top_level=False)
+    return graph
 
 
-def test_no_import_cycles_inside_ml_even_inside_functions() -> None:
-    """The model layer is a tree of concerns: a lazy import (torch kept optional) may not close a loop
-    either — a cycle there means two modules own one concern (the seed API and the LSTM predictor did)."""
-    modules = _modules()
-    ml = {name: path for name, path in modules.items() if _layer(name) == "ml"}
-    graph = defaultdict(set)
-    for name, path in ml.items():
-        graph[name] = {t for t in _imports(name, path, modules, top_level=False) if t in ml}
-    assert _cycles(graph) == []
+def test_no_import_cycles_even_inside_functions() -> None:
+    assert _cycles(_graph(_modules())) == []
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    graph = _graph(_modules())
+    wrong = [(name, target) for name, targets in graph.items() for target in sorted(targets)
+             if RANK.get(_layer(target), 0) > RANK.get(_layer(name), 0)]
+    assert wrong == []
+
+
+def test_the_cycle_rule_sees_a_lazy_import(tmp_path: Path) -> None:
+    """A cycle closed by an import inside a function (the service's used to be) is still a cycle."""
+    (tmp_path / "a.py").write_text("import kstock.b\n", encoding="utf-8")
+    (tmp_path / "b.py").write_text("def f():\n    from kstock import a\n", encoding="utf-8")
+    (tmp_path / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import kstock.a\n",
+                                   encoding="utf-8")
+    modules = {f"kstock.{n}": tmp_path / f"{n}.py" for n in "abc"}
+    graph = _graph(modules)
+    assert graph["kstock.c"] == set()  # annotations only
+    assert _cycles(graph) == [["kstock.a", "kstock.b", "kstock.a"]]
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -245,7 +245,7 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
     for kind in list(model_kinds.KINDS):
         if kind != "trees":  # the fast trees the fixture installed
             monkeypatch.delitem(model_kinds.KINDS, kind)
-    monkeypatch.setitem(model_kinds.KINDS, "rival", model_kinds.Kind("support.models:RivalTrees"))
+    monkeypatch.setitem(model_kinds.KINDS, "rival", model_kinds.Kind("support.models:RivalTrees", "경쟁 트리", 0.0))
     report_file = tmp_path / "eval.json"
     rc, out, err = cli("evaluate", "--model", "ensemble", "--folds", "3", "--start", "2024-10-01",
                        "--json", str(report_file))

@@ -70,7 +70,6 @@ def test_past_the_index_the_market_goes_on_with_the_universe(tmp_path: Path) -> 
 def test_status_and_chart_say_the_index_lags(workspace) -> None:
     from kstock.bot.messages import status_text
     from kstock.service.chart_data import chart_extras
-    from kstock.service.presenters import format_status
     from kstock.service.status import service_status
 
     _, services = workspace
@@ -80,7 +79,7 @@ def test_status_and_chart_say_the_index_lags(workspace) -> None:
     status = service_status(services)
     (note,) = [n for n in status["data_notes"] if "KOSPI" in n]
     assert "거래일 늦음" in note and "종목 전체" in note
-    assert note in format_status(status) and note in status_text(status, admin=True)
+    assert note in status_text(status, admin=True)
     assert note not in status_text(status, admin=False)
     data = services.model_data()
     code = next(c for c in data.panel.codes if data.panel.traded[data.panel.index_of(c), -1])

@@ -106,7 +106,7 @@ def test_a_cold_analysis_answers_from_the_stored_day_with_the_models_text(ws: Pa
     for code in codes:
         _same(analyze(cold, code), analyze(warm, code))
     assert not cold.models_loaded()  # nothing was loaded, nothing predicted: the stored day answered
-    assert cold.stored_day_memo is not None and cold.stored_day_memo[1] is not None
+    assert cold.stored_day_memo.current is not None
     assert analyze(cold, codes[0]).result.shap_top3  # the reasons came along
     if torch_available():
         assert set(analyze(cold, codes[0]).result.model_versions) == {"trees", "lstm", "sector"}

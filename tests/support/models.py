@@ -97,3 +97,8 @@ class BrokenModel:
 
     def save(self, folder):
         (folder / "w.txt").write_text("w")
+
+
+def toy_note(extras, i):
+    """The toy kind's extras in words (tests/test_kinds_table.py): its one number for ticker row ``i``."""
+    return f"장난감 값 {float(extras['toy'][i, 0]):.2f}" if "toy" in extras else None

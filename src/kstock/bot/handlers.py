@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Conflict, NetworkError, TelegramError
@@ -59,7 +60,7 @@ from kstock.market.calendar import TradingCalendar
 from kstock.market.dates import parse_typed_date
 from kstock.market.freshness import SEOUL
 from kstock.market.store import StoreError
-from kstock.ml.models import known_kinds
+from kstock.ml.models import known_kinds, retrain_kinds
 from kstock.service.daily import signals_warning
 from kstock.service.presenters import format_signals
 from kstock.service.retrain import RetrainResult, retrain
@@ -252,9 +253,9 @@ async def retrain_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if await _refuse_non_admin(rt, update, context):
         return
     target = command_args(update.effective_message).lower()
-    if target not in messages.RETRAIN_TARGETS:
+    if target not in messages.retrain_targets():
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(t, callback_data=f"{RETRAIN_BUTTON}{t}")
-                                          for t in messages.RETRAIN_TARGETS]])
+                                          for t in messages.retrain_targets()]])
         await _reply(rt, update, context, messages.retrain_usage(), keyboard)
         return
     await run_admin_retrain(rt, context.bot, update.effective_chat.id, target)
@@ -266,7 +267,7 @@ async def retrain_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     query = update.callback_query
     target = (query.data or "")[len(RETRAIN_BUTTON):]
-    if target not in messages.RETRAIN_TARGETS or query.message is None:
+    if target not in messages.retrain_targets() or query.message is None:
         await expired(query)
         return
     with contextlib.suppress(TelegramError):
@@ -282,8 +283,8 @@ async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def run_admin_retrain(rt: BotRuntime, bot, chat_id: int, target: str) -> list[RetrainResult]:
-    """Retrain ``target`` (or every known kind for ``all``) with progress in one edited message."""
-    names = known_kinds() if target == "all" else [target]
+    """Retrain ``target`` (or every kind ``/retrain`` offers for ``all``) with progress in one edited message."""
+    names = [k for k in known_kinds() if k in retrain_kinds()] if target == "all" else [target]
     if rt.retrain_lock.locked():
         await rt.delivery.send_text(bot, chat_id, messages.RETRAIN_BUSY)
         return []
@@ -394,22 +395,19 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await runtime_of(context).delivery.send_text(context.bot, update.effective_chat.id, text)
 
 
+def command_callbacks() -> dict[str, Callable[..., Awaitable[None]]]:
+    """Each command of :data:`~kstock.bot.messages.COMMAND_LIST` → the coroutine that answers it."""
+    return {"start": start, "help": help_command, "analyze": analyze_command, "signals": signals,
+            "performance": performance_command, "subscribe": subscribe, "unsubscribe": unsubscribe, "model": model,
+            "status": status, "retrain": retrain_command, "score": score_command, "watch": watch_command,
+            "unwatch": unwatch_command, "watchlist": watchlist_command}
+
+
 def register_handlers(app: Application) -> None:
     app.add_handler(TypeHandler(Update, access_gate), group=-1)
-    app.add_handler(CommandHandler("start", start))
-    app.add_handler(CommandHandler("help", help_command))
-    app.add_handler(CommandHandler("analyze", analyze_command))
-    app.add_handler(CommandHandler("signals", signals))
-    app.add_handler(CommandHandler("performance", performance_command))
-    app.add_handler(CommandHandler("subscribe", subscribe))
-    app.add_handler(CommandHandler("unsubscribe", unsubscribe))
-    app.add_handler(CommandHandler("model", model))
-    app.add_handler(CommandHandler("status", status))
-    app.add_handler(CommandHandler("retrain", retrain_command))
-    app.add_handler(CommandHandler("score", score_command))
-    app.add_handler(CommandHandler("watch", watch_command))
-    app.add_handler(CommandHandler("unwatch", unwatch_command))
-    app.add_handler(CommandHandler("watchlist", watchlist_command))
+    callbacks = command_callbacks()
+    for command in messages.COMMAND_LIST:  # the one list the menus and /help are built from too
+        app.add_handler(CommandHandler(command.name, callbacks[command.name]))
     app.add_handler(CallbackQueryHandler(pick_button, pattern=f"^{ANALYZE_BUTTON}"))
     app.add_handler(CallbackQueryHandler(refresh_button, pattern=f"^{REFRESH_BUTTON}"))
     app.add_handler(CallbackQueryHandler(chart_button, pattern=f"^{CHART_BUTTON}"))

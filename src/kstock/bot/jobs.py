@@ -59,9 +59,8 @@ from kstock.bot.watch_alerts import send_watch_alerts
 from kstock.errors import KstockError
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import SEOUL
-from kstock.market.sources import SyntheticSource
-from kstock.ml.models import unavailable_reason
-from kstock.service import daily, runs
+from kstock.ml.models import unavailable_reason, weekly_kinds
+from kstock.service import daily
 from kstock.service.daily import StepResult
 from kstock.service.retrain import RetrainResult, retrain
 from kstock.service.scoring import ScoringReport
@@ -79,13 +78,13 @@ SUNDAY = 0  # PTB numbering
 WEEKDAYS = (1, 2, 3, 4, 5)  # Monday … Friday, PTB numbering
 EVERY_DAY = (0, 1, 2, 3, 4, 5, 6)
 #: The Sunday job retrains these kinds, in this order, every week: the trees first (they carry the call),
-#: then the LSTM, then the sector model. Weekly for all three, because all three fit in one night: measured
-#: with ``benchmarks/bench_weekly.py`` on a 40-ticker × 1.5-year synthetic store, trees 6 s, LSTM 25 s, sector
-#: 189 s (wall, on the shared 2-core box); the sector model's cost is mostly its fixed sample budget per
-#: epoch, so it grows little with the market, and with the trees' ~1 min and the LSTM's ~4.5 min on
-#: kospi_2020_2026 the night stays within the 15-minute target. A kind that cannot run here (torch missing)
-#: is skipped and the summary says so.
-WEEKLY_KINDS = ("trees", "lstm", "sector")
+#: then the LSTM, then the sector model (by weight in the kinds table). Weekly for all three, because all
+#: three fit in one night: measured with ``benchmarks/bench_weekly.py`` on a 40-ticker × 1.5-year synthetic
+#: store, trees 6 s, LSTM 25 s, sector 189 s (wall, on the shared 2-core box); the sector model's cost is
+#: mostly its fixed sample budget per epoch, so it grows little with the market, and with the trees' ~1 min
+#: and the LSTM's ~4.5 min on kospi_2020_2026 the night stays within the 15-minute target. A kind that
+#: cannot run here (torch missing) is skipped and the summary says so.
+WEEKLY_KINDS = weekly_kinds()  # as at import: the kinds table's retrained kinds, heaviest weight first
 HEALTH_TIME = dt.time(8, 30)
 DAY_NAMES_KO = ("일", "월", "화", "수", "목", "금", "토")  # by PTB number
 #: A job that fires late (busy loop, suspended machine) still runs within this many seconds.
@@ -251,10 +250,12 @@ async def run_weekly_retrain(rt: BotRuntime, bot: Bot | None, now: dt.datetime |
 
 
 async def run_weekly_retrains(rt: BotRuntime, bot: Bot | None, now: dt.datetime | None = None,
-                              kinds: Sequence[str] = WEEKLY_KINDS) -> list[RetrainResult] | None:
+                              kinds: Sequence[str] | None = None) -> list[RetrainResult] | None:
     """Retrain ``kinds`` one after another off the event loop, each through the gate and recorded as its own
-    run; admins get one summary. None when another retrain was running (each kind's skip is recorded)."""
+    run; admins get one summary (default: :func:`~kstock.ml.models.weekly_kinds`). None when another retrain
+    was running (each kind's skip is recorded)."""
     now = now or rt.now()
+    kinds = weekly_kinds() if kinds is None else kinds
     if rt.retrain_lock.locked():
         for name in kinds:
             await rt.run_store(record_skip, rt, f"retrain:{name}", "another retrain was running")
@@ -287,11 +288,11 @@ async def run_update(rt: BotRuntime, now: dt.datetime | None = None) -> StepResu
     if not rt.calendar().is_trading_day(now.date()):
         await rt.run_store(record_skip, rt, "update", f"{now.date()} is not a KRX trading day")
         return None
-    source = rt.services.data_source()
-    if isinstance(source, SyntheticSource) and updated_on(rt, now.date()):
-        return None  # the simulated market moves one day per calendar day in the bot
     async with rt.score_lock:  # and, in the worker, the store's loop lock (cron's `kstock daily` beside the bot)
-        day, step = await rt.run_heavy(daily.update_today, rt.services, source, now, clock_day=now.date().isoformat())
+        done = await rt.run_heavy(daily.update_today, rt.services, None, now, clock_day=now.date().isoformat())
+    if done is None:
+        return None  # the simulated market moves one day per calendar day in the bot
+    day, step = done
     log.info("data update for %s: %s — %s", day, step.status, step.message)
     return step
 
@@ -333,12 +334,6 @@ async def run_scoring(rt: BotRuntime, now: dt.datetime | None = None, *, force: 
         if rt.predraw_charts:  # the basket's and watched stocks' pictures, drawn before anyone asks
             schedule_predraw(rt, report.date)
     return report
-
-
-def updated_on(rt: BotRuntime, day: dt.date) -> bool:
-    """Whether the bot's loop already updated or scored on the calendar day ``day`` (KST, the runtime's clock)."""
-    return any(run.status == "ok" and run.metrics.get("clock_day") == day.isoformat()
-               for job in (daily.UPDATE, daily.SCORE) for run in runs.last_runs(rt.services.store, limit=5, job=job))
 
 
 async def catch_up(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> dict[str, Any]:

@@ -7,43 +7,69 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from kstock.bot.text import truncate
 from kstock.market.dates import day_int
 from kstock.ml.metric_names import metric_ko
+from kstock.ml.models import KINDS, kind_label, retrain_kinds
 from kstock.service.korean import kst
-from kstock.service.presenters import CALL_ICON, DISCLAIMER, MODEL_KO, format_models, format_signals
+from kstock.service.presenters import CALL_ICON, DISCLAIMER, format_models, format_signals
 from kstock.service.retrain import RetrainResult
 from kstock.service.scoring import Signal
 
+
+class Command(NamedTuple):
+    """One bot command: its menu description, and its ``/help`` line (``usage`` — ``help``; none without help)."""
+
+    name: str
+    menu: str
+    usage: str | None = None  # e.g. "/analyze 삼성전자"
+    help: str | None = None
+    admin: bool = False  # in each admin's own menu only (setMyCommands with BotCommandScopeChat)
+
+
+#: The one list of commands: the handlers (kstock.bot.handlers), the menus (kstock.bot.menus) and /help
+#: are built from it, in this order.
+COMMAND_LIST: tuple[Command, ...] = (
+    Command("start", "시작 및 안내"),
+    Command("help", "명령어 도움말"),
+    Command("analyze", "종목 분석: /analyze 삼성전자 또는 005930", "/analyze 삼성전자",
+            "종목 분석 (종목명, 별명, 초성, 6자리 코드: 삼전, ㅅㅅㅈㅈ, 005930)"),
+    Command("signals", "오늘의 매수·매도 상위 신호", "/signals",
+            "최근 채점의 매수·매도 상위 종목 (/signals 2025-07-10: 그날 발행된 신호)"),
+    Command("performance", "발행한 신호의 실제 성과 기록", "/performance",
+            "지금까지 발행한 매수 신호가 실제로 낸 성과"),
+    Command("watch", "관심종목 추가: /watch 삼성전자", "/watch 삼성전자",
+            "관심종목 추가 (판단이 바뀌면 장 마감 후 알려 드립니다)"),
+    Command("unwatch", "관심종목 삭제: /unwatch 삼성전자", "/unwatch 삼성전자", "관심종목 삭제"),
+    Command("watchlist", "관심종목과 오늘의 판단", "/watchlist", "관심종목과 오늘의 판단"),
+    Command("subscribe", "매일 장 마감 후 신호 받기", "/subscribe", "거래일 장 마감 후 신호를 매일 받기"),
+    Command("unsubscribe", "신호 구독 해지", "/unsubscribe", "구독 해지"),
+    Command("model", "서비스 중인 모델 정보", "/model", "서비스 중인 모델과 검증 지표"),
+    Command("status", "데이터 신선도와 최근 작업", "/status", "데이터 기준일과 최근 작업"),
+    Command("retrain", "(관리자) 모델 재학습: " + "|".join((*retrain_kinds(), "all")),
+            "/retrain [" + "|".join((*retrain_kinds(), "all")) + "]", admin=True),
+    Command("score", "(관리자) 오늘 시장 채점 실행", "/score", admin=True),
+)
 #: (command, menu description) everyone sees — setMyCommands with the default scope.
-PUBLIC_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("start", "시작 및 안내"),
-    ("help", "명령어 도움말"),
-    ("analyze", "종목 분석: /analyze 삼성전자 또는 005930"),
-    ("signals", "오늘의 매수·매도 상위 신호"),
-    ("performance", "발행한 신호의 실제 성과 기록"),
-    ("watch", "관심종목 추가: /watch 삼성전자"),
-    ("unwatch", "관심종목 삭제: /unwatch 삼성전자"),
-    ("watchlist", "관심종목과 오늘의 판단"),
-    ("subscribe", "매일 장 마감 후 신호 받기"),
-    ("unsubscribe", "신호 구독 해지"),
-    ("model", "서비스 중인 모델 정보"),
-    ("status", "데이터 신선도와 최근 작업"),
-)
+PUBLIC_COMMANDS: tuple[tuple[str, str], ...] = tuple((c.name, c.menu) for c in COMMAND_LIST if not c.admin)
 #: Added to the menu only in each admin's own chat (setMyCommands with BotCommandScopeChat).
-ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("retrain", "(관리자) 모델 재학습: lstm|trees|sector|all"),
-    ("score", "(관리자) 오늘 시장 채점 실행"),
-)
+ADMIN_COMMANDS: tuple[tuple[str, str], ...] = tuple((c.name, c.menu) for c in COMMAND_LIST if c.admin)
 COMMANDS: tuple[tuple[str, str], ...] = PUBLIC_COMMANDS + ADMIN_COMMANDS
 #: Callback-data prefix of the buttons that open one stock's analysis from /signals and the push.
 SIGNAL_BUTTON = "s:"
 
-RETRAIN_TARGETS = ("lstm", "trees", "sector", "all")
+
+
+def retrain_targets() -> tuple[str, ...]:
+    """What ``/retrain`` offers: each kind the kinds table lets retrain (:mod:`kstock.ml.models`), then ``all``."""
+    return (*retrain_kinds(), "all")
+
+
+RETRAIN_TARGETS = retrain_targets()  # as at import; the handlers ask retrain_targets()
 STATUS_KO = {"promoted": "교체됨", "kept": "기존 모델 유지", "failed": "실패"}
 
 
@@ -54,21 +80,9 @@ def welcome(first_name: str | None, admin: bool = False) -> str:
 
 
 def help_text(admin: bool = False) -> str:
-    lines = [
-        "사용법:",
-        "/analyze 삼성전자 — 종목 분석 (종목명, 별명, 초성, 6자리 코드: 삼전, ㅅㅅㅈㅈ, 005930)",
-        "/signals — 최근 채점의 매수·매도 상위 종목 (/signals 2025-07-10: 그날 발행된 신호)",
-        "/performance — 지금까지 발행한 매수 신호가 실제로 낸 성과",
-        "/watch 삼성전자 — 관심종목 추가 (판단이 바뀌면 장 마감 후 알려 드립니다)",
-        "/unwatch 삼성전자 — 관심종목 삭제",
-        "/watchlist — 관심종목과 오늘의 판단",
-        "/subscribe — 거래일 장 마감 후 신호를 매일 받기",
-        "/unsubscribe — 구독 해지",
-        "/model — 서비스 중인 모델과 검증 지표",
-        "/status — 데이터 기준일과 최근 작업",
-    ]
+    lines = ["사용법:", *(f"{c.usage} — {c.help}" for c in COMMAND_LIST if c.help and not c.admin)]
     if admin:
-        lines.append("관리자: /retrain [lstm|trees|sector|all], /score")
+        lines.append("관리자: " + ", ".join(c.usage for c in COMMAND_LIST if c.admin and c.usage))
     return "\n".join([*lines, "", DISCLAIMER])
 
 
@@ -138,7 +152,8 @@ RUN_STATUS_KO = {"ok": "완료", "failed": "실패", "skipped": "건너뜀", "ru
 
 def _job_ko(job: str) -> str:
     if job.startswith("retrain:"):
-        return f"{MODEL_KO.get(job.split(':', 1)[1], '모델')} 재학습"
+        name = job.split(":", 1)[1]
+        return f"{kind_label(name) if name in KINDS else '모델'} 재학습"
     return JOB_KO.get(job, "작업")
 
 
@@ -201,7 +216,7 @@ def unsubscribed(was: bool) -> str:
 
 
 def retrain_usage() -> str:
-    return "재학습할 모델을 고르세요: " + ", ".join(RETRAIN_TARGETS) + " (예: /retrain trees)"
+    return "재학습할 모델을 고르세요: " + ", ".join(retrain_targets()) + " (예: /retrain trees)"
 
 
 def _metric(value: object) -> str:
@@ -213,7 +228,7 @@ SHOWN_METRICS = ("rank_ic_next_open", "rank_ic_mean", "auc")
 
 
 def retrain_result(result: RetrainResult) -> str:
-    label = MODEL_KO.get(result.model, result.model)
+    label = kind_label(result.model)
     lines = [f"• {label}: {STATUS_KO.get(result.status, result.status)} · {result.seconds:.0f}초",
              f"  이유: {result.reason}"]
     if result.metrics:
@@ -235,7 +250,7 @@ def weekly_retrain_summary(day: dt.date, results: Sequence[RetrainResult], skipp
     head = (f"🗓 주간 재학습 결과 ({day}): {len(results)}개 모델 중 {promoted}개 교체"
             + (" · 일부 실패" if any(not r.ok for r in results) else ""))
     lines = [head, *[retrain_result(r) for r in results]]
-    lines += [f"• {MODEL_KO.get(name, name)}: 건너뜀 ({why})" for name, why in skipped.items()]
+    lines += [f"• {kind_label(name)}: 건너뜀 ({why})" for name, why in skipped.items()]
     return "\n".join(lines)
 
 

@@ -23,9 +23,9 @@ from telegram.error import TelegramError
 
 from kstock.bot.delivery import ChatUnreachable
 from kstock.market.repositories import meta
+from kstock.ml.models import kind_label
 from kstock.service.live_ic import LiveIC, live_ic, range_text
 from kstock.service.model_age import ModelAge, expired
-from kstock.service.presenters import MODEL_KO
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -57,7 +57,7 @@ async def run_model_health(rt: BotRuntime, bot: Bot, now: dt.datetime | None = N
 def expired_text(ages: list[ModelAge], today: dt.date) -> str:
     lines = [f"⚠️ 모델 만료 알림 ({today})"]
     for age in ages:
-        lines.append(f"• {MODEL_KO.get(age.name, age.name)}: {age.warning} (학습 데이터 마지막 날 {age.last_day}, "
+        lines.append(f"• {kind_label(age.name)}: {age.warning} (학습 데이터 마지막 날 {age.last_day}, "
                      f"한도 KSTOCK_MODEL_MAX_AGE={age.max_age}거래일)")
     lines.append("주간 재학습이 실패했거나 새 모델이 검증을 통과하지 못했습니다. `/retrain all`로 재학습하거나 "
                  "`/status`에서 최근 작업을 확인하세요.")

@@ -1,7 +1,7 @@
 """The daily push (the day's book to subscribers) and the stale-day notes, once per chat per day.
 
 Split from :mod:`kstock.bot.jobs` (which schedules it). The day is the source's trading day
-(:func:`source_day`); the push log (``push_log``, one row per day, chat and kind) makes every send happen
+(``Services.today``); the push log (``push_log``, one row per day, chat and kind) makes every send happen
 at most once across retries and restarts, and a delivery that certainly failed is released for a retry.
 A push killed midway resumes where it stopped: the chats already in the log are skipped.
 
@@ -51,13 +51,7 @@ PUSH_SELLS = 5
 def record_skip(rt: BotRuntime, job: str, reason: str) -> None:
     """Record a skipped run (it writes the store: call it through ``rt.run_store``, off the event loop)."""
     log.info("%s skipped: %s", job, reason)
-    run_id = runs.start_run(rt.services.store, job)
-    runs.finish_run(rt.services.store, run_id, "skipped", {}, reason)
-
-
-def source_day(rt: BotRuntime, now: dt.datetime) -> str:
-    """The trading day on the source's clock (the day the scoring and the push are for)."""
-    return rt.services.data_source().today(rt.services.store, now).isoformat()
+    daily.record_run(rt.services, job, None, "skipped", {}, reason)
 
 
 async def tell_admins_stale(rt: BotRuntime, bot: Bot, day: str, update: StepResult, score: StepResult) -> int:
@@ -110,8 +104,8 @@ async def run_push(rt: BotRuntime, bot: Bot, now: dt.datetime | None = None) -> 
         await rt.run_store(record_skip, rt, "push", reason)
         return PushReport(now.date(), "skipped", reason)
     async with rt.score_lock:  # a scoring still running at push time finishes first
-        day_iso = await asyncio.to_thread(source_day, rt, now)
-    day = dt.date.fromisoformat(day_iso)
+        day = await asyncio.to_thread(rt.services.today, now)
+    day_iso = day.isoformat()
     async with rt.push_lock:
         scored = await rt.run_store(daily.step_status, rt.services, daily.SCORE, day_iso)
         if scored == "stale":

@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 
 #: Longest accepted ``/analyze`` query (a Korean company name is at most ~20 characters).
 MAX_QUERY_CHARS = 40
-#: Longest accepted argument text for other commands.
-MAX_ARGS_CHARS = 100
 
 
 def is_admin(settings: Settings, user_id: int | None) -> bool:
@@ -221,10 +219,6 @@ def install_log_redaction(token: str, *, extra_handlers: Iterable[logging.Handle
 
 class BotAlreadyRunningError(KstockError):
     """Another process holds this bot's instance lock."""
-
-
-def bot_id_of(token: str) -> str:
-    return token.strip().partition(":")[0]
 
 
 #: The one per-machine folder holding the bot locks (world-writable and sticky, like /tmp itself).

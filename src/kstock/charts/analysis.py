@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from kstock.charts import fonts
+from kstock.service.chart_data import PAST_CALL_DAYS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,10 +41,14 @@ CALL_KO = {"BUY": "매수", "HOLD": "관망", "SELL": "매도"}
 RELATIVE_COLOR = "#0c8599"  # not one of MA_COLORS
 #: Empty slots right of the last candle, where the call's tag sits.
 MARGIN_SLOTS = 12
-#: Trading days of the model's past calls drawn as small markers.
-PAST_CALL_DAYS = 60
 FIGSIZE, DPI = (9.0, 6.0), 100  # 900 × 600 px: readable on a phone, small enough to send fast
 _PRICE_COLUMNS = ["open", "high", "low", "close"]
+
+
+def draw_analysis(chart: tuple[pd.DataFrame, dict[str, Any]]) -> bytes:
+    """The PNG of an analysis's chart request (``Analysis.chart``: the frame and its options)."""
+    frame, options = chart
+    return render_analysis_chart(frame, **options)
 
 
 def render_analysis_chart(

@@ -10,13 +10,14 @@ from pathlib import Path
 from kstock.cli import Context, command, date_arg, print_json
 from kstock.errors import KstockError
 from kstock.ml import distributed
+from kstock.ml.models import KINDS, retrain_kinds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = command(sub, "train", cmd_train, "train a model on all stored data and swap it in if it validates",
                 "Train on data up to the last stored trading day (the last 60 days held out for validation), "
                 "then promote through the registry gate: a worse model never replaces the serving one.")
-    p.add_argument("model", help="trees, lstm, sector or all")
+    p.add_argument("model", help=f"{', '.join(train_choices()[:-1])} or all")
     p.add_argument("--epochs", type=int, help="deep models: maximum epochs")
     p.add_argument("--phase", choices=["1", "2", "3", "all"], help="sector model: which training phase(s)")
     p.add_argument("--resume", action="store_true", help="sector model: continue from the last checkpoint")
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "Walk-forward folds by date with an embargo; AUC, accuracy, IC, Rank IC, top-decile hit rate and "
                 "a top-k backtest net of KRX costs beside momentum, reversal, low-volatility, KOSPI and the "
                 "equal-weighted universe.")
-    p.add_argument("--model", default="trees", help="trees, lstm, sector, ensemble or all (comma-separated ok)")
+    p.add_argument("--model", default="trees", help=f"{', '.join(KINDS)}, ensemble or all (comma-separated ok)")
     p.add_argument("--start", type=date_arg, help="first test day (YYYY-MM-DD or YYYYMMDD)")
     p.add_argument("--end", type=date_arg, help="last test day")
     p.add_argument("--folds", type=int, default=4, help="number of walk-forward folds (default 4)")
@@ -53,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                 aliases=("model",))  # the bot says /model
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+
+
+def train_choices() -> list[str]:
+    """What ``kstock train`` takes: each kind the kinds table lets retrain, then ``all``."""
+    return [*retrain_kinds(), "all"]
 
 
 def _services(ctx: Context, *, write: bool = True):
@@ -87,7 +93,7 @@ def cmd_train(args: argparse.Namespace, ctx: Context) -> int:
 
     check_model_dir(ctx.settings)  # an unwritable KSTOCK_MODEL_DIR is refused before an hour of training
     services = _services(ctx)
-    names = known_kinds() if args.model == "all" else [args.model]
+    names = [k for k in known_kinds() if k in retrain_kinds()] if args.model == "all" else [args.model]
     if len(names) > 1 and distributed.world_rank()[0] > 1:
         names.sort(key=lambda n: not _trains_distributed(n))  # under torchrun the ranks meet first, not after
     failed = False
@@ -134,7 +140,7 @@ def cmd_evaluate(args: argparse.Namespace, ctx: Context) -> int:
             check_output_file(path, option, make_parents=True)
     services = _services(ctx)
     models = [m.strip() for m in args.model.split(",") if m.strip()]
-    options = {m: _model_options(args) for m in ("lstm", "sector")}
+    options = {m: _model_options(args) for m, kind in KINDS.items() if kind.needs_torch}  # the deep kinds
     report = evaluate(services, models, start=args.start, end=args.end, n_folds=args.folds,
                       shuffle_check=args.shuffle_check, progress=lambda m: print(m, file=sys.stderr),
                       options=options)
@@ -229,8 +235,10 @@ def cmd_analyze(args: argparse.Namespace, ctx: Context) -> int:
         check_output_file(args.chart, "--chart")  # before the work: a bad path is refused at once
     services = _services(ctx, write=False)
     analysis = analyze(services, args.query, date=args.date, chart=args.chart is not None)
-    if args.chart is not None:
-        write_output_file(args.chart, analysis.chart_png or b"", "--chart")
+    if analysis.chart is not None:
+        from kstock.charts.analysis import draw_analysis
+
+        write_output_file(args.chart, draw_analysis(analysis.chart), "--chart")
     if args.json:
         print_json({"code": analysis.ticker.code, "name": analysis.ticker.name, "close": analysis.close,
                     **analysis.result.as_dict(), "chart": str(args.chart) if args.chart else None,

@@ -57,8 +57,3 @@ def sell_tax_array(days: np.ndarray) -> np.ndarray:
     rates = np.array([r for _, r in _SELL_TAX])
     return rates[np.searchsorted(starts, days.astype("datetime64[D]"), side="right") - 1]
 
-
-def price_limit(day: dt.date | np.datetime64 | str) -> float:
-    """The daily price limit (fraction) in force on ``day``."""
-    d = np.datetime64(day, "D").astype(dt.date)
-    return PRICE_LIMIT if d >= PRICE_LIMIT_CHANGE else PRICE_LIMIT_OLD

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SOURCE_NAMES = ("synthetic", "pykrx", "csv")
 SYNTHETIC_META_KEY = "synthetic_market"
 #: How far past the stored history the synthetic generator runs: the loop can advance this many days.
 SYNTHETIC_FUTURE_YEARS = 1.0

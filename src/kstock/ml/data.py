@@ -6,7 +6,7 @@ labels are computed in exactly one place and every model is scored on identical 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,7 +17,8 @@ from kstock.features.tabular import FeatureCube, build_features, history_days
 from kstock.market.market_series import market_level
 from kstock.market.store import MarketStore
 from kstock.market.tradability import buyable_at_close
-from kstock.market.types import InstrumentKind, Panel, Ticker
+from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Panel, Ticker
+from kstock.memo import Memo
 
 
 class NoDataError(KstockError):
@@ -32,6 +33,11 @@ class ModelData:
     universe: np.ndarray  # bool per ticker: common stocks (the only ones scored)
     market_close: np.ndarray | None  # KOSPI on panel.dates, past its end the universe's return (market_series)
     tickers: dict[str, Ticker]
+    #: derived arrays, computed on first use and kept with the argument they were computed for (the data
+    #: itself never changes: a data update makes a new ModelData)
+    _buyable: Memo[np.ndarray] = field(default_factory=Memo, init=False, repr=False, compare=False)
+    _extra: Memo[FeatureCube] = field(default_factory=Memo, init=False, repr=False, compare=False)
+    _traded_value: Memo[dict[str, float]] = field(default_factory=Memo, init=False, repr=False, compare=False)
 
     @property
     def dates(self) -> np.ndarray:
@@ -47,21 +53,25 @@ class ModelData:
 
     def buyable(self, min_traded_value: float) -> np.ndarray:
         """(tickers × days) what the book may buy at each day's close — the backtest's and the push's rule."""
-        cached = getattr(self, "_buyable", None)
-        if cached is None or cached[0] != min_traded_value:
-            cached = (min_traded_value, buyable_at_close(self.panel, self.universe, min_traded_value))
-            self._buyable = cached
-        return cached[1]
+        return self._buyable.get(min_traded_value,
+                                 lambda: buyable_at_close(self.panel, self.universe, min_traded_value))
 
     def extra_features(self) -> FeatureCube:
         """The second named feature set (:mod:`kstock.features.extra`), computed on first use and kept:
         only a tree model trained with ``feature_set="extra"`` reads it."""
-        cached = getattr(self, "_extra", None)
-        if cached is None:
-            from kstock.features.extra import build_extra_features
+        from kstock.features.extra import build_extra_features
 
-            cached = self._extra = build_extra_features(self.panel, self.market_close)
-        return cached
+        return self._extra.get("extra", lambda: build_extra_features(self.panel, self.market_close))
+
+    def traded_value(self, days: int) -> dict[str, float]:
+        """code → average daily traded value (원) over the last ``days`` days, computed once per ``days``."""
+
+        def compute() -> dict[str, float]:
+            window = self.panel.ohlcv[:, -days:, :]
+            value = np.nan_to_num(window[:, :, CLOSE] * window[:, :, VOLUME]).mean(axis=1)
+            return dict(zip(self.panel.codes, value.tolist(), strict=True))
+
+        return self._traded_value.get(days, compute)
 
     def sample_mask(self, days: np.ndarray, need_label: bool = True) -> np.ndarray:
         """(tickers × days) samples usable for training/evaluation: common, traded, labelled, in ``days``."""

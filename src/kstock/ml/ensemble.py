@@ -3,7 +3,8 @@
 Each member contributes its *real* outputs (never one reconstructed from another). A missing member
 is ``None`` and its weight is spread over the others — a genuine output of 0.505 is a prediction, not
 a missing model. Weights are chosen on validation folds and stored in the registry
-(``ensemble/<version>/meta.json``); :data:`DEFAULT_WEIGHTS` are the fallback.
+(``ensemble/<version>/meta.json``); each kind's weight in the kinds table (:mod:`kstock.ml.models`) is the
+fallback.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from typing import Any
 import numpy as np
 
 from kstock.ml.base import MemberOutput
+from kstock.ml.models import default_weights
 
-#: Served until a store's own `kstock evaluate --model ensemble` stores weights. On the walk-forward over
+#: Served until a store's own `kstock evaluate --model ensemble` stores weights; written in the kinds table
+#: (``Kind.weight``), this is the seed's name for them at import. On the walk-forward over
 #: kospi_2020_2026 (2022-01 … 2026-05, four folds; docs/models.md, "The ensemble") the fold rule chose
 #: trees 0.7 / LSTM 0.3 with the current trees for both refits of the LSTM (Rank IC 0.1090 and 0.1081, the
 #: trees alone 0.1090; 0.6 / 0.4 with the previous trees); every weight it gave the sector model (0.1–0.4)
 #: lowered the ensemble's Rank IC and Rank IC from the next open, so it weighs 0 — it still answers when no
 #: other member can (see ``combine``).
-DEFAULT_WEIGHTS: dict[str, float] = {"trees": 0.7, "lstm": 0.3, "sector": 0.0}
+DEFAULT_WEIGHTS: dict[str, float] = default_weights()
 
 
 def combine(members: Mapping[str, MemberOutput | None], weights: Mapping[str, float] | None = None) -> MemberOutput:
@@ -34,7 +37,7 @@ def combine(members: Mapping[str, MemberOutput | None], weights: Mapping[str, fl
     member has NaN for a ticker (it could not predict it) the others carry that ticker. When only
     members weighted 0 are available they share equal weights: a lone model still answers.
     """
-    weights = dict(weights or DEFAULT_WEIGHTS)
+    weights = dict(weights or default_weights())
     available = {name: out for name, out in members.items() if out is not None}
     present = {name: out for name, out in available.items() if weights.get(name, 0.0) > 0}
     if not present and available:

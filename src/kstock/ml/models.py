@@ -3,41 +3,96 @@
 Each kind names the class that implements the contract of :mod:`kstock.ml.base` (``create``, ``load``,
 ``fit``, ``predict_days``, ``save``) as ``"module:Class"``; the module is imported only when the kind is
 used, so torch stays optional: without it the deep kinds report themselves unavailable and everything
-else carries on with the trees. Adding a kind is one line here.
+else carries on with the trees. Adding a kind is one entry here (and its package): the entry says
+everything kstock needs per kind — its Korean label (chat, CLI), its default ensemble weight (a kind has
+to state one; 0 = reference only), whether ``/retrain`` and ``kstock train`` offer it, and how its
+extras are shown under an analysis (``note``: ``"module:function"`` turning its outputs into one line).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from kstock.config import Settings
 from kstock.errors import KstockError
 from kstock.ml.base import TORCH_MISSING, Model, ModelKind, torch_available
 
-__all__ = ["KINDS", "TORCH_MISSING", "Kind", "create_model", "known_kinds", "load_model", "model_class",
-           "torch_available", "unavailable_reason"]
+__all__ = ["KINDS", "TORCH_MISSING", "Kind", "create_model", "default_weights", "kind_label", "kind_note",
+           "known_kinds", "load_model", "model_class", "retrain_kinds", "torch_available", "unavailable_reason",
+           "weekly_kinds"]
 
 
 @dataclass(frozen=True)
 class Kind:
-    """Where a kind's class lives (``"module:Class"``) and whether it needs torch."""
+    """One model kind: where its class lives (``"module:Class"``) and how the rest of kstock shows and uses it.
+
+    ``weight`` has no default on purpose: a kind that forgot it would silently serve as reference only.
+    ``needs_torch`` kinds are the deep ones (they take ``--epochs`` and friends). ``note_label``/``note``:
+    the title and the ``"module:function(extras, i) -> str | None"`` of the line an analysis shows for it.
+    """
 
     target: str
+    label: str
+    weight: float
     needs_torch: bool = False
+    retrain: bool = True
+    note_label: str | None = None
+    note: str | None = None
 
     def resolve(self) -> ModelKind:
-        module, _, name = self.target.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return _resolve(self.target)
 
 
+def _resolve(target: str) -> Any:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+#: The menus list the kinds in this order; the weekly retrain goes by weight (the call's carrier first).
 KINDS: dict[str, Kind] = {
-    "trees": Kind("kstock.ml.trees.predictor:TreePredictor"),
-    "lstm": Kind("kstock.ml.lstm.predictor:LSTMPredictor", needs_torch=True),
-    "sector": Kind("kstock.ml.sector.predictor:SectorPredictor", needs_torch=True),
+    "lstm": Kind("kstock.ml.lstm.predictor:LSTMPredictor", "어텐션 LSTM", 0.3, needs_torch=True),
+    "trees": Kind("kstock.ml.trees.predictor:TreePredictor", "트리(LightGBM+XGBoost)", 0.7),
+    # weight 0: every weight the walk-forward gave it lowered the ensemble's Rank IC (kstock.ml.ensemble)
+    "sector": Kind("kstock.ml.sector.predictor:SectorPredictor", "섹터 CNN-트랜스포머", 0.0, needs_torch=True,
+                   note_label="섹터 모델", note="kstock.ml.sector.notes:head_note"),
 }
+
+
+def kind_label(name: str) -> str:
+    """A kind's Korean name; an unknown name is shown as it is."""
+    kind = KINDS.get(name)
+    return kind.label if kind else name
+
+
+def default_weights() -> dict[str, float]:
+    """Each kind's ensemble weight until a store's own evaluation stores others."""
+    return {name: kind.weight for name, kind in KINDS.items()}
+
+
+def retrain_kinds() -> list[str]:
+    """The kinds ``/retrain`` and ``kstock train`` offer, in menu order."""
+    return [name for name, kind in KINDS.items() if kind.retrain]
+
+
+def weekly_kinds() -> tuple[str, ...]:
+    """The kinds the Sunday job retrains, heaviest weight first (the one that carries the call)."""
+    return tuple(sorted(retrain_kinds(), key=lambda name: -KINDS[name].weight))
+
+
+def kind_note(name: str, extras: Mapping[str, np.ndarray], i: int) -> tuple[str, str] | None:
+    """(title, text) of the line an analysis shows for a kind's extras at ticker row ``i``, or None."""
+    kind = KINDS.get(name)
+    if kind is None or kind.note is None:
+        return None
+    describe: Callable[[Mapping[str, np.ndarray], int], str | None] = _resolve(kind.note)
+    text = describe(extras, i)
+    return None if text is None else (kind.note_label or kind.label, text)
 
 
 def unavailable_reason(name: str) -> str | None:

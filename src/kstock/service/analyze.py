@@ -15,13 +15,14 @@ from kstock.errors import KstockError
 from kstock.features.extra import EXTRA_FEATURE_LABELS
 from kstock.features.tabular import FEATURE_LABELS
 from kstock.market.dates import stored_day_index
-from kstock.market.sectors import sector_name
-from kstock.market.types import CLOSE, VOLUME, InstrumentKind, Ticker
+from kstock.market.types import InstrumentKind, Ticker
 from kstock.market.universe import printable
-from kstock.ml.base import ATTENTION, SECTOR_HEAD, PredictionResult, Reason
+from kstock.ml.base import ATTENTION, PredictionResult, Reason
 from kstock.ml.data import ModelData
+from kstock.ml.models import kind_note
 from kstock.ml.registry import ModelVersion
 from kstock.service.attention import key_days_ko
+from kstock.service.chart_data import chart_extras
 from kstock.service.context import Services
 from kstock.service.daily import signals_warning
 from kstock.service.headline import Headline, headline
@@ -64,7 +65,9 @@ class Analysis:
     result: PredictionResult
     close: float
     change_1d: float | None
-    chart_png: bytes | None = None
+    #: ``(frame, options)`` for :func:`kstock.charts.analysis.render_analysis_chart` when asked (``chart=True``):
+    #: the service hands plain data, the caller draws
+    chart: tuple[Any, dict[str, Any]] | None = None
     model_ages: dict[str, float | None] = field(default_factory=dict)
     headline: Headline | None = None  # the call's one number, from the band table (DESIGN §7)
     data_warning: str | None = None  # ⚠️ when the data is behind the source's current trading day
@@ -78,19 +81,12 @@ SHOWN_CANDIDATES = 5
 
 def traded_value(services: Services, days: int = POPULARITY_DAYS) -> dict[str, float]:
     """code → average daily traded value (원) over the last ``days`` stored days: what a name people mean
-    by "삼성" most likely is. Cached on the model data, so it is computed once per data update."""
+    by "삼성" most likely is. Kept by the model data (:meth:`ModelData.traded_value`): once per data update."""
     try:
         data = services.model_data()
     except KstockError:  # no prices stored yet: names are still found, just not ordered by trading
         return {}
-    cached = getattr(data, "_traded_value", None)
-    if cached is None or cached[0] != days:
-        panel = data.panel
-        window = panel.ohlcv[:, -days:, :]
-        value = np.nan_to_num(window[:, :, CLOSE] * window[:, :, VOLUME]).mean(axis=1)
-        cached = (days, dict(zip(panel.codes, value.tolist(), strict=True)))
-        data._traded_value = cached  # type: ignore[attr-defined]
-    return cached[1]
+    return data.traded_value(days)
 
 
 def resolve(services: Services, query: str) -> Ticker:
@@ -138,7 +134,7 @@ def analyze(services: Services, query: str, date: str | None = None, chart: bool
     analysis.model_ages = {name: v.age_days() for name, v in versions.items() if v}
     analysis.model_warnings = _age_warnings(services, versions)
     if chart:
-        analysis.chart_png = render_chart(services, ticker, day, result.label, data)
+        analysis.chart = chart_request(services, ticker, day, result.label, data)
     return analysis
 
 
@@ -186,10 +182,12 @@ def _result_for(services: Services, pred: DayPrediction, ticker: Ticker, i: int,
         result.lstm_key_days = _key_days(lstm.extras[ATTENTION][i, 0], data.dates, pred.day)
         # shown to people only when the attention stands out, and in words (see kstock.service.attention)
         result.extras["key_days_ko"] = key_days_ko(lstm.extras[ATTENTION][i, 0], data.panel, i, pred.day)
-    sector = pred.members.get("sector")
-    if sector is not None and SECTOR_HEAD in sector.extras:
-        head = int(sector.extras[SECTOR_HEAD][i, 0])
-        result.sector_head = f"{sector_name(head)} 헤드" if head >= 0 else "공통 헤드"
+    notes = {name: note for name, out in pred.members.items()
+             if out is not None and (note := kind_note(name, out.extras, i)) is not None}
+    if notes:  # each kind's extras in words, as its entry in the kinds table says (kstock.ml.models)
+        result.extras["notes"] = notes
+    if "sector" in notes:
+        result.sector_head = notes["sector"][1]  # the seed's field, kept for its callers
     result.extras["weights"] = pred.weights
     return result
 
@@ -263,14 +261,5 @@ def chart_request(services: Services, ticker: Ticker, day: int, label: str,
     data, so the bot can draw the picture in a worker process instead of holding the GIL."""
     data = services.model_data() if data is None else data
     frame = data.panel.frame(ticker.code).iloc[: day + 1]
-    from kstock.service.chart_data import chart_extras  # matplotlib-free, but only the chart needs it
-
     return frame, {"title": f"{ticker.name} ({ticker.code})", "signal": label, "signal_date": frame.index[-1],
                    **chart_extras(services.store, data, ticker.code, day)}
-
-
-def render_chart(services: Services, ticker: Ticker, day: int, label: str, data: ModelData | None = None) -> bytes:
-    from kstock.charts.analysis import render_analysis_chart
-
-    frame, options = chart_request(services, ticker, day, label, data)
-    return render_analysis_chart(frame, **options)

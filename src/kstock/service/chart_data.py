@@ -2,7 +2,7 @@
 
 Both come from what is already stored or cached — the ``signals`` table the daily scoring writes (the
 calls users were actually shown) and the KOSPI closes aligned to the panel — so drawing a chart never
-runs a model. Plain picklable values: the bot draws in a worker process.
+runs a model. Plain picklable values: the bot draws in a worker process, the charts never read the service.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kstock.charts.analysis import PAST_CALL_DAYS
 from kstock.market.completeness import index_last_day
 from kstock.market.dates import day_int, iso
 from kstock.market.repositories import signals
 from kstock.market.store import MarketStore
 from kstock.ml.data import ModelData
+
+#: Trading days of the model's past calls a chart is handed (and draws as small markers).
+PAST_CALL_DAYS = 60
 
 
 def past_calls(store: MarketStore, code: str, start: str, end: str) -> list[tuple[str, str]]:
@@ -29,7 +31,7 @@ def past_calls(store: MarketStore, code: str, start: str, end: str) -> list[tupl
 
 def chart_extras(store: MarketStore, data: ModelData, code: str, day: int) -> dict[str, Any]:
     """Keyword arguments for :func:`kstock.charts.analysis.render_analysis_chart`: ``past_calls`` of the last
-    :data:`~kstock.charts.analysis.PAST_CALL_DAYS` trading days up to ``day`` and the ``market`` (KOSPI) closes."""
+    :data:`PAST_CALL_DAYS` trading days up to ``day`` and the ``market`` (KOSPI) closes."""
     dates = data.dates
     first = str(dates[max(0, day - PAST_CALL_DAYS + 1)])
     extras: dict[str, Any] = {"past_calls": past_calls(store, code, first, str(dates[day]))}

@@ -22,6 +22,7 @@ from kstock.market.repositories.meta import data_version
 from kstock.market.sources import DataSource, source_from_settings
 from kstock.market.store import MarketStore
 from kstock.market.universe import TickerIndex
+from kstock.memo import KeyedCache, Memo
 from kstock.ml.data import (
     SERVING_MARGIN_DAYS,
     ModelData,
@@ -32,6 +33,7 @@ from kstock.ml.data import (
 from kstock.ml.models import known_kinds, load_model, unavailable_reason
 from kstock.ml.registry import UNREADABLE_POINTER, ModelRegistry, ModelVersion
 from kstock.ml.window_cache import cached_recent_data
+from kstock.service.stored_day import stored_sequence_days
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +61,23 @@ class Services:
         self._whole_days = 1 << 30  # stored days, once a window found the store shorter than itself
         self._past: tuple[np.datetime64, ModelData] | None = None  # the window of an older ``as_of`` day
         self._models: dict[str, ServingModel] = {}
-        self.day_cache: dict[tuple, Any] = {}  # (model, version, day) → MemberOutput for the whole market
-        self.stored_day_memo: tuple[str, Any] | None = None  # (key, the stored day read back) — see stored_day
-        self._index: TickerIndex | None = None
-        self._index_key: tuple | None = None
+        #: whole-market results of one day, keyed ``(what, version(s), window's first day, day)``: ``(kind, …)`` →
+        #: that kind's MemberOutput, ``("ensemble-day", …)`` → the DayPrediction, ``("trees-shap", …)`` → the
+        #: DayExplanation (kstock.service.predict); cleared with the serving window, a kind's dropped on retrain
+        self.day_cache: KeyedCache[Any] = KeyedCache()
+        #: the stored day read back (kstock.service.stored_day), keyed by its serving key
+        self.stored_day_memo: Memo[Any] = Memo()
+        self._index: Memo[TickerIndex] = Memo()  # keyed by the data update (_store_key)
         self.clock: Callable[[], dt.datetime] = seoul_now  # "now" for the source's clock (KST)
         self._source: DataSource | None = source  # None: the configured one (KSTOCK_DATA_SOURCE), made on first use
 
     def close(self) -> None:
         self.store.close()
 
-    def today(self) -> dt.date:
-        """The trading day on the source's clock at ``self.clock()`` (the bot sets its clock; tests fake it)."""
-        return self.data_source().today(self.store, self.clock())
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        """The trading day on the source's clock at ``now`` (default ``self.clock()``: the bot sets its clock;
+        tests fake it) — the day the loop's scoring and the push are for."""
+        return self.data_source().today(self.store, now or self.clock())
 
     def data_source(self) -> DataSource:
         """The configured source (``KSTOCK_DATA_SOURCE``): where updates come from, and its clock."""
@@ -132,8 +138,6 @@ class Services:
         scoring when that was made with the models serving now (:mod:`kstock.service.stored_day`).
         """
         if not self.models_loaded():
-            from kstock.service.stored_day import stored_sequence_days
-
             stored = stored_sequence_days(self)
             if stored is not None:
                 return stored
@@ -157,11 +161,7 @@ class Services:
     def ticker_index(self) -> TickerIndex:
         """Name/code resolver over the stored tickers (rebuilt after a data update)."""
         with self._lock:
-            key = self._store_key()
-            if self._index is None or key != self._index_key:
-                self._index = TickerIndex(self.store.tickers())
-                self._index_key = key
-            return self._index
+            return self._index.get(self._store_key(), lambda: TickerIndex(self.store.tickers()))
 
     # -- models --------------------------------------------------------------------------------
     def serving(self, name: str) -> ServingModel:
@@ -232,4 +232,4 @@ class Services:
     def forget_model(self, name: str) -> None:
         with self._lock:
             self._models.pop(name, None)
-            self.day_cache = {k: v for k, v in self.day_cache.items() if k[0] != name}
+            self.day_cache.drop(name)

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -131,7 +133,7 @@ def loop_day(services: Services, source: DataSource | None = None, now: dt.datet
     """The trading day the loop works on now (see the module docstring), ISO."""
     source = source or services.data_source()
     store = services.store
-    if isinstance(source, SyntheticSource):
+    if simulated(source):
         spec = synthetic_spec(store)
         if spec is not None:
             current = spec.today
@@ -140,6 +142,41 @@ def loop_day(services: Services, source: DataSource | None = None, now: dt.datet
                 return current  # a revealed day whose loop did not finish (killed after its update): finish it
             return source.next_day(store) or current
     return source.today(store, now).isoformat()
+
+
+def simulated(source: DataSource) -> bool:
+    """The synthetic market: its update *makes* the next day (rows, clock and record in one transaction), and
+    the bot moves it at most one day per calendar day. The loop's one special case, asked here only."""
+    return isinstance(source, SyntheticSource)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failed step's recorded reason: a :class:`KstockError`'s own (Korean) words, else the exception's type too."""
+    return str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
+
+
+@contextmanager
+def recorded_run(services: Services, job: str, day: str | None, what: str | None = None, *,
+                 wait: float | None = None) -> Iterator[int]:
+    """Start a job run for ``day`` and yield its id; the body closes it (``runs.finish_run``), usually in the
+    transaction of its effect. Any exception out of the body is recorded as the run's failure and raised again;
+    one that is not a :class:`KstockError` is logged with its traceback as ``"<what> failed"`` (when ``what``).
+    ``wait`` bounds the wait for a store another writer holds (a chat's request waits at most 2 s)."""
+    run_id = runs.start_run(services.store, job, day, wait=wait)
+    try:
+        yield run_id
+    except Exception as exc:
+        runs.finish_run(services.store, run_id, "failed", {}, failure_reason(exc))
+        if what is not None and not isinstance(exc, KstockError):
+            log.exception("%s failed", what)
+        raise
+
+
+def record_run(services: Services, job: str, day: str | None, status: str, metrics: dict[str, Any],
+               reason: str | None) -> None:
+    """A run decided without work (stale, skipped): started and finished at once."""
+    run_id = runs.start_run(services.store, job, day)
+    runs.finish_run(services.store, run_id, status, metrics, reason)
 
 
 def update_step(services: Services, day: str, source: DataSource | None = None, *,
@@ -156,28 +193,24 @@ def update_step(services: Services, day: str, source: DataSource | None = None, 
     source = source or services.data_source()
     if _already_stored(services, source, day):  # the day's data is already stored (an import, a re-run)
         return StepResult(UPDATE, day, "done", "이미 최신 데이터", {"data_date": day})
-    run_id = runs.start_run(store, UPDATE, day)
     try:
-        if isinstance(source, SyntheticSource):  # one generated day: its rows, clock and record in one unit
-            following = source.next_day(store)  # the generator's run, outside the transaction (cached)
-            if following is not None and following != day:
-                raise KstockError(f"합성 시장의 다음 날은 {following}입니다 ({day}가 아님)")
-            with store.transaction():
-                return _update_and_record(services, source, day, run_id, progress, clock_day)
-        return _update_and_record(services, source, day, run_id, progress, clock_day)
+        with recorded_run(services, UPDATE, day, "data update") as run_id:
+            if simulated(source):  # one generated day: its rows, clock and record in one unit
+                following = source.next_day(store)  # the generator's run, outside the transaction (cached)
+                if following is not None and following != day:
+                    raise KstockError(f"합성 시장의 다음 날은 {following}입니다 ({day}가 아님)")
+                with store.transaction():
+                    return _update_and_record(services, source, day, run_id, progress, clock_day)
+            return _update_and_record(services, source, day, run_id, progress, clock_day)
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
-        runs.finish_run(store, run_id, "failed", {}, reason)
-        if not isinstance(exc, KstockError):
-            log.exception("data update failed")
-        return StepResult(UPDATE, day, "failed", reason)
+        return StepResult(UPDATE, day, "failed", failure_reason(exc))
 
 
 def _already_stored(services: Services, source: DataSource, day: str) -> bool:
     """The day's data is in the store; for the synthetic market, its clock has also reached the day (a store
     an older kstock left with the rows of a day its clock never reached is moved on by the update)."""
     store = services.store
-    if isinstance(source, SyntheticSource) and synthetic_spec(store) is not None and not source.revealed(store, day):
+    if simulated(source) and synthetic_spec(store) is not None and not source.revealed(store, day):
         return False
     return not freshness(services, day).stale
 
@@ -209,25 +242,18 @@ def score_step(services: Services, day: str, *, top: int = 10,
     if done is not None and done.status == "ok":
         return StepResult(SCORE, day, "done", "이미 채점됨", done.metrics), None
     fresh = freshness(services, day)
-    run_id = runs.start_run(store, SCORE, day)
     if fresh.stale:
         metrics, reason = stale_record(services, day, fresh)  # with the day's coverage when it came in part
-        runs.finish_run(store, run_id, "stale", metrics, reason)
+        record_run(services, SCORE, day, "stale", metrics, reason)
         return StepResult(SCORE, day, "stale", reason, metrics), None
     recorded: dict[str, Any] = {}
+    with recorded_run(services, SCORE, day, "market scoring") as run_id:
 
-    def record(metrics: dict[str, Any]) -> None:  # inside the transaction that stores the day's book
-        recorded.update(metrics, clock_day=clock_day)
-        runs.finish_run(store, run_id, "ok", recorded)
+        def record(metrics: dict[str, Any]) -> None:  # inside the transaction that stores the day's book
+            recorded.update(metrics, clock_day=clock_day)
+            runs.finish_run(store, run_id, "ok", recorded)
 
-    try:
         report = score_market(services, day, top=top, record=record)
-    except Exception as exc:
-        reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
-        runs.finish_run(store, run_id, "failed", {}, reason)
-        if not isinstance(exc, KstockError):
-            log.exception("market scoring failed")
-        raise
     return StepResult(SCORE, day, "ok", f"{report.scored}종목 채점", recorded), report
 
 
@@ -249,18 +275,13 @@ def score_now(services: Services, date: str | None = None, *, top: int = 10,
 def _score_now(services: Services, date: str | None, top: int, wait: float | None = None) -> ScoringReport:
     store = services.store
     stale = _hand_scored_stale(services, date)
-    run_id = runs.start_run(store, SCORE, date, wait=wait)
+    with recorded_run(services, SCORE, date, wait=wait) as run_id:
 
-    def record(metrics: dict[str, Any]) -> None:  # inside the transaction that stores the day's book
-        runs.set_run_day(store, run_id, metrics["date"])
-        runs.finish_run(store, run_id, "ok" if not stale else "stale", {**metrics, "stale": stale})
+        def record(metrics: dict[str, Any]) -> None:  # inside the transaction that stores the day's book
+            runs.set_run_day(store, run_id, metrics["date"])
+            runs.finish_run(store, run_id, "ok" if not stale else "stale", {**metrics, "stale": stale})
 
-    try:
         return score_market(services, date, top=top, stale=stale, record=record)
-    except Exception as exc:
-        reason = str(exc) if isinstance(exc, KstockError) else f"{type(exc).__name__}: {exc}"
-        runs.finish_run(store, run_id, "failed", {}, reason)
-        raise
 
 
 def _hand_scored_stale(services: Services, date: str | None) -> bool:
@@ -282,9 +303,12 @@ def run_daily(services: Services, source: DataSource | None = None, *, now: dt.d
 
 
 def update_today(services: Services, source: DataSource | None = None, now: dt.datetime | None = None, *,
-                 clock_day: str | None = None) -> tuple[str, StepResult]:
-    """The bot's update job: the loop's day and its update, under the store's loop lock."""
+                 clock_day: str | None = None) -> tuple[str, StepResult] | None:
+    """The bot's update job: the loop's day and its update, under the store's loop lock. None when the
+    simulated market already moved on the calendar day ``clock_day`` (one day per calendar day in the bot)."""
     source = source or services.data_source()
+    if clock_day is not None and simulated(source) and loop_ran_on(services, clock_day):
+        return None
     with loop_lock(services.store.path):
         day = loop_day(services, source, now)
         return day, update_step(services, day, source, clock_day=clock_day)
@@ -295,7 +319,7 @@ def score_today(services: Services, now: dt.datetime | None = None, *, clock_day
     """The bot's scoring job: the source's day, its update if still missing, then its scoring — under the
     store's loop lock. Returns (day, update, scoring step, report)."""
     with loop_lock(services.store.path):
-        day = services.data_source().today(services.store, now).isoformat()
+        day = services.today(now).isoformat()
         update = update_step(services, day)
         step, report = score_step(services, day, top=top, clock_day=clock_day)
     return day, update, step, report
@@ -324,9 +348,14 @@ def _record_stale_score(services: Services, day: str, fresh: Freshness) -> None:
     done = runs.run_for_day(services.store, SCORE, day)
     if done is not None and done.status == "ok":
         return
-    run_id = runs.start_run(services.store, SCORE, day)
-    runs.finish_run(services.store, run_id, "stale", {"data_date": fresh.data_date, "behind": fresh.behind},
-                    "데이터 갱신 실패")
+    metrics = {"data_date": fresh.data_date, "behind": fresh.behind}
+    record_run(services, SCORE, day, "stale", metrics, "데이터 갱신 실패")
+
+
+def loop_ran_on(services: Services, clock_day: str) -> bool:
+    """Whether the bot's loop already updated or scored on the calendar day ``clock_day`` (KST, ISO)."""
+    return any(run.status == "ok" and run.metrics.get("clock_day") == clock_day
+               for job in (UPDATE, SCORE) for run in runs.last_runs(services.store, limit=5, job=job))
 
 
 def step_status(services: Services, step: str, day: str) -> str | None:
@@ -335,5 +364,6 @@ def step_status(services: Services, step: str, day: str) -> str | None:
     return run.status if run else None
 
 
-__all__ = ["DailyReport", "Freshness", "StepResult", "freshness", "loop_day", "run_daily", "score_now",
-           "score_step", "score_today", "source_from_settings", "step_status", "update_step", "update_today"]
+__all__ = ["DailyReport", "Freshness", "StepResult", "failure_reason", "freshness", "loop_day", "loop_ran_on",
+           "record_run", "recorded_run", "run_daily", "score_now", "score_step", "score_today", "simulated",
+           "source_from_settings", "step_status", "update_step", "update_today"]

@@ -15,14 +15,13 @@ shorter than two years) does a shorter table serve, and every number read from i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from kstock.config import Settings
 from kstock.ml.evaluation.calibration import CalibrationTable, band_index, call_for
-from kstock.service.context import Services
+from kstock.service.serving import serving_table  # noqa: F401 — where callers and tests have found it
 
 CALL_KO = {"BUY": "매수", "HOLD": "관망", "SELL": "매도"}
 NO_RECORD = "아직 검증 기록 없음"
@@ -105,31 +104,3 @@ def rank_text(percentile: float) -> str:
     if percentile >= 0.5:
         return f"상위 {max(1, round((1 - percentile) * 100))}%"
     return f"하위 {max(1, round(percentile * 100))}%"
-
-
-def serving_table(services: Services, weights: Mapping[str, float] | None = None) -> CalibrationTable | None:
-    """The band table behind today's served score, or None when nothing has been measured yet: the first
-    candidate (see the module docstring) that is a two-year record, else the first candidate at all.
-
-    ``weights`` are the ensemble weights in use (default: :func:`kstock.service.predict.ensemble_weights`).
-    """
-    tables = _candidate_tables(services, weights)
-    return next((t for t in tables if t.is_record), tables[0] if tables else None)
-
-
-def _candidate_tables(services: Services, weights: Mapping[str, float] | None) -> list[CalibrationTable]:
-    """The ensemble's table (when every member it weighs serves), then each weighed member's, by weight."""
-    if weights is None:
-        from kstock.service.predict import ensemble_weights
-
-        weights = ensemble_weights(services)
-    serving = [name for name, s in services.all_serving().items() if s.model is not None]
-    weighed = {name for name, w in weights.items() if w > 0}
-    out = []
-    ensemble = services.registry.current("ensemble")
-    if ensemble is not None and weighed and weighed <= set(serving):
-        out.append(CalibrationTable.from_dict(ensemble.meta.get("calibration")))
-    for name in sorted((n for n in serving if weights.get(n, 0) > 0), key=lambda n: -weights[n]):
-        version = services.registry.current(name)
-        out.append(CalibrationTable.from_dict(version.meta.get("calibration")) if version else None)
-    return [t for t in out if t is not None]

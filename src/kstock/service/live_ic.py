@@ -115,7 +115,7 @@ def _mark_rolling(series: list[dict[str, Any]], window: int) -> None:
 
 def serving_expectation(services: Services) -> dict[str, Any] | None:
     """The expected range of the served score's live IC, from the serving versions' stored records."""
-    from kstock.service.predict import ensemble_weights
+    from kstock.service.serving import ensemble_weights
 
     weights = ensemble_weights(services)
     serving = [name for name, s in services.all_serving().items() if s.model is not None]

@@ -8,77 +8,24 @@ day) and cached.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from kstock.errors import KstockError
-from kstock.ml.base import Explains, MemberOutput
+from kstock.ml.base import MemberOutput
 from kstock.ml.data import ModelData
-from kstock.ml.ensemble import DEFAULT_WEIGHTS, combine, daily_percentile
+from kstock.ml.ensemble import combine, daily_percentile
 from kstock.ml.evaluation.calibration import CalibrationTable, calls_for
 from kstock.procs import release_free_memory
 from kstock.service.context import Services
-from kstock.service.headline import serving_table
+from kstock.service.day_prediction import DayExplanation, DayPrediction, explain_day  # noqa: F401 — public here too
+from kstock.service.serving import ensemble_weights, serving_table
 
 log = logging.getLogger(__name__)
 
 
 class NoModelError(KstockError):
     """No model is trained yet."""
-
-
-@dataclass
-class DayPrediction:
-    day: int  # index into data.dates
-    ensemble: MemberOutput  # (N, 1) arrays
-    labels: np.ndarray  # (N,) "BUY"/"HOLD"/"SELL" ("" where not scored)
-    members: dict[str, MemberOutput | None]
-    versions: dict[str, str]
-    unavailable: dict[str, str] = field(default_factory=dict)
-    weights: dict[str, float] = field(default_factory=dict)
-    percentile: np.ndarray | None = None  # (N,) the ensemble score's place in the day's cross-section, 0 … 1
-    table: CalibrationTable | None = None  # the band table the labels were read from (None: none measured)
-    #: the tree score's per-feature contributions that day; None: computed from the serving trees when asked
-    #: (:func:`explain_day`), set when the day was read back from the stored scoring (service.stored_day)
-    explanation: DayExplanation | None = None
-
-
-@dataclass(frozen=True)
-class DayExplanation:
-    """Every ticker's feature row and TreeSHAP contributions on one day: what the SHAP reasons read."""
-
-    feature_names: tuple[str, ...]
-    values: np.ndarray  # (N, F) the tree model's own feature rows
-    contributions: np.ndarray  # (N, F) each feature's contribution to the tree score
-
-
-def explain_day(services: Services, pred: DayPrediction, data: ModelData) -> DayExplanation | None:
-    """The day's explanation: the stored one, or the serving trees' (computed once per model version, window
-    and day: one LightGBM call for the market costs about what three single-row calls did, and 20 users
-    asking at once then share it instead of queueing one call each behind the GIL). None without trees."""
-    if pred.explanation is not None:
-        return pred.explanation
-    serving = services.serving("trees")
-    trees = serving.model
-    if not isinstance(trees, Explains):  # not served (None), or a model without per-feature contributions
-        return None
-    key = ("trees-shap", serving.version.version if serving.version else None, str(data.dates[0]), pred.day)
-    cached = services.day_cache.get(key)
-    if cached is None:
-        values = trees.day_rows(data, pred.day)  # the model's own feature set (the 30, or with the extra ones)
-        cached = DayExplanation(tuple(trees.feature_names), values, trees.contributions_matrix(values))
-        services.day_cache[key] = cached
-    return cached
-
-
-def ensemble_weights(services: Services) -> dict[str, float]:
-    """Weights chosen on validation folds (stored by `kstock evaluate --model ensemble`), else the
-    defaults measured on real data (:data:`~kstock.ml.ensemble.DEFAULT_WEIGHTS`)."""
-    version = services.registry.current("ensemble")
-    if version and isinstance(version.meta.get("weights"), dict):
-        return {k: float(v) for k, v in version.meta["weights"].items()}
-    return dict(DEFAULT_WEIGHTS)
 
 
 def predict_day(services: Services, day: int, data: ModelData | None = None) -> DayPrediction:
@@ -96,17 +43,13 @@ def predict_day(services: Services, day: int, data: ModelData | None = None) -> 
             unavailable[name] = serving.reason or "unavailable"
             continue
         key = (name, serving.version.version, str(data.dates[0]), day)  # the window's first day names it
-        out = services.day_cache.get(key)
-        if out is None:
-            try:
-                out = serving.model.predict_days(data, np.array([day]))
-            except Exception as exc:  # one broken model must not take the others down
-                log.warning("model %s failed to predict day %s: %s", name, day, exc, exc_info=True)
-                members[name] = None
-                unavailable[name] = f"예측 실패 ({type(exc).__name__})"
-                continue
-            services.day_cache[key] = out
-            release_free_memory()  # the next model's batches reuse what this one freed, not more of the system's
+        try:
+            out = services.day_cache.get(key, lambda m=serving.model: _predict_day(m, data, day))
+        except Exception as exc:  # one broken model must not take the others down
+            log.warning("model %s failed to predict day %s: %s", name, day, exc, exc_info=True)
+            members[name] = None
+            unavailable[name] = f"예측 실패 ({type(exc).__name__})"
+            continue
         members[name] = out
         versions[name] = serving.version.version
     if not versions:
@@ -116,10 +59,15 @@ def predict_day(services: Services, day: int, data: ModelData | None = None) -> 
     ensemble_version = services.registry.current("ensemble")  # its weights and table (with the members' metas)
     key = ("ensemble-day", tuple(sorted(versions.items())), tuple(sorted(unavailable.items())),
            ensemble_version.version if ensemble_version else None, str(data.dates[0]), day)
-    cached = services.day_cache.get(key)
-    if cached is None:
-        cached = services.day_cache[key] = _ensemble_day(services, day, members, versions, unavailable)
-    return cached
+    return services.day_cache.get(key, lambda: _ensemble_day(services, day, members, versions, unavailable))
+
+
+def _predict_day(model: object, data: ModelData, day: int) -> MemberOutput:
+    """One model's whole-market prediction of ``day``; what it allocated for its batches is handed back to the
+    system, so the next model reuses it rather than adding its own on top (the scoring's peak memory)."""
+    out = model.predict_days(data, np.array([day]))
+    release_free_memory()
+    return out
 
 
 def _ensemble_day(services: Services, day: int, members: dict[str, MemberOutput | None], versions: dict[str, str],

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kstock.ml.metric_names import metric_ko
+from kstock.ml.models import kind_label
 from kstock.service.analyze import Analysis
 from kstock.service.headline import rank_text
 from kstock.service.korean import man_eok
@@ -19,7 +20,6 @@ from kstock.service.scoring import Signal
 DISCLAIMER = "※ 투자 참고용 정보이며 투자 권유가 아닙니다."
 CALL_KO = {"BUY": "매수", "HOLD": "관망", "SELL": "매도"}
 CALL_ICON = {"BUY": "🟢", "HOLD": "⚪", "SELL": "🔴"}
-MODEL_KO = {"trees": "트리(LightGBM+XGBoost)", "lstm": "어텐션 LSTM", "sector": "섹터 CNN-트랜스포머"}
 
 
 def won(value: float | None) -> str:
@@ -53,7 +53,7 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
     lines.append(f"종가 {won(a.close)} ({pct(a.change_1d)}) · 기준일 {r.date}")
     if a.data_warning:
         lines.append(a.data_warning)
-    lines += [f"{warning} ({MODEL_KO.get(name, name)})" for name, warning in a.model_warnings.items()]
+    lines += [f"{warning} ({kind_label(name)})" for name, warning in a.model_warnings.items()]
     if a.headline is not None and a.headline.percentile is not None:
         lines.append(f"시장 내 점수 순위: {rank_text(a.headline.percentile)} (10개 등급 중 {a.headline.band + 1}등급)")
     if r.shap_top3:
@@ -62,9 +62,9 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
     if r.extras.get("key_days_ko"):  # only when the attention stands out (kstock.service.attention)
         lines.append("LSTM이 주목한 날:")
         lines += [f"  • {line}" for line in r.extras["key_days_ko"]]
-    if r.sector_head:
-        reference = (r.extras.get("weights") or {}).get("sector") == 0
-        lines.append(f"섹터 모델: {r.sector_head}" + (" (참고용 · 종합 판단에 반영 안 함)" if reference else ""))
+    for name, (title, text) in (r.extras.get("notes") or {}).items():  # each kind's extras (kstock.ml.models)
+        reference = (r.extras.get("weights") or {}).get(name) == 0
+        lines.append(f"{title}: {text}" + (" (참고용 · 종합 판단에 반영 안 함)" if reference else ""))
     names = sorted(set(r.members) | set(r.unavailable))
     lines.append("모델: " + " · ".join(_member_line(name, r, a, admin) for name in names))
     lines.append(DISCLAIMER)
@@ -78,7 +78,7 @@ def format_chart_caption(a: Analysis) -> str:
 
 
 def _member_line(name: str, r, a: Analysis, admin: bool = True) -> str:
-    label = MODEL_KO.get(name, name)
+    label = kind_label(name)
     if name in r.unavailable:
         return f"{label} 사용 불가 ({r.unavailable[name]})" if admin else f"{label} 준비 중"
     return f"{label} {format_age(a.model_ages.get(name))} 학습"
@@ -164,7 +164,7 @@ def format_models(rows: Sequence[Mapping[str, Any]], admin: bool = True) -> str:
     Korean summary. Both say each model's share of the served call."""
     lines = ["🤖 서비스 중인 모델"]
     for row in rows:
-        label = MODEL_KO.get(row["name"], row["name"])
+        label = kind_label(row["name"])
         if not row["available"]:
             lines.append(f"• {label}: {('사용 불가 — ' + row['reason']) if admin else '준비 중'}")
             continue
@@ -193,26 +193,3 @@ def _user_model_line(row: Mapping[str, Any]) -> str:
     if isinstance(v.get("rank_ic_mean"), float):
         line += f" · 검증 순위상관 {v['rank_ic_mean']:+.3f}"
     return line
-
-
-def format_status(status: dict) -> str:
-    lines = ["🩺 상태", f"데이터: {status['data_age']}"]
-    if status.get("data_warning"):
-        lines.append(status["data_warning"])
-    lines.extend(status.get("data_notes") or [])  # a lagging index, a day that came in part
-    last = status.get("last_update") or {}
-    if last.get("status") == "failed":
-        # a failed `kstock data update` (KRX down, login refused) leaves the store as it was and is logged in
-        # data_updates; without this line /status showed only the data's age and the failure went unnoticed
-        when = (last.get("finished_at") or "")[:16].replace("T", " ")
-        lines.append(f"⚠️ 데이터 업데이트 실패 ({when} UTC): {last.get('message') or '이유가 기록되지 않음'}")
-    if status.get("last_scored"):
-        lines.append(f"마지막 채점: {status['last_scored']}")
-    if status.get("runs"):
-        lines.append("최근 작업:")
-        for run in status["runs"][:5]:
-            line = f"  • {run['job']} {run['status']} ({run['started_at'][:16].replace('T', ' ')} UTC)"
-            if run.get("error"):
-                line += f": {run['error'][:80]}"
-            lines.append(line)
-    return "\n".join(lines)

@@ -109,8 +109,9 @@ def _ranks(score: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _book_rows(services: Services, data: ModelData, day: int, pred: DayPrediction, ok: np.ndarray) -> list[tuple]:
-    """The day's book rows (:data:`~kstock.market.repositories.book.COLUMNS`) — holdings after the day's trades
+def _book_rows(services: Services, data: ModelData, day: int, pred: DayPrediction,
+               ok: np.ndarray) -> list[book_table.BookRow]:
+    """The day's book rows (:class:`~kstock.market.repositories.book.BookRow`) — holdings after the day's trades
     (BUY), the day's exits (EXIT) and the weakest names (SELL).
 
     The trades come from :func:`~kstock.ml.evaluation.tranche_book.plan_day`, the backtest's own rule, applied
@@ -133,13 +134,13 @@ def _book_rows(services: Services, data: ModelData, day: int, pred: DayPredictio
     close = data.panel.close[:, day]
     entry = {**{i: "held" for i in plan.held}, **{i: "kept" for i in plan.kept}, **{i: "new" for i in plan.buys}}
 
-    def row(side: str, i: int, n: int, kind: str | None, start: int | None) -> tuple:
+    def row(side: str, i: int, n: int, kind: str | None, start: int | None) -> book_table.BookRow:
         p = None if pred.percentile is None else float(pred.percentile[i])
         h = headline(settings, pred.table, p)
         started = day_int(data.dates[start]) if start is not None and start >= 0 else None
         first = day_int(data.dates[day]) if kind == "new" else bought.get(i, started)
-        return (side, data.panel.codes[i], n, kind, started, _f(score[i]), _f(tv[i]), _f(close[i]), h.excess,
-                h.hit_rate, h.n or None, first if side != "SELL" else None)
+        return book_table.BookRow(side, data.panel.codes[i], n, kind, started, _f(score[i]), _f(tv[i]), _f(close[i]),
+                                  h.excess, h.hit_rate, h.n or None, first if side != "SELL" else None)
 
     held = sorted(after, key=lambda i: (rank[i], data.panel.codes[i]))
     rows = [row("BUY", i, n, entry[i], after[i]) for n, i in enumerate(held, start=1)]
@@ -265,12 +266,13 @@ def _stored_book(services: Services, date: str | None) -> dict[str, list[Signal]
     if not rows:
         return None
     book: dict[str, list[Signal]] = {"BUY": [], "EXIT": [], "SELL": []}
-    for side, code, rank, kind, started, score, tv, close, excess, hit, n, first in rows:
-        label, probability = calls.get(code, (side, None))
-        first = first or started  # a book stored before bought_on existed: its entry day
-        book.setdefault(side, []).append(Signal(code, names.get(code, code), label, probability, score, rank, close,
-                                                tv, kind, excess, hit, n, iso(started) if started else None,
-                                                iso(first) if first else None))
+    for r in rows:
+        label, probability = calls.get(r.code, (r.side, None))
+        first = r.bought_on or r.entry_date  # a book stored before bought_on existed: its entry day
+        book.setdefault(r.side, []).append(Signal(
+            r.code, names.get(r.code, r.code), label, probability, r.score, r.rank, r.close, r.traded_value_20d,
+            r.entry, r.expected_excess, r.hit_rate, r.samples, iso(r.entry_date) if r.entry_date else None,
+            iso(first) if first else None))
     return book
 
 

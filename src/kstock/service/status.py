@@ -11,8 +11,8 @@ from kstock.service import runs
 from kstock.service.context import Services
 from kstock.service.daily import freshness
 from kstock.service.model_age import model_age
-from kstock.service.predict import ensemble_weights
 from kstock.service.scoring import last_scored_date
+from kstock.service.serving import ensemble_weights
 
 
 def models_status(services: Services) -> list[dict[str, Any]]:

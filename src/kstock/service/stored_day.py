@@ -28,7 +28,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,8 +38,10 @@ from kstock.ml.data import ModelData
 from kstock.ml.evaluation.calibration import CalibrationTable
 from kstock.ml.models import TORCH_MISSING, known_kinds
 from kstock.ml.window_cache import last_update
-from kstock.service.context import Services
-from kstock.service.predict import DayExplanation, DayPrediction, explain_day
+from kstock.service.day_prediction import DayExplanation, DayPrediction, explain_day
+
+if TYPE_CHECKING:
+    from kstock.service.context import Services
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +127,7 @@ def stored_day(services: Services) -> StoredDay | None:
     if services.models_loaded():
         return None  # a process with models (the bot) predicts, and caches, the day itself
     key = serving_key(services)
-    memo = services.stored_day_memo
-    if memo is not None and memo[0] == key:
-        return memo[1]
-    day = _read(day_path(services.store), key, services)
-    services.stored_day_memo = (key, day)
-    return day
+    return services.stored_day_memo.get(key, lambda: _read(day_path(services.store), key, services))
 
 
 def stored_prediction(services: Services, data: ModelData, index: int) -> DayPrediction | None:

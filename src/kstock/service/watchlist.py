@@ -91,7 +91,8 @@ def headlines(services: Services, date: str | None) -> dict[str, str]:
     scoring computes it), or {} when nothing was scored then."""
     if date is None:
         return {}
-    from kstock.service.headline import day_headlines, serving_table
+    from kstock.service.headline import day_headlines
+    from kstock.service.serving import serving_table
 
     with services.store.lock:
         rows = signals.scores(services.store, day_int(date))

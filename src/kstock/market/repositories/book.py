@@ -3,17 +3,37 @@ measures it. Written by :func:`.signals.save_scoring` with the day's signals. Da
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from kstock.market.store import MarketStore
 
+
+class BookRow(NamedTuple):
+    """One name of a day's book, as stored (the ``book`` table's columns after its day). Days are yyyymmdd."""
+
+    side: str  # BUY (held after the day's trades) / EXIT (sold at the next open) / SELL (a warning)
+    code: str
+    rank: int
+    entry: str | None  # BUY: new / kept / held
+    entry_date: int | None  # the day the current holding started
+    score: float | None
+    traded_value_20d: float | None
+    close: float | None
+    expected_excess: float | None  # the score band's headline number
+    hit_rate: float | None
+    samples: int | None
+    bought_on: int | None  # the day the name was first bought (kept holdings carry it)
+
+
 #: The columns of a book row after its day, in the order :func:`rows` returns them.
-COLUMNS = ("side", "code", "rank", "entry", "entry_date", "score", "traded_value_20d", "close", "expected_excess",
-           "hit_rate", "samples", "bought_on")
+COLUMNS = BookRow._fields
 
 
-def rows(store: MarketStore, day: int) -> list[tuple]:
-    """``day``'s book rows (:data:`COLUMNS`), by side then rank; [] when the day has no stored book."""
-    return store.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM book WHERE date = ? ORDER BY side, rank",
-                              (day,)).fetchall()
+def rows(store: MarketStore, day: int) -> list[BookRow]:
+    """``day``'s book rows, by side then rank; [] when the day has no stored book."""
+    found = store.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM book WHERE date = ? ORDER BY side, rank",
+                               (day,)).fetchall()
+    return [BookRow(*row) for row in found]
 
 
 def last_published_before(store: MarketStore, day: int) -> int | None:

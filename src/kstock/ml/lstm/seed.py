@@ -192,7 +192,7 @@ def get_lstm_enhanced_prediction(
     loaded from :func:`default_model_path`). A member that cannot answer is ``None`` with a reason in
     ``unavailable``; with no member at all, probability and score are ``None`` and the label HOLD.
     """
-    from kstock.ml.ensemble import DEFAULT_WEIGHTS
+    from kstock.ml.models import default_weights
 
     members: dict[str, dict[str, float] | None] = {"trees": None, "lstm": None}
     unavailable: dict[str, str] = {}
@@ -225,7 +225,7 @@ def get_lstm_enhanced_prediction(
             members["lstm"] = {"probability": out[0], "score": out[1]}
             attention = out[2]
             cuts = cuts or tuple(lstm.label_cuts)
-    w = dict(weights or DEFAULT_WEIGHTS)
+    w = dict(weights or default_weights())
     answered = {k: v for k, v in members.items() if v is not None and w.get(k, 0) > 0}
     total = sum(w[k] for k in answered)
     probability = score = None

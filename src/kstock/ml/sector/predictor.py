@@ -32,7 +32,7 @@ from kstock.ml.base import CLASS_PROBS, SECTOR_HEAD, MemberOutput
 from kstock.ml.data import ModelData
 from kstock.ml.sector.checkpoints import load_checkpoint
 from kstock.ml.sector.config import SectorConfig
-from kstock.ml.sector.model import COMMON_HEAD, FocalLoss, SectorAwareFusionModel
+from kstock.ml.sector.model import FocalLoss, SectorAwareFusionModel
 from kstock.ml.sector.runtime import evaluate_samples, infer, resolve_device
 from kstock.ml.sector.trainer import ThreePhaseTrainer
 from kstock.ml.sector.windows import (
@@ -219,13 +219,6 @@ class SectorPredictor:
                 "features": len(WINDOW_FEATURES), "active_heads": [SECTOR_NAMES[s] for s in active],
                 "train_range": [self.info.get("train_start"), self.info.get("train_end")],
                 "validation": self.metrics.get(max(self.metrics)) if self.metrics else None}
-
-
-def head_name(head: float) -> str | None:
-    """The name of the head that answered (for ``analyze``): a sector name, "공통" for the common head."""
-    if head is None or head != head:
-        return None
-    return "공통" if int(head) == COMMON_HEAD else SECTOR_NAMES.get(int(head), str(int(head)))
 
 
 def text_progress(say: Callable[[str], None], every: float = 0.1) -> Callable[[dict[str, Any]], None]:
