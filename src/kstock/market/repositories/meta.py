@@ -8,8 +8,10 @@ window, the trading calendar) compare it to know when to rebuild.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from kstock.market.store import MarketStore
+if TYPE_CHECKING:  # the store's own summary reads the data version: no import back at run time
+    from kstock.market.store import MarketStore
 
 
 def data_version(store: MarketStore) -> int | None:
