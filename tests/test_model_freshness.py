@@ -78,7 +78,7 @@ def test_a_sunday_retrains_every_scheduled_kind_once_with_one_summary(tmp_path: 
         assert len(notes) == 1, [r.text for r in notes]
         for label in ("트리", "LSTM", "섹터"):
             assert label in notes[0].text
-        assert "2025-10-12" in notes[0].text and "rank_ic_next_open" in notes[0].text
+        assert "2025-10-12" in notes[0].text and "다음 날 시가 기준 순위 IC" in notes[0].text
 
 
 def test_the_gate_keeps_out_a_candidate_worse_from_the_next_open(synth_golden: Path, tmp_path: Path,
@@ -93,7 +93,7 @@ def test_the_gate_keeps_out_a_candidate_worse_from_the_next_open(synth_golden: P
         assert result.status == "kept", result.reason
         assert result.metrics["rank_ic_mean"] > result.serving_metrics["rank_ic_mean"] + 0.05  # same close: better
         assert result.metrics["rank_ic_next_open"] < result.serving_metrics["rank_ic_next_open"] - 0.05
-        assert "rank_ic_next_open" in result.reason
+        assert "다음 날 시가 기준 순위 IC" in result.reason
         assert services.registry.current("trees").version == serving
     finally:
         services.close()
