@@ -120,7 +120,8 @@ def test_store_locked_by_another_writer_is_explained_then_works(root: Path, tg: 
     other.execute("INSERT INTO meta VALUES ('written-by', 'the other writer')")
     try:
         # the store's own words, or the chat's shorter "another job is using the store" (a chat waits ≤ 2 s)
-        locked = ("다른 쓰기 작업이 잠그고 있습니다", "데이터 저장소를 사용하고 있습니다", "데이터 저장소를 쓰고 있습니다")
+        locked = ("다른 쓰기 작업이 잠그고 있습니다", "데이터 저장소를 사용하고 있습니다",
+                  "데이터 저장소를 쓰고 있습니다")
         reply = env.ask(701, "/subscribe")
         assert "잠시 후 다시" in reply.text and "Traceback" not in reply.text, reply.text  # Korean, for people
         assert str(db.parent) not in reply.text  # no server paths in chat
