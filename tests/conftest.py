@@ -14,6 +14,18 @@ from support.workspace import REPO, copy_workspace, fast_tree_options, synth_set
 KRX_DIR = Path(os.environ.get("KSTOCK_KRX_DIR", REPO.parent / "shared" / "data" / "krx"))
 
 
+@pytest.fixture(autouse=True)
+def _kinds_table_in_its_order():
+    """Tests that swap kinds in ``KINDS`` (monkeypatch) leave it in its declared order: monkeypatch puts a
+    removed key back at the end, and the menus list the kinds in the table's order."""
+    from kstock.ml import models as model_kinds
+
+    saved = list(model_kinds.KINDS.items())
+    yield
+    model_kinds.KINDS.clear()
+    model_kinds.KINDS.update(saved)
+
+
 @pytest.fixture(scope="session")
 def krx_dir() -> Path:
     """The real KRX data folder; skips the test when ../shared is absent."""
