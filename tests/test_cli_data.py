@@ -320,14 +320,15 @@ def test_token_never_printed(filled: dict[str, Path], monkeypatch, capsys) -> No
 # --- help -----------------------------------------------------------------------------------------
 
 HELP = {
-    (): ["data", "lookup", "not investment advice"],
+    (): ["data", "lookup", "투자 권유가 아닙니다"],
     ("data",): ["import", "synth", "update", "status", "prune"],
     ("data", "import"): ["pykrx", "FinanceDataReader", "--tickers", "--sectors", "--index", "NAME=FILE", "--db"],
-    ("data", "synth"): ["synthetic", "--tickers", "--years", "--seed", "--db"],
-    ("data", "update"): ["KSTOCK_DATA_SOURCE", "pykrx", "csv", "synthetic", "source fails", "--codes", "--end", "--db"],
+    ("data", "synth"): ["합성", "--tickers", "--years", "--seed", "--db"],
+    ("data", "update"): ["KSTOCK_DATA_SOURCE", "pykrx", "csv", "synthetic", "소스가 실패하면", "--codes", "--end",
+                         "--db"],
     ("data", "prune"): ["--after", "--yes", "--db"],
     ("data", "status"): ["--json", "--db"],
-    ("lookup",): ["삼성전자", "--json", "--db", "suggestions"],
+    ("lookup",): ["삼성전자", "--json", "--db", "후보"],
 }
 
 

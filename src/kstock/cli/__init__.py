@@ -68,7 +68,7 @@ class Context:
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     """Options every subcommand takes."""
-    parser.add_argument("--db", type=Path, default=None, help="store file (default: KSTOCK_DB or data/kstock.db)")
+    parser.add_argument("--db", type=Path, default=None, help="저장소 파일 (기본값: KSTOCK_DB 또는 data/kstock.db)")
 
 
 #: argparse's own English phrases, as a Korean reader reads them (the options themselves stay as code).
@@ -102,9 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="kstock",
-        description="kstock — KOSPI/KOSDAQ signals from tree, LSTM and sector models (not investment advice).",
+        description="kstock — 트리·LSTM·업종 모델이 내는 코스피/코스닥 신호 (투자 권유가 아닙니다).",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("-v", "--verbose", action="store_true", help="디버그 정보까지 로그로 남깁니다")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (data_cmds, model_cmds, daily_cmds, *_optional_command_modules()):
         module.register(sub)

@@ -9,17 +9,18 @@ from kstock.cli import Context, command, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = command(sub, "bot", cmd_bot, "run the Telegram bot (long polling; --webhook for webhook mode)",
-                "Run the Telegram bot with TELEGRAM_BOT_TOKEN against TELEGRAM_API_BASE_URL: commands, the daily "
-                "scoring and push on trading days and the weekly LSTM retrain (Asia/Seoul). One process per token.")
-    p.add_argument("--webhook", metavar="URL", help="public https URL for webhook mode instead of long polling")
-    p.add_argument("--listen", default="0.0.0.0", help="webhook: address to listen on (default 0.0.0.0)")
-    p.add_argument("--port", type=int, default=8443, help="webhook: port to listen on (default 8443)")
+    p = command(sub, "bot", cmd_bot, "텔레그램 봇 실행 (롱 폴링; --webhook을 주면 웹훅 방식)",
+                "TELEGRAM_BOT_TOKEN으로 TELEGRAM_API_BASE_URL에 붙어 텔레그램 봇을 실행합니다: 명령 응답, "
+                "거래일마다의 채점과 알림 발송, 주간 LSTM 재학습 (Asia/Seoul 기준). 토큰 하나에 프로세스 하나만 "
+                "띄우세요.")
+    p.add_argument("--webhook", metavar="URL", help="롱 폴링 대신 웹훅 방식으로 받을 공개 https 주소")
+    p.add_argument("--listen", default="0.0.0.0", help="웹훅: 수신할 주소 (기본값 0.0.0.0)")
+    p.add_argument("--port", type=int, default=8443, help="웹훅: 수신할 포트 (기본값 8443)")
     p.add_argument("--chart-workers", type=int, default=1,
-                   help="processes drawing /analyze charts (0: draw in threads; default 1)")
+                   help="/analyze 차트를 그릴 프로세스 수 (0: 스레드에서 그림; 기본값 1)")
 
-    p = command(sub, "jobs", cmd_jobs, "list the bot's scheduled jobs with their next run times (KST)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = command(sub, "jobs", cmd_jobs, "봇의 예약 작업과 다음 실행 시각 (KST) 목록")
+    p.add_argument("--json", action="store_true", help="JSON 출력 (프로그램용)")
 
 
 def cmd_bot(args: argparse.Namespace, ctx: Context) -> int:

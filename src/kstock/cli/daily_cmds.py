@@ -17,33 +17,34 @@ from kstock.errors import KstockError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = command(sub, "daily", cmd_daily, "run the daily loop once: update the data, score, store the day's book",
-                "Update the data from KSTOCK_DATA_SOURCE, then score every model and store the day's book — each "
-                "step once per trading day (a re-run skips what is done). For cron/systemd users who do not run "
-                "the bot; exit status 1 when the day could not be scored on current data, 75 when another loop "
-                "(the bot, another `kstock daily`) runs on the store and did not finish within a few seconds.")
-    p.add_argument("--json", action="store_true", help="machine-readable report")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar of the update")
+    p = command(sub, "daily", cmd_daily, "하루 작업을 한 번 실행: 데이터 갱신, 채점, 그날의 신호 저장",
+                "KSTOCK_DATA_SOURCE에서 데이터를 갱신한 뒤 모든 모델로 채점하고 그날의 신호를 저장합니다 — 각 "
+                "단계는 거래일마다 한 번씩만 합니다 (다시 실행하면 끝난 단계는 건너뜀). 봇을 띄우지 않고 "
+                "cron/systemd로 돌리는 분을 위한 명령입니다. 최신 데이터로 그날을 채점하지 못하면 종료 코드 1, "
+                "다른 작업(봇이나 다른 `kstock daily`)이 저장소를 쓰고 있어 몇 초 안에 끝나지 않으면 75입니다.")
+    p.add_argument("--json", action="store_true", help="JSON 보고서 (프로그램용)")
+    p.add_argument("--no-progress", action="store_true", help="갱신 진행 막대를 숨깁니다")
 
-    p = command(sub, "score", cmd_score, "score the whole market on a day and store the signals")
-    p.add_argument("--date", type=date_arg, help="stored trading day, YYYY-MM-DD or YYYYMMDD (default: the last)")
+    p = command(sub, "score", cmd_score, "하루치 시장 전체를 채점하고 신호를 저장")
+    p.add_argument("--date", type=date_arg, help="저장된 거래일, YYYY-MM-DD 또는 YYYYMMDD (기본값: 마지막 거래일)")
 
-    p = command(sub, "signals", cmd_signals, "show the stored book (BUY basket, SELL warnings) of a day")
-    p.add_argument("--date", type=date_arg, help="scored day, YYYY-MM-DD or YYYYMMDD (default: the last)")
+    p = command(sub, "signals", cmd_signals, "저장된 하루치 신호 보기 (BUY 종목, SELL 경고)")
+    p.add_argument("--date", type=date_arg, help="채점한 날, YYYY-MM-DD 또는 YYYYMMDD (기본값: 마지막 날)")
     p.add_argument("--top", type=int, default=None,
-                   help="SELL warnings to show (with --json: entries of each list); default KSTOCK_TOP_K")
+                   help="보여줄 SELL 경고 수 (--json과 함께면 목록마다의 항목 수); 기본값 KSTOCK_TOP_K")
     p.add_argument("--json", action="store_true",
-                   help='machine-readable: {"date", "stale", "buys": [...], "sells": [...]}')
+                   help='JSON 출력 (프로그램용): {"date", "stale", "buys": [...], "sells": [...]}')
 
-    p = command(sub, "performance", cmd_performance, "the live record: how every published BUY signal turned out",
-                "Each published BUY signal measured as the backtest trades it (next open → open horizon days "
-                "later, net of costs) against the equal-weighted buyable universe and KOSPI: hit rate, mean "
-                "excess return with a 95% interval, by model version, and the cumulative curve.")
+    p = command(sub, "performance", cmd_performance, "실전 성적: 발표한 BUY 신호가 실제로 어떻게 됐는지",
+                "발표한 BUY 신호 하나하나를 백테스트와 같은 방식(다음 날 시가 매수 → 보유 기간 뒤 시가 매도, "
+                "비용 차감)으로 매수 가능 종목 동일가중 평균 및 코스피와 비교합니다: 적중률, 평균 초과수익률과 "
+                "95% 신뢰구간, 모델 버전별 성적, 누적 수익 곡선.")
     p.add_argument("--json", action="store_true",
-                   help="machine-readable: days, signals, hit_rate, mean_excess_return, ci95, by_version, curve, …")
-    p.add_argument("--chart", type=Path, metavar="FILE", help="write the cumulative curve as a PNG")
+                   help="JSON 출력 (프로그램용): days, signals, hit_rate, mean_excess_return, ci95, "
+                        "by_version, curve, …")
+    p.add_argument("--chart", type=Path, metavar="FILE", help="누적 수익 곡선을 PNG로 저장")
     p.add_argument("--since", type=date_arg,
-                   help="only signals published on or after this date (YYYY-MM-DD or YYYYMMDD)")
+                   help="이 날짜 이후(당일 포함)에 발표한 신호만 (YYYY-MM-DD 또는 YYYYMMDD)")
 
 
 def _writing_services(ctx: Context):

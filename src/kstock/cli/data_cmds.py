@@ -12,60 +12,60 @@ from kstock.errors import KstockError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    data = sub.add_parser("data", help="fill and inspect the market store", description="Fill and inspect the store.")
+    data = sub.add_parser("data", help="시장 데이터 저장소 채우기와 점검", description="저장소를 채우고 점검합니다.")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    p = command(data_sub, "import", cmd_import, "import a folder of per-ticker CSV files (pykrx or FinanceDataReader)",
-                "Import one CSV per ticker (file name = code) in the pykrx (날짜,시가,…) or FinanceDataReader "
-                "(Date,Open,…) dialect. Bad files are reported and skipped; nothing stored is lost.")
-    p.add_argument("directory", type=Path, help="folder with one <code>.csv per ticker")
-    p.add_argument("--tickers", type=Path, help="tickers file with code,name,market[,ksic_industry,wics_*,…]")
-    p.add_argument("--sectors", type=Path, help="KRX 업종 file (종목코드,…,업종명) used for sector ids")
+    p = command(data_sub, "import", cmd_import, "종목별 CSV 파일 폴더 가져오기 (pykrx 또는 FinanceDataReader 형식)",
+                "종목마다 CSV 하나(파일 이름 = 종목코드)를 pykrx (날짜,시가,…) 또는 FinanceDataReader "
+                "(Date,Open,…) 형식으로 가져옵니다. 잘못된 파일은 알리고 건너뛰며, 이미 저장된 데이터는 "
+                "그대로 남습니다.")
+    p.add_argument("directory", type=Path, help="종목마다 <종목코드>.csv 파일이 하나씩 든 폴더")
+    p.add_argument("--tickers", type=Path, help="종목 목록 파일 (code,name,market[,ksic_industry,wics_*,…])")
+    p.add_argument("--sectors", type=Path, help="업종 번호에 쓸 KRX 업종 파일 (종목코드,…,업종명)")
     p.add_argument("--index", action="append", default=[], metavar="NAME=FILE",
-                   help="an index series, e.g. KOSPI=../shared/data/krx/index/kospi.csv (repeatable)")
+                   help="지수 시계열, 예: KOSPI=../shared/data/krx/index/kospi.csv (여러 번 줄 수 있음)")
     p.add_argument("--until", type=date_arg,
-                   help="last date a row may carry (default: today, KST); later rows reject their file")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+                   help="행이 가질 수 있는 마지막 날짜 (기본값: 오늘, KST); 이보다 늦은 행이 있으면 그 파일은 거부")
+    p.add_argument("--no-progress", action="store_true", help="진행 막대를 숨깁니다")
 
-    p = command(data_sub, "synth", cmd_synth, "generate the embedded synthetic KRX-like market into the store",
-                "Generate a deterministic synthetic market (codes, names, both markets, 13 sectors, halts, "
-                "price limits, tick sizes, learnable structure) and store it.")
-    p.add_argument("--tickers", type=int, default=100, help="number of instruments (default 100)")
-    p.add_argument("--years", type=float, default=3.0, help="years of daily data (default 3)")
-    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p = command(data_sub, "synth", cmd_synth, "내장된 KRX 모양의 합성 시장을 만들어 저장소에 넣기",
+                "결정적인 합성 시장(종목코드, 종목명, 두 시장, 13개 업종, 거래정지, 가격제한폭, 호가단위, "
+                "학습할 수 있는 구조)을 만들어 저장합니다.")
+    p.add_argument("--tickers", type=int, default=100, help="종목 수 (기본값 100)")
+    p.add_argument("--years", type=float, default=3.0, help="일별 데이터 기간, 년 (기본값 3)")
+    p.add_argument("--seed", type=int, default=7, help="난수 시드 (기본값 7)")
 
-    p = command(data_sub, "update", cmd_update, "fetch new daily data from KSTOCK_DATA_SOURCE (pykrx, csv, synthetic)",
-                "Incrementally fetch new daily data from the configured source (KSTOCK_DATA_SOURCE): pykrx (adjusted "
-                "OHLCV and the "
-                "KOSPI/KOSDAQ index; needs network and a KRX login), csv (the KSTOCK_CSV_DIR drop folder; only new "
-                "rows are written) or synthetic (the next simulated trading day). When the source fails the store "
-                "is left as it was and the age of the stored data is reported.")
-    p.add_argument("--codes", nargs="*", help="pykrx only: only these codes")
-    p.add_argument("--end", type=date_arg, help="pykrx only: last date to fetch (default today, KST)")
+    p = command(data_sub, "update", cmd_update, "KSTOCK_DATA_SOURCE (pykrx, csv, synthetic)에서 새 일별 데이터 받기",
+                "설정된 소스(KSTOCK_DATA_SOURCE)에서 새 일별 데이터만 이어 받습니다: pykrx (수정주가 OHLCV와 "
+                "코스피/코스닥 지수; 네트워크와 KRX 로그인 필요), csv (KSTOCK_CSV_DIR 폴더; 새 행만 기록) 또는 "
+                "synthetic (다음 모의 거래일). 소스가 실패하면 저장소는 그대로 두고 저장된 데이터가 얼마나 "
+                "오래됐는지 알려 줍니다.")
+    p.add_argument("--codes", nargs="*", help="pykrx 전용: 이 종목코드만")
+    p.add_argument("--end", type=date_arg, help="pykrx 전용: 받을 마지막 날짜 (기본값 오늘, KST)")
 
-    p = command(data_sub, "prune", cmd_prune, "remove price and index rows dated after a day (e.g. from the future)",
-                "Remove every price and index row dated after --after in one transaction. Shows the counts and "
-                "changes nothing without --yes.")
+    p = command(data_sub, "prune", cmd_prune, "어떤 날 이후 날짜의 가격·지수 행 지우기 (예: 미래 날짜)",
+                "--after 이후 날짜의 가격·지수 행을 한 트랜잭션으로 모두 지웁니다. --yes가 없으면 지울 행 수만 "
+                "보여 주고 아무것도 바꾸지 않습니다.")
     p.add_argument("--after", required=True, type=date_arg,
-                   help="keep rows up to this date (YYYY-MM-DD or YYYYMMDD; not before the first stored day)")
-    p.add_argument("--yes", action="store_true", help="really remove them")
+                   help="이 날짜까지의 행은 남김 (YYYY-MM-DD 또는 YYYYMMDD; 처음 저장된 날보다 앞설 수 없음)")
+    p.add_argument("--yes", action="store_true", help="실제로 지웁니다")
 
-    p = command(data_sub, "status", cmd_status, "show what the store holds")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = command(data_sub, "status", cmd_status, "저장소에 무엇이 있는지 보기")
+    p.add_argument("--json", action="store_true", help="JSON 출력 (프로그램용)")
 
-    p = command(data_sub, "check", cmd_check, "list bad rows, incomplete days and lagging series in the store",
-                "Check the store: every price row that breaks the row rule (not a KRX trading day, a price that is "
-                "not finite and positive up to 1억 원, volume outside 0 … 1e12, low ≤ open/close ≤ high broken), "
-                "each with its reason; every incomplete day (rows for less than KSTOCK_MIN_COVERAGE of the active "
-                "universe, with the missing codes); every index series that lags the prices. A count per check; "
-                "exit status 1 when something is found, 0 when clean.")
-    p.add_argument("--json", action="store_true", help='machine-readable: {"ok", "total", "sections": [...]}')
+    p = command(data_sub, "check", cmd_check, "저장소의 잘못된 행, 빠진 날, 뒤처진 시계열 목록",
+                "저장소를 점검합니다: 행 규칙을 어긴 가격 행 하나하나와 그 이유 (KRX 거래일이 아님, 가격이 "
+                "유한한 양수가 아니거나 1억 원 초과, 거래량이 0 … 1e12 밖, 저가 ≤ 시가/종가 ≤ 고가가 깨짐); "
+                "불완전한 날 (거래 중인 종목의 KSTOCK_MIN_COVERAGE 미만만 행이 있는 날, 빠진 종목코드와 함께); "
+                "가격보다 뒤처진 지수 시계열. 점검마다 건수를 보여 주고, 문제가 있으면 종료 코드 1, 깨끗하면 "
+                "0입니다.")
+    p.add_argument("--json", action="store_true", help='JSON 출력 (프로그램용): {"ok", "total", "sections": [...]}')
 
-    p = command(sub, "lookup", cmd_lookup, "resolve a ticker code or a Korean/English name",
-                "Resolve a code (005930) or a name (삼성전자, 삼성전자우, Samsung Electronics); near misses get "
-                "suggestions.")
-    p.add_argument("query", help="code or name")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = command(sub, "lookup", cmd_lookup, "종목코드나 한글/영문 종목명으로 종목 찾기",
+                "종목코드(005930)나 종목명(삼성전자, 삼성전자우, Samsung Electronics)으로 종목을 찾습니다. "
+                "비슷하지만 맞지 않으면 후보를 알려 줍니다.")
+    p.add_argument("query", help="종목코드 또는 종목명")
+    p.add_argument("--json", action="store_true", help="JSON 출력 (프로그램용)")
 
 
 def _parse_index_options(values: list[str]) -> dict[str, Path]:

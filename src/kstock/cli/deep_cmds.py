@@ -16,19 +16,19 @@ from kstock.errors import KstockError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = command(
-        sub, "validate", cmd_validate, "validation report of a deep model (loss, accuracy, macro-F1 vs HOLD)",
-        "Evaluate a trained sector model on its validation period (or --start/--end): loss, accuracy, "
-        "per-class accuracy, macro-F1 and the HOLD-majority baseline. Every sample is routed through its "
-        "sector's head, exactly as in serving.",
+        sub, "validate", cmd_validate, "딥러닝 모델 검증 보고서 (loss, 정확도, HOLD 대비 macro-F1)",
+        "학습된 업종 모델을 검증 기간(또는 --start/--end)으로 평가합니다: loss, 정확도, 클래스별 정확도, "
+        "macro-F1, 그리고 모두 HOLD로 답하는 기준선. 모든 표본은 실제 서비스와 똑같이 자기 업종의 "
+        "헤드를 거칩니다.",
     )
-    p.add_argument("model", choices=("sector",), help="which model (sector)")
+    p.add_argument("model", choices=("sector",), help="검증할 모델 (sector)")
     p.add_argument("--checkpoint", type=Path, default=None,
-                   help="a trainer checkpoint (phaseN_final.pt / phaseN_epochNNN.pt) or a saved model folder "
-                        "(default: the serving model in the registry, else the newest checkpoint)")
-    p.add_argument("--start", type=date_arg, help="first validation day (default: the model's own validation period)")
-    p.add_argument("--end", type=date_arg, help="last validation day")
-    p.add_argument("--max-samples", type=int, default=20_000, help="random subset size (default 20000)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+                   help="학습 체크포인트(phaseN_final.pt / phaseN_epochNNN.pt) 또는 저장된 모델 폴더 "
+                        "(기본값: 레지스트리의 서비스 중인 모델, 없으면 가장 최근 체크포인트)")
+    p.add_argument("--start", type=date_arg, help="검증 첫날 (기본값: 모델 자체의 검증 기간)")
+    p.add_argument("--end", type=date_arg, help="검증 마지막 날")
+    p.add_argument("--max-samples", type=int, default=20_000, help="무작위로 뽑을 표본 수 (기본값 20000)")
+    p.add_argument("--json", action="store_true", help="JSON 출력 (프로그램용)")
 
 
 def cmd_validate(args: argparse.Namespace, ctx: Context) -> int:

@@ -14,45 +14,46 @@ from kstock.ml.models import KINDS, retrain_kinds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = command(sub, "train", cmd_train, "train a model on all stored data and swap it in if it validates",
-                "Train on data up to the last stored trading day (the last 60 days held out for validation), "
-                "then promote through the registry gate: a worse model never replaces the serving one.")
-    p.add_argument("model", help=f"{', '.join(train_choices()[:-1])} or all")
-    p.add_argument("--epochs", type=int, help="deep models: maximum epochs")
-    p.add_argument("--phase", choices=["1", "2", "3", "all"], help="sector model: which training phase(s)")
-    p.add_argument("--resume", action="store_true", help="sector model: continue from the last checkpoint")
+    p = command(sub, "train", cmd_train, "저장된 모든 데이터로 모델을 학습하고 검증을 통과하면 교체",
+                "마지막 저장 거래일까지의 데이터로 학습하고 (마지막 60일은 검증용으로 떼어 둠), 레지스트리 "
+                "관문을 거쳐 승격합니다: 더 나쁜 모델은 서비스 중인 모델을 절대 대신하지 않습니다.")
+    p.add_argument("model", help=f"{', '.join(train_choices()[:-1])} 또는 all")
+    p.add_argument("--epochs", type=int, help="딥러닝 모델: 최대 에포크 수")
+    p.add_argument("--phase", choices=["1", "2", "3", "all"], help="업종 모델: 학습할 단계")
+    p.add_argument("--resume", action="store_true", help="업종 모델: 마지막 체크포인트에서 이어서 학습")
 
-    p = command(sub, "tune", cmd_tune, "tune tree hyperparameters with Optuna inside the training period",
-                "Optuna study in an RDB storage (SQLite by default) so runs resume and workers can share it.")
-    p.add_argument("model", choices=["trees"], help="the model to tune")
-    p.add_argument("--trials", type=int, default=20, help="trials to add to the study (default 20)")
-    p.add_argument("--end", type=date_arg, help="last day the tuning may see (set it to your evaluation --start)")
-    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///<model dir>/optuna.db)")
-    p.add_argument("--study", default="kstock-trees", help="study name (default kstock-trees)")
+    p = command(sub, "tune", cmd_tune, "학습 기간 안에서 Optuna로 트리 모델 하이퍼파라미터 튜닝",
+                "Optuna study를 RDB 저장소(기본은 SQLite)에 두어 중단된 튜닝을 이어 하고 "
+                "여러 워커가 함께 쓸 수 있습니다.")
+    p.add_argument("model", choices=["trees"], help="튜닝할 모델")
+    p.add_argument("--trials", type=int, default=20, help="study에 더할 시도 횟수 (기본값 20)")
+    p.add_argument("--end", type=date_arg, help="튜닝이 볼 수 있는 마지막 날 (평가의 --start에 맞추세요)")
+    p.add_argument("--storage", help="Optuna 저장소 URL (기본값 sqlite:///<모델 폴더>/optuna.db)")
+    p.add_argument("--study", default="kstock-trees", help="study 이름 (기본값 kstock-trees)")
 
-    p = command(sub, "evaluate", cmd_evaluate, "walk-forward evaluation against simple baselines",
-                "Walk-forward folds by date with an embargo; AUC, accuracy, IC, Rank IC, top-decile hit rate and "
-                "a top-k backtest net of KRX costs beside momentum, reversal, low-volatility, KOSPI and the "
-                "equal-weighted universe.")
-    p.add_argument("--model", default="trees", help=f"{', '.join(KINDS)}, ensemble or all (comma-separated ok)")
-    p.add_argument("--start", type=date_arg, help="first test day (YYYY-MM-DD or YYYYMMDD)")
-    p.add_argument("--end", type=date_arg, help="last test day")
-    p.add_argument("--folds", type=int, default=4, help="number of walk-forward folds (default 4)")
-    p.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
-    p.add_argument("--shuffle-check", action="store_true", help="also train on shuffled labels (expect ≈ 0)")
-    p.add_argument("--chart", type=Path, metavar="FILE", help="draw the mean excess return per score decile (PNG)")
-    p.add_argument("--epochs", type=int, help="deep models: epochs per fold")
+    p = command(sub, "evaluate", cmd_evaluate, "단순 기준 전략과 비교하는 워크포워드 평가",
+                "날짜 기준 워크포워드 구간(엠바고 포함)으로 평가합니다: AUC, 정확도, IC, Rank IC, 상위 10% "
+                "적중률, KRX 비용을 뺀 상위 k 종목 백테스트를 모멘텀, 반전, 저변동성, 코스피, 전 종목 동일가중과 "
+                "나란히 보여 줍니다.")
+    p.add_argument("--model", default="trees", help=f"{', '.join(KINDS)}, ensemble 또는 all (쉼표로 여러 개 가능)")
+    p.add_argument("--start", type=date_arg, help="평가 첫날 (YYYY-MM-DD 또는 YYYYMMDD)")
+    p.add_argument("--end", type=date_arg, help="평가 마지막 날")
+    p.add_argument("--folds", type=int, default=4, help="워크포워드 구간 수 (기본값 4)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="전체 보고서를 JSON으로 저장")
+    p.add_argument("--shuffle-check", action="store_true", help="라벨을 섞어서도 학습해 봄 (결과가 ≈ 0이어야 정상)")
+    p.add_argument("--chart", type=Path, metavar="FILE", help="점수 10분위별 평균 초과수익률 그래프 (PNG)")
+    p.add_argument("--epochs", type=int, help="딥러닝 모델: 구간마다 에포크 수")
 
-    p = command(sub, "analyze", cmd_analyze, "one ticker's BUY/HOLD/SELL call with reasons",
-                "The call, probability, reasons, model versions and data date for a code or name.")
-    p.add_argument("query", help="code (005930) or name (삼성전자)")
-    p.add_argument("--date", type=date_arg, help="analyse as of this stored trading day (default: the last)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--chart", type=Path, metavar="FILE", help="write the chart PNG the bot sends")
+    p = command(sub, "analyze", cmd_analyze, "한 종목의 BUY/HOLD/SELL 판단과 근거",
+                "종목코드나 종목명으로 판단, 확률, 근거, 모델 버전, 데이터 기준일을 보여 줍니다.")
+    p.add_argument("query", help="종목코드 (005930) 또는 종목명 (삼성전자)")
+    p.add_argument("--date", type=date_arg, help="이 저장 거래일 기준으로 분석 (기본값: 마지막 거래일)")
+    p.add_argument("--json", action="store_true", help="JSON 출력 (프로그램용)")
+    p.add_argument("--chart", type=Path, metavar="FILE", help="봇이 보내는 차트를 PNG로 저장")
 
-    p = command(sub, "models", cmd_models, "list the serving models, their age and validation metrics",
+    p = command(sub, "models", cmd_models, "서비스 중인 모델, 학습 후 경과일, 검증 지표 목록",
                 aliases=("model",))  # the bot says /model
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="JSON 출력 (프로그램용)")
 
 
 
