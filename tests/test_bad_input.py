@@ -389,7 +389,7 @@ def test_lookup_cli_prints_tickers_or_one_error_line(small_db: Path, lookup_inde
     except SystemExit as exc:  # argparse: `kstock lookup -x` is an unknown option (use `--`); -h is help
         out, err = capsys.readouterr()
         assert not dashdash and query.startswith("-") and exc.code in (0, 2), (query, exc.code)
-        assert "usage: kstock" in out + err or "사용법은 `kstock" in out + err
+        assert any(w in out + err for w in ("usage: kstock", "사용법: kstock", "사용법은 `kstock"))
         return
     out, err = capsys.readouterr()
     expected = index.resolve(query, lookup_index.popularity)

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kstock.config import Settings
 from kstock.errors import KstockError
@@ -89,8 +89,26 @@ def korean_argparse_message(message: str) -> str:
     return message
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help with its one English prefix in Korean."""
+
+    def add_usage(self, usage, actions, groups, prefix=None) -> None:  # type: ignore[no-untyped-def]
+        super().add_usage(usage, actions, groups, "사용법: " if prefix is None else prefix)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse whose error lines read in Korean, as kstock's own errors; the usage is pointed to, not dumped."""
+    """argparse whose help and error lines read in Korean, as kstock's own output; on an error the usage is
+    pointed to, not dumped."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        add_help = kwargs.pop("add_help", True)
+        super().__init__(*args, add_help=False, **kwargs)
+        self._positionals.title = "명령과 인자"
+        self._optionals.title = "옵션"
+        if add_help:
+            self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
+                              help="이 도움말을 보여 주고 끝냅니다")
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"kstock: 오류: {korean_argparse_message(message)}\n"
