@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -46,6 +45,7 @@ from kstock.bot.performance_handler import performance_command
 from kstock.bot.progress import ProgressMessage
 from kstock.bot.runtime import BotRuntime, command_args, runtime_of
 from kstock.bot.security import anon, is_admin, is_allowed
+from kstock.bot.signals_book import asked_day, book_text
 from kstock.bot.subscriptions import INTERACTIVE_WAIT
 from kstock.bot.text import truncate
 from kstock.bot.watch_handlers import (
@@ -56,15 +56,11 @@ from kstock.bot.watch_handlers import (
     watchlist_command,
 )
 from kstock.errors import KstockError, is_write_failure
-from kstock.market.calendar import TradingCalendar
-from kstock.market.dates import parse_typed_date
 from kstock.market.freshness import SEOUL
 from kstock.market.store import StoreError
 from kstock.ml.models import known_kinds, retrain_kinds
-from kstock.service.daily import signals_warning
-from kstock.service.presenters import format_signals
 from kstock.service.retrain import RetrainResult, retrain
-from kstock.service.scoring import NotScoredError, book_notes, latest_book
+from kstock.service.scoring import NotScoredError
 from kstock.service.status import models_status, service_status
 
 log = logging.getLogger(__name__)
@@ -137,8 +133,8 @@ async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     asked = None
     try:
-        asked = await asyncio.to_thread(_asked_day, rt, command_args(update.effective_message)[:40])
-        date, text, buys, sells = await _book_text(rt, asked)
+        asked = await asyncio.to_thread(asked_day, rt, command_args(update.effective_message)[:40])
+        date, text, buys, sells = await book_text(rt, asked)
     except NotScoredError:
         rt.limiter.refund(key)
         text, buys, sells, date = f"{asked}에는 발행된 신호가 없습니다 (거래일이 아니거나 채점 전인 날).", [], [], None
@@ -146,30 +142,6 @@ async def signals(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         rt.limiter.refund(key)
         text, buys, sells, date = str(exc), [], [], None
     await _reply(rt, update, context, text, messages.signal_buttons(buys, sells, date))
-
-
-def _asked_day(rt: BotRuntime, typed: str) -> str | None:
-    """The day typed after /signals (YYYY-MM-DD, YYYYMMDD, 오늘, 어제) as ISO text; None when nothing was typed.
-    오늘 is the source's trading day, 어제 the session before it (the store asked only for those words)."""
-    if not typed:
-        return None
-
-    def previous(day: dt.date) -> dt.date:
-        return TradingCalendar.from_store(rt.services.store).previous_trading_day(day).astype(dt.date)
-
-    return parse_typed_date(typed, today=rt.services.today, previous=previous).isoformat()
-
-
-async def _book_text(rt: BotRuntime, date: str | None = None) -> tuple[str, str, list, list]:
-    """(day, text, holdings, SELL warnings) of the stored book of ``date`` (default the last scored day): the
-    published book, whole — what /signals, the push and the ledger share."""
-    day, book = await asyncio.to_thread(latest_book, rt.services, date)
-    buys, sells = book["BUY"], book["SELL"][:5]
-    warning = await asyncio.to_thread(signals_warning, rt.services, day)
-    notes = await asyncio.to_thread(book_notes, rt.services, day)
-    text = format_signals(day, buys, sells, warning, book_size=rt.settings.top_k,
-                          horizon=rt.settings.label_horizon, exits=book["EXIT"], notes=notes)
-    return day, text, buys, sells
 
 
 async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -328,7 +300,7 @@ async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         text = f"채점 실패: {failures.explain(exc)}"
     else:  # the stored book, whole (a day already published keeps its book; the reply shows that one)
         text = "채점할 수 없습니다." if report is None else (
-            f"✅ 채점 완료: {report.date} · {report.scored}종목\n" + (await _book_text(rt, report.date))[1])
+            f"✅ 채점 완료: {report.date} · {report.scored}종목\n" + (await book_text(rt, report.date))[1])
     if sent:
         await rt.delivery.edit_text(context.bot, update.effective_chat.id, sent[0].message_id, text)
     else:

@@ -21,7 +21,7 @@ from kstock.market.completeness import DEFAULT_MIN_COVERAGE, last_complete_day
 from kstock.market.dates import from_yyyymmdd, to_yyyymmdd, utc_stamp
 from kstock.market.migrations import LATEST_VERSION, MIGRATIONS
 from kstock.market.store_files import StoreError, check_is_sqlite, explain, open_connection
-from kstock.market.store_panel import read_panel_rows, to_panel
+from kstock.market.store_panel import price_rows, read_panel_rows, to_panel
 from kstock.market.types import InstrumentKind, MarketData, Panel, Ticker
 
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -203,7 +203,7 @@ class MarketStore:
         """
         if prices.empty:
             return 0
-        rows = _price_rows(prices)
+        rows = price_rows(prices)
         sql = """
             INSERT INTO prices (code, date, open, high, low, close, volume, halted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(code, date) DO UPDATE SET open = excluded.open, high = excluded.high, low = excluded.low,
@@ -402,13 +402,3 @@ class MarketStore:
 
         return summarize(self)
 
-
-def _price_rows(prices: pd.DataFrame) -> list[tuple]:
-    """Long frame → DB rows, marking KRX halt rows."""
-    o, h, lo = (prices[c].to_numpy(dtype=float) for c in ("open", "high", "low"))
-    close = prices["close"].to_numpy(dtype=float)
-    vol = prices["volume"].to_numpy(dtype=float)
-    halted = (o == 0) & (h == 0) & (lo == 0) & (vol == 0)
-    obj = lambda a: np.where(halted, None, a).tolist()  # noqa: E731 - NULL out non-prices on halt rows
-    return list(zip(prices["code"].astype(str).tolist(), to_yyyymmdd(prices["date"]).tolist(), obj(o), obj(h),
-                    obj(lo), close.tolist(), vol.tolist(), halted.astype(int).tolist(), strict=True))

@@ -12,8 +12,9 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+import pandas as pd
 
-from kstock.market.dates import from_yyyymmdd
+from kstock.market.dates import from_yyyymmdd, to_yyyymmdd
 from kstock.market.store_files import StoreError
 from kstock.market.types import Panel
 
@@ -79,3 +80,14 @@ def to_panel(codes: list[str], counts: list[int], data: np.ndarray, sector_ids: 
     halted[tick_pos, day_pos] = data[:, 1] < 0
     ohlcv[halted] = np.nan
     return Panel(codes=codes, dates=from_yyyymmdd(uniq), ohlcv=ohlcv, halted=halted, sector_ids=sector_ids)
+
+
+def price_rows(prices: pd.DataFrame) -> list[tuple]:
+    """Long frame → the ``prices`` table's rows, marking KRX halt rows (their non-prices stored as NULL)."""
+    o, h, lo = (prices[c].to_numpy(dtype=float) for c in ("open", "high", "low"))
+    close = prices["close"].to_numpy(dtype=float)
+    vol = prices["volume"].to_numpy(dtype=float)
+    halted = (o == 0) & (h == 0) & (lo == 0) & (vol == 0)
+    obj = lambda a: np.where(halted, None, a).tolist()  # noqa: E731 - NULL out non-prices on halt rows
+    return list(zip(prices["code"].astype(str).tolist(), to_yyyymmdd(prices["date"]).tolist(), obj(o), obj(h),
+                    obj(lo), close.tolist(), vol.tolist(), halted.astype(int).tolist(), strict=True))
