@@ -160,7 +160,7 @@ def pending_retries(env: BotEnv, name: str) -> list:
 
 def test_scoring_blocked_by_a_locked_store_is_retried_the_same_day(root: Path) -> None:
     with FakeTelegramServer() as tg, BotEnv(tg, root, clock=lambda: TRADING_MORNING) as env:
-        env.services.store.conn.execute("PRAGMA busy_timeout = 300")  # fail fast instead of waiting 10 s
+        env.services.store.set_busy_timeout(0.3)  # fail fast instead of waiting 10 s
         other = sqlite3.connect(root / "s.db", isolation_level=None)  # e.g. a long `kstock data import`
         other.execute("BEGIN EXCLUSIVE")
         try:

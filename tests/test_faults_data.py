@@ -114,7 +114,7 @@ def test_store_locked_by_another_writer_is_explained_then_works(root: Path, tg: 
     before, version = data_checksum(db), serving_version(root)
     env = start_bot(tg, root)
     # the bot waits 0.3 s for a lock instead of its default 10 s, so the test need not wait
-    env.services.store.conn.execute("PRAGMA busy_timeout = 300")
+    env.services.store.set_busy_timeout(0.3)
     other = sqlite3.connect(db, isolation_level=None)  # e.g. `kstock data import` in another process
     other.execute("BEGIN EXCLUSIVE")
     other.execute("INSERT INTO meta VALUES ('written-by', 'the other writer')")

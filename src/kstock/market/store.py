@@ -20,7 +20,8 @@ import pandas as pd
 from kstock.market.completeness import DEFAULT_MIN_COVERAGE, last_complete_day
 from kstock.market.dates import from_yyyymmdd, to_yyyymmdd, utc_stamp
 from kstock.market.migrations import LATEST_VERSION, MIGRATIONS
-from kstock.market.store_files import StoreError, check_is_sqlite, explain, open_connection
+from kstock.market.store_connections import ThreadConnections, configure
+from kstock.market.store_files import StoreError, check_is_sqlite, explain
 from kstock.market.store_panel import price_rows, read_panel_rows, to_panel
 from kstock.market.types import InstrumentKind, MarketData, Panel, Ticker
 
@@ -47,25 +48,24 @@ class MarketStore:
         """
         self.path = Path(path)
         self.readonly = readonly
-        self.lock = threading.RLock()  # one transaction at a time on the shared connection (bot threads)
+        self.lock = threading.RLock()  # one transaction at a time in this process (bot threads)
         check_is_sqlite(self.path)
         if (readonly or not create) and not self.path.exists():
             raise StoreError(f"저장소 {self.path}이(가) 없습니다 (`KSTOCK_DB` / `--db`); "
                              "`kstock data synth`, `kstock data import` 또는 `kstock data update`로 만드세요")
-        self.conn = open_connection(self.path, readonly=self.readonly, timeout=timeout)
+        self._connections = ThreadConnections(self.path, readonly=readonly, timeout=timeout)
         try:
             self._refuse_newer_schema()  # before anything (even the WAL switch) touches the file
             if readonly:
                 self._upgrade_for_reading(timeout)
                 self._refuse_unreadable_schema()
-                self.conn.execute("PRAGMA query_only = ON")
+                configure(self.conn, readonly=True)
                 return
             self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
+            configure(self.conn, readonly=False)
             self._migrate()
         except (sqlite3.DatabaseError, StoreError) as exc:
-            self.conn.close()  # a refused file (newer schema, corrupt, locked) is not left open
+            self.close()  # a refused file (newer schema, corrupt, locked) is not left open
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(explain(self.path, exc)) from exc
@@ -79,12 +79,20 @@ class MarketStore:
             MarketStore(self.path, timeout=timeout).close()
         except StoreError:
             return
-        self.conn.close()
-        self.conn = open_connection(self.path, readonly=self.readonly, timeout=timeout)
+        self._connections.reopen_main()
 
     # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (see :mod:`kstock.market.store_connections`: never one shared by threads)."""
+        return self._connections.current()
+
+    def set_busy_timeout(self, seconds: float) -> None:
+        """How long the store waits for another writer before it says "locked" (every thread's connection)."""
+        self._connections.set_busy_timeout(seconds)
+
     def close(self) -> None:
-        self.conn.close()
+        self._connections.close()
 
     def __enter__(self) -> MarketStore:
         return self
