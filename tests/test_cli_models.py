@@ -260,6 +260,12 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
     assert set(later["rank_ic_mean"]) == {"trees", "rival", "ensemble"}
     assert all(np.isfinite(v) for v in later["rank_ic_mean"].values())
     assert later["test_start"] == report["folds"][1]["test_start"]
+    diversity = ensemble["diversity"]  # does the rival rank differently, and does the blend gain over the trees?
+    rival = diversity["members"]["rival"]
+    assert len(rival["folds"]) == 3 and all(-1 <= v <= 1 for v in rival["folds"])
+    ics = diversity["next_open_rank_ic"]["folds"]
+    assert diversity["gain_over_trees"]["folds"] == pytest.approx([f["ensemble"] - f["trees"] for f in ics], abs=1e-12)
+    assert "rival: 트리 점수와의 일별 순위 상관" in out and "다음 날 시가 매수 기준 순위 IC: ensemble" in out
     from kstock.ml.registry import ModelRegistry
 
     served = ModelRegistry(cli.root / "models").current("ensemble")  # what predict_day combines with
@@ -269,6 +275,25 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
     record = served.meta["ic_record"]  # the walk-forward's daily next-open Rank IC: the live IC's yardstick
     assert record["kind"] == "walk-forward" and len(record["rank_ic"]) == len(record["dates"]) >= 40
     assert record["dates"][0] >= report["folds"][0]["test_start"] and all(-1 <= v <= 1 for v in record["rank_ic"])
+
+
+def test_evaluate_holds_a_three_class_call_against_always_hold(cli, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kind with three-class probabilities (the sector model's kind of output) is scored against answering
+    HOLD every time — overall and on every fold — so a call that cannot beat it is seen to be none."""
+    monkeypatch.setitem(model_kinds.KINDS, "classy", model_kinds.Kind("support.models:ClassTrees", "3분류 트리", 0.0))
+    report_file = tmp_path / "eval.json"
+    rc, out, err = cli("evaluate", "--model", "classy", "--folds", "2", "--json", str(report_file))
+    assert rc == 0, err
+    classy = json.loads(report_file.read_text())["models"]["classy"]
+    folds = classy["folds"]
+    assert len(folds) == 2 and all(0 < f["hold_baseline_accuracy"] < 1 and 0 <= f["accuracy_3class"] <= 1
+                                   for f in folds)
+    low, high = sorted(f["hold_baseline_accuracy"] for f in folds)
+    assert low <= classy["hold_baseline_accuracy"] <= high  # the folds' days together
+    accuracy, hold = classy["accuracy_3class"], classy["hold_baseline_accuracy"]
+    assert f"classy: 3분류 정확도 {accuracy:.3f} (늘 HOLD {hold:.3f})" in out
+    assert "구간별 정확도:늘 HOLD" in out
 
 
 # -- tune -----------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kstock.ml.base import MemberOutput
+from kstock.ml.base import CLASS_PROBS, MemberOutput
 from kstock.ml.trees import TreeParams, TreePredictor
 from kstock.service import retrain as retrain_mod
 from support.workspace import FAST_TREES
@@ -70,6 +70,16 @@ class RivalTrees(FastTrees):
     @classmethod
     def create(cls, settings, **options):
         return super().create(settings, seed=7, **options)
+
+
+class ClassTrees(FastTrees):
+    """Fast trees that also give three-class probabilities (as the sector model does), from their score."""
+
+    def predict_days(self, data, days):
+        out = super().predict_days(data, days)
+        buy, sell = out.score**2, (1 - out.score) ** 2
+        out.extras[CLASS_PROBS] = np.stack([sell, 1 - buy - sell, buy], axis=-1)
+        return out
 
 
 class BrokenModel:

@@ -188,6 +188,8 @@ def evaluation_table(report: dict) -> str:
     if later:  # from fold 2 on the weights rest on at least one whole fold
         ics = ", ".join(f"{name} {ic:.4f}" for name, ic in later["rank_ic_mean"].items())
         rows.append(f"{later['test_start']}부터의 순위 IC (앞 구간에서 정한 ensemble 가중치): {ics}")
+    rows += _diversity_lines(report["models"].get("ensemble", {}).get("diversity"))
+    rows += _three_class_lines(report["models"])
     for name, why in report.get("unavailable", {}).items():
         rows.append(f"{name}: {why}")
     if "checks" in report:
@@ -195,6 +197,37 @@ def evaluation_table(report: dict) -> str:
     rows += _books_table(entries)
     rows += _decile_tables(report)
     return "\n".join(rows)
+
+
+def _diversity_lines(diversity: dict | None) -> list[str]:
+    """Each member's daily rank correlation with the trees, and the ensemble's gain over them, per fold."""
+    if not diversity:
+        return []
+    rows = []
+    for name, m in diversity["members"].items():
+        folds = " / ".join(_fmt(v, 2) for v in m["folds"])
+        rows.append(f"{name}: 트리 점수와의 일별 순위 상관 {_fmt(m['corr_with_trees'], 2)} "
+                    f"(구간별 {folds}; 1이면 새 정보 없음)")
+    ic, gain = diversity["next_open_rank_ic"], diversity["gain_over_trees"]
+    folds = " / ".join(f"{v:+.4f}" for v in gain["folds"])
+    rows.append(f"다음 날 시가 매수 기준 순위 IC: ensemble {_fmt(ic['ensemble'], 4)}, trees {_fmt(ic['trees'], 4)} "
+                f"(차이 {gain['mean']:+.4f}, 구간별 {folds})")
+    return rows
+
+
+def _three_class_lines(models: dict) -> list[str]:
+    """A three-class call's accuracy beside always-HOLD's, overall and per fold (below it: not a call)."""
+    rows = []
+    for name, m in models.items():
+        if "accuracy_3class" not in m:
+            continue
+        folds = " / ".join(f"{_fmt(f.get('accuracy_3class'))}:{_fmt(f.get('hold_baseline_accuracy'))}"
+                           for f in m.get("folds", []))
+        hold = _fmt(m.get("hold_baseline_accuracy"))
+        rows.append(f"{name}: 3분류 정확도 {_fmt(m['accuracy_3class'])} (늘 HOLD {hold}), "
+                    f"macro-F1 {_fmt(m.get('macro_f1'))} (늘 HOLD {_fmt(m.get('hold_baseline_macro_f1'))}); "
+                    f"구간별 정확도:늘 HOLD {folds}")
+    return rows
 
 
 def _books_table(entries: list[tuple[str, dict]]) -> list[str]:

@@ -83,3 +83,12 @@ def build_labels(
     three = np.where(np.isnan(fwd), np.nan, classes)
     return Labels(forward_return=fwd, tradeable_return=tradeable, up=up, rank=cross_sectional_rank(fwd),
                   three_class=three.astype(float), horizon=horizon)
+
+
+def rank_target(labels: Labels, label: str) -> np.ndarray:
+    """(tickers × days) the daily rank a score model learns: of the close-to-close 5-day return (``close``), or
+    of the return from the next day's close (``tradeable``: what a follower of the push can still capture;
+    NaN where that window is not whole). The trees and the LSTM read their target through here."""
+    if label == "tradeable":
+        return cross_sectional_rank(labels.tradeable_return)
+    return labels.rank

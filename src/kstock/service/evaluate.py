@@ -20,6 +20,7 @@ from kstock.errors import KstockError
 from kstock.ml.base import CLASS_PROBS
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.calibration import build_table
+from kstock.ml.evaluation.diversity import diversity_report
 from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
 from kstock.ml.evaluation.ic_record import daily_next_open_ic, ic_record
 from kstock.ml.evaluation.walkforward import (
@@ -115,8 +116,10 @@ def _expand(models: list[str]) -> list[str]:
 
 def _score(oos: OutOfSample, data, folds, settings) -> dict[str, Any]:
     scored = score_predictions(oos, data, folds, settings)
-    if CLASS_PROBS in oos.extras:
+    if CLASS_PROBS in oos.extras:  # a three-class call, held against always-HOLD overall and on every fold
         scored.update(_multiclass(oos, data, folds))
+        for fold, row in zip(folds, scored["folds"], strict=True):
+            row.update(_multiclass(oos, data, [fold]))
     return scored
 
 
@@ -146,7 +149,8 @@ def _multiclass(oos: OutOfSample, data, folds) -> dict[str, Any]:
     pred = np.where(ok, np.argmax(np.nan_to_num(probs), axis=-1), np.nan)
     m = mt.multiclass_metrics(pred, np.where(ok, data.labels.three_class, np.nan))
     return {"macro_f1": m["macro_f1"], "per_class_accuracy": m["per_class_accuracy"],
-            "hold_baseline_macro_f1": m["hold_baseline_macro_f1"], "accuracy_3class": m["accuracy"]}
+            "hold_baseline_macro_f1": m["hold_baseline_macro_f1"], "accuracy_3class": m["accuracy"],
+            "hold_baseline_accuracy": m["hold_baseline_accuracy"]}
 
 
 def _add_ensemble(report, oos_by, data, folds, settings, services, warmup=None) -> None:
@@ -166,6 +170,10 @@ def _add_ensemble(report, oos_by, data, folds, settings, services, warmup=None) 
                                     "calibration": _calibration(oos, data, folds, settings, "ensemble")}
     best = max((report["models"][n]["rank_ic_mean"] for n in oos_by), default=float("nan"))
     report["models"]["ensemble"]["best_member_rank_ic"] = best
+    diversity = diversity_report({name: o.score for name, o in oos_by.items()}, oos.score, data, folds,
+                                 settings.label_horizon)
+    if diversity is not None:  # does each member rank differently from the trees, and does the blend gain?
+        report["models"]["ensemble"]["diversity"] = diversity
     if len(folds) > 1:
         later = folds[1:]
         report["models"]["ensemble"]["weighted_folds"] = {

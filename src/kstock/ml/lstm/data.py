@@ -17,6 +17,7 @@ from kstock.errors import KstockError
 SEQUENCE_LENGTH = 20  # 최근 20일 시퀀스
 CLIP_SIGMA = 5.0  # scaled inputs are clipped to ±5σ
 FORMAT_VERSION = 1
+LSTM_LABELS = ("close", "tradeable")
 
 
 class LSTMTrainingError(KstockError):
@@ -42,6 +43,13 @@ class LSTMParams:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     rank_weight: float = 1.0  # weight of the (variance-normalised) rank MSE beside the BCE
+    #: Which daily rank the score head learns: of the close-to-close return, or of the return from the next
+    #: day (``tradeable``, what a follower captures; :func:`kstock.features.labels.rank_target`).
+    label: str = "close"
+    #: Weight of the per-day correlation loss (:mod:`kstock.ml.lstm.ranking`); above 0 the batches are whole
+    #: day groups of ``names_per_day`` names and the best epoch is the one with the best validation Rank IC.
+    corr_weight: float = 0.0
+    names_per_day: int = 32
     max_epochs: int = 10  # on kospi_2020_2026 validation loss bottoms out after 2-4 epochs of 200k samples
     patience: int = 2
     samples_per_epoch: int | None = 200_000  # None = every training sample each epoch
@@ -52,6 +60,12 @@ class LSTMParams:
     n_threads: int = 2
     eval_batch_size: int = 4096
     min_train_samples: int = 200
+
+    def __post_init__(self) -> None:
+        if self.label not in LSTM_LABELS:
+            raise ValueError(f"LSTMParams.label must be one of {', '.join(LSTM_LABELS)}, not {self.label!r}")
+        if self.corr_weight < 0 or self.names_per_day < 2:
+            raise ValueError("LSTMParams.corr_weight must be ≥ 0 and names_per_day ≥ 2")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> LSTMParams:

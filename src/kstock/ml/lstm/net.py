@@ -32,6 +32,7 @@ from kstock.ml.lstm.data import (
     gather_windows,
     scale_windows,
 )
+from kstock.ml.lstm.ranking import day_batches, day_corr_loss
 
 RANK_VARIANCE = 1.0 / 12.0  # variance of a uniform rank in [0, 1]: the MSE a constant 0.5 scores
 
@@ -153,6 +154,18 @@ def _loss(up_logit: torch.Tensor, score: torch.Tensor, up: torch.Tensor, rank: t
     return loss
 
 
+def _epoch_batches(source: _Source, train_idx: np.ndarray, per_epoch: int, p: LSTMParams,
+                   rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """One epoch's batches: random samples (group None), or whole day groups for the correlation loss."""
+    if p.corr_weight > 0:
+        yield from day_batches(train_idx, source.day, per_epoch, p.batch_size, p.names_per_day, rng)
+        return
+    idx = rng.permutation(train_idx) if per_epoch == len(train_idx) else rng.choice(
+        train_idx, per_epoch, replace=False)
+    for start in range(0, len(idx), p.batch_size):
+        yield idx[start : start + p.batch_size], None
+
+
 def _tensors(source: _Source, idx: np.ndarray, device: str) -> tuple[torch.Tensor, ...]:
     x, present = source.batch(idx)
     up = torch.from_numpy(source.up[idx].astype(np.float32)).to(device) if source.up is not None else None
@@ -238,14 +251,13 @@ def fit_network(
                     break
                 epoch_start = time.perf_counter()
                 model.train()
-                idx = rng.permutation(train_idx) if per_epoch == len(train_idx) else rng.choice(
-                    train_idx, per_epoch, replace=False)
                 total, seen, finite = 0.0, 0, True
-                for start in range(0, len(idx), p.batch_size):
-                    bi = idx[start : start + p.batch_size]
+                for bi, group in _epoch_batches(source, train_idx, per_epoch, p, rng):
                     x, present, up, rank = _tensors(source, bi, device)
                     logit, score, _ = model(x, present)
                     loss = _loss(logit, score, up, rank, p.rank_weight)
+                    if group is not None and rank is not None:
+                        loss = loss + p.corr_weight * day_corr_loss(score, rank, torch.from_numpy(group).to(device))
                     if not torch.isfinite(loss):
                         finite = False
                         break
@@ -267,8 +279,9 @@ def fit_network(
                            "val_rank_ic": _rank_ic(val_score, source, val_idx)}
                 history.append(metrics)
                 last_epoch_s = time.perf_counter() - epoch_start
-                if val_loss < best_loss:
-                    best_loss, best_epoch, stale = val_loss, epoch, 0
+                criterion = -metrics["val_rank_ic"] if p.corr_weight > 0 else val_loss  # what it learns to do
+                if criterion < best_loss:
+                    best_loss, best_epoch, stale = criterion, epoch, 0
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                     best_val = (val_prob, val_score)
                 else:

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from kstock.errors import KstockError
+from kstock.features.labels import rank_target
 from kstock.features.tabular import FEATURE_NAMES
 from kstock.ml.base import ATTENTION, TORCH_MISSING, MemberOutput, torch_available
 from kstock.ml.lstm.data import (
@@ -135,8 +136,9 @@ class LSTMPredictor:
         val_t, val_d = _thin_validation(val_mask, p.max_val_samples)
         tickers = np.concatenate([fit_t, val_t])
         days = np.concatenate([fit_d, val_d])
+        rank = rank_target(data.labels, p.label)
         source = lstm_net.PanelSource(values, tickers, days, data.labels.up[tickers, days],
-                                      data.labels.rank[tickers, days], self.scaler_mean, self.scaler_std,
+                                      rank[tickers, days], self.scaler_mean, self.scaler_std,
                                       p.missing_indicator, p.seq_len)
         train_idx = np.arange(len(fit_t))
         val_idx = np.arange(len(fit_t), len(tickers))

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from kstock.features.labels import Labels, cross_sectional_rank
+from kstock.features.labels import rank_target
+
+__all__ = ["RANK_GRADES", "RankObjective", "rank_target", "score_from_raw"]
 
 #: Relevance grades a day's rank is cut into for the ranking objectives (LightGBM allows ≤ 31 by default).
 RANK_GRADES = 20
@@ -23,14 +25,6 @@ RANK_GRADES = 20
 XGB_PAIRS_PER_SAMPLE = 8
 #: LightGBM lambdarank looks at pairs with the top this many of each day's ~800 names.
 LGB_TRUNCATION = 64
-
-
-def rank_target(labels: Labels, label: str) -> np.ndarray:
-    """(tickers × days) the daily rank the score model learns: of the close-to-close 5-day return, or of
-    the return from the next day's close (``tradeable``; NaN where that window is not whole)."""
-    if label == "tradeable":
-        return cross_sectional_rank(labels.tradeable_return)
-    return labels.rank
 
 
 class RankObjective:
