@@ -166,8 +166,8 @@ def _jsonable(obj: object) -> object:
 
 def evaluation_table(report: dict) -> str:
     """Markdown table of the headline numbers (models, then baselines)."""
-    head = ("| | AUC | 순위 IC | 순위 IC (다음 날 시가) | ICIR | 상위 10% 적중률 | CAGR | 샤프 | MDD | 회전율 |\n"
-            "|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| | AUC | 순위 IC | 순위 IC (다음 날 종가부터) | 순위 IC (다음 날 시가 매수) | ICIR | 상위 10% 적중률 "
+            "| CAGR | 샤프 | MDD | 회전율 |\n|---|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
     entries = [(name, m) for name, m in report["models"].items()] + \
               [(f"기준선: {name}", m) for name, m in report.get("baselines", {}).items()]
@@ -175,6 +175,7 @@ def evaluation_table(report: dict) -> str:
         bt = m.get("backtest", {})
         rows.append("| " + " | ".join([
             name, _fmt(m.get("auc")), _fmt(m.get("rank_ic_mean"), 4), _fmt(m.get("rank_ic_tradeable_mean"), 4),
+            _fmt(m.get("rank_ic_next_open"), 4),
             _fmt(m.get("rank_ic_ir"), 2), _fmt(m.get("top_decile_hit")), _pct(bt.get("cagr")),
             _fmt(bt.get("sharpe"), 2), _pct(bt.get("max_drawdown")), _fmt(bt.get("turnover")),
         ]) + " |")

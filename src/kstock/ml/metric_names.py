@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 METRIC_KO = {"rank_ic_mean": "순위 IC", "rank_ic_ir": "순위 IC 안정성(ICIR)", "auc": "AUC", "accuracy": "정확도",
-             "validation_days": "검증 일수", "rank_ic_tradeable_mean": "다음 날 시가 기준 순위 IC",
+             "validation_days": "검증 일수", "rank_ic_tradeable_mean": "다음 날 종가부터의 순위 IC",
              "rank_ic_next_open": "다음 날 시가 기준 순위 IC",
              "rank_ic_next_open_ir": "다음 날 시가 기준 순위 IC 안정성(ICIR)",
              "top_decile_hit": "상위 10% 적중률", "macro_f1": "macro-F1"}

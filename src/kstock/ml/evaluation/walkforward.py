@@ -23,6 +23,7 @@ from kstock.ml.evaluation import backtest as bt
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.calibration import buy_calls_then
 from kstock.ml.evaluation.folds import Fold
+from kstock.ml.evaluation.ic_record import daily_next_open_ic
 from kstock.ml.evaluation.tranche_book import backtest_followable
 
 BASELINE_RANKINGS: dict[str, tuple[str, float]] = {
@@ -126,6 +127,9 @@ def _metrics(
     out: dict[str, Any] = {
         "rank_ic_mean": rank_ic["mean"], "rank_ic_ir": rank_ic["ir"], "ic_mean": ic["mean"], "ic_ir": ic["ir"],
         "rank_ic_tradeable_mean": mt.ic_summary(mt.daily_rank_ic(score[:, days], tradeable[:, days]))["mean"],
+        # bought at the next open, sold at the open `horizon` days later: what a follower captures (the ledger's)
+        "rank_ic_next_open": mt.ic_summary(daily_next_open_ic(score[:, days], data.panel, settings.label_horizon,
+                                                              np.flatnonzero(days)))["mean"],
         "top_decile_hit": mt.top_decile_hit_rate(score[:, days], fwd[:, days]),
         "samples": int(samples.sum()), "days": int(days.sum()),
     }
