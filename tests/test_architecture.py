@@ -191,6 +191,20 @@ def test_sql_lives_in_the_market_layer_only() -> None:
     assert wrong == []
 
 
+def _owns_sql(module: str) -> bool:
+    """The store (``kstock.market.store*``) and its repositories (``kstock.market.repositories``)."""
+    return module.startswith(("kstock.market.store", "kstock.market.repositories"))
+
+
+def test_inside_the_market_layer_only_the_store_and_its_repositories_hold_the_connection() -> None:
+    """The calendar, the completeness rule, the checks, the sources and the universe read through the store's
+    methods, :mod:`kstock.market.store_reads` and the repositories: ``store.conn`` is a per-thread connection
+    the store hands out, and SQL written beside it elsewhere is SQL nobody finds when the schema changes."""
+    wrong = [f"{name}:{use}" for name, path in _modules().items() if _layer(name) == "market" and not _owns_sql(name)
+             for use in _sql_uses(path)]
+    assert wrong == []
+
+
 def test_the_sql_rule_sees_sql(tmp_path: Path) -> None:
     """The rule above would pass on a tree it cannot read: it must find each form in a sample."""
     sample = tmp_path / "sample.py"

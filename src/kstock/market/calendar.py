@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kstock.market.repositories.meta import change_key
+
 if TYPE_CHECKING:
     from kstock.market.store import MarketStore
 
@@ -48,7 +50,7 @@ class TradingCalendar:
         """The store's calendar, cached per store until its data may have changed (a logged update, or any
         write on this connection): reading the days scans the prices table, and /analyze asks twice."""
         with store.lock:
-            key = (store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()[0], store.conn.total_changes)
+            key = change_key(store)
             cached = _BY_STORE.get(store)
             if cached is None or cached[0] != key:
                 cached = (key, cls(_complete_days(store)))

@@ -23,6 +23,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kstock.market.dates import iso, to_yyyymmdd
+from kstock.market.repositories.meta import change_key
+from kstock.market.store_reads import (
+    delisting_dates,
+    index_last_days,
+    price_days_between,
+    recent_price_keys,
+)
 
 if TYPE_CHECKING:
     from kstock.market.store import MarketStore
@@ -33,8 +40,6 @@ DEFAULT_MIN_COVERAGE = 0.95
 MARKET_INDEX = "KOSPI"
 #: Distinct stored days the hot path looks back over: more trailing incomplete days than this is not a feed.
 RECENT_DAYS = 12
-_CODES_CTE = ("c(code) AS (SELECT MIN(code) FROM prices UNION ALL "
-              "SELECT (SELECT MIN(code) FROM prices WHERE code > c.code) FROM c WHERE c.code IS NOT NULL)")
 
 
 @dataclass(frozen=True)
@@ -106,11 +111,7 @@ def _recent_presence(store: MarketStore, days: int) -> tuple[list[str], np.ndarr
     Each code's last ``days`` keys (one seek each) hold every row it has on the store's last ``days``
     distinct days: a row on such a day has fewer than ``days`` later days of its own.
     """
-    rows = store.conn.execute(
-        f"WITH RECURSIVE {_CODES_CTE} SELECT c.code, p.date FROM c JOIN prices p ON p.code = c.code "
-        "WHERE c.code IS NOT NULL AND p.date >= COALESCE((SELECT date FROM prices q WHERE q.code = c.code "
-        "ORDER BY date DESC LIMIT 1 OFFSET ?), 0)", (days - 1,)).fetchall()
-    return _presence(rows, days)
+    return _presence(recent_price_keys(store, days), days)
 
 
 def _all_presence(store: MarketStore) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -137,7 +138,7 @@ def _presence(rows: list[tuple], keep: int) -> tuple[list[str], np.ndarray, np.n
 def _delisted_on(store: MarketStore, codes: list[str], days: np.ndarray) -> np.ndarray:
     """(codes × days) whether each code is delisted on or before each day."""
     out = np.zeros((len(codes), len(days)), dtype=bool)
-    dates = dict(store.conn.execute("SELECT code, delisting_date FROM tickers WHERE delisting_date IS NOT NULL"))
+    dates = delisting_dates(store)
     if not dates or not len(days):
         return out
     day_iso = np.array([iso(int(d)) for d in days])
@@ -168,8 +169,7 @@ def _walk(codes: list[str], days: np.ndarray, present: np.ndarray, delisted: np.
 def _recent(store: MarketStore, threshold: float) -> tuple[int | None, list[DayCoverage]]:
     """(last complete day as yyyymmdd, coverage of the recent days after the seed), cached per store."""
     with store.lock:
-        key = (store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()[0], store.conn.total_changes,
-               threshold)
+        key = (*change_key(store), threshold)
         cached = _BY_STORE.get(store)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -225,25 +225,13 @@ def series_lag(store: MarketStore) -> list[SeriesLag]:
     """Each stored index series against the prices' last complete day: how many price sessions it lacks."""
     last = last_complete_day(store)
     out = []
-    for name, end in store.conn.execute("SELECT name, MAX(date) FROM index_prices GROUP BY name ORDER BY name"):
+    for name, end in index_last_days(store).items():
         sessions = 0
         if last is not None and end is not None and end < last:
-            sessions = _sessions_between(store, int(end), last)
+            sessions = price_days_between(store, int(end), last)
         out.append(SeriesLag(name, iso(end) if end else None, iso(last) if last else None, sessions))
     return out
 
-
-def index_last_day(store: MarketStore, name: str = MARKET_INDEX) -> int | None:
-    """The last stored day (yyyymmdd) of an index series; None when it is not stored."""
-    row = store.conn.execute("SELECT MAX(date) FROM index_prices WHERE name = ?", (name.upper(),)).fetchone()
-    return None if row[0] is None else int(row[0])
-
-
-def _sessions_between(store: MarketStore, after: int, until: int) -> int:
-    """Distinct price days in (after, until]: one range seek per code (the lag is short)."""
-    return int(store.conn.execute(
-        f"WITH RECURSIVE {_CODES_CTE} SELECT COUNT(DISTINCT p.date) FROM c JOIN prices p ON p.code = c.code "
-        "WHERE c.code IS NOT NULL AND p.date > ? AND p.date <= ?", (after, until)).fetchone()[0])
 
 
 #: store → ((last update id, writes on its connection, threshold), result): see _recent.

@@ -8,12 +8,11 @@ and needs no network.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import pandas as pd
 
 from kstock.market.dates import iso
-from kstock.market.store import MarketStore
+from kstock.market.store_reads import StoredRange
 
 #: Stored vs. refetched close on the overlap day differing by more than this means Naver re-adjusted
 #: the history (split, bonus issue, rights offering): the whole series is fetched again.
@@ -22,28 +21,9 @@ OHLCV_COLUMNS = {"시가": "open", "고가": "high", "저가": "low", "종가": 
 INDEX_COLUMNS = {"시가": "open", "고가": "high", "저가": "low", "종가": "close"}
 
 
-@dataclass(frozen=True)
-class StoredRange:
-    """What the store already holds for one code: first and last day (yyyymmdd) and the last close."""
-
-    first: int
-    last: int
-    last_close: float
-
-
 def krx_day(day: dt.date) -> str:
     """A date as pykrx takes it (``yyyymmdd`` text)."""
     return day.strftime("%Y%m%d")
-
-
-def stored_range(store: MarketStore, code: str) -> StoredRange | None:
-    """First and last stored day and the last close of ``code``; None when nothing is stored."""
-    row = store.conn.execute(
-        "SELECT (SELECT MIN(date) FROM prices WHERE code = ?1), date, close FROM prices WHERE code = ?1 "
-        "ORDER BY date DESC LIMIT 1",
-        (code,),
-    ).fetchone()
-    return None if row is None else StoredRange(int(row[0]), int(row[1]), float(row[2]))
 
 
 def long_frame(raw: pd.DataFrame | None, columns: dict[str, str], first: dt.date, end: dt.date) -> pd.DataFrame:

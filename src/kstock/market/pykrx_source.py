@@ -34,16 +34,15 @@ from kstock.market.freshness import as_date, data_age, describe_age, last_final_
 from kstock.market.pykrx_frames import (
     INDEX_COLUMNS,
     OHLCV_COLUMNS,
-    StoredRange,
     has_new_days,
     krx_day,
     long_frame,
     readjusted,
-    stored_range,
 )
 from kstock.market.row_checks import find_bad_rows, index_columns, split_bad_rows
 from kstock.market.sectors import assign_sector
 from kstock.market.store import MarketStore
+from kstock.market.store_reads import StoredRange, index_last_day, price_range
 from kstock.market.types import InstrumentKind, MarketData, Ticker, UpdateReport
 from kstock.market.universe import classify_instrument
 
@@ -301,8 +300,8 @@ class PykrxSource:
     ) -> dict[str, pd.DataFrame]:
         out = {}
         for name, krx_code in INDEX_CODES.items():
-            row = store.conn.execute("SELECT MAX(date) FROM index_prices WHERE name = ?", (name,)).fetchone()
-            first = as_date(iso(row[0])) + dt.timedelta(days=1) if row[0] is not None else start
+            last = index_last_day(store, name)
+            first = as_date(iso(last)) + dt.timedelta(days=1) if last is not None else start
             if first > end:
                 continue
             raw = self._call("get_index_ohlcv", krx_day(first), krx_day(end), krx_code, name_display=False)
@@ -327,7 +326,7 @@ class PykrxSource:
         todo = [t.code for t in tickers if t.kind in _FETCHED_KINDS]
         frames, updated = [], 0
         for code in tqdm(todo, desc="pykrx", unit="종목", disable=not progress, leave=False):
-            stored = stored_range(store, code)
+            stored = price_range(store, code)
             if (stored.last if stored is not None else day_int(start) - 1) >= day_int(end):
                 continue  # up to date: no call at all
             try:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from kstock.market.calendar import TradingCalendar
 from kstock.market.freshness import as_date, data_age, describe_age, last_final_day, seoul_now
+from kstock.market.repositories import meta
 from kstock.market.row_checks import require_sane
 from kstock.market.types import MarketData, UpdateReport
 
@@ -178,16 +179,18 @@ def synthesize_store(store: MarketStore, n_tickers: int = 100, years: float = 3.
 
 
 def _save_spec(store: MarketStore, spec: SyntheticSpec) -> None:
-    with store.transaction() as conn:
-        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (SYNTHETIC_META_KEY, json.dumps(spec.__dict__)))
+    """Note the spec (the clock included) in ``meta``: inside the caller's transaction when it holds one."""
+    meta.put(store, SYNTHETIC_META_KEY, json.dumps(spec.__dict__))
 
 
 def synthetic_spec(store: MarketStore) -> SyntheticSpec | None:
-    row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (SYNTHETIC_META_KEY,)).fetchone()
-    if row is None:
+    """The spec a synthetic store was made with and its clock; None for a store the synthetic source did not
+    make (or an unreadable note)."""
+    value = meta.get(store, SYNTHETIC_META_KEY)
+    if value is None:
         return None
     try:
-        return SyntheticSpec(**json.loads(row[0]))
+        return SyntheticSpec(**json.loads(value))
     except (TypeError, ValueError):
         return None
 

@@ -23,12 +23,10 @@ from kstock.market.migrations import LATEST_VERSION, MIGRATIONS
 from kstock.market.store_connections import ThreadConnections, configure
 from kstock.market.store_files import StoreError, check_is_sqlite, explain
 from kstock.market.store_panel import price_rows, read_panel_rows, to_panel
+from kstock.market.store_reads import CODES_CTE
 from kstock.market.types import InstrumentKind, MarketData, Panel, Ticker
 
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
-#: The distinct codes of the prices table by skipping from one code's keys to the next (a loose index scan).
-_CODES_CTE = ("c(code) AS (SELECT MIN(code) FROM prices UNION ALL "
-              "SELECT (SELECT MIN(code) FROM prices WHERE code > c.code) FROM c WHERE c.code IS NOT NULL)")
 
 
 class MarketStore:
@@ -335,7 +333,7 @@ class MarketStore:
 
     def price_codes(self) -> list[str]:
         """Every code with stored prices, ordered: one primary-key seek per code, not a scan of every row."""
-        rows = self.conn.execute(f"WITH RECURSIVE {_CODES_CTE} SELECT code FROM c WHERE code IS NOT NULL").fetchall()
+        rows = self.conn.execute(f"WITH RECURSIVE {CODES_CTE} SELECT code FROM c WHERE code IS NOT NULL").fetchall()
         return [r[0] for r in rows]
 
     def last_price_date(self) -> np.datetime64 | None:
@@ -356,7 +354,7 @@ class MarketStore:
     def first_price_date(self) -> np.datetime64 | None:
         """The oldest stored price day (a seek per code, like :meth:`last_price_date`)."""
         row = self.conn.execute(
-            f"WITH RECURSIVE {_CODES_CTE} SELECT MIN((SELECT MIN(date) FROM prices p WHERE p.code = c.code)) "
+            f"WITH RECURSIVE {CODES_CTE} SELECT MIN((SELECT MIN(date) FROM prices p WHERE p.code = c.code)) "
             "FROM c WHERE code IS NOT NULL"
         ).fetchone()
         return None if row[0] is None else from_yyyymmdd([row[0]])[0]

@@ -10,7 +10,6 @@ day below the coverage threshold and every index series that lags the prices' la
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,7 +18,9 @@ import numpy as np
 
 from kstock.market.completeness import incomplete_days, series_lag
 from kstock.market.dates import from_yyyymmdd
+from kstock.market.repositories import tickers
 from kstock.market.row_checks import RowColumns, bad_row_mask, find_bad_rows, index_columns
+from kstock.market.store_reads import index_closes, price_row_batch
 
 if TYPE_CHECKING:
     from kstock.market.store import MarketStore
@@ -73,7 +74,7 @@ def incomplete_days_section(store: MarketStore) -> CheckSection:
     """Every stored day whose rows cover less than the threshold of the active universe (a partial drop, a
     stray row), over the whole history: such a day is never the store's last trading day."""
     section = CheckSection("incomplete_days", "불완전한 거래일")
-    names = dict(store.conn.execute("SELECT code, name FROM tickers"))
+    names = tickers.names(store)
     for day in incomplete_days(store):
         section.findings.append(Finding(f"{day.day}: {day.describe(names)}", day.as_dict()))
     return section
@@ -111,9 +112,7 @@ def count_bad_rows(store: MarketStore) -> int:
 
 def _stored_index_rows(store: MarketStore) -> list[tuple[np.ndarray, RowColumns]]:
     """The index table (small: one row per series and day) as rows for the rule."""
-    with store.lock:
-        stored = store.conn.execute("SELECT name, date, CAST(close AS REAL) FROM index_prices ORDER BY name, date")
-        rows = stored.fetchall()
+    rows = index_closes(store)
     if not rows:
         return []
     names, days, closes = zip(*rows, strict=True)
@@ -127,8 +126,7 @@ def _stored_rows(store: MarketStore) -> Iterator[tuple[np.ndarray, RowColumns]]:
     codes = store.price_codes()
     for at in range(0, len(codes), CODES_PER_BATCH):
         batch = codes[at: at + CODES_PER_BATCH]
-        with store.lock:
-            counts, rows = _read_batch(store.conn, batch)
+        counts, rows = price_row_batch(store, batch)
         if not len(rows):
             continue
         halt = rows[:, 6] == 1
@@ -136,21 +134,3 @@ def _stored_rows(store: MarketStore) -> Iterator[tuple[np.ndarray, RowColumns]]:
         columns = RowColumns(from_yyyymmdd(rows[:, 0].astype(np.int64)), opens, highs, lows, rows[:, 4], rows[:, 5])
         yield np.repeat(np.array(batch), counts), columns
 
-
-def _read_batch(conn: sqlite3.Connection, codes: list[str]) -> tuple[list[int], np.ndarray]:
-    """Each code's row count and its rows as an (n, 7) array: date, open, high, low, close, volume, halted.
-
-    One read transaction, so another process's write between the count and the read cannot shift the rows;
-    a value SQLite holds as text reads as 0 (CAST), which the rule then refuses like any other bad price.
-    """
-    conn.execute("BEGIN")
-    try:
-        counts = [conn.execute("SELECT COUNT(*) FROM prices WHERE code = ?", (c,)).fetchone()[0] for c in codes]
-        cursor = conn.execute(
-            "SELECT date, CAST(open AS REAL), CAST(high AS REAL), CAST(low AS REAL), CAST(close AS REAL), "
-            f"CAST(volume AS REAL), halted FROM prices WHERE code IN ({','.join('?' * len(codes))}) "
-            "ORDER BY code, date", codes)
-        flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64, count=sum(counts) * 7)
-    finally:
-        conn.execute("COMMIT")
-    return counts, flat.reshape(-1, 7)

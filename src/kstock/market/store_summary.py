@@ -16,6 +16,7 @@ from kstock.market.dates import iso
 from kstock.market.repositories.meta import data_version
 from kstock.market.sectors import sector_name
 from kstock.market.store_checks import count_bad_rows
+from kstock.market.store_reads import index_totals, price_totals, ticker_counts
 
 if TYPE_CHECKING:
     from kstock.market.store import MarketStore
@@ -23,26 +24,20 @@ if TYPE_CHECKING:
 
 def summarize(store: MarketStore) -> dict:
     """Tickers by market/kind/sector, price rows and their date range, halt days, index series, last update."""
-    q = store.conn.execute
-    rows, first, last, halts = q(
-        "SELECT COUNT(*), MIN(date), MAX(date), COALESCE(SUM(halted), 0) FROM prices"
-    ).fetchone()
-    by_sector_rows = q(
-        "SELECT sector_id, COUNT(*) FROM tickers WHERE kind = 'common' GROUP BY sector_id ORDER BY sector_id"
-    ).fetchall()
-    index_rows = q("SELECT name, COUNT(*), MIN(date), MAX(date) FROM index_prices GROUP BY name").fetchall()
+    prices, tickers = price_totals(store), ticker_counts(store)
     return {
         "db": str(store.path),
         "schema_version": store.schema_version,
-        "tickers": q("SELECT COUNT(*) FROM tickers").fetchone()[0],
-        "by_market": dict(q("SELECT market, COUNT(*) FROM tickers GROUP BY market ORDER BY market").fetchall()),
-        "by_kind": dict(q("SELECT kind, COUNT(*) FROM tickers GROUP BY kind ORDER BY kind").fetchall()),
-        "by_sector": {sector_name(sid): n for sid, n in by_sector_rows},
-        "rows": rows,
-        "first_date": iso(first) if first else None,
-        "last_date": iso(last) if last else None,
-        "halt_days": int(halts),
-        "indices": {n: {"rows": c, "first_date": iso(a), "last_date": iso(b)} for n, c, a, b in index_rows},
+        "tickers": tickers.total,
+        "by_market": tickers.by_market,
+        "by_kind": tickers.by_kind,
+        "by_sector": {sector_name(sid): n for sid, n in tickers.common_by_sector},
+        "rows": prices.rows,
+        "first_date": iso(prices.first) if prices.first else None,
+        "last_date": iso(prices.last) if prices.last else None,
+        "halt_days": prices.halt_rows,
+        "indices": {s.name: {"rows": s.rows, "first_date": iso(s.first), "last_date": iso(s.last)}
+                    for s in index_totals(store)},
         "last_update": store.last_update(),
         **completeness_summary(store),
     }

@@ -172,15 +172,13 @@ def recent_traded_value(store: MarketStore, days: int = 20) -> dict[str, float]:
     """code → average daily traded value (close × volume, 원) over the store's last ``days`` trading days:
     the order of ambiguous lookups where the model data is not loaded (``kstock lookup``)."""
     from kstock.market.calendar import TradingCalendar
+    from kstock.market.store_reads import traded_value_since
 
     stored = TradingCalendar.from_store(store).days
     if not len(stored):
         return {}
     since = int(str(stored[-min(days, len(stored))]).replace("-", ""))
-    with store.lock:
-        rows = store.conn.execute("SELECT code, SUM(close * volume) FROM prices WHERE date >= ? AND halted = 0 "
-                                  "GROUP BY code", (since,)).fetchall()
-    return {code: float(total or 0.0) / days for code, total in rows}
+    return {code: total / days for code, total in traded_value_since(store, since).items()}
 
 
 def printable(text: str) -> str:

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kstock.market.completeness import index_last_day
+from kstock.market.completeness import MARKET_INDEX
 from kstock.market.dates import day_int, iso
 from kstock.market.repositories import signals
 from kstock.market.store import MarketStore
+from kstock.market.store_reads import index_last_day
 from kstock.ml.data import ModelData
 
 #: Trading days of the model's past calls a chart is handed (and draws as small markers).
@@ -48,7 +49,7 @@ def market_note(store: MarketStore, dates: np.ndarray) -> str | None:
     """What the chart's market line is past the KOSPI index's last day (None while the index covers it): the
     line goes on with the universe's own return (:mod:`kstock.market.market_series`), said, never frozen."""
     with store.lock:
-        end = index_last_day(store)
+        end = index_last_day(store, MARKET_INDEX)
     if end is None:
         return None
     lag = int((dates > np.datetime64(iso(end), "D")).sum())

@@ -33,6 +33,7 @@ from kstock.ml.data import (
 from kstock.ml.models import known_kinds, load_model, unavailable_reason
 from kstock.ml.registry import UNREADABLE_POINTER, ModelRegistry, ModelVersion
 from kstock.ml.window_cache import cached_recent_data
+from kstock.service.serving_window import ServingWindow
 from kstock.service.stored_day import stored_sequence_days
 
 log = logging.getLogger(__name__)
@@ -56,15 +57,13 @@ class Services:
         self.store.min_coverage = settings.min_coverage  # what counts as a complete day (market.completeness)
         self.registry = ModelRegistry(settings.model_dir)
         self._lock = threading.RLock()
-        self._data: ModelData | None = None
-        self._data_key: tuple | None = None
-        self._whole_days = 1 << 30  # stored days, once a window found the store shorter than itself
-        self._past: tuple[np.datetime64, ModelData] | None = None  # the window of an older ``as_of`` day
         self._models: dict[str, ServingModel] = {}
         #: whole-market results of one day, keyed ``(what, version(s), window's first day, day)``: ``(kind, …)`` →
         #: that kind's MemberOutput, ``("ensemble-day", …)`` → the DayPrediction, ``("trees-shap", …)`` → the
         #: DayExplanation (kstock.service.predict); cleared with the serving window, a kind's dropped on retrain
         self.day_cache: KeyedCache[Any] = KeyedCache()
+        #: the serving window, keyed (store key, window days), and a past day's, keyed by its day
+        self._window = ServingWindow(on_refresh=self.day_cache.clear)
         #: the stored day read back (kstock.service.stored_day), keyed by its serving key
         self.stored_day_memo: Memo[Any] = Memo()
         self._index: Memo[TickerIndex] = Memo()  # keyed by the data update (_store_key)
@@ -95,30 +94,27 @@ class Services:
 
         Its last days' predictions equal those on the whole history (see ``serving_window_days``), and
         its cost does not grow with the years stored. ``as_of`` (a stored day before the window's exact
-        days) gets a window of its own ending that day, kept until another is asked for.
+        days) gets a window of its own ending that day, kept until another is asked for. Both are kept in
+        :class:`~kstock.service.serving_window.ServingWindow`, whose docstring writes their keys down.
         """
         with self._lock:
             key = self._store_key()
             days = serving_window_days(self.sequence_days())
-            if self._data is None or key != self._data_key or len(self._data.dates) < days <= self._whole_days:
-                log.info("computing features for the last %d trading days", days)
-                self._data = cached_recent_data(self.store, self.settings, days)  # read back once computed
-                self._data_key = key
-                self._whole_days = len(self._data.dates) if len(self._data.dates) < days else 1 << 30
-                self._past = None
-                self.day_cache.clear()
-            if as_of is None or self._exact_in(self._data, as_of, whole=len(self._data.dates) < days):
-                return self._data
+            data = self._window.recent(key, days, lambda: self._compute_window(days))
+            if as_of is None or self._exact_in(data, as_of, whole=len(data.dates) < days):
+                return data
             try:
                 day = np.datetime64(as_of, "D")
             except ValueError:
-                return self._data  # the caller's date check says what is wrong with it
+                return data  # the caller's date check says what is wrong with it
             first = self.store.first_price_date()
-            if day > self._data.dates[-1] or first is None or day < first:
-                return self._data  # not a stored day: the caller's lookup says so, with the stored range
-            if self._past is None or self._past[0] != day:
-                self._past = (day, prepare_recent_data(self.store, self.settings, days, end=day))
-            return self._past[1]
+            if day > data.dates[-1] or first is None or day < first:
+                return data  # not a stored day: the caller's lookup says so, with the stored range
+            return self._window.past(day, lambda: prepare_recent_data(self.store, self.settings, days, end=day))
+
+    def _compute_window(self, days: int) -> ModelData:
+        log.info("computing features for the last %d trading days", days)
+        return cached_recent_data(self.store, self.settings, days)  # read back once computed
 
     @staticmethod
     def _exact_in(data: ModelData, as_of: str | np.datetime64, whole: bool) -> bool:
@@ -220,7 +216,8 @@ class Services:
 
     def data_key(self) -> list | None:
         """The data update (its id) the serving window was read at; None before any window."""
-        return None if self._data_key is None else list(self._data_key)
+        key = self._window.store_key
+        return None if key is None else list(key)
 
     def models_loaded(self) -> bool:
         """Whether this process has looked up (and loaded) its serving models yet."""

@@ -19,12 +19,25 @@ def data_version(store: MarketStore) -> int | None:
     return store.conn.execute("SELECT MAX(id) FROM data_updates").fetchone()[0]
 
 
+def change_key(store: MarketStore) -> tuple[int | None, int]:
+    """(data version, writes on this thread's connection): the key of caches of what is computed from the
+    data in this process (the trading calendar, the complete days), which a write not yet logged as an update
+    (an import half-way, a test's direct write) must invalidate too."""
+    return data_version(store), store.conn.total_changes
+
+
 def last_update_key(store: MarketStore) -> list | None:
     """[id, finished_at, rows_changed] of the last logged data update (None before any): the data version
     files cached beside the store (the serving window, the stored day) are keyed by."""
     update = store.conn.execute(
         "SELECT id, finished_at, rows_changed FROM data_updates ORDER BY id DESC LIMIT 1").fetchone()
     return list(update) if update else None
+
+
+def get(store: MarketStore, key: str) -> str | None:
+    """The note ``key``, or None when there is none."""
+    row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
 
 
 def put(store: MarketStore, key: str, value: str, wait: float | None = None) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from kstock.market.store import MarketStore
+if TYPE_CHECKING:  # `kstock data check` (under the store's own summary) reads names: no import back at run time
+    from kstock.market.store import MarketStore
 
 
 def names(store: MarketStore, codes: Sequence[str] | None = None) -> dict[str, str]:
