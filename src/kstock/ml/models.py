@@ -111,7 +111,7 @@ def kind_notes(members: Mapping[str, MemberOutput | None], i: int, day: int, dat
     return notes
 
 
-def note_fields(notes: Mapping[str, Note]) -> dict[str, object]:
+def note_fields(notes: Mapping[str, Note]) -> dict[str, Any]:
     """The seed's :class:`~kstock.ml.base.PredictionResult` fields (``lstm_key_days``, ``sector_head``) the notes'
     values fill, as each kind's entry names them (``note_field``)."""
     return {field: note.value for name, note in notes.items()
