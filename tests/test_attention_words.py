@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kstock.market.types import Panel
-from kstock.service.attention import STANDOUT, key_days_ko, stands_out
+from kstock.ml.lstm.notes import STANDOUT, key_days_ko, stands_out
 
 
 def panel(n: int = 40) -> Panel:

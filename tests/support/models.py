@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kstock.ml.base import CLASS_PROBS, MemberOutput
+from kstock.ml.base import CLASS_PROBS, MemberOutput, Note
 from kstock.ml.trees import TreeParams, TreePredictor
 from kstock.service import retrain as retrain_mod
 from support.workspace import FAST_TREES
@@ -109,6 +109,18 @@ class BrokenModel:
         (folder / "w.txt").write_text("w")
 
 
-def toy_note(extras, i):
+class ToyTrees(RivalTrees):
+    """The toy kind of tests/test_kinds_table.py: trees that also give an extra, "toy" (their own score)."""
+
+    def predict_days(self, data, days):
+        out = super().predict_days(data, days)
+        out.extras["toy"] = out.score.copy()
+        return out
+
+
+def toy_note(context):
     """The toy kind's extras in words (tests/test_kinds_table.py): its one number for ticker row ``i``."""
-    return f"장난감 값 {float(extras['toy'][i, 0]):.2f}" if "toy" in extras else None
+    if "toy" not in context.extras:
+        return None
+    value = float(context.extras["toy"][context.i, 0])
+    return Note((f"장난감 값 {value:.2f}",), value=value)

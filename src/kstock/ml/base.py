@@ -13,7 +13,8 @@ Abilities only some models have are separate small protocols, checked with ``isi
 probing attributes: :class:`ReportsProgress` (text progress while training) and :class:`Explains`
 (per-feature contributions for the SHAP reasons). Model-specific outputs travel in
 ``MemberOutput.extras`` under the keys declared here (:data:`ATTENTION`, :data:`SECTOR_HEAD`,
-:data:`CLASS_PROBS`).
+:data:`CLASS_PROBS`); an analysis shows them through each kind's note (:class:`NoteContext` in, :class:`Note`
+out; the kinds table, :mod:`kstock.ml.models`, says which function).
 
 The shape follows qlib's ``qlib/model/base.py`` (``fit`` / ``predict``, interpretability as a mixin).
 This module imports no model library: the evaluator, the registry and the services depend on it alone.
@@ -21,7 +22,7 @@ This module imports no model library: the evaluator, the registry and the servic
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -30,6 +31,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from kstock.config import Settings
+    from kstock.market.types import Panel
     from kstock.ml.data import ModelData
 
 #: ``MemberOutput.extras`` keys. The LSTM's attention over its window: (N, D, seq_len), last = day t.
@@ -76,12 +78,40 @@ class PredictionResult:
     model_versions: dict[str, str] = field(default_factory=dict)
     members: dict[str, dict[str, float] | None] = field(default_factory=dict)  # per model: None = unavailable
     unavailable: dict[str, str] = field(default_factory=dict)  # model → why
+    # the seed's two fields, filled from the LSTM's and the sector model's notes (each ``Kind.note_field``)
     lstm_key_days: list[tuple[str, float]] = field(default_factory=list)  # (date, attention weight)
     sector_head: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # "notes": kind → :class:`Note`, "weights": the ensemble's
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class NoteContext:
+    """What a kind's note may read for one ticker on one day: the kind's own extras and the day's data."""
+
+    extras: Mapping[str, np.ndarray]  # the kind's ``MemberOutput.extras`` for the analysed day: (N, 1, …)
+    i: int  # the ticker's row
+    day: int  # the day's index into ``dates`` and the panel's days
+    dates: np.ndarray
+    panel: Panel
+
+
+@dataclass(frozen=True)
+class Note:
+    """A kind's extras as an analysis shows them, under the title of its kinds-table entry.
+
+    ``lines`` are what a person reads: none hides the note; one is shown after the title ("섹터 모델: 공통 헤드")
+    unless ``listed``, which puts each line under the title as a bullet. ``value`` is the same in a machine-readable
+    form (``--json``, and the seed's :class:`PredictionResult` field the entry names). ``title`` is filled from
+    the table (:func:`kstock.ml.models.kind_note`); a note function leaves it empty.
+    """
+
+    lines: tuple[str, ...] = ()
+    listed: bool = False
+    value: Any = None
+    title: str = ""
 
 
 @dataclass

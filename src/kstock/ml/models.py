@@ -6,14 +6,15 @@ used, so torch stays optional: without it the deep kinds report themselves unava
 else carries on with the trees. Adding a kind is one entry here (and its package): the entry says
 everything kstock needs per kind — its Korean label (chat, CLI), its default ensemble weight (a kind has
 to state one; 0 = reference only), whether ``/retrain`` and ``kstock train`` offer it, and how its
-extras are shown under an analysis (``note``: ``"module:function"`` turning its outputs into one line).
+extras are shown under an analysis (``note``: ``"module:function"`` turning its outputs into a titled line or
+list, :class:`~kstock.ml.base.Note`), in this table's order.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,12 @@ import numpy as np
 
 from kstock.config import Settings
 from kstock.errors import KstockError
-from kstock.ml.base import TORCH_MISSING, Model, ModelKind, torch_available
+from kstock.market.types import Panel
+from kstock.ml.base import TORCH_MISSING, MemberOutput, Model, ModelKind, Note, NoteContext, torch_available
 
 __all__ = ["KINDS", "TORCH_MISSING", "Kind", "create_model", "default_weights", "kind_label", "kind_note",
-           "known_kinds", "load_model", "model_class", "retrain_kinds", "torch_available", "unavailable_reason",
-           "weekly_kinds"]
+           "kind_notes", "known_kinds", "load_model", "model_class", "note_fields", "retrain_kinds",
+           "torch_available", "unavailable_reason", "weekly_kinds"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class Kind:
 
     ``weight`` has no default on purpose: a kind that forgot it would silently serve as reference only.
     ``needs_torch`` kinds are the deep ones (they take ``--epochs`` and friends). ``note_label``/``note``:
-    the title and the ``"module:function(extras, i) -> str | None"`` of the line an analysis shows for it.
+    the title (default: the label) and the ``"module:function(NoteContext) -> Note | None"`` of what an analysis
+    shows for it; ``note_field``: the seed's :class:`~kstock.ml.base.PredictionResult` field its note's value fills.
     """
 
     target: str
@@ -44,6 +47,7 @@ class Kind:
     retrain: bool = True
     note_label: str | None = None
     note: str | None = None
+    note_field: str | None = None
 
     def resolve(self) -> ModelKind:
         return _resolve(self.target)
@@ -56,11 +60,12 @@ def _resolve(target: str) -> Any:
 
 #: The menus list the kinds in this order; the weekly retrain goes by weight (the call's carrier first).
 KINDS: dict[str, Kind] = {
-    "lstm": Kind("kstock.ml.lstm.predictor:LSTMPredictor", "어텐션 LSTM", 0.3, needs_torch=True),
+    "lstm": Kind("kstock.ml.lstm.predictor:LSTMPredictor", "어텐션 LSTM", 0.3, needs_torch=True,
+                 note_label="LSTM이 주목한 날", note="kstock.ml.lstm.notes:key_days_note", note_field="lstm_key_days"),
     "trees": Kind("kstock.ml.trees.predictor:TreePredictor", "트리(LightGBM+XGBoost)", 0.7),
     # weight 0: every weight the walk-forward gave it lowered the ensemble's Rank IC (kstock.ml.ensemble)
     "sector": Kind("kstock.ml.sector.predictor:SectorPredictor", "섹터 CNN-트랜스포머", 0.0, needs_torch=True,
-                   note_label="섹터 모델", note="kstock.ml.sector.notes:head_note"),
+                   note_label="섹터 모델", note="kstock.ml.sector.notes:head_note", note_field="sector_head"),
 }
 
 
@@ -85,14 +90,32 @@ def weekly_kinds() -> tuple[str, ...]:
     return tuple(sorted(retrain_kinds(), key=lambda name: -KINDS[name].weight))
 
 
-def kind_note(name: str, extras: Mapping[str, np.ndarray], i: int) -> tuple[str, str] | None:
-    """(title, text) of the line an analysis shows for a kind's extras at ticker row ``i``, or None."""
+def kind_note(name: str, context: NoteContext) -> Note | None:
+    """What an analysis shows for a kind's extras (``context.extras``), titled from its entry; None: nothing."""
     kind = KINDS.get(name)
     if kind is None or kind.note is None:
         return None
-    describe: Callable[[Mapping[str, np.ndarray], int], str | None] = _resolve(kind.note)
-    text = describe(extras, i)
-    return None if text is None else (kind.note_label or kind.label, text)
+    describe: Callable[[NoteContext], Note | None] = _resolve(kind.note)
+    note = describe(context)
+    return None if note is None else replace(note, title=kind.note_label or kind.label)
+
+
+def kind_notes(members: Mapping[str, MemberOutput | None], i: int, day: int, dates: np.ndarray,
+               panel: Panel) -> dict[str, Note]:
+    """Every answering kind's note for ticker row ``i`` on ``day``, in the table's order (the order shown)."""
+    notes = {}
+    for name in KINDS:
+        out = members.get(name)
+        if out is not None and (note := kind_note(name, NoteContext(out.extras, i, day, dates, panel))) is not None:
+            notes[name] = note
+    return notes
+
+
+def note_fields(notes: Mapping[str, Note]) -> dict[str, Any]:
+    """The seed's :class:`~kstock.ml.base.PredictionResult` fields (``lstm_key_days``, ``sector_head``) the notes'
+    values fill, as each kind's entry names them (``note_field``)."""
+    return {field: note.value for name, note in notes.items()
+            if name in KINDS and (field := KINDS[name].note_field) is not None}
 
 
 def unavailable_reason(name: str) -> str | None:

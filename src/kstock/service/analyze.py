@@ -17,11 +17,10 @@ from kstock.features.tabular import FEATURE_LABELS
 from kstock.market.dates import stored_day_index
 from kstock.market.types import InstrumentKind, Ticker
 from kstock.market.universe import printable
-from kstock.ml.base import ATTENTION, PredictionResult, Reason
+from kstock.ml.base import PredictionResult, Reason
 from kstock.ml.data import ModelData
-from kstock.ml.models import kind_note
+from kstock.ml.models import kind_notes, note_fields
 from kstock.ml.registry import ModelVersion
-from kstock.service.attention import key_days_ko
 from kstock.service.chart_data import chart_extras
 from kstock.service.context import Services
 from kstock.service.daily import signals_warning
@@ -171,36 +170,23 @@ def _result_for(services: Services, pred: DayPrediction, ticker: Ticker, i: int,
     members = {name: None if out is None else
                {"probability": _num(out.probability[i, 0]), "score": _num(out.score[i, 0])}
                for name, out in pred.members.items()}
+    # each kind's extras as its entry in the kinds table says (kstock.ml.models), in the table's order; their
+    # values fill the seed's fields (lstm_key_days, sector_head) the entries name
+    notes = kind_notes(pred.members, i, pred.day, data.dates, data.panel)
     result = PredictionResult(
         code=ticker.code, name=ticker.name, date=str(data.dates[pred.day]), probability=_num(prob),
         score=_num(score), label=str(pred.labels[i]) or "HOLD", model_versions=dict(pred.versions),
-        members=members, unavailable=dict(pred.unavailable),
+        members=members, unavailable=dict(pred.unavailable), **note_fields(notes),
     )
     result.shap_top3 = shap_reasons(services, pred, i, data)
-    lstm = pred.members.get("lstm")
-    if lstm is not None and ATTENTION in lstm.extras:
-        result.lstm_key_days = _key_days(lstm.extras[ATTENTION][i, 0], data.dates, pred.day)
-        # shown to people only when the attention stands out, and in words (see kstock.service.attention)
-        result.extras["key_days_ko"] = key_days_ko(lstm.extras[ATTENTION][i, 0], data.panel, i, pred.day)
-    notes = {name: note for name, out in pred.members.items()
-             if out is not None and (note := kind_note(name, out.extras, i)) is not None}
-    if notes:  # each kind's extras in words, as its entry in the kinds table says (kstock.ml.models)
+    if notes:
         result.extras["notes"] = notes
-    if "sector" in notes:
-        result.sector_head = notes["sector"][1]  # the seed's field, kept for its callers
     result.extras["weights"] = pred.weights
     return result
 
 
 def _num(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
-
-
-def _key_days(attention: np.ndarray, dates: np.ndarray, day: int, top: int = 3) -> list[tuple[str, float]]:
-    window = dates[max(0, day - len(attention) + 1) : day + 1]
-    weights = attention[-len(window):]
-    order = np.argsort(weights)[::-1][:top]
-    return [(str(window[j]), float(weights[j])) for j in sorted(order)]
 
 
 def shap_reasons(services: Services, pred: DayPrediction, i: int, data: ModelData | None = None) -> list[Reason]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kstock.ml.base import Note
 from kstock.ml.metric_names import metric_ko
 from kstock.ml.models import kind_label
 from kstock.service.analyze import Analysis
@@ -59,16 +60,23 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
     if r.shap_top3:
         lines.append("주요 근거 (↑ 점수를 올린 요인, ↓ 내린 요인):")
         lines += [f"  • {reason.text}" for reason in r.shap_top3]
-    if r.extras.get("key_days_ko"):  # only when the attention stands out (kstock.service.attention)
-        lines.append("LSTM이 주목한 날:")
-        lines += [f"  • {line}" for line in r.extras["key_days_ko"]]
-    for name, (title, text) in (r.extras.get("notes") or {}).items():  # each kind's extras (kstock.ml.models)
-        reference = (r.extras.get("weights") or {}).get(name) == 0
-        lines.append(f"{title}: {text}" + (" (참고용 · 종합 판단에 반영 안 함)" if reference else ""))
+    for name, note in (r.extras.get("notes") or {}).items():  # each kind's extras (kstock.ml.models)
+        lines += note_lines(note, reference=(r.extras.get("weights") or {}).get(name) == 0)
     names = sorted(set(r.members) | set(r.unavailable))
     lines.append("모델: " + " · ".join(_member_line(name, r, a, admin) for name in names))
     lines.append(DISCLAIMER)
     return "\n".join(lines)
+
+
+def note_lines(note: Note, reference: bool = False) -> list[str]:
+    """A kind's note as shown: "title: text", or "title:" over one "  • " line each when listed; nothing without
+    lines. ``reference``: the kind weighs 0 in the call, and the title line says so."""
+    if not note.lines:
+        return []
+    suffix = " (참고용 · 종합 판단에 반영 안 함)" if reference else ""
+    if note.listed:
+        return [f"{note.title}{suffix}:", *(f"  • {line}" for line in note.lines)]
+    return [f"{note.title}: {' / '.join(note.lines)}{suffix}"]
 
 
 def format_chart_caption(a: Analysis) -> str:

@@ -1,4 +1,5 @@
-"""The LSTM's attention in words — only when it says something.
+"""How an analysis shows the LSTM's extras (the kinds table's ``note``): the days its attention weighed most, in
+words — only when the attention says something.
 
 An attention over 20 days that is nearly uniform (every day ≈ 5%) says nothing about which days
 mattered; printing "06-11(5%), 06-12(5%)" only looks like insight. So the key days are shown only when
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from kstock.market.types import Panel
+from kstock.ml.base import ATTENTION, Note, NoteContext
 
 #: The top day must carry at least this many times the uniform weight (1 / window) to be shown.
 STANDOUT = 2.0
@@ -20,6 +22,24 @@ MIN_SHARE = 1.5
 #: Trading days over which "usual" volume is averaged.
 VOLUME_DAYS = 20
 _WEEKDAYS_KO = "월화수목금토일"
+
+
+def key_days_note(context: NoteContext) -> Note | None:
+    """The LSTM's note for ticker row ``i``: its key days in words (listed; none when the attention does not stand
+    out) and, as the value, the top days with their weights (the seed's ``PredictionResult.lstm_key_days``)."""
+    if ATTENTION not in context.extras:
+        return None
+    attention = context.extras[ATTENTION][context.i, 0]
+    lines = key_days_ko(attention, context.panel, context.i, context.day)
+    return Note(tuple(lines), listed=True, value=key_days(attention, context.dates, context.day))
+
+
+def key_days(attention: np.ndarray, dates: np.ndarray, day: int, top: int = 3) -> list[tuple[str, float]]:
+    """The ``top`` days of the window ending on ``day`` by attention weight, in date order, with their weights."""
+    window = dates[max(0, day - len(attention) + 1) : day + 1]
+    weights = attention[-len(window):]
+    order = np.argsort(weights)[::-1][:top]
+    return [(str(window[j]), float(weights[j])) for j in sorted(order)]
 
 
 def stands_out(weights: np.ndarray) -> bool:
