@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -34,6 +36,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
 from kstock.errors import KstockError  # noqa: E402
+from kstock.ml.base import CLASS_CALL, CLASS_PROBS, SECTOR_HEAD, MemberOutput  # noqa: E402
 from kstock.ml.sector.checkpoints import load_checkpoint  # noqa: E402
 from kstock.ml.sector.model import COMMON_HEAD, SectorAwareFusionModel  # noqa: E402
 from kstock.ml.sector.predictor import SectorPredictor, build_model, train_sector  # noqa: E402
@@ -398,3 +401,37 @@ def test_without_torch_the_kind_is_unavailable(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("ok")
     assert "torch가 설치되지 않음" in proc.stderr
+
+
+# -- the three-class call is shown only when it beat always-HOLD ---------------------------------------------
+def _note_text(pred, data, day: int) -> tuple[str | None, MemberOutput]:
+    from kstock.ml.base import NoteContext
+    from kstock.ml.sector.notes import head_note
+
+    out = pred.predict_days(data, np.array([day]))
+    i = int(np.flatnonzero(np.isfinite(out.extras[SECTOR_HEAD][:, 0]))[0])
+    note = head_note(NoteContext(out.extras, i, day, data.dates, data.panel))
+    return (note.lines[0] if note else None), out
+
+
+def test_the_class_is_a_call_only_when_it_beat_always_hold(data, trained):
+    """Below always-HOLD's accuracy on its held-out days, the class is no call: the analysis shows only the head
+    (the score still feeds the ensemble). At or above it, the head line also says the call and its probability."""
+    pred, _ = trained
+    day = len(data.dates) - 1
+    below = copy.copy(pred)
+    below.metrics = {"2": {"accuracy": 0.51, "hold_baseline_accuracy": 0.55}}
+    text, out = _note_text(below, data, day)
+    assert CLASS_CALL not in out.extras and "3분류" not in text and text.endswith("헤드")
+    unmeasured = copy.copy(pred)
+    unmeasured.metrics = {"2": {"accuracy": 0.6}}  # a model saved without the baseline: no call either
+    assert CLASS_CALL not in unmeasured.predict_days(data, np.array([day])).extras
+    earned = copy.copy(pred)
+    earned.metrics = {"2": {"accuracy": 0.58, "hold_baseline_accuracy": 0.55}}
+    text, out = _note_text(earned, data, day)
+    calls = out.extras[CLASS_CALL][:, 0]
+    probs = out.extras[CLASS_PROBS][:, 0]
+    ok = np.isfinite(calls)
+    assert ok.any() and np.array_equal(calls[ok], probs[ok].argmax(axis=1))
+    assert re.search(r"헤드 · 3분류 판단 (매수|관망|매도) \(\d+%\)$", text), text
+    assert np.array_equal(out.score, below.predict_days(data, np.array([day])).score, equal_nan=True)

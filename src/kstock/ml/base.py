@@ -40,6 +40,9 @@ ATTENTION = "attention"
 SECTOR_HEAD = "head"
 #: The sector model's (SELL, HOLD, BUY) probabilities: (N, D, 3).
 CLASS_PROBS = "class_probs"
+#: The sector model's three-class call (0 SELL, 1 HOLD, 2 BUY) per ticker and day, (N, D) — present only when
+#: that call beat answering HOLD every time on the model's own held-out days (else it is no call at all).
+CLASS_CALL = "class_call"
 
 TORCH_MISSING = "torch가 설치되지 않음"
 LABELS = ("SELL", "HOLD", "BUY")

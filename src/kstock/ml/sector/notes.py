@@ -1,11 +1,15 @@
-"""How an analysis shows the sector model's extras: which head answered (the kinds table's ``note``)."""
+"""How an analysis shows the sector model's extras: which head answered, and its three-class call only when it
+beat always-HOLD on its own held-out days (the kinds table's ``note``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from kstock.market.sectors import sector_name
-from kstock.ml.base import SECTOR_HEAD, Note, NoteContext
+from kstock.ml.base import CLASS_CALL, CLASS_PROBS, SECTOR_HEAD, Note, NoteContext
+
+#: The three classes in the words of an analysis (SELL, HOLD, BUY: :data:`kstock.features.labels.CLASS_NAMES`).
+CALL_WORDS = ("매도", "관망", "매수")
 
 
 def head_note(context: NoteContext) -> Note | None:
@@ -16,4 +20,13 @@ def head_note(context: NoteContext) -> Note | None:
         return None
     head = int(head)
     text = f"{sector_name(head)} 헤드" if head >= 0 else "공통 헤드"
-    return Note((text,), value=text)
+    return Note((text + _call_text(context),), value=text)
+
+
+def _call_text(context: NoteContext) -> str:
+    """" · 3분류 판단 매수 (52%)" when the model's class is a call it earned (:data:`CLASS_CALL`), else ""."""
+    call = context.extras[CLASS_CALL][context.i, 0] if CLASS_CALL in context.extras else np.nan
+    if not np.isfinite(call):
+        return ""
+    probability = context.extras[CLASS_PROBS][context.i, 0, int(call)]
+    return f" · 3분류 판단 {CALL_WORDS[int(call)]} ({probability:.0%})"

@@ -28,7 +28,7 @@ from kstock.config import Settings
 from kstock.errors import KstockError
 from kstock.features.labels import CLASS_NAMES
 from kstock.market.sectors import SECTOR_NAMES
-from kstock.ml.base import CLASS_PROBS, SECTOR_HEAD, MemberOutput
+from kstock.ml.base import CLASS_CALL, CLASS_PROBS, SECTOR_HEAD, MemberOutput
 from kstock.ml.data import ModelData
 from kstock.ml.sector.checkpoints import load_checkpoint
 from kstock.ml.sector.config import SectorConfig
@@ -153,8 +153,21 @@ class SectorPredictor:
             class_probs[tick, column[day]] = probs
             head[tick, column[day]] = heads
         buy, sell = class_probs[..., 2], class_probs[..., 0]
-        return MemberOutput(probability=buy.copy(), score=buy - sell,
-                            extras={CLASS_PROBS: class_probs, SECTOR_HEAD: head})
+        extras = {CLASS_PROBS: class_probs, SECTOR_HEAD: head}
+        if self.class_call_earned():
+            finite = np.isfinite(class_probs).all(axis=-1)
+            extras[CLASS_CALL] = np.where(finite, np.argmax(np.nan_to_num(class_probs), axis=-1), np.nan)
+        return MemberOutput(probability=buy.copy(), score=buy - sell, extras=extras)
+
+    def class_call_earned(self) -> bool:
+        """Whether its three-class call beat answering HOLD every time (accuracy) on its own held-out days:
+        below that, its class is no call and an analysis does not show it (its score still feeds the ensemble)."""
+        last = self.metrics[max(self.metrics)] if self.metrics else {}
+        accuracy, hold = last.get("accuracy"), last.get("hold_baseline_accuracy")
+        try:
+            return bool(np.isfinite(accuracy) and np.isfinite(hold) and accuracy >= hold)
+        except TypeError:  # a model saved without the numbers
+            return False
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
