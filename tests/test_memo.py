@@ -63,3 +63,24 @@ def test_a_serving_window_that_found_the_store_shorter_is_the_whole_store() -> N
     whole = window.recent((1,), 100, lambda: _Window(60, "whole"))  # the store holds 60 days only
     assert window.recent((1,), 200, lambda: _Window(60, "read again")) is whole
     assert window.recent((2,), 200, lambda: _Window(61, "next day")).tag == "next day"
+
+
+def test_per_owner_keeps_one_value_per_live_owner_and_forgets_it_with_the_owner() -> None:
+    import gc
+
+    from kstock.memo import PerOwner
+
+    class Owner:
+        pass
+
+    cache: PerOwner[int] = PerOwner()
+    a, b = Owner(), Owner()
+    calls: list[str] = []
+    assert cache.get(a, 1, lambda: calls.append("a1") or 10) == 10
+    assert cache.get(a, 1, lambda: calls.append("again") or 0) == 10  # same key: kept
+    assert cache.get(b, 1, lambda: calls.append("b1") or 20) == 20  # another owner: its own value
+    assert cache.get(a, 2, lambda: calls.append("a2") or 30) == 30  # another key: computed again
+    assert calls == ["a1", "b1", "a2"]
+    del a
+    gc.collect()
+    assert len(cache._memos) == 1  # the collected owner's value went with it

@@ -11,6 +11,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kstock.market.store import MarketStore, StoreError
@@ -111,3 +112,20 @@ def test_a_read_only_store_is_read_only_in_every_thread(store: MarketStore, tmp_
         assert count == len(TICKERS)
         with pytest.raises(sqlite3.OperationalError):
             _in_thread(lambda: reader.conn.execute("INSERT INTO meta VALUES ('a', 'b')"))
+
+
+def test_a_write_on_another_thread_invalidates_what_this_thread_cached(store: MarketStore) -> None:
+    """The calendar and the complete days are cached per store, keyed by the writes through it: a write made
+    on a bot thread's connection (not logged as an update) must be seen by the next read on the main thread."""
+    import pandas as pd
+
+    from kstock.market.calendar import TradingCalendar
+
+    def prices(day: str) -> pd.DataFrame:
+        return pd.DataFrame({"code": [t.code for t in TICKERS], "date": day, "open": 100.0, "high": 101.0,
+                             "low": 99.0, "close": 100.0, "volume": 1000.0})
+
+    store.upsert_prices(prices("2025-07-01"))
+    assert TradingCalendar.from_store(store).last_stored == np.datetime64("2025-07-01")
+    _in_thread(lambda: store.upsert_prices(prices("2025-07-02")))
+    assert TradingCalendar.from_store(store).last_stored == np.datetime64("2025-07-02")

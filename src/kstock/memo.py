@@ -2,13 +2,16 @@
 
 Every cache in kstock is keyed by what its contents depend on, and a different key is a miss — never a stale
 answer (docs/architecture.md, "Caches and what invalidates each", lists them). :class:`Memo` keeps one value
-(the latest key's); :class:`KeyedCache` keeps one value per key until it is cleared or its entries are dropped.
+(the latest key's); :class:`KeyedCache` keeps one value per key until it is cleared or its entries are dropped;
+:class:`PerOwner` keeps a :class:`Memo` for each live owner (a store), forgotten with it.
 Each owner declares its cache as a field and writes its key down where it does; nobody patches a cache onto
 an object from outside.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -60,3 +63,19 @@ class KeyedCache(Generic[V]):
 
     def __iter__(self) -> Iterator[tuple]:
         return iter(list(self._items))
+
+
+class PerOwner(Generic[V]):
+    """One :class:`Memo` per live owner (a module-level cache of something computed from a store): each
+    owner's value is kept with its key, and dropped when the owner is garbage-collected."""
+
+    def __init__(self) -> None:
+        self._memos: weakref.WeakKeyDictionary[Any, Memo[V]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()  # the map only; callers that must not compute twice hold their own lock
+
+    def get(self, owner: Any, key: Hashable, compute: Callable[[], V]) -> V:
+        with self._lock:
+            memo = self._memos.get(owner)
+            if memo is None:
+                memo = self._memos[owner] = Memo()
+        return memo.get(key, compute)

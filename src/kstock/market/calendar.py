@@ -8,13 +8,13 @@ scheduled jobs skip weekends and holidays even when the data has not caught up y
 from __future__ import annotations
 
 import datetime as dt
-import weakref
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kstock.market.repositories.meta import change_key
+from kstock.memo import PerOwner
 
 if TYPE_CHECKING:
     from kstock.market.store import MarketStore
@@ -50,12 +50,7 @@ class TradingCalendar:
         """The store's calendar, cached per store until its data may have changed (a logged update, or any
         write on this connection): reading the days scans the prices table, and /analyze asks twice."""
         with store.lock:
-            key = change_key(store)
-            cached = _BY_STORE.get(store)
-            if cached is None or cached[0] != key:
-                cached = (key, cls(_complete_days(store)))
-                _BY_STORE[store] = cached
-            return cached[1]
+            return _BY_STORE.get(store, change_key(store), lambda: cls(_complete_days(store)))
 
     @property
     def last_stored(self) -> np.datetime64 | None:
@@ -118,5 +113,5 @@ def _complete_days(store: MarketStore) -> np.ndarray:
     return days if last is None else days[days <= from_yyyymmdd([last])[0]]
 
 
-#: store → ((last update id, writes on its connection), calendar): see TradingCalendar.from_store.
-_BY_STORE: weakref.WeakKeyDictionary[MarketStore, tuple[tuple, TradingCalendar]] = weakref.WeakKeyDictionary()
+#: store → its calendar, keyed (last update id, writes through the store): see TradingCalendar.from_store.
+_BY_STORE: PerOwner[TradingCalendar] = PerOwner()

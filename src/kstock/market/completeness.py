@@ -15,7 +15,6 @@ scan, for `kstock data check`).
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from kstock.market.store_reads import (
     price_days_between,
     recent_price_keys,
 )
+from kstock.memo import PerOwner
 
 if TYPE_CHECKING:
     from kstock.market.store import MarketStore
@@ -169,20 +169,17 @@ def _walk(codes: list[str], days: np.ndarray, present: np.ndarray, delisted: np.
 def _recent(store: MarketStore, threshold: float) -> tuple[int | None, list[DayCoverage]]:
     """(last complete day as yyyymmdd, coverage of the recent days after the seed), cached per store."""
     with store.lock:
-        key = (*change_key(store), threshold)
-        cached = _BY_STORE.get(store)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        codes, days, present = _recent_presence(store, RECENT_DAYS)
-        if not len(days):
-            result: tuple[int | None, list[DayCoverage]] = (None, [])
-        else:
-            counts = present.sum(axis=0)
-            seed = int(len(counts) - 1 - np.argmax(counts[::-1]))  # the latest of the fullest days
-            last, coverage = _walk(codes, days, present, _delisted_on(store, codes, days), threshold, seed)
-            result = (int(days[last]), coverage)
-        _BY_STORE[store] = (key, result)
-        return result
+        return _BY_STORE.get(store, (*change_key(store), threshold), lambda: _compute_recent(store, threshold))
+
+
+def _compute_recent(store: MarketStore, threshold: float) -> tuple[int | None, list[DayCoverage]]:
+    codes, days, present = _recent_presence(store, RECENT_DAYS)
+    if not len(days):
+        return None, []
+    counts = present.sum(axis=0)
+    seed = int(len(counts) - 1 - np.argmax(counts[::-1]))  # the latest of the fullest days
+    last, coverage = _walk(codes, days, present, _delisted_on(store, codes, days), threshold, seed)
+    return int(days[last]), coverage
 
 
 def last_complete_day(store: MarketStore, threshold: float | None = None) -> int | None:
@@ -234,6 +231,5 @@ def series_lag(store: MarketStore) -> list[SeriesLag]:
 
 
 
-#: store → ((last update id, writes on its connection, threshold), result): see _recent.
-_BY_STORE: weakref.WeakKeyDictionary[MarketStore, tuple[tuple, tuple[int | None, list[DayCoverage]]]] = (
-    weakref.WeakKeyDictionary())
+#: store → (last complete day, recent coverage), keyed (last update id, writes through the store, threshold).
+_BY_STORE: PerOwner[tuple[int | None, list[DayCoverage]]] = PerOwner()

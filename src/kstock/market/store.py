@@ -85,6 +85,11 @@ class MarketStore:
         """This thread's connection (see :mod:`kstock.market.store_connections`: never one shared by threads)."""
         return self._connections.current()
 
+    @property
+    def total_changes(self) -> int:
+        """Rows changed through this store object, by every thread (a cache key's "written since")."""
+        return self._connections.total_changes()
+
     def set_busy_timeout(self, seconds: float) -> None:
         """How long the store waits for another writer before it says "locked" (every thread's connection)."""
         self._connections.set_busy_timeout(seconds)

@@ -61,6 +61,12 @@ class ThreadConnections:
             for conn in (self.main, *self._others):
                 conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
+    def total_changes(self) -> int:
+        """Rows changed through any of the store's connections since they opened (a write on one thread's
+        connection must invalidate what another thread cached: :func:`kstock.market.repositories.meta.change_key`)."""
+        with self._guard:
+            return sum(conn.total_changes for conn in (self.main, *self._others))
+
     def close(self) -> None:
         with self._guard:
             for conn in self._others:

@@ -7,8 +7,6 @@ writing the market data itself. The one-line summary of `kstock data check` both
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import TYPE_CHECKING
 
 from kstock.market.completeness import last_complete_day, series_lag, trailing_incomplete
@@ -17,6 +15,7 @@ from kstock.market.repositories.meta import data_version
 from kstock.market.sectors import sector_name
 from kstock.market.store_checks import count_bad_rows
 from kstock.market.store_reads import index_totals, price_totals, ticker_counts
+from kstock.memo import PerOwner
 
 if TYPE_CHECKING:
     from kstock.market.store import MarketStore
@@ -77,17 +76,8 @@ def cached_bad_rows(store: MarketStore) -> int:
     each data update — every writer of prices logs one (``data_updates``), whichever process it runs in — and
     reads it back until the next.
     """
-    version = data_version(store)
-    with _COUNT_LOCK:
-        cached = _BAD_ROWS.get(store)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    count = count_bad_rows(store)
-    with _COUNT_LOCK:
-        _BAD_ROWS[store] = (version, count)
-    return count
+    return _BAD_ROWS.get(store, data_version(store), lambda: count_bad_rows(store))
 
 
-#: store → (data version, bad row count): see cached_bad_rows.
-_BAD_ROWS: weakref.WeakKeyDictionary[MarketStore, tuple[int | None, int]] = weakref.WeakKeyDictionary()
-_COUNT_LOCK = threading.Lock()
+#: store → its bad row count, keyed by the data version: see cached_bad_rows.
+_BAD_ROWS: PerOwner[int] = PerOwner()

@@ -20,10 +20,10 @@ def data_version(store: MarketStore) -> int | None:
 
 
 def change_key(store: MarketStore) -> tuple[int | None, int]:
-    """(data version, writes on this thread's connection): the key of caches of what is computed from the
+    """(data version, writes through the store by any thread): the key of caches of what is computed from the
     data in this process (the trading calendar, the complete days), which a write not yet logged as an update
     (an import half-way, a test's direct write) must invalidate too."""
-    return data_version(store), store.conn.total_changes
+    return data_version(store), store.total_changes
 
 
 def last_update_key(store: MarketStore) -> list | None:
