@@ -105,3 +105,22 @@ def test_with_the_correlation_loss_the_best_epoch_is_the_best_rank_ic(deep_model
     history = model.train_result.history
     best = max(range(len(history)), key=lambda k: history[k]["val_rank_ic"])
     assert model.train_result.best_epoch == best + 1
+
+
+def test_samples_without_the_next_day_target_are_left_out(deep_model_data, deep_train_days) -> None:
+    """Real data lacks the next-day return where the close-to-close one exists (a halt on t+1, the last day):
+    learning the next-day label, those samples are not trained on — the loss stays finite."""
+    pytest.importorskip("torch")
+    tradeable = deep_model_data.labels.tradeable_return.copy()
+    holes = np.random.default_rng(5).random(tradeable.shape) < 0.05
+    tradeable[holes] = np.nan
+    data = dataclasses.replace(deep_model_data,
+                               labels=dataclasses.replace(deep_model_data.labels, tradeable_return=tradeable))
+    for corr_weight in (0.0, 1.0):
+        model = LSTMPredictor(tiny(label="tradeable", corr_weight=corr_weight, max_epochs=1), seed=1,
+                              progress_bar=False)
+        fit_mask, val_mask = model.training_samples(data, deep_train_days)
+        assert not (fit_mask & holes).any() and not (val_mask & holes).any()
+        assert np.isfinite(model.fit(data, deep_train_days)["val_loss"])
+    close = LSTMPredictor(tiny(label="close"), seed=1)
+    assert (close.training_samples(data, deep_train_days)[0] & holes).any()  # the close label keeps them

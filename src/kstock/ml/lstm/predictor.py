@@ -117,7 +117,10 @@ class LSTMPredictor:
         n = len(data.dates)
         fit_mask, val_mask = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
         fit_mask[fit_days], val_mask[val_days] = True, True
-        return data.sample_mask(fit_mask), data.sample_mask(val_mask)
+        # a sample needs the target of the label it learns: the next-day return is missing more often (a halt
+        # on t+1, the last day) than the close-to-close one the sample mask asks for
+        labelled = np.isfinite(rank_target(data.labels, self.params.label))
+        return data.sample_mask(fit_mask) & labelled, data.sample_mask(val_mask) & labelled
 
     def fit(self, data: Any, train_days: np.ndarray) -> dict[str, float]:
         """Train on the samples of ``train_days`` (bool over data.dates); returns validation metrics."""
