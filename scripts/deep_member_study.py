@@ -8,7 +8,8 @@ Each member is trained once per fold (plus the warm-up fold that weighs the ense
 rerun or another LSTM variant does not train the trees again. For each LSTM variant it prints the LSTM alone,
 the ensemble of trees + that LSTM (weights chosen on earlier folds only), the LSTM's daily rank correlation
 with the trees and the ensemble's gain over the trees from the next open, per fold — and writes it all as
-JSON. ``--shuffle`` also trains the first variant on labels shuffled within each day (≈ 0 expected).
+JSON. ``--cross`` adds the cross-sectional transformer (:mod:`kstock.ml.cross`) the same way; ``--shuffle``
+also trains the first LSTM variant on labels shuffled within each day (≈ 0 expected).
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         report["lstm"][name] = _with_trees(trees, lstm, data, folds, warmup, settings) | {"options": options}
         _print_row(name, report["lstm"][name])
         (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    if args.cross:  # the cross-sectional transformer (kstock.ml.cross): a research member, not a served kind
+        from kstock.ml.cross.predictor import CrossSectionPredictor
+
+        cross = _member(args.out / "cross.npz", lambda: CrossSectionPredictor.create(settings), data, trained)
+        report["cross"] = _with_trees(trees, cross, data, folds, warmup, settings)
+        _print_row("cross", report["cross"])
     if args.shuffle and args.lstm:
         options = VARIANTS[args.lstm[0]]
         started = time.perf_counter()
@@ -91,6 +98,7 @@ def _summary(oos: OutOfSample, data: Any, folds: list[Any], settings: Settings) 
 
 def _with_trees(trees: OutOfSample, lstm: OutOfSample, data: Any, folds: list[Any], warmup: Any,
                 settings: Settings) -> dict[str, Any]:
+    """The member alone and in an ensemble with the trees (its entries are named ``lstm`` whatever it is)."""
     ensemble, weights = ensemble_out_of_sample({"trees": trees, "lstm": lstm}, data, folds, warmup=warmup)
     diversity = diversity_report({"trees": trees.score, "lstm": lstm.score}, ensemble.score, data, folds,
                                  settings.label_horizon)
@@ -120,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--lstm", action="append", choices=sorted(VARIANTS), default=[])
     p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--cross", action="store_true", help="also the cross-sectional transformer (kstock.ml.cross)")
     p.add_argument("--shuffle", action="store_true")
     return p
 
