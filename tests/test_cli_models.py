@@ -268,6 +268,9 @@ def test_evaluate_ensemble_weights_members_on_earlier_folds(cli, tmp_path: Path,
     # the same statistic as every model's own "from the next open" column, fold by fold
     trees_folds = [f["rank_ic_next_open"] for f in report["models"]["trees"]["folds"]]
     assert [f["trees"] for f in ics] == pytest.approx(trees_folds, abs=1e-12)
+    for name in ("trees", "ensemble"):  # over all test days, the models' own column
+        expected = report["models"][name]["rank_ic_next_open"]
+        assert diversity["next_open_rank_ic"][name] == pytest.approx(expected, abs=1e-12)
     assert "순위 IC (다음 날 시가 매수)" in out
     assert "rival: 트리 점수와의 일별 순위 상관" in out and "다음 날 시가 매수 기준 순위 IC: ensemble" in out
     from kstock.ml.registry import ModelRegistry

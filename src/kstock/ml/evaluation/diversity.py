@@ -33,10 +33,13 @@ def diversity_report(scores: dict[str, np.ndarray], ensemble: np.ndarray, data: 
                for name in scores if name != REFERENCE}
     gains = [f["gain"] for f in per_fold]
     fold_ics = [{"ensemble": f["ensemble_ic"], REFERENCE: f["trees_ic"]} for f in per_fold]
+    # over every test day together, as each model's own rank_ic_next_open is
+    ensemble_ic = _daily_mean(np.concatenate([f["ensemble_daily"] for f in per_fold]))
+    trees_ic = _daily_mean(np.concatenate([f["trees_daily"] for f in per_fold]))
     return {"reference": REFERENCE, "members": members,
-            "next_open_rank_ic": {"ensemble": _mean([f["ensemble_ic"] for f in per_fold]),
-                                  REFERENCE: _mean([f["trees_ic"] for f in per_fold]), "folds": fold_ics},
-            "gain_over_trees": {"mean": _mean(gains), "worst": min(gains, default=float("nan")), "folds": gains}}
+            "next_open_rank_ic": {"ensemble": ensemble_ic, REFERENCE: trees_ic, "folds": fold_ics},
+            "gain_over_trees": {"mean": ensemble_ic - trees_ic, "worst": min(gains, default=float("nan")),
+                                "folds": gains}}
 
 
 def _fold(scores: dict[str, np.ndarray], ensemble: np.ndarray, data: Any, fold: Fold,
@@ -49,9 +52,11 @@ def _fold(scores: dict[str, np.ndarray], ensemble: np.ndarray, data: Any, fold: 
     corr = {name: _daily_mean(mt.daily_rank_ic(np.where(samples, s[:, days], np.nan), trees))
             for name, s in scores.items() if name != REFERENCE}
     target = returns[:, days]
-    ensemble_ic = _daily_mean(mt.daily_rank_ic(np.where(samples, ensemble[:, days], np.nan), target))
-    trees_ic = _daily_mean(mt.daily_rank_ic(trees, target))
-    return {"corr": corr, "ensemble_ic": ensemble_ic, "trees_ic": trees_ic, "gain": ensemble_ic - trees_ic}
+    ensemble_daily = mt.daily_rank_ic(np.where(samples, ensemble[:, days], np.nan), target)
+    trees_daily = mt.daily_rank_ic(trees, target)
+    ensemble_ic, trees_ic = _daily_mean(ensemble_daily), _daily_mean(trees_daily)
+    return {"corr": corr, "ensemble_ic": ensemble_ic, "trees_ic": trees_ic, "gain": ensemble_ic - trees_ic,
+            "ensemble_daily": ensemble_daily, "trees_daily": trees_daily}
 
 
 def _daily_mean(daily: np.ndarray) -> float:
