@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kstock.ml.ensemble import choose_weights, combine, ensemble_out_of_sample, fold_weights, weight_grid
+from kstock.ml.evaluation.calibration import round_trip_returns
 from kstock.ml.evaluation.folds import walk_forward_folds
 from kstock.ml.evaluation.walkforward import OutOfSample
 
@@ -41,6 +42,22 @@ def test_choose_weights_prefers_the_informative_member(data):
     assert abs(sum(weights.values()) - 1) < 1e-9
 
 
+def test_weights_are_chosen_on_what_a_follower_captures(data):
+    """One member knows the close-to-close return (the day t → t+1 move nobody who acts on the push can trade),
+    the other the round trip from the next open: the weights go to the second."""
+    folds = walk_forward_folds(data.dates, n_folds=3, embargo=5, min_train_days=150)
+    ok = data.sample_mask(np.ones(len(data.dates), dtype=bool), need_label=False)
+    rng = np.random.default_rng(3)
+
+    def knowing(target: np.ndarray) -> OutOfSample:
+        score = np.where(ok, np.nan_to_num(target) + 0.02 * rng.normal(size=target.shape), np.nan)
+        return OutOfSample(np.where(ok, 0.5, np.nan), score)
+
+    weights = choose_weights({"close": knowing(data.labels.forward_return),
+                              "next_open": knowing(round_trip_returns(data.panel, 5))}, data, folds)
+    assert weights["next_open"] > 0.5 > weights["close"], weights
+
+
 def test_ensemble_weights_never_see_the_fold_they_score(data):
     folds = walk_forward_folds(data.dates, n_folds=3, embargo=5, min_train_days=150)
     members = {"trees": _fake_oos(data, 0.3, 1), "lstm": _fake_oos(data, 0.1, 2)}
@@ -51,7 +68,7 @@ def test_ensemble_weights_never_see_the_fold_they_score(data):
     lstm = dataclasses.replace(members["lstm"], score=members["lstm"].score.copy())
     changed = {"trees": members["trees"], "lstm": lstm}
     changed["lstm"].score[:, last] = np.where(np.isfinite(changed["lstm"].score[:, last]),
-                                              np.nan_to_num(data.labels.forward_return[:, last]), np.nan)
+                                              np.nan_to_num(round_trip_returns(data.panel, 5)[:, last]), np.nan)
     assert fold_weights(changed, data, folds) == before
     oos, served = ensemble_out_of_sample(changed, data, folds)
     assert served["lstm"] > before[-1]["lstm"]  # the served weights do use every fold

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from kstock.ml.base import MemberOutput
+from kstock.ml.evaluation.calibration import round_trip_returns
 from kstock.ml.models import default_weights
 
 #: Served until a store's own `kstock evaluate --model ensemble` stores weights; written in the kinds table
@@ -135,7 +136,9 @@ def _prepare(oos_by_member: Mapping[str, Any], data: Any, folds: list[Any]) -> t
     for fold in folds:
         test[fold.test_start : fold.test_end + 1] = True
     samples = data.sample_mask(test)
-    target = np.where(samples, data.labels.forward_return, np.nan)
+    # what a follower captures: bought at the next open, sold at the open `horizon` days later (the ledger's
+    # statistic); the close-to-close return would favour members that know the day t → t+1 move nobody can trade
+    target = np.where(samples, round_trip_returns(data.panel, int(data.labels.horizon)), np.nan)
     # percentiles over every scored ticker, as combine() sees them at serving time; the target masks samples
     percentiles = {n: daily_percentile(o.score) for n, o in present.items()}
     return percentiles, target, np.flatnonzero(test)
@@ -144,7 +147,8 @@ def _prepare(oos_by_member: Mapping[str, Any], data: Any, folds: list[Any]) -> t
 def choose_weights(
     oos_by_member: Mapping[str, Any], data: Any, folds: list[Any], step: float = 0.1
 ) -> dict[str, float]:
-    """Non-negative weights (sum 1) maximising the mean daily Rank IC of the combined score on ``folds``.
+    """Non-negative weights (sum 1) maximising the mean daily Rank IC of the combined score on ``folds``, against
+    the return from the next open (what a follower of the book captures).
 
     ``oos_by_member`` maps a member to its walk-forward ``OutOfSample`` (``None`` = unavailable, left out).
     The score is combined exactly as :func:`combine` does (daily percentiles, weighted), over a simplex
