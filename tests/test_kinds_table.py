@@ -44,7 +44,7 @@ def test_every_kind_states_a_label_and_a_weight() -> None:
 
 
 def test_the_seed_names_still_read_the_table() -> None:
-    assert DEFAULT_WEIGHTS == model_kinds.default_weights() == {"lstm": 0.3, "trees": 0.7, "sector": 0.0}
+    assert DEFAULT_WEIGHTS == model_kinds.default_weights() == {"lstm": 0.2, "trees": 0.8, "sector": 0.0}
     assert messages.RETRAIN_TARGETS == ("lstm", "trees", "sector", "all")
     assert model_kinds.weekly_kinds() == ("trees", "lstm", "sector")  # the call's carrier first
 
@@ -63,8 +63,9 @@ def test_a_toy_kind_is_weighed_by_the_ensemble(toy: str, synth_services) -> None
     one = MemberOutput(probability=np.array([[0.4], [0.6]]), score=np.array([[0.0], [1.0]]))
     other = MemberOutput(probability=np.array([[0.8], [0.2]]), score=np.array([[1.0], [0.0]]))
     out = combine({"trees": one, toy: other})
-    assert out.probability == pytest.approx(np.array([[(0.7 * 0.4 + 0.2 * 0.8) / 0.9],
-                                                      [(0.7 * 0.6 + 0.2 * 0.2) / 0.9]]), abs=1e-12)
+    trees = model_kinds.KINDS["trees"].weight  # the trees' own entry, beside the toy's 0.2
+    assert out.probability == pytest.approx(np.array([[(trees * 0.4 + 0.2 * 0.8) / (trees + 0.2)],
+                                                      [(trees * 0.6 + 0.2 * 0.2) / (trees + 0.2)]]), abs=1e-12)
 
 
 def test_a_toy_kind_is_listed_by_model_and_its_extras_are_shown(toy: str, synth_services) -> None:

@@ -240,11 +240,11 @@ def test_a_model_weighted_zero_is_shown_as_reference_only(ws: Path) -> None:
         text = format_analysis(analyze(services, _codes(services)[0]))
         assert "섹터 모델:" in text and "(참고용 · 종합 판단에 반영 안 함)" in text
         rows = {r["name"]: r for r in models_status(services)}
-        assert rows["trees"]["ensemble_share"] == pytest.approx(0.7)
-        assert rows["lstm"]["ensemble_share"] == pytest.approx(0.3)
+        assert rows["trees"]["ensemble_share"] == pytest.approx(0.8)
+        assert rows["lstm"]["ensemble_share"] == pytest.approx(0.2)
         assert rows["sector"]["ensemble_share"] == 0.0
         shown = models_text(list(rows.values()), admin=False)
-        assert "종합 판단 비중 70%" in shown and "종합 판단 비중 30%" in shown
+        assert "종합 판단 비중 80%" in shown and "종합 판단 비중 20%" in shown
         assert "종합 판단에 반영 안 함 (참고용)" in shown
     finally:
         services.close()

@@ -20,12 +20,11 @@ from kstock.ml.evaluation.calibration import round_trip_returns
 from kstock.ml.models import default_weights
 
 #: Served until a store's own `kstock evaluate --model ensemble` stores weights; written in the kinds table
-#: (``Kind.weight``), this is the seed's name for them at import. On the walk-forward over
-#: kospi_2020_2026 (2022-01 … 2026-05, four folds; docs/models.md, "The ensemble") the fold rule chose
-#: trees 0.7 / LSTM 0.3 with the current trees for both refits of the LSTM (Rank IC 0.1090 and 0.1081, the
-#: trees alone 0.1090; 0.6 / 0.4 with the previous trees); every weight it gave the sector model (0.1–0.4)
-#: lowered the ensemble's Rank IC and Rank IC from the next open, so it weighs 0 — it still answers when no
-#: other member can (see ``combine``).
+#: (``Kind.weight``), this is the seed's name for them at import. Chosen on the Rank IC from the next open, the
+#: fold rule gives trees 0.8 / LSTM 0.2 on both real data sets (kospi_2020_2026, four folds 2022-01 … 2026-05,
+#: and market_2023_2025; docs/models.md, "Do the deep members earn their weight?"); every weight it gave the
+#: sector model (0.1–0.4) lowered the ensemble's Rank IC, so it weighs 0 — it still answers when no other
+#: member can (see ``combine``).
 DEFAULT_WEIGHTS: dict[str, float] = default_weights()
 
 

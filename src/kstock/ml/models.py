@@ -60,9 +60,9 @@ def _resolve(target: str) -> Any:
 
 #: The menus list the kinds in this order; the weekly retrain goes by weight (the call's carrier first).
 KINDS: dict[str, Kind] = {
-    "lstm": Kind("kstock.ml.lstm.predictor:LSTMPredictor", "어텐션 LSTM", 0.3, needs_torch=True,
+    "lstm": Kind("kstock.ml.lstm.predictor:LSTMPredictor", "어텐션 LSTM", 0.2, needs_torch=True,
                  note_label="LSTM이 주목한 날", note="kstock.ml.lstm.notes:key_days_note", note_field="lstm_key_days"),
-    "trees": Kind("kstock.ml.trees.predictor:TreePredictor", "트리(LightGBM+XGBoost)", 0.7),
+    "trees": Kind("kstock.ml.trees.predictor:TreePredictor", "트리(LightGBM+XGBoost)", 0.8),
     # weight 0: every weight the walk-forward gave it lowered the ensemble's Rank IC (kstock.ml.ensemble)
     "sector": Kind("kstock.ml.sector.predictor:SectorPredictor", "섹터 CNN-트랜스포머", 0.0, needs_torch=True,
                    note_label="섹터 모델", note="kstock.ml.sector.notes:head_note", note_field="sector_head"),
