@@ -26,8 +26,6 @@ from kstock.market.store_panel import price_rows, read_panel_rows, to_panel
 from kstock.market.store_reads import CODES_CTE
 from kstock.market.types import InstrumentKind, MarketData, Panel, Ticker
 
-_PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
-
 
 class MarketStore:
     """SQLite-backed market store. Open with a path; the schema is migrated on open."""
