@@ -67,3 +67,35 @@ def test_hangul_title_renders_without_warnings_with_or_without_a_font(monkeypatc
 def test_save_analysis_chart_writes_the_png(tmp_path):
     path = save_analysis_chart(tmp_path / "out" / "chart.png", ohlcv_frame(40), title="005930")
     assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize(("font", "expected"), [("NanumGothic", ["5일선", "20일선"]), (None, ["MA5", "MA20"])])
+def test_moving_averages_are_named_as_korean_investors_say_them(monkeypatch: pytest.MonkeyPatch, font, expected):
+    """"20일선" under a Hangul font; without one (boxes instead of letters) the English abbreviation."""
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(fonts, "hangul_font", lambda: font)
+    ax = Figure().add_subplot(1, 1, 1)
+    x = np.arange(30)
+    analysis._draw_averages(ax, x, {5: pd.Series(np.linspace(1, 2, 30)), 20: pd.Series(np.linspace(2, 3, 30)),
+                                    60: pd.Series(np.full(30, np.nan))})  # too short for a 60-day line: none
+    assert ax.get_legend_handles_labels()[1] == expected
+
+
+def test_the_decile_chart_speaks_korean_with_a_hangul_font_and_english_without(monkeypatch) -> None:
+    """`kstock evaluate --chart`: Korean words where they can be drawn, English (never boxes) where not."""
+    from kstock.charts import deciles
+    from kstock.ml.evaluation.calibration import Band, CalibrationTable
+
+    bands = tuple(Band(i, i / 10, (i + 1) / 10, (i - 4) / 1000, (i - 4.5) / 1000, 0.45 + i / 100, 100 + i)
+                  for i in range(10))
+    table = CalibrationTable(horizon=5, bands=bands, source={"kind": "walk_forward", "model": "trees"})
+    assert set(deciles.KOREAN) == set(deciles.ENGLISH)
+    assert "10분위" in deciles.KOREAN["x"] and "decile" in deciles.ENGLISH["x"]
+    for font in (fonts.hangul_font(), None):  # the installed Hangul font (when there is one), then none
+        monkeypatch.setattr(fonts, "hangul_font", lambda f=font: f)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a glyph the font lacks would warn
+            png = deciles.render_decile_chart({"trees": table, "ensemble": table})
+        assert png.startswith(PNG_MAGIC)

@@ -139,3 +139,15 @@ def test_backtest_and_scoring_agree_on_the_buyable_set(real_services) -> None:
     rule_earlier = buyable_at_close(data.panel, data.universe, mtv)[:, day - 2]
     assert {s.code for s in stored_signals(services, earlier, top=100)[0]} <= set(codes[rule_earlier])
     assert served.buyable <= int(rule_earlier.sum())
+
+
+def test_a_shift_longer_than_the_days_held_is_all_fill() -> None:
+    """A window shorter than the horizon (a store of a few days): every day's "later" value is unknown, not an
+    error — the round trip of a 5-day hold on a 3-day panel is NaN throughout."""
+    from kstock.market.tradability import shift_left
+
+    a = np.arange(6, dtype=float).reshape(2, 3)
+    np.testing.assert_array_equal(shift_left(a, 1, np.nan), [[1, 2, np.nan], [4, 5, np.nan]])
+    for by in (3, 4, 10):
+        assert np.isnan(shift_left(a, by, np.nan)).all()
+    assert not shift_left(a > 0, 7, False).any()

@@ -178,9 +178,12 @@ def _add_boxes(ax: Axes, x: np.ndarray, bottom: np.ndarray, top: np.ndarray, col
 
 
 def _draw_averages(ax: Axes, x: np.ndarray, averages: dict[int, pd.Series]) -> None:
+    """The moving averages, named as Korean investors say them ("20일선"; "MA20" where no Hangul font exists)."""
+    korean = fonts.hangul_font() is not None
     for i, (window, values) in enumerate(averages.items()):
         if values.notna().any():
-            ax.plot(x, values.to_numpy(), color=MA_COLORS[i % len(MA_COLORS)], linewidth=1.1, label=f"MA{window}")
+            ax.plot(x, values.to_numpy(), color=MA_COLORS[i % len(MA_COLORS)], linewidth=1.1,
+                    label=f"{window}일선" if korean else f"MA{window}")
 
 
 

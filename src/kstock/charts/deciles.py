@@ -2,8 +2,8 @@
 
 One group of bars per decile, one bar per evaluated model, green where the decile beat the buyable
 universe out of sample and red where it lagged; the hit rate of the top and bottom deciles and the
-sample counts are written on the figure. An operator's chart (English labels, any font), drawn with
-matplotlib's object API on the Agg canvas like the other :mod:`kstock.charts`.
+sample counts are written on the figure. In Korean under a Hangul font (English where none is installed,
+rather than boxes), drawn with matplotlib's object API on the Agg canvas like the other :mod:`kstock.charts`.
 
 There is no reliability diagram: the P(+target) probability is not shown to users (it mostly measures
 volatility, see docs/models.md), so there is no shown probability whose calibration a user relies on.
@@ -17,10 +17,19 @@ from typing import Any
 
 import numpy as np
 
+from kstock.charts import fonts
 from kstock.errors import KstockError
 from kstock.ml.evaluation.calibration import N_BANDS, CalibrationTable, tables_of
 
 GOOD, BAD = "#2b8a3e", "#c92a2a"
+#: The chart's words: Korean, or English where no Hangul font is installed (boxes would be worse).
+KOREAN = {"note": "{name}\n적중 {hit:.0%}\n{n:,}건", "x": "그날의 점수 10분위 (D1 가장 낮음 … D10 가장 높음)",
+          "y": "{h}일 평균 초과수익률 (%)",
+          "title": "표본 밖 {h}일 초과수익률: 매수 가능 종목 동일가중 대비 (다음 날 시가 → 시가, 비용 차감)"}
+ENGLISH = {"note": "{name}\nhit {hit:.0%}\nn {n:,}", "x": "score decile of the day (D1 lowest … D10 highest)",
+           "y": "mean {h}-day excess return, %",
+           "title": "Out-of-sample {h}-day excess return over the equal-weighted buyable universe "
+                    "(next open → open, net of costs)"}
 
 
 def render_decile_chart(tables: dict[str, CalibrationTable], title: str = "") -> bytes:
@@ -30,6 +39,7 @@ def render_decile_chart(tables: dict[str, CalibrationTable], title: str = "") ->
 
     if not tables:
         raise ValueError("no calibration table to draw")
+    words, family = (KOREAN if fonts.hangul_font() else ENGLISH), fonts.family()
     fig = Figure(figsize=(9.0, 5.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -44,19 +54,18 @@ def render_decile_chart(tables: dict[str, CalibrationTable], title: str = "") ->
         for i in (0, N_BANDS - 1):
             band = table.bands[i]
             if band.n:
-                ax.annotate(f"{name}\nhit {band.hit_rate:.0%}\nn {band.n:,}", (x[i] + offset, excess[i]),
-                            ha="center", va="bottom" if excess[i] >= 0 else "top", fontsize=7)
+                ax.annotate(words["note"].format(name=name, hit=band.hit_rate, n=band.n), (x[i] + offset, excess[i]),
+                            ha="center", va="bottom" if excess[i] >= 0 else "top", fontsize=7, fontfamily=family)
     ax.axhline(0, color="#495057", linewidth=0.8)
     ax.margins(y=0.25)  # room for the notes above the top and below the bottom decile
     ax.set_xticks(x, [f"D{i + 1}" for i in range(N_BANDS)])
     horizon = next(iter(tables.values())).horizon
-    ax.set_xlabel("score decile of the day (D1 lowest … D10 highest)")
-    ax.set_ylabel(f"mean {horizon}-day excess return, %")
-    ax.set_title(title or f"Out-of-sample {horizon}-day excess return over the equal-weighted buyable universe "
-                          "(next open → open, net of costs)", fontsize=9)
+    ax.set_xlabel(words["x"], fontfamily=family)
+    ax.set_ylabel(words["y"].format(h=horizon), fontfamily=family)
+    ax.set_title(title or words["title"].format(h=horizon), fontsize=9, fontfamily=family)
     ax.grid(axis="y", alpha=0.3)
     if len(tables) > 1:
-        ax.legend(fontsize=8)
+        ax.legend(prop={"family": family, "size": 8})
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -78,9 +78,10 @@ def step_over_breaks(prices: np.ndarray, breaks: np.ndarray) -> np.ndarray:
 
 
 def shift_left(a: np.ndarray, by: int, fill: float | bool) -> np.ndarray:
-    """out[:, t] = a[:, t + by]; the last ``by`` days get ``fill``."""
+    """out[:, t] = a[:, t + by]; the last ``by`` days get ``fill`` (all of them when ``by`` ≥ the days held)."""
     out = np.full_like(a, fill)
-    out[:, : a.shape[1] - by] = a[:, by:]
+    if by < a.shape[1]:
+        out[:, : a.shape[1] - by] = a[:, by:]
     return out
 
 
