@@ -181,3 +181,14 @@ def test_a_bad_model_max_age_is_refused_with_a_clear_message(raw: str, monkeypat
     assert main(["models", "--json"]) == 1
     err = capsys.readouterr().err
     assert "KSTOCK_MODEL_MAX_AGE" in err and "Traceback" not in err
+
+
+def test_models_trained_on_the_same_old_data_are_one_warning_line() -> None:
+    """Three kinds retrained together and expired together read as one line naming them all, in the kinds'
+    Korean names; a kind of another age keeps a line of its own."""
+    from kstock.service.presenters import model_warning_lines
+
+    old, older = "⚠️ 12거래일 전 데이터로 학습한 모델", "⚠️ 30거래일 전 데이터로 학습한 모델"
+    lines = model_warning_lines({"lstm": old, "sector": older, "trees": old})
+    assert lines == [f"{old} (어텐션 LSTM, 트리(LightGBM+XGBoost))", f"{older} (섹터 CNN-트랜스포머)"]
+    assert model_warning_lines({}) == []

@@ -54,7 +54,7 @@ def format_analysis(a: Analysis, admin: bool = True) -> str:
     lines.append(f"종가 {won(a.close)} ({pct(a.change_1d)}) · 기준일 {r.date}")
     if a.data_warning:
         lines.append(a.data_warning)
-    lines += [f"{warning} ({kind_label(name)})" for name, warning in a.model_warnings.items()]
+    lines += model_warning_lines(a.model_warnings)
     if a.headline is not None and a.headline.percentile is not None:
         lines.append(f"시장 내 점수 순위: {rank_text(a.headline.percentile)} (10개 등급 중 {a.headline.band + 1}등급)")
     if r.shap_top3:
@@ -77,6 +77,15 @@ def note_lines(note: Note, reference: bool = False) -> list[str]:
     if note.listed:
         return [f"{note.title}{suffix}:", *(f"  • {line}" for line in note.lines)]
     return [f"{note.title}: {' / '.join(note.lines)}{suffix}"]
+
+
+def model_warning_lines(warnings: Mapping[str, str]) -> list[str]:
+    """One line per warning, naming every kind it applies to: three models trained on the same old data are
+    one "⚠️ 12거래일 전 데이터로 학습한 모델 (…, …, …)", not three lines saying the same."""
+    kinds: dict[str, list[str]] = {}
+    for name, warning in warnings.items():
+        kinds.setdefault(warning, []).append(kind_label(name))
+    return [f"{warning} ({', '.join(labels)})" for warning, labels in kinds.items()]
 
 
 def format_chart_caption(a: Analysis) -> str:
