@@ -185,3 +185,17 @@ class Explains(Protocol):
 
     def contributions_matrix(self, x: np.ndarray) -> np.ndarray:
         """Each feature's contribution to the score of each row (N, F)."""
+
+
+def params_from_options(params_type: Any, options: dict[str, Any], settings: Any) -> Any:
+    """A deep kind's parameters from the options of its ``create`` (the ones used are popped): ``params`` (an
+    instance or a dict), then any field given by name (``epochs`` is the CLI's name for ``max_epochs``); the
+    embargo is at least the label horizon, so no training label reaches into its validation."""
+    if "epochs" in options:
+        options["max_epochs"] = options.pop("epochs")
+    given = options.pop("params", None)
+    values = dict(given) if isinstance(given, Mapping) else asdict(given) if given is not None else {}
+    values.update({k: options.pop(k) for k in list(options) if k in params_type.__dataclass_fields__})
+    params = params_type.from_dict(values)
+    params.embargo = max(params.embargo, int(getattr(settings, "label_horizon", 5)))
+    return params

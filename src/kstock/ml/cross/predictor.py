@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import numpy as np
 from kstock.errors import KstockError
 from kstock.features.labels import rank_target
 from kstock.features.tabular import FEATURE_NAMES
-from kstock.ml.base import TORCH_MISSING, MemberOutput, torch_available
+from kstock.ml.base import TORCH_MISSING, MemberOutput, params_from_options, torch_available
 from kstock.ml.cross.data import FORMAT_VERSION, CrossParams, day_rows, sector_tokens
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.lstm.data import fit_scaler, split_days
@@ -175,14 +175,7 @@ class CrossSectionPredictor:
         other CLI options (``phase``, ``resume``, ``device``, ``progress_bar``) do not apply and are ignored."""
         for option in ("phase", "resume", "device", "progress_bar"):
             options.pop(option, None)
-        if "epochs" in options:
-            options["max_epochs"] = options.pop("epochs")
-        params = options.pop("params", None)
-        params = CrossParams.from_dict(params) if isinstance(params, Mapping) else (params or CrossParams())
-        overrides = {k: options.pop(k) for k in list(options) if k in CrossParams.__dataclass_fields__}
-        params = CrossParams.from_dict({**asdict(params), **overrides})
-        params.embargo = max(params.embargo, int(getattr(settings, "label_horizon", 5)))
-        return cls(params=params, **options)
+        return cls(params=params_from_options(CrossParams, options, settings), **options)
 
 
 class _Batches:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ import numpy as np
 from kstock.errors import KstockError
 from kstock.features.labels import rank_target
 from kstock.features.tabular import FEATURE_NAMES
-from kstock.ml.base import ATTENTION, TORCH_MISSING, MemberOutput, torch_available
+from kstock.ml.base import ATTENTION, TORCH_MISSING, MemberOutput, params_from_options, torch_available
 from kstock.ml.lstm.data import (
     FORMAT_VERSION,
     SEQUENCE_LENGTH,
@@ -235,16 +235,9 @@ class LSTMPredictor:
         for option in ("phase", "resume"):  # the CLI's options for the sector model; the LSTM has no phases
             if options.pop(option, None) is not None:
                 logger.info("lstm: option %r applies to the sector model only; ignored", option)
-        if "epochs" in options:
-            options["max_epochs"] = options.pop("epochs")
         if "device" not in options:
             options["device"] = _pick_device(bool(getattr(settings, "use_gpu", False)))
-        params = options.pop("params", None)
-        params = LSTMParams.from_dict(params) if isinstance(params, Mapping) else (params or LSTMParams())
-        overrides = {k: options.pop(k) for k in list(options) if k in LSTMParams.__dataclass_fields__}
-        params = LSTMParams.from_dict({**asdict(params), **overrides})
-        params.embargo = max(params.embargo, int(getattr(settings, "label_horizon", 5)))
-        return cls(params=params, **options)
+        return cls(params=params_from_options(LSTMParams, options, settings), **options)
 
     @classmethod
     def load(cls, folder: Path, settings: Any = None, device: str | None = None) -> LSTMPredictor:
