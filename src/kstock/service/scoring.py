@@ -282,8 +282,7 @@ def _scored_day(services: Services, date: str | None) -> int:
         last = signals.last_day(services.store)
         if last is None:
             raise KstockError(
-                "아직 채점된 신호가 없습니다 — 장 마감 후 자동 채점을 기다리거나, 관리자가 채점을 실행해 주세요 "
-                "(봇에서는 /score, 명령줄에서는 `kstock score`)."
+                "아직 채점된 신호가 없습니다 — 장 마감 후 자동 채점을 기다리거나, 관리자가 채점을 실행해 주세요."
             )
         return last
     try:
