@@ -20,6 +20,7 @@ from kstock.market import pykrx_source
 from kstock.market.fetching import PoliteCaller, SourceRefused, SourceUnreachable
 from kstock.market.freshness import data_age, describe_age, last_final_day
 from kstock.market.pykrx_source import PykrxSource
+from kstock.market.repositories.meta import last_good_update, last_update
 from kstock.market.store import MarketStore
 from kstock.market.types import InstrumentKind, MarketData, Ticker
 from support.krx import PRICED, Broken, FakeKrx, catch, logout, logout_response
@@ -79,7 +80,7 @@ def test_first_update_stores_prices_tickers_and_indices(store: MarketStore) -> N
     assert kinds["005935"] == InstrumentKind.PREFERRED and kinds["005930"] == InstrumentKind.COMMON
     assert kinds["330590"] == InstrumentKind.REIT and kinds["455310"] == InstrumentKind.SPAC
     assert store.get_ticker("005930").sector_id == 0 and store.get_ticker("005930").name == "삼성전자"
-    assert store.last_good_update()["source"] == "pykrx"
+    assert last_good_update(store)["source"] == "pykrx"
 
 
 def test_second_update_fetches_only_new_days(filled: MarketStore) -> None:
@@ -164,10 +165,10 @@ def test_network_down_changes_nothing_and_reports_age(filled: MarketStore) -> No
         "KRX에 연결할 수 없습니다 (network unreachable); 저장된 데이터로 계속 제공합니다: 2025-06-13 기준 ("
     )
     assert f"/ {age}일 지남" in report.message
-    logged = filled.last_update()
+    logged = last_update(filled)
     assert (logged["source"], logged["status"], logged["rows_changed"]) == ("pykrx", "failed", 0)
     assert logged["message"] == report.message
-    assert filled.last_good_update()["source"] == "pykrx"
+    assert last_good_update(filled)["source"] == "pykrx"
 
 
 @pytest.mark.parametrize("error", [requests.exceptions.ConnectionError("reset"), RuntimeError("naver changed")])
@@ -180,7 +181,7 @@ def test_failure_on_third_ticker_writes_nothing(store: MarketStore, error: Excep
     assert store.conn.execute("SELECT COUNT(*) FROM prices").fetchone()[0] == 0
     assert store.conn.execute("SELECT COUNT(*) FROM tickers").fetchone()[0] == 0
     assert store.conn.execute("SELECT COUNT(*) FROM index_prices").fetchone()[0] == 0
-    assert store.last_update()["status"] == "failed"
+    assert last_update(store)["status"] == "failed"
     assert report.message.endswith("; 대신 쓸 저장된 시장 데이터도 없습니다")
     assert type(error).__name__ in report.message or "network unreachable" in report.message
 
@@ -243,7 +244,7 @@ def test_missing_credentials_say_how_to_fix(store: MarketStore, monkeypatch: pyt
     report = _source(refused).update(store, end="2025-06-13", progress=False)
     assert not report.ok and "KRX_ID" in report.message and "KRX_PW" in report.message
     assert report.message.startswith("KRX 로그인이 필요합니다")
-    assert store.last_update()["status"] == "failed" and _fingerprint(store)[0][0] == 0
+    assert last_update(store)["status"] == "failed" and _fingerprint(store)[0][0] == 0
 
 
 def test_credentials_never_leak(store: MarketStore, monkeypatch: pytest.MonkeyPatch,
@@ -265,7 +266,7 @@ def test_credentials_never_leak(store: MarketStore, monkeypatch: pytest.MonkeyPa
     assert seen_env == {"KRX_ID": "kim_trader77", "KRX_PW": "Pw!s3cret-xyz"}  # set before the import
     assert not report.ok and report.message.startswith("KRX 로그인 실패") and "KRX_ID/KRX_PW" in report.message
     out = capsys.readouterr()
-    for text in (report.message, caplog.text, out.out, out.err, store.last_update()["message"]):
+    for text in (report.message, caplog.text, out.out, out.err, last_update(store)["message"]):
         assert "kim_trader77" not in text and "s3cret" not in text
 
 

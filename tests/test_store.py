@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from kstock.market.migrations import LATEST_VERSION, MIGRATIONS
+from kstock.market.repositories.meta import last_good_update, last_update
 from kstock.market.store import MarketStore, StoreError
 from kstock.market.types import CLOSE, OPEN, VOLUME, InstrumentKind, MarketData, Ticker
 from support.stores import data_checksum, price_frame, store_checksum
@@ -148,7 +149,7 @@ def test_ingest_twice_changes_no_data(store: MarketStore, db: Path) -> None:
     before = data_checksum(db)
     assert store.ingest(data, source="test") == 0
     assert data_checksum(db) == before
-    assert store.last_update()["rows_changed"] == 0
+    assert last_update(store)["rows_changed"] == 0
     assert store.index_names() == ["KOSPI"]
 
 
@@ -285,8 +286,8 @@ def test_summary_and_trading_days(store: MarketStore) -> None:
 def test_failed_update_is_logged_but_last_good_is_kept(store: MarketStore) -> None:
     store.ingest(MarketData(TICKERS[:1], price_frame("005930", "2024-01-02", 2)), source="pykrx")
     store.log_update("pykrx", 0, "failed", "ConnectionError")
-    assert store.last_update()["status"] == "failed"
-    assert store.last_good_update()["rows_changed"] == 3
+    assert last_update(store)["status"] == "failed"
+    assert last_good_update(store)["rows_changed"] == 3
 
 
 # --- concurrency ----------------------------------------------------------------------------------

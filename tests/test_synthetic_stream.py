@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from kstock.market import synthetic
+from kstock.market.repositories.meta import last_update
 from kstock.market.store import MarketStore
 from kstock.market.synthetic import generate_market, write_market
 
@@ -25,7 +26,7 @@ def test_streamed_market_is_the_generated_one(tmp_path: Path, monkeypatch) -> No
         assert pa.codes == pb.codes and np.array_equal(pa.ohlcv, pb.ohlcv, equal_nan=True)
         assert np.array_equal(pa.halted, pb.halted)
         pd.testing.assert_frame_equal(a.load_index("KOSPI"), b.load_index("KOSPI"))
-        assert b.last_update()["rows_changed"] == changed  # one logged update, as ingest writes it
+        assert last_update(b)["rows_changed"] == changed  # one logged update, as ingest writes it
 
 
 def test_streamed_market_stops_at_until(tmp_path: Path) -> None:

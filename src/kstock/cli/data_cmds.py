@@ -152,13 +152,14 @@ def cmd_prune(args: argparse.Namespace, ctx: Context) -> int:
     """Rows after --after (already a strict date): counted first, removed only with --yes. A day before the
     store's first price day is refused: it would remove every price row (an unset variable in a cron line)."""
     from kstock.market.dates import day_int
+    from kstock.market.store_reads import rows_after
 
     store = ctx.store
     first = store.first_price_date()
     if first is not None and args.after < str(first):
         raise KstockError(f"`--after` {args.after}: 저장소의 첫 거래일({first})보다 앞선 날짜입니다 — 모든 가격 행이 "
                           "지워지므로 거부합니다 (날짜를 확인하세요; 변경 없음)")
-    counts = store.rows_after(day_int(args.after))
+    counts = rows_after(store, day_int(args.after))
     if counts["prices"] + counts["index"] == 0:
         print(f"지울 행이 없습니다: {args.after} 이후 날짜의 행이 없습니다")
         return 0
@@ -192,13 +193,14 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     from kstock.market.dates import day_int
     from kstock.market.freshness import seoul_today
     from kstock.market.store_checks import count_bad_rows
+    from kstock.market.store_reads import rows_after
     from kstock.market.store_summary import bad_rows_line, completeness_lines  # index lag, partial days
     from kstock.service.korean import kst
 
     store = ctx.read_store
     summary = store.summary()
     today = seoul_today()
-    future = store.rows_after(day_int(today))
+    future = rows_after(store, day_int(today))
     summary["today"] = today.isoformat()
     summary["future_rows"] = future if future["prices"] or future["index"] else None
     summary["bad_rows"] = count_bad_rows(store)

@@ -378,25 +378,6 @@ class MarketStore:
     def index_names(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT name FROM index_prices ORDER BY name")]
 
-    def last_update(self) -> dict | None:
-        row = self.conn.execute(
-            "SELECT source, finished_at, rows_changed, status, message FROM data_updates ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else dict(zip(("source", "finished_at", "rows_changed", "status", "message"), row,
-                                                   strict=True))
-
-    def last_good_update(self) -> dict | None:
-        row = self.conn.execute(
-            "SELECT source, finished_at, rows_changed FROM data_updates WHERE status = 'ok' ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else dict(zip(("source", "finished_at", "rows_changed"), row, strict=True))
-
-    def rows_after(self, day: int) -> dict[str, int]:
-        """How many price and index rows are dated after ``day`` (yyyymmdd): rows from the future."""
-        prices = self.conn.execute("SELECT COUNT(*) FROM prices WHERE date > ?", (day,)).fetchone()[0]
-        index = self.conn.execute("SELECT COUNT(*) FROM index_prices WHERE date > ?", (day,)).fetchone()[0]
-        return {"prices": int(prices), "index": int(index)}
-
     def prune_after(self, day: int) -> dict[str, int]:
         """Delete price and index rows dated after ``day`` (yyyymmdd) in one transaction; returns the counts."""
         with self.transaction() as conn:

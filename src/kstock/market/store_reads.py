@@ -177,3 +177,11 @@ def price_row_batch(store: MarketStore, codes: list[str]) -> tuple[list[int], np
         finally:
             conn.execute("COMMIT")
     return counts, flat.reshape(-1, 7)
+
+
+def rows_after(store: MarketStore, day: int) -> dict[str, int]:
+    """How many price and index rows are dated after ``day`` (yyyymmdd): rows from the future."""
+    prices = store.conn.execute("SELECT COUNT(*) FROM prices WHERE date > ?", (day,)).fetchone()[0]
+    index = store.conn.execute("SELECT COUNT(*) FROM index_prices WHERE date > ?", (day,)).fetchone()[0]
+    return {"prices": int(prices), "index": int(index)}
+

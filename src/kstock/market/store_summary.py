@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from kstock.market.completeness import last_complete_day, series_lag, trailing_incomplete
 from kstock.market.dates import iso
-from kstock.market.repositories.meta import data_version
+from kstock.market.repositories.meta import data_version, last_update
 from kstock.market.sectors import sector_name
 from kstock.market.store_checks import count_bad_rows
 from kstock.market.store_reads import index_totals, price_totals, ticker_counts
@@ -37,7 +37,7 @@ def summarize(store: MarketStore) -> dict:
         "halt_days": prices.halt_rows,
         "indices": {s.name: {"rows": s.rows, "first_date": iso(s.first), "last_date": iso(s.last)}
                     for s in index_totals(store)},
-        "last_update": store.last_update(),
+        "last_update": last_update(store),
         **completeness_summary(store),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kstock.market.freshness import data_age, describe_age
+from kstock.market.repositories.meta import last_update
 from kstock.market.store_summary import bad_rows_line, cached_bad_rows, completeness_lines, completeness_summary
 from kstock.ml.models import known_kinds
 from kstock.service import runs
@@ -67,7 +68,7 @@ def service_status(services: Services, checks: bool = False) -> dict[str, Any]:
         "today": fresh.today,
         "data_behind_trading_days": fresh.behind,
         "data_warning": fresh.warning(),
-        "last_update": services.store.last_update(),
+        "last_update": last_update(services.store),
         "last_scored": last_scored_date(services),
         "runs": [r.__dict__ for r in runs.last_runs(services.store, limit=8)],
         "data_notes": completeness_lines(completeness_summary(services.store)),  # index lag, partial days

@@ -56,3 +56,21 @@ def with_prefix(store: MarketStore, prefix: str) -> list[tuple[str, str]]:
     """(key, value) of every note whose key starts with ``prefix``."""
     with store.lock:
         return store.conn.execute("SELECT key, value FROM meta WHERE key LIKE ?", (prefix + "%",)).fetchall()
+
+
+_UPDATE_FIELDS = ("source", "finished_at", "rows_changed", "status", "message")
+
+
+def last_update(store: MarketStore) -> dict | None:
+    """The last logged data update, ok or not (``data status``, ``/status``); None before any."""
+    sql = f"SELECT {', '.join(_UPDATE_FIELDS)} FROM data_updates ORDER BY id DESC LIMIT 1"
+    row = store.conn.execute(sql).fetchone()
+    return None if row is None else dict(zip(_UPDATE_FIELDS, row, strict=True))
+
+
+def last_good_update(store: MarketStore) -> dict | None:
+    """The last data update that succeeded (source, finished_at, rows_changed); None before any."""
+    row = store.conn.execute("SELECT source, finished_at, rows_changed FROM data_updates WHERE status = 'ok' "
+                             "ORDER BY id DESC LIMIT 1").fetchone()
+    return None if row is None else dict(zip(_UPDATE_FIELDS[:3], row, strict=True))
+
