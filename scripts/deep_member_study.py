@@ -8,8 +8,9 @@ Each member is trained once per fold (plus the warm-up fold that weighs the ense
 rerun or another LSTM variant does not train the trees again. For each LSTM variant it prints the LSTM alone,
 the ensemble of trees + that LSTM (weights chosen on earlier folds only), the LSTM's daily rank correlation
 with the trees and the ensemble's gain over the trees from the next open, per fold — and writes it all as
-JSON. ``--cross`` adds the cross-sectional transformer (:mod:`kstock.ml.cross`) the same way; ``--shuffle``
-also trains the first LSTM variant on labels shuffled within each day (≈ 0 expected).
+JSON. ``--cross`` adds the cross-sectional transformer (:mod:`kstock.ml.cross`) the same way, ``--sector`` the
+sector CNN-transformer (with its three-class decision held against always-HOLD per fold); ``--shuffle`` also
+trains the first LSTM variant on labels shuffled within each day (≈ 0 expected).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
 from kstock.ml.evaluation.walkforward import OutOfSample, run_folds, score_predictions, shuffled_label_check
 from kstock.ml.models import create_model
 from kstock.service.context import Services
+from kstock.service.evaluate import three_class_report
 
 #: The LSTM variants tried: the served one, and the issue's "ranked next-day target with a ranking loss".
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -66,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         cross = _member(args.out / "cross.npz", lambda: CrossSectionPredictor.create(settings), data, trained)
         report["cross"] = _with_trees(trees, cross, data, folds, warmup, settings)
         _print_row("cross", report["cross"])
+    if args.sector:
+        sector = _member(args.out / "sector.npz", lambda: create_model("sector", settings, checkpoint_dir=False),
+                         data, trained)
+        report["sector"] = _with_trees(trees, sector, data, folds, warmup, settings)
+        report["sector"]["three_class"] = three_class_report(sector, data, folds)
+        report["sector"]["three_class"]["folds"] = [three_class_report(sector, data, [f]) for f in folds]
+        _print_row("sector", report["sector"])
+        say(f"sector three-class: {json.dumps(report['sector']['three_class'], default=float)}")
     if args.shuffle and args.lstm:
         options = VARIANTS[args.lstm[0]]
         started = time.perf_counter()
@@ -81,11 +91,12 @@ def _member(path: Path, make: Any, data: Any, folds: list[Any]) -> OutOfSample:
     """A member's out-of-sample predictions: read back, or trained fold by fold and kept."""
     if path.exists():
         saved = np.load(path)
-        return OutOfSample(saved["probability"], saved["score"])
+        extras = {k.removeprefix("extra_"): saved[k] for k in saved.files if k.startswith("extra_")}
+        return OutOfSample(saved["probability"], saved["score"], extras)
     started = time.perf_counter()
     oos = run_folds(make, data, folds, lambda i, f: say(f"{path.stem}: fold {i + 1}/{len(folds)}"))
     say(f"{path.stem}: {time.perf_counter() - started:.0f} s for {len(folds)} fits")
-    np.savez(path, probability=oos.probability, score=oos.score)
+    np.savez(path, probability=oos.probability, score=oos.score, **{f"extra_{k}": v for k, v in oos.extras.items()})
     return oos
 
 
@@ -129,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lstm", action="append", choices=sorted(VARIANTS), default=[])
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--cross", action="store_true", help="also the cross-sectional transformer (kstock.ml.cross)")
+    p.add_argument("--sector", action="store_true", help="also the sector CNN-transformer and its three-class call")
     p.add_argument("--shuffle", action="store_true")
     return p
 

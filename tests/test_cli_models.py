@@ -301,6 +301,26 @@ def test_evaluate_holds_a_three_class_call_against_always_hold(cli, tmp_path: Pa
     accuracy, hold = classy["accuracy_3class"], classy["hold_baseline_accuracy"]
     assert f"classy: 3분류 정확도 {accuracy:.3f} (늘 HOLD {hold:.3f})" in out
     assert "구간별 정확도:늘 HOLD" in out
+    assert classy["accuracy_3class_argmax"] == pytest.approx(accuracy, abs=1e-12)  # no decision: the argmax
+    assert 0 <= classy["call_share"] <= 1
+
+
+def test_evaluate_scores_a_kinds_own_decision_not_its_argmax(cli, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a kind gives its decision (the sector model's offsets), that is the call held against always-HOLD;
+    the plain argmax is reported beside it. A decision that is HOLD everywhere scores exactly always-HOLD."""
+    monkeypatch.setitem(model_kinds.KINDS, "holding",
+                        model_kinds.Kind("support.models:HoldingClassTrees", "관망 트리", 0.0))
+    report_file = tmp_path / "eval.json"
+    rc, out, err = cli("evaluate", "--model", "holding", "--folds", "2", "--json", str(report_file))
+    assert rc == 0, err
+    holding = json.loads(report_file.read_text())["models"]["holding"]
+    assert holding["accuracy_3class"] == pytest.approx(holding["hold_baseline_accuracy"], abs=1e-12)
+    assert holding["call_share"] == 0
+    for fold in holding["folds"]:
+        assert fold["accuracy_3class"] == pytest.approx(fold["hold_baseline_accuracy"], abs=1e-12)
+    assert holding["accuracy_3class_argmax"] != pytest.approx(holding["accuracy_3class"], abs=1e-6)
+    assert "매수·매도 판단 비율 0.000" in out
 
 
 # -- tune -----------------------------------------------------------------------------------------------------

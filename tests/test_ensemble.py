@@ -7,7 +7,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kstock.ml.ensemble import choose_weights, combine, ensemble_out_of_sample, fold_weights, weight_grid
+from kstock.ml.ensemble import (
+    choose_weights,
+    combine,
+    ensemble_out_of_sample,
+    fold_weights,
+    prior_weights,
+    weight_grid,
+)
 from kstock.ml.evaluation.calibration import round_trip_returns
 from kstock.ml.evaluation.folds import walk_forward_folds
 from kstock.ml.evaluation.walkforward import OutOfSample
@@ -62,7 +69,7 @@ def test_ensemble_weights_never_see_the_fold_they_score(data):
     folds = walk_forward_folds(data.dates, n_folds=3, embargo=5, min_train_days=150)
     members = {"trees": _fake_oos(data, 0.3, 1), "lstm": _fake_oos(data, 0.1, 2)}
     before = fold_weights(members, data, folds)
-    assert before[0] == {"lstm": 0.5, "trees": 0.5}
+    assert before[0] == {"lstm": 0.2, "trees": 0.8}  # no earlier fold: the kinds table's weights
     # make the LSTM perfect on the last fold only: the weights used on that fold cannot know
     last = np.arange(folds[-1].test_start, folds[-1].test_end + 1)
     lstm = dataclasses.replace(members["lstm"], score=members["lstm"].score.copy())
@@ -108,3 +115,25 @@ def test_a_member_weighted_zero_answers_only_when_it_is_alone():
     np.testing.assert_allclose(alone.score, [[0.0], [1.0]])  # its own daily percentile
     with pytest.raises(ValueError):
         combine({"trees": None, "sector": None})
+
+
+def test_weights_within_noise_of_the_best_lean_to_the_prior(data):
+    """The one-standard-error rule: a member that is the trees plus a little noise ranks within noise of them at
+    every weight, so the choice is the prior (the kinds table's 0.8 / 0.2, or one given), not the grid's noisy
+    best; a member far better than the trees still takes the weight."""
+    folds = walk_forward_folds(data.dates, n_folds=3, embargo=5, min_train_days=150)
+    trees = _fake_oos(data, 0.3, 1)
+    noise = 1e-3 * np.random.default_rng(5).normal(size=trees.score.shape)
+    twin = dataclasses.replace(trees, score=trees.score + noise)
+    assert choose_weights({"trees": trees, "lstm": twin}, data, folds) == {"lstm": 0.2, "trees": 0.8}
+    assert fold_weights({"trees": trees, "lstm": twin}, data, folds, prior={"trees": 1, "lstm": 1})[0] == {
+        "lstm": 0.5, "trees": 0.5}  # the first fold, with no earlier one, takes the prior it is given
+    better = choose_weights({"trees": _fake_oos(data, 0.02, 1), "lstm": _fake_oos(data, 0.6, 2)}, data, folds)
+    assert better["lstm"] > 0.5, better
+
+
+def test_prior_weights_are_the_kinds_table_over_the_members_present():
+    assert prior_weights(["lstm", "trees"]) == {"lstm": 0.2, "trees": 0.8}
+    assert prior_weights(["sector", "trees"]) == {"sector": 0.0, "trees": 1.0}  # weight 0 stays 0
+    assert prior_weights(["sector", "toy"]) == {"sector": 0.5, "toy": 0.5}  # nothing weighed: equal
+    assert prior_weights(["a", "b"], {"a": 3, "b": 1}) == {"a": 0.75, "b": 0.25}

@@ -36,8 +36,9 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
 from kstock.errors import KstockError  # noqa: E402
-from kstock.ml.base import CLASS_CALL, CLASS_PROBS, SECTOR_HEAD, MemberOutput  # noqa: E402
+from kstock.ml.base import CLASS_CALL, CLASS_DECISION, CLASS_PROBS, SECTOR_HEAD, MemberOutput  # noqa: E402
 from kstock.ml.sector.checkpoints import load_checkpoint  # noqa: E402
+from kstock.ml.sector.decision import ClassDecision  # noqa: E402
 from kstock.ml.sector.model import COMMON_HEAD, SectorAwareFusionModel  # noqa: E402
 from kstock.ml.sector.predictor import SectorPredictor, build_model, train_sector  # noqa: E402
 from kstock.ml.sector.trainer import ThreePhaseTrainer  # noqa: E402
@@ -346,6 +347,8 @@ def test_save_and_load_round_trip(data, trained, tmp_path):
     np.testing.assert_allclose(a.score, b.score, atol=1e-6)
     np.testing.assert_array_equal(a.extras["head"], b.extras["head"])
     assert loaded.describe()["img_size"] == 32
+    assert loaded.decision == pred.decision  # the call's offsets travel with the model
+    np.testing.assert_array_equal(a.extras[CLASS_DECISION], b.extras[CLASS_DECISION])
 
 
 def test_registered_kind_and_factory_options(data):
@@ -415,23 +418,44 @@ def _note_text(pred, data, day: int) -> tuple[str | None, MemberOutput]:
 
 
 def test_the_class_is_a_call_only_when_it_beat_always_hold(data, trained):
-    """Below always-HOLD's accuracy on its held-out days, the class is no call: the analysis shows only the head
-    (the score still feeds the ensemble). At or above it, the head line also says the call and its probability."""
+    """Below always-HOLD's accuracy on held-out days its offsets never saw, the class is no call: the analysis
+    shows only the head (the score still feeds the ensemble). Above it, the head line also says the call — the
+    most probable class after the offsets — and its probability."""
     pred, _ = trained
+    assert pred.decision is not None  # fitted with the model, on its validation days
+    assert set(pred.decision.as_dict()) >= {"offsets", "accuracy", "hold_accuracy", "call_share", "earned"}
     day = len(data.dates) - 1
     below = copy.copy(pred)
-    below.metrics = {"2": {"accuracy": 0.51, "hold_baseline_accuracy": 0.55}}
+    below.decision = ClassDecision((-0.3, 0.0, -0.3), accuracy=0.51, hold_accuracy=0.55, call_share=0.2)
     text, out = _note_text(below, data, day)
     assert CLASS_CALL not in out.extras and "3분류" not in text and text.endswith("헤드")
-    unmeasured = copy.copy(pred)
-    unmeasured.metrics = {"2": {"accuracy": 0.6}}  # a model saved without the baseline: no call either
-    assert CLASS_CALL not in unmeasured.predict_days(data, np.array([day])).extras
+    assert CLASS_DECISION in out.extras  # the evaluator still holds it against always-HOLD
     earned = copy.copy(pred)
-    earned.metrics = {"2": {"accuracy": 0.58, "hold_baseline_accuracy": 0.55}}
+    earned.decision = ClassDecision((0.4, 0.0, -0.4), accuracy=0.58, hold_accuracy=0.55, call_share=0.2)
     text, out = _note_text(earned, data, day)
     calls = out.extras[CLASS_CALL][:, 0]
     probs = out.extras[CLASS_PROBS][:, 0]
     ok = np.isfinite(calls)
-    assert ok.any() and np.array_equal(calls[ok], probs[ok].argmax(axis=1))
+    expected = np.argmax(np.log(probs[ok]) + np.array([0.4, 0.0, -0.4]), axis=1)
+    assert ok.any() and np.array_equal(calls[ok], expected)
+    assert np.array_equal(out.extras[CLASS_DECISION][:, 0], calls, equal_nan=True)
     assert re.search(r"헤드 · 3분류 판단 (매수|관망|매도) \(\d+%\)$", text), text
     assert np.array_equal(out.score, below.predict_days(data, np.array([day])).score, equal_nan=True)
+
+
+def test_a_model_saved_before_the_offsets_is_judged_by_its_argmax(data, trained):
+    """No decision in its file: its plain argmax is the call, shown only if its validation accuracy was at or
+    above always-HOLD's (a file without the baseline shows none)."""
+    pred, _ = trained
+    day = len(data.dates) - 1
+    legacy = copy.copy(pred)
+    legacy.decision = None
+    legacy.metrics = {"2": {"accuracy": 0.51, "hold_baseline_accuracy": 0.55}}
+    assert CLASS_CALL not in legacy.predict_days(data, np.array([day])).extras
+    legacy.metrics = {"2": {"accuracy": 0.6}}
+    assert CLASS_CALL not in legacy.predict_days(data, np.array([day])).extras
+    legacy.metrics = {"2": {"accuracy": 0.58, "hold_baseline_accuracy": 0.55}}
+    out = legacy.predict_days(data, np.array([day]))
+    calls, probs = out.extras[CLASS_CALL][:, 0], out.extras[CLASS_PROBS][:, 0]
+    ok = np.isfinite(calls)
+    assert ok.any() and np.array_equal(calls[ok], probs[ok].argmax(axis=1))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kstock.ml.base import CLASS_PROBS, MemberOutput, Note
+from kstock.ml.base import CLASS_DECISION, CLASS_PROBS, MemberOutput, Note
 from kstock.ml.trees import TreeParams, TreePredictor
 from kstock.service import retrain as retrain_mod
 from support.workspace import FAST_TREES
@@ -79,6 +79,18 @@ class ClassTrees(FastTrees):
         out = super().predict_days(data, days)
         buy, sell = out.score**2, (1 - out.score) ** 2
         out.extras[CLASS_PROBS] = np.stack([sell, 1 - buy - sell, buy], axis=-1)
+        return out
+
+
+class HoldingClassTrees(FastTrees):
+    """Trees whose probabilities never favour HOLD, but whose decision (as the sector model's offsets may decide)
+    is HOLD wherever they predict."""
+
+    def predict_days(self, data, days):
+        out = super().predict_days(data, days)
+        out.extras[CLASS_PROBS] = np.stack([0.9 * (1 - out.score), np.full_like(out.score, 0.1),
+                                            0.9 * out.score], axis=-1)
+        out.extras[CLASS_DECISION] = np.where(np.isfinite(out.score), 1.0, np.nan)
         return out
 
 

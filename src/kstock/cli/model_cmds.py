@@ -227,7 +227,8 @@ def _three_class_lines(models: dict) -> list[str]:
         hold = _fmt(m.get("hold_baseline_accuracy"))
         rows.append(f"{name}: 3분류 정확도 {_fmt(m['accuracy_3class'])} (늘 HOLD {hold}), "
                     f"macro-F1 {_fmt(m.get('macro_f1'))} (늘 HOLD {_fmt(m.get('hold_baseline_macro_f1'))}); "
-                    f"구간별 정확도:늘 HOLD {folds}")
+                    f"구간별 정확도:늘 HOLD {folds}; 매수·매도 판단 비율 {_fmt(m.get('call_share'))}, "
+                    f"보정 전(argmax) 정확도 {_fmt(m.get('accuracy_3class_argmax'))}")
     return rows
 
 

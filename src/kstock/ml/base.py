@@ -40,8 +40,11 @@ ATTENTION = "attention"
 SECTOR_HEAD = "head"
 #: The sector model's (SELL, HOLD, BUY) probabilities: (N, D, 3).
 CLASS_PROBS = "class_probs"
-#: The sector model's three-class call (0 SELL, 1 HOLD, 2 BUY) per ticker and day, (N, D) — present only when
-#: that call beat answering HOLD every time on the model's own held-out days (else it is no call at all).
+#: The sector model's three-class decision (0 SELL, 1 HOLD, 2 BUY) per ticker and day, (N, D): its most probable
+#: class after the offsets of :mod:`kstock.ml.sector.decision` (what the evaluator holds against always-HOLD).
+CLASS_DECISION = "class_decision"
+#: The same decision shown as a call — present only when it beat answering HOLD every time on held-out days
+#: the offsets were not chosen on (else it is no call at all).
 CLASS_CALL = "class_call"
 
 TORCH_MISSING = "torch가 설치되지 않음"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from kstock.errors import KstockError
-from kstock.ml.base import CLASS_PROBS
+from kstock.ml.base import CLASS_DECISION, CLASS_PROBS
 from kstock.ml.evaluation import metrics as mt
 from kstock.ml.evaluation.calibration import build_table
 from kstock.ml.evaluation.diversity import diversity_report
@@ -117,9 +117,9 @@ def _expand(models: list[str]) -> list[str]:
 def _score(oos: OutOfSample, data, folds, settings) -> dict[str, Any]:
     scored = score_predictions(oos, data, folds, settings)
     if CLASS_PROBS in oos.extras:  # a three-class call, held against always-HOLD overall and on every fold
-        scored.update(_multiclass(oos, data, folds))
+        scored.update(three_class_report(oos, data, folds))
         for fold, row in zip(folds, scored["folds"], strict=True):
-            row.update(_multiclass(oos, data, [fold]))
+            row.update(three_class_report(oos, data, [fold]))
     return scored
 
 
@@ -139,18 +139,29 @@ def _ic_record(oos: OutOfSample, data, folds, settings) -> dict[str, Any]:
     return ic_record(data.dates[days], daily, "walk-forward")
 
 
-def _multiclass(oos: OutOfSample, data, folds) -> dict[str, Any]:
+def three_class_report(oos: OutOfSample, data, folds) -> dict[str, Any]:
+    """The three-class decision (or, for a kind that gives none, the argmax) on the folds' test days, held
+    against always-HOLD, with the plain argmax's accuracy and how often it calls SELL or BUY."""
     days = np.zeros(len(data.dates), dtype=bool)
     for f in folds:
         days[f.test_start : f.test_end + 1] = True
     mask = data.sample_mask(days)
     probs = oos.extras[CLASS_PROBS]
     ok = mask & np.isfinite(probs).all(axis=-1)
-    pred = np.where(ok, np.argmax(np.nan_to_num(probs), axis=-1), np.nan)
-    m = mt.multiclass_metrics(pred, np.where(ok, data.labels.three_class, np.nan))
+    truth = np.where(ok, data.labels.three_class, np.nan)
+    argmax = np.where(ok, np.argmax(np.nan_to_num(probs), axis=-1), np.nan)
+    decided = np.where(ok, oos.extras[CLASS_DECISION], np.nan) if CLASS_DECISION in oos.extras else argmax
+    m = mt.multiclass_metrics(decided, truth)
     return {"macro_f1": m["macro_f1"], "per_class_accuracy": m["per_class_accuracy"],
             "hold_baseline_macro_f1": m["hold_baseline_macro_f1"], "accuracy_3class": m["accuracy"],
-            "hold_baseline_accuracy": m["hold_baseline_accuracy"]}
+            "hold_baseline_accuracy": m["hold_baseline_accuracy"], "call_share": _call_share(decided),
+            "accuracy_3class_argmax": mt.multiclass_metrics(argmax, truth)["accuracy"]}
+
+
+def _call_share(decided: np.ndarray) -> float:
+    """How often the decision is SELL or BUY rather than HOLD (NaN: no decision at all)."""
+    made = decided[np.isfinite(decided)]
+    return float(np.mean(made != mt.HOLD_CLASS)) if made.size else float("nan")
 
 
 def _add_ensemble(report, oos_by, data, folds, settings, services, warmup=None) -> None:

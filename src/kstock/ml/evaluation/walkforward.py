@@ -17,7 +17,7 @@ import numpy as np
 
 from kstock.config import Settings
 from kstock.features.tabular import FEATURE_NAMES
-from kstock.ml.base import CLASS_PROBS, MemberOutput
+from kstock.ml.base import CLASS_DECISION, CLASS_PROBS, MemberOutput
 from kstock.ml.data import ModelData
 from kstock.ml.evaluation import backtest as bt
 from kstock.ml.evaluation import metrics as mt
@@ -33,9 +33,9 @@ BASELINE_RANKINGS: dict[str, tuple[str, float]] = {
 }
 
 
-#: The member extras the evaluator reads (the sector model's class probabilities, for macro-F1). Others —
+#: The member extras the evaluator reads (the sector model's class probabilities and decision). Others —
 #: the LSTM's attention, (N, T, 20) — explain a served answer and are not kept across folds.
-EVALUATED_EXTRAS = (CLASS_PROBS,)
+EVALUATED_EXTRAS = (CLASS_PROBS, CLASS_DECISION)
 
 
 @dataclass

@@ -28,10 +28,11 @@ from kstock.config import Settings
 from kstock.errors import KstockError
 from kstock.features.labels import CLASS_NAMES
 from kstock.market.sectors import SECTOR_NAMES
-from kstock.ml.base import CLASS_CALL, CLASS_PROBS, SECTOR_HEAD, MemberOutput
+from kstock.ml.base import CLASS_CALL, CLASS_DECISION, CLASS_PROBS, SECTOR_HEAD, MemberOutput
 from kstock.ml.data import ModelData
 from kstock.ml.sector.checkpoints import load_checkpoint
 from kstock.ml.sector.config import SectorConfig
+from kstock.ml.sector.decision import ClassDecision, fit_decision
 from kstock.ml.sector.model import FocalLoss, SectorAwareFusionModel
 from kstock.ml.sector.runtime import evaluate_samples, infer, resolve_device
 from kstock.ml.sector.trainer import ThreePhaseTrainer
@@ -86,6 +87,7 @@ class SectorPredictor:
         self.scaler: WindowScaler | None = None
         self.class_weights = np.ones(3)
         self.metrics: dict[str, Any] = {}
+        self.decision: ClassDecision | None = None  # None: a model saved before the offsets
         self.info: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
 
@@ -110,8 +112,11 @@ class SectorPredictor:
                                    resume=self.resume if resume is None else resume)
         self._adopt(trainer.model, split)
         self.history = trainer.history
+        self.decision = self._fit_decision(split)
         last = self.metrics[max(self.metrics)] if self.metrics else {}
         return {"train_samples": float(split.info["n_train"]), "val_samples": float(split.info["n_val"]),
+                "val_decision_accuracy": self.decision.accuracy,
+                "val_decision_hold_accuracy": self.decision.hold_accuracy,
                 "val_loss": float(last.get("loss", np.nan)), "val_macro_f1": float(last.get("macro_f1", np.nan)),
                 "val_hold_baseline_macro_f1": float(last.get("hold_baseline_macro_f1", np.nan)),
                 "val_accuracy": float(last.get("accuracy", np.nan))}
@@ -123,7 +128,20 @@ class SectorPredictor:
         self.info = {**split.info, "sector_counts": [int(c) for c in split.sector_counts],
                      "active_heads": [int(s) for s in np.flatnonzero(model.head_active.cpu().numpy())]}
 
+    def _fit_decision(self, split: Split) -> ClassDecision:
+        """The call's offsets, from the validation days (:mod:`kstock.ml.sector.decision`)."""
+        probs, _, _ = infer(self.model, split.source, split.val_tickers, split.val_days, self._batch, self.device,
+                            phase=2)
+        labels = split.source.labels(split.val_tickers, split.val_days)
+        return fit_decision(probs, labels, split.val_days, seed=self.config.seed)
+
     # -- inference -----------------------------------------------------------------------------
+    @property
+    def _batch(self) -> int:
+        """Samples per forward pass: the configured batch, capped on the CPU (:data:`CPU_PREDICT_BATCH`)."""
+        return self.config.infer_batch if self.device.type != "cpu" else min(self.config.infer_batch,
+                                                                              CPU_PREDICT_BATCH)
+
     def source(self, data: ModelData) -> WindowSource:
         if self.model is None or self.scaler is None:
             raise RuntimeError("SectorPredictor is not fitted")
@@ -132,9 +150,7 @@ class SectorPredictor:
     def predict_samples(self, data: ModelData, tickers: np.ndarray,
                         days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities (n, 3) and the head used (n,) for explicit (ticker, day) samples."""
-        batch = self.config.infer_batch if self.device.type != "cpu" else min(self.config.infer_batch,
-                                                                               CPU_PREDICT_BATCH)
-        probs, _, heads = infer(self.model, self.source(data), tickers, days, batch, self.device, phase=2)
+        probs, _, heads = infer(self.model, self.source(data), tickers, days, self._batch, self.device, phase=2)
         return probs, heads
 
     def predict_days(self, data: ModelData, days: np.ndarray) -> MemberOutput:
@@ -153,15 +169,18 @@ class SectorPredictor:
             class_probs[tick, column[day]] = probs
             head[tick, column[day]] = heads
         buy, sell = class_probs[..., 2], class_probs[..., 0]
-        extras = {CLASS_PROBS: class_probs, SECTOR_HEAD: head}
+        decided = (self.decision or ClassDecision()).decide(class_probs)
+        extras = {CLASS_PROBS: class_probs, SECTOR_HEAD: head, CLASS_DECISION: decided}
         if self.class_call_earned():
-            finite = np.isfinite(class_probs).all(axis=-1)
-            extras[CLASS_CALL] = np.where(finite, np.argmax(np.nan_to_num(class_probs), axis=-1), np.nan)
+            extras[CLASS_CALL] = decided
         return MemberOutput(probability=buy.copy(), score=buy - sell, extras=extras)
 
     def class_call_earned(self) -> bool:
-        """Whether its three-class call beat answering HOLD every time (accuracy) on its own held-out days:
-        below that, its class is no call and an analysis does not show it (its score still feeds the ensemble)."""
+        """Whether its three-class call beat answering HOLD every time (accuracy) on held-out days its offsets
+        were not chosen on: below that, its class is no call and an analysis does not show it (its score still
+        feeds the ensemble). A model saved before the offsets is judged by its plain argmax on its validation."""
+        if self.decision is not None:
+            return self.decision.earned
         last = self.metrics[max(self.metrics)] if self.metrics else {}
         accuracy, hold = last.get("accuracy"), last.get("hold_baseline_accuracy")
         try:
@@ -181,7 +200,7 @@ class SectorPredictor:
         return {"format": FORMAT, "config": self.config.as_dict(), "model_config": dict(self.model.config),
                 "window_features": list(WINDOW_FEATURES), "scaler": self.scaler.to_dict(),
                 "class_weights": [float(w) for w in self.class_weights], "metrics": self.metrics,
-                "info": self.info}
+                "decision": self.decision.as_dict() if self.decision else None, "info": self.info}
 
     @classmethod
     def create(cls, settings: Settings, **options: Any) -> SectorPredictor:
@@ -223,6 +242,7 @@ class SectorPredictor:
         predictor.scaler = WindowScaler.from_dict(meta["scaler"])
         predictor.class_weights = np.asarray(meta["class_weights"], dtype=float)
         predictor.metrics, predictor.info = meta.get("metrics", {}), meta.get("info", {})
+        predictor.decision = ClassDecision.from_dict(meta.get("decision"))
         predictor.info["active_heads"] = [int(s) for s in np.flatnonzero(model.head_active.cpu().numpy())]
         return predictor
 
@@ -231,7 +251,8 @@ class SectorPredictor:
         return {"name": self.name, "img_size": self.config.img_size, "window": self.config.window,
                 "features": len(WINDOW_FEATURES), "active_heads": [SECTOR_NAMES[s] for s in active],
                 "train_range": [self.info.get("train_start"), self.info.get("train_end")],
-                "validation": self.metrics.get(max(self.metrics)) if self.metrics else None}
+                "validation": self.metrics.get(max(self.metrics)) if self.metrics else None,
+                "decision": self.decision.as_dict() if self.decision else None}
 
 
 def text_progress(say: Callable[[str], None], every: float = 0.1) -> Callable[[dict[str, Any]], None]:
