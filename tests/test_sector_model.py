@@ -376,6 +376,25 @@ def test_validate_command_prints_the_report(data, trained, capsys, tmp_path):
     assert main(["validate", "sector", "--checkpoint", str(tmp_path / "nope.pt"), "--db", str(db)]) == 1
 
 
+def test_validate_reports_the_call_the_analysis_shows(data, trained):
+    """A saved model carries its offsets: validation reports the call's accuracy (what /analyze shows) beside the
+    plain argmax's, on the same samples; a checkpoint (no offsets) reports only the argmax."""
+    from kstock.cli.deep_cmds import format_report
+    from kstock.ml.sector.predictor import validate_sector
+
+    pred, _ = trained
+    shown = copy.copy(pred)
+    shown.decision = ClassDecision((-6.0, 0.0, -6.0), 0.56, 0.55, 0.0)  # calls HOLD everywhere
+    report = validate_sector(data, shown)
+    assert report["decision_accuracy"] == pytest.approx(report["hold_baseline_accuracy"], abs=1e-12)
+    assert report["decision_call_share"] == 0
+    text = format_report({**report, "model": "x"})
+    assert "3분류 판단     정확도" in text and "매수·매도라고 답한 비율 0.0 %" in text
+    bare = copy.copy(pred)
+    bare.decision = None
+    assert "decision_accuracy" not in validate_sector(data, bare)
+
+
 def test_without_torch_the_kind_is_unavailable(tmp_path):
     hook = tmp_path / "hook"
     hook.mkdir()

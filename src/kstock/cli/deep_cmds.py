@@ -96,6 +96,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"macro-F1       {r['macro_f1']:.3f}    (늘 HOLD 기준선: {r['hold_baseline_macro_f1']:.3f})",
         f"클래스별 정확도 {per_class}",
     ]
+    if "decision_accuracy" in r:  # the call /analyze shows: the most probable class after the stored offsets
+        lines.append(f"3분류 판단     정확도 {_pct(r['decision_accuracy'])}, 매수·매도라고 답한 비율 "
+                     f"{_pct(r['decision_call_share'])} (보정 후: /analyze에 보이는 판단)")
     return "\n".join(lines)
 
 

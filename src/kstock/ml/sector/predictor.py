@@ -325,6 +325,6 @@ def validate_sector(data: ModelData, predictor: SectorPredictor, start: str | No
         tick, day = tick[pick], day[pick]
     loss_fn = FocalLoss(torch.tensor(predictor.class_weights, dtype=torch.float32), cfg.focal_gamma)
     out = evaluate_samples(predictor.model, predictor.source(data), tick, day, loss_fn, cfg.infer_batch,
-                           predictor.device, phase=2)
+                           predictor.device, phase=2, decision=predictor.decision)
     out.update(start=str(data.dates[day.min()]), end=str(data.dates[day.max()]), classes=list(CLASS_NAMES))
     return out

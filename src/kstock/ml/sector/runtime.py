@@ -78,13 +78,19 @@ def empty_cache(device: torch.device) -> None:
 
 
 def evaluate_samples(model: nn.Module, source: WindowSource, tickers: np.ndarray, days: np.ndarray,
-                     loss_fn: FocalLoss, batch_size: int, device: torch.device, phase: int = 2) -> dict[str, Any]:
-    """Validation metrics of ``model`` on the samples, routed as ``phase`` routes."""
+                     loss_fn: FocalLoss, batch_size: int, device: torch.device, phase: int = 2,
+                     decision: Any = None) -> dict[str, Any]:
+    """Validation metrics of ``model`` on the samples, routed as ``phase`` routes; with a ``decision``
+    (:class:`~kstock.ml.sector.decision.ClassDecision`) also the accuracy of the call it makes."""
     probs, logits, heads = infer(model, source, tickers, days, batch_size, device, phase)
     y = source.labels(tickers, days)
     with torch.no_grad():
         loss = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(y)))
     out = multiclass_metrics(probs.argmax(axis=1), y)
+    if decision is not None:
+        call = decision.decide(probs)
+        out["decision_accuracy"] = float(np.mean(call == y)) if len(y) else float("nan")
+        out["decision_call_share"] = float(np.mean(call != 1)) if len(y) else float("nan")
     out["loss"] = loss
     out["sector_head_share"] = float(np.mean(heads != COMMON_HEAD)) if len(heads) else float("nan")
     out["head_counts"] = {str(int(h)): int(c) for h, c in zip(*np.unique(heads, return_counts=True), strict=True)}
