@@ -8,7 +8,8 @@ Each member is trained once per fold (plus the warm-up fold that weighs the ense
 rerun or another LSTM variant does not train the trees again. For each LSTM variant it prints the LSTM alone,
 the ensemble of trees + that LSTM (weights chosen on earlier folds only), the LSTM's daily rank correlation
 with the trees and the ensemble's gain over the trees from the next open, per fold — and writes it all as
-JSON. ``--cross`` adds the cross-sectional transformer (:mod:`kstock.ml.cross`) the same way, ``--sector`` the
+JSON. ``--seed-average`` adds the served LSTM trained with three seeds, its score averaged; ``--cross`` adds the
+cross-sectional transformer (:mod:`kstock.ml.cross`) the same way, ``--sector`` the
 sector CNN-transformer (with its three-class decision held against always-HOLD per fold); ``--shuffle`` also
 trains the first LSTM variant on labels shuffled within each day (≈ 0 expected).
 """
@@ -36,6 +37,8 @@ from kstock.service.evaluate import three_class_report
 #: The LSTM variants tried: the served one, and the issue's "ranked next-day target with a ranking loss".
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
+    "base_seed1": {"seed": 1},  # the served LSTM with other seeds: --seed-average averages the three
+    "base_seed2": {"seed": 2},
     "tradeable": {"label": "tradeable"},
     "corr": {"corr_weight": 1.0},
     "tradeable_corr": {"label": "tradeable", "corr_weight": 1.0},
@@ -62,6 +65,15 @@ def main(argv: list[str] | None = None) -> int:
         report["lstm"][name] = _with_trees(trees, lstm, data, folds, warmup, settings) | {"options": options}
         _print_row(name, report["lstm"][name])
         (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    if args.seed_average:  # the served LSTM trained with three seeds, its score averaged (as the trees average theirs)
+        names = ["base", "base_seed1", "base_seed2"]
+        runs = [_member(args.out / f"lstm_{n}.npz", lambda o=VARIANTS[n]: create_model("lstm", settings, **o),
+                        data, trained) for n in names]
+        with np.errstate(invalid="ignore"):
+            average = OutOfSample(np.mean([r.probability for r in runs], axis=0),
+                                  np.mean([r.score for r in runs], axis=0))
+        report["lstm"]["three_seeds"] = _with_trees(trees, average, data, folds, warmup, settings)
+        _print_row("three_seeds", report["lstm"]["three_seeds"])
     if args.cross:  # the cross-sectional transformer (kstock.ml.cross): a research member, not a served kind
         from kstock.ml.cross.predictor import CrossSectionPredictor
 
@@ -140,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lstm", action="append", choices=sorted(VARIANTS), default=[])
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--cross", action="store_true", help="also the cross-sectional transformer (kstock.ml.cross)")
+    p.add_argument("--seed-average", action="store_true",
+                   help="also the served LSTM trained with seeds 0, 1 and 2, its score averaged")
     p.add_argument("--sector", action="store_true", help="also the sector CNN-transformer and its three-class call")
     p.add_argument("--shuffle", action="store_true")
     return p

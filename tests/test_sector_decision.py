@@ -1,56 +1,56 @@
-"""The sector model's three-class call (:mod:`kstock.ml.sector.decision`): offsets chosen on the earlier half of
-its held-out days make the call right at least as often as always-HOLD; the later half judges whether it earned
-being shown. Pure numpy, no torch."""
+"""The sector model's three-class call (:mod:`kstock.ml.sector.decision`): undoing the training's class weights
+turns probabilities trained as if the classes were equally common back into a call that is right at least as
+often as always-HOLD; held-out days judge whether it earned being shown. Pure numpy, no torch."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from kstock.ml.sector.decision import BUY, HOLD, SELL, ClassDecision, best_offsets, fit_decision
+from kstock.ml.sector.decision import HOLD, ClassDecision
+
+SELL, BUY = 0, 2
 
 
-def _over_calling(n: int = 24_000, days: int = 120, seed: int = 0, signal: float = 0.8):
-    """Probabilities that know the class a little but favour SELL and BUY (as class weights make them)."""
+def _weighted_training(n: int = 30_000, seed: int = 0, signal: float = 0.5):
+    """Labels drawn from a known posterior (HOLD the majority), and the probabilities a model trained with
+    inverse-frequency class weights learns: that posterior with each class multiplied by its weight, renormalised."""
     rng = np.random.default_rng(seed)
-    y = rng.choice(3, n, p=[0.22, 0.55, 0.23])
-    logits = rng.normal(size=(n, 3))
-    logits[np.arange(n), y] += signal
-    logits[:, [SELL, BUY]] += 0.6
-    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    return probs, y, np.repeat(np.arange(days), n // days)
+    prior = np.array([0.22, 0.55, 0.23])
+    logits = np.log(prior) + signal * rng.normal(size=(n, 3))
+    posterior = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = (rng.random(n)[:, None] > np.cumsum(posterior, axis=1)).sum(axis=1)
+    weights = 1 / (3 * np.bincount(y, minlength=3) / n)
+    trained = posterior * weights
+    return trained / trained.sum(axis=1, keepdims=True), y, weights
 
 
-def test_offsets_turn_an_over_calling_model_into_a_call_that_beats_always_hold():
-    probs, y, days = _over_calling()
-    assert np.mean(probs.argmax(axis=1) == y) < np.mean(y == HOLD)  # its plain argmax is below always-HOLD
-    decision = fit_decision(probs, y, days)
-    sell, hold, buy = decision.offsets
-    assert hold == 0 and sell < 0 and buy < 0  # SELL and BUY are called less often
-    judged = days > np.median(np.unique(days))
-    assert decision.hold_accuracy == pytest.approx(np.mean(y[judged] == HOLD), abs=1e-12)
-    assert decision.accuracy == pytest.approx(np.mean(decision.decide(probs[judged]) == y[judged]), abs=1e-12)
-    assert decision.accuracy > decision.hold_accuracy and 0 < decision.call_share < 1 and decision.earned
+def test_undoing_the_class_weights_beats_always_hold_where_the_argmax_did_not():
+    probs, y, weights = _weighted_training()
+    assert np.mean(probs.argmax(axis=1) == y) < np.mean(y == HOLD)  # the weighted argmax over-calls SELL/BUY
+    decision = ClassDecision.undoing(weights)
+    assert decision.offsets[HOLD] == 0 and decision.offsets[SELL] < 0 and decision.offsets[BUY] < 0
+    judged = decision.judged(probs, y)
+    assert judged.offsets == decision.offsets
+    assert judged.hold_accuracy == pytest.approx(np.mean(y == HOLD), abs=1e-12)
+    assert judged.accuracy == pytest.approx(np.mean(decision.decide(probs) == y), abs=1e-12)
+    assert judged.accuracy > judged.hold_accuracy and 0 < judged.call_share < 1 and judged.earned
 
 
 def test_a_model_that_knows_nothing_earns_no_call():
-    """Random probabilities: the best offsets on the first half answer HOLD (or nearly), and the second half
-    does not see the call beat always-HOLD, so it is not shown."""
-    rng = np.random.default_rng(1)
-    n = 12_000
-    y = rng.choice(3, n, p=[0.25, 0.5, 0.25])
-    probs = rng.dirichlet(np.ones(3), n)
-    decision = fit_decision(probs, y, np.repeat(np.arange(60), n // 60))
-    assert not decision.earned
-    assert decision.accuracy <= decision.hold_accuracy + 0.01
+    """Probabilities with no signal: undoing the weights leaves (almost) always HOLD, which is no call."""
+    probs, y, weights = _weighted_training(signal=0.0, seed=1)
+    judged = ClassDecision.undoing(weights).judged(probs, y)
+    assert not judged.earned
+    assert judged.accuracy <= judged.hold_accuracy + 1e-12
 
 
-def test_the_best_offsets_maximise_accuracy_and_prefer_small_ones():
-    probs = np.array([[0.2, 0.5, 0.3], [0.1, 0.3, 0.6], [0.5, 0.3, 0.2]])
-    assert best_offsets(probs, np.array([1, 2, 0])) == (0.0, 0.0, 0.0)  # the argmax is already right everywhere
-    sell, _, buy = best_offsets(probs, np.array([1, 1, 1]))  # HOLD everywhere: the smallest offsets that get it
-    assert ClassDecision((sell, 0.0, buy)).decide(probs).tolist() == [1, 1, 1]
-    assert sell == pytest.approx(-0.6) and buy == pytest.approx(-0.7)  # past log(5/3) ≈ 0.51, log(2) ≈ 0.69
+def test_offsets_are_minus_log_weight_relative_to_hold_and_an_absent_class_is_never_called():
+    decision = ClassDecision.undoing(np.array([2.0, 0.5, 1.0]))
+    assert decision.offsets == pytest.approx((-np.log(4.0), 0.0, -np.log(2.0)))
+    never_buy = ClassDecision.undoing(np.array([1.0, 1.0, 0.0]))
+    assert never_buy.offsets[BUY] == -np.inf
+    assert never_buy.decide(np.array([[0.1, 0.2, 0.7]])).tolist() == [HOLD]
 
 
 def test_decide_is_nan_where_there_is_no_prediction_and_round_trips():
@@ -63,9 +63,13 @@ def test_decide_is_nan_where_there_is_no_prediction_and_round_trips():
     assert again == decision and again.earned
     assert ClassDecision.from_dict(None) is None
     assert not ClassDecision((-6.0, 0.0, -6.0), 0.56, 0.55, 0.0).earned  # never calls SELL or BUY: no call
+    assert not ClassDecision((0.0, 0.0, 0.0)).judged(np.zeros((0, 3)), np.zeros(0)).earned  # nothing to judge on
 
 
-def test_too_few_days_to_judge_leave_the_plain_argmax_unearned():
-    probs, y, _ = _over_calling(n=600)
-    decision = fit_decision(probs, y, np.zeros(600, dtype=int))
-    assert decision.offsets == (0.0, 0.0, 0.0) and not decision.earned
+def test_the_posterior_is_the_probability_at_the_real_class_frequencies():
+    """Undoing the weights recovers the posterior the labels were drawn from (the probability a call shows)."""
+    rng = np.random.default_rng(2)
+    truth = rng.dirichlet(np.ones(3), 50)
+    weights = np.array([1.5, 0.6, 1.4])
+    trained = truth * weights / (truth * weights).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ClassDecision.undoing(weights).posterior(trained), truth, atol=1e-12)

@@ -36,7 +36,14 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
 from kstock.errors import KstockError  # noqa: E402
-from kstock.ml.base import CLASS_CALL, CLASS_DECISION, CLASS_PROBS, SECTOR_HEAD, MemberOutput  # noqa: E402
+from kstock.ml.base import (  # noqa: E402
+    CALL_PROBS,
+    CLASS_CALL,
+    CLASS_DECISION,
+    CLASS_PROBS,
+    SECTOR_HEAD,
+    MemberOutput,
+)
 from kstock.ml.sector.checkpoints import load_checkpoint  # noqa: E402
 from kstock.ml.sector.decision import ClassDecision  # noqa: E402
 from kstock.ml.sector.model import COMMON_HEAD, SectorAwareFusionModel  # noqa: E402
@@ -459,6 +466,12 @@ def test_the_class_is_a_call_only_when_it_beat_always_hold(data, trained):
     assert ok.any() and np.array_equal(calls[ok], expected)
     assert np.array_equal(out.extras[CLASS_DECISION][:, 0], calls, equal_nan=True)
     assert re.search(r"헤드 · 3분류 판단 (매수|관망|매도) \(\d+%\)$", text), text
+    # the probability shown is the one the call was made from: the offsets applied, renormalised
+    posterior = probs[ok] * np.exp([0.4, 0.0, -0.4])
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(out.extras[CALL_PROBS][:, 0][ok], posterior, atol=1e-9)
+    i = int(np.flatnonzero(ok)[0])
+    assert text.endswith(f"({out.extras[CALL_PROBS][i, 0, int(calls[i])]:.0%})"), text
     assert np.array_equal(out.score, below.predict_days(data, np.array([day])).score, equal_nan=True)
 
 

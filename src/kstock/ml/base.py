@@ -41,11 +41,14 @@ SECTOR_HEAD = "head"
 #: The sector model's (SELL, HOLD, BUY) probabilities: (N, D, 3).
 CLASS_PROBS = "class_probs"
 #: The sector model's three-class decision (0 SELL, 1 HOLD, 2 BUY) per ticker and day, (N, D): its most probable
-#: class after the offsets of :mod:`kstock.ml.sector.decision` (what the evaluator holds against always-HOLD).
+#: class once its training's class weights are undone (:mod:`kstock.ml.sector.decision`) — what the evaluator
+#: holds against always-HOLD.
 CLASS_DECISION = "class_decision"
-#: The same decision shown as a call — present only when it beat answering HOLD every time on held-out days
-#: the offsets were not chosen on (else it is no call at all).
+#: The same decision shown as a call — present only when it beat answering HOLD every time on the model's
+#: validation days (else it is no call at all).
 CLASS_CALL = "class_call"
+#: With a call, the (SELL, HOLD, BUY) probabilities it was made from (the class weights undone), (N, D, 3).
+CALL_PROBS = "call_probs"
 
 TORCH_MISSING = "torch가 설치되지 않음"
 LABELS = ("SELL", "HOLD", "BUY")

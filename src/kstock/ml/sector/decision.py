@@ -1,12 +1,14 @@
-"""The sector model's three-class call: its most probable class after two offsets chosen on held-out days.
+"""The sector model's three-class call: its most probable class once the training's class weights are undone.
 
-Why: the model is trained with inverse-frequency class weights and a focal loss. That buys macro-F1 (it does
-learn SELL and BUY) at the price of calling them too often: its plain argmax was right less often than
-answering HOLD every time (0.513 against 0.551 on the kospi folds). A reader takes a call at face value, so the
-call should be right as often as the model can make it: SELL and BUY get an offset on their log-probability
-(HOLD's is 0), chosen to maximise accuracy on the first half of the model's validation days; the second half,
-days the offsets never saw, decides whether the call beat always-HOLD (``earned``) and may be shown. The
-scores that feed the ensemble (P(BUY) − P(SELL)) are not touched.
+Why: the model is trained with inverse-frequency class weights (and a focal loss). That buys macro-F1 — it
+does learn SELL and BUY — but it trains the probabilities as if the three classes were equally common, so
+their plain argmax calls SELL and BUY far too often: it was right less often than answering HOLD every time
+(0.485 against 0.536 on the kospi folds). Dividing each class's probability by its training weight (adding
+−log w to its log-probability) is Bayes' rule back to the classes' real frequencies. It fits nothing, so it
+cannot learn the last weeks' market direction: offsets fitted to accuracy on the model's latest validation
+days did, and lost to always-HOLD in a fold whose market turned (docs/models.md, "The sector model"). The
+validation days, which training never saw, judge whether the call beat always-HOLD (``earned``) and may be
+shown. The score that feeds the ensemble (P(BUY) − P(SELL)) is not touched.
 """
 
 from __future__ import annotations
@@ -18,25 +20,31 @@ import numpy as np
 
 from kstock.features.labels import CLASS_NAMES
 
-SELL, HOLD, BUY = (CLASS_NAMES.index(c) for c in ("SELL", "HOLD", "BUY"))
-#: The offsets tried for SELL and for BUY (log-probability units; −6 makes a class practically never called).
-OFFSET_GRID = np.round(np.arange(-6.0, 3.01, 0.1), 2)
-#: Held-out samples a fit reads at most (a fixed, seeded subsample beyond it: the grid is 91 × 91 argmaxes).
-MAX_FIT_SAMPLES = 40_000
+HOLD = CLASS_NAMES.index("HOLD")
 
 
 @dataclass(frozen=True)
 class ClassDecision:
-    """Offsets for (SELL, HOLD, BUY), and how the call did on held-out days the offsets were not chosen on."""
+    """Offsets for (SELL, HOLD, BUY) log-probabilities, and how the call did on held-out days."""
 
     offsets: tuple[float, float, float] = (0.0, 0.0, 0.0)
     accuracy: float = float("nan")
     hold_accuracy: float = float("nan")
-    call_share: float = float("nan")  # how often it calls SELL or BUY there
+    call_share: float = float("nan")  # how often it called SELL or BUY there
+
+    @classmethod
+    def undoing(cls, class_weights: np.ndarray) -> ClassDecision:
+        """The offsets that undo training weights ``class_weights`` (−log w, HOLD's set to 0); a class
+        weighted 0 (absent from training) is never called."""
+        w = np.asarray(class_weights, dtype=float)
+        with np.errstate(divide="ignore"):
+            offsets = np.where(w > 0, -np.log(np.where(w > 0, w, 1.0)), -np.inf)
+        offsets = offsets - offsets[HOLD] if np.isfinite(offsets[HOLD]) else offsets
+        return cls(tuple(float(x) for x in offsets))
 
     @property
     def earned(self) -> bool:
-        """Whether the call was right more often than always-HOLD on the days that judge it."""
+        """Whether the call was right more often than always-HOLD on the days that judged it."""
         return bool(np.isfinite(self.accuracy) and self.accuracy > self.hold_accuracy and self.call_share > 0)
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
@@ -46,6 +54,23 @@ class ClassDecision:
         with np.errstate(divide="ignore"):
             adjusted = np.log(np.where(finite[..., None], probs, 1.0)) + np.asarray(self.offsets)
         return np.where(finite, np.argmax(adjusted, axis=-1), np.nan)
+
+    def posterior(self, probs: np.ndarray) -> np.ndarray:
+        """The probabilities with the offsets applied, renormalised: what the model believes of each class at
+        the classes' real frequencies (the call's probability an analysis shows)."""
+        probs = np.asarray(probs, dtype=float)
+        adjusted = probs * np.exp(np.asarray(self.offsets))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return adjusted / adjusted.sum(axis=-1, keepdims=True)
+
+    def judged(self, probs: np.ndarray, labels: np.ndarray) -> ClassDecision:
+        """The same offsets with the call's accuracy, always-HOLD's and its SELL-or-BUY share on these samples."""
+        labels = np.asarray(labels)
+        if labels.size == 0:
+            return ClassDecision(self.offsets)
+        call = self.decide(probs)
+        return ClassDecision(self.offsets, float(np.mean(call == labels)), float(np.mean(labels == HOLD)),
+                             float(np.mean(call != HOLD)))
 
     def as_dict(self) -> dict[str, Any]:
         return {"offsets": list(self.offsets), "accuracy": self.accuracy, "hold_accuracy": self.hold_accuracy,
@@ -57,38 +82,3 @@ class ClassDecision:
             return None
         return cls(tuple(float(x) for x in d["offsets"]), float(d["accuracy"]), float(d["hold_accuracy"]),
                    float(d["call_share"]))
-
-
-def fit_decision(probs: np.ndarray, labels: np.ndarray, days: np.ndarray, seed: int = 0) -> ClassDecision:
-    """Offsets chosen on the earlier half of the held-out days, judged on the later half (by date)."""
-    probs, labels, days = np.asarray(probs, float), np.asarray(labels, int), np.asarray(days)
-    if len(np.unique(days)) < 2:
-        return ClassDecision()
-    cut = np.median(np.unique(days))
-    choose, judge = days <= cut, days > cut
-    offsets = best_offsets(probs[choose], labels[choose], seed)
-    decision = ClassDecision(offsets)
-    call = decision.decide(probs[judge])
-    truth = labels[judge]
-    return ClassDecision(offsets, float(np.mean(call == truth)), float(np.mean(truth == HOLD)),
-                         float(np.mean(call != HOLD)))
-
-
-def best_offsets(probs: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """The (SELL, 0, BUY) offsets of the grid with the highest accuracy; ties go to the smallest offsets."""
-    if len(labels) > MAX_FIT_SAMPLES:
-        pick = np.random.default_rng(seed).choice(len(labels), MAX_FIT_SAMPLES, replace=False)
-        probs, labels = probs[pick], labels[pick]
-    logp = np.log(np.clip(probs, 1e-12, 1.0))
-    sell, hold, buy = logp[:, SELL], logp[:, HOLD], logp[:, BUY]
-    best, best_key = (0.0, 0.0, 0.0), (-1.0, 0.0)
-    for s in OFFSET_GRID:
-        sell_s = sell + s
-        sell_over_hold = sell_s >= hold
-        for b in OFFSET_GRID:
-            buy_b = buy + b  # np.argmax's order: the first of equal maxima wins, as in ClassDecision.decide
-            pred = np.where(sell_over_hold & (sell_s >= buy_b), SELL, np.where(hold >= buy_b, HOLD, BUY))
-            key = (float(np.mean(pred == labels)), -(abs(s) + abs(b)))
-            if key > best_key:
-                best, best_key = (float(s), 0.0, float(b)), key
-    return best

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kstock.market.sectors import sector_name
-from kstock.ml.base import CLASS_CALL, CLASS_PROBS, SECTOR_HEAD, Note, NoteContext
+from kstock.ml.base import CALL_PROBS, CLASS_CALL, CLASS_PROBS, SECTOR_HEAD, Note, NoteContext
 
 #: The three classes in the words of an analysis (SELL, HOLD, BUY: :data:`kstock.features.labels.CLASS_NAMES`).
 CALL_WORDS = ("매도", "관망", "매수")
@@ -28,5 +28,6 @@ def _call_text(context: NoteContext) -> str:
     call = context.extras[CLASS_CALL][context.i, 0] if CLASS_CALL in context.extras else np.nan
     if not np.isfinite(call):
         return ""
-    probability = context.extras[CLASS_PROBS][context.i, 0, int(call)]
+    probs = context.extras.get(CALL_PROBS, context.extras[CLASS_PROBS])  # the probabilities the call was made from
+    probability = probs[context.i, 0, int(call)]
     return f" · 3분류 판단 {CALL_WORDS[int(call)]} ({probability:.0%})"

@@ -28,11 +28,11 @@ from kstock.config import Settings
 from kstock.errors import KstockError
 from kstock.features.labels import CLASS_NAMES
 from kstock.market.sectors import SECTOR_NAMES
-from kstock.ml.base import CLASS_CALL, CLASS_DECISION, CLASS_PROBS, SECTOR_HEAD, MemberOutput
+from kstock.ml.base import CALL_PROBS, CLASS_CALL, CLASS_DECISION, CLASS_PROBS, SECTOR_HEAD, MemberOutput
 from kstock.ml.data import ModelData
 from kstock.ml.sector.checkpoints import load_checkpoint
 from kstock.ml.sector.config import SectorConfig
-from kstock.ml.sector.decision import ClassDecision, fit_decision
+from kstock.ml.sector.decision import ClassDecision
 from kstock.ml.sector.model import FocalLoss, SectorAwareFusionModel
 from kstock.ml.sector.runtime import evaluate_samples, infer, resolve_device
 from kstock.ml.sector.trainer import ThreePhaseTrainer
@@ -129,11 +129,12 @@ class SectorPredictor:
                      "active_heads": [int(s) for s in np.flatnonzero(model.head_active.cpu().numpy())]}
 
     def _fit_decision(self, split: Split) -> ClassDecision:
-        """The call's offsets, from the validation days (:mod:`kstock.ml.sector.decision`)."""
+        """The call: the training's class weights undone, judged on the validation days
+        (:mod:`kstock.ml.sector.decision`)."""
         probs, _, _ = infer(self.model, split.source, split.val_tickers, split.val_days, self._batch, self.device,
                             phase=2)
         labels = split.source.labels(split.val_tickers, split.val_days)
-        return fit_decision(probs, labels, split.val_days, seed=self.config.seed)
+        return ClassDecision.undoing(split.class_weights).judged(probs, labels)
 
     # -- inference -----------------------------------------------------------------------------
     @property
@@ -169,15 +170,16 @@ class SectorPredictor:
             class_probs[tick, column[day]] = probs
             head[tick, column[day]] = heads
         buy, sell = class_probs[..., 2], class_probs[..., 0]
-        decided = (self.decision or ClassDecision()).decide(class_probs)
+        decision = self.decision or ClassDecision()
+        decided = decision.decide(class_probs)
         extras = {CLASS_PROBS: class_probs, SECTOR_HEAD: head, CLASS_DECISION: decided}
         if self.class_call_earned():
-            extras[CLASS_CALL] = decided
+            extras[CLASS_CALL], extras[CALL_PROBS] = decided, decision.posterior(class_probs)
         return MemberOutput(probability=buy.copy(), score=buy - sell, extras=extras)
 
     def class_call_earned(self) -> bool:
-        """Whether its three-class call beat answering HOLD every time (accuracy) on held-out days its offsets
-        were not chosen on: below that, its class is no call and an analysis does not show it (its score still
+        """Whether its three-class call beat answering HOLD every time (accuracy) on its validation days, which
+        training never saw: below that, its class is no call and an analysis does not show it (its score still
         feeds the ensemble). A model saved before the offsets is judged by its plain argmax on its validation."""
         if self.decision is not None:
             return self.decision.earned
