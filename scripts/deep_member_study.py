@@ -30,7 +30,7 @@ from kstock.ml.ensemble import ensemble_out_of_sample
 from kstock.ml.evaluation.diversity import diversity_report
 from kstock.ml.evaluation.folds import walk_forward_folds, warmup_fold
 from kstock.ml.evaluation.walkforward import OutOfSample, run_folds, score_predictions, shuffled_label_check
-from kstock.ml.models import create_model
+from kstock.ml.models import KINDS, create_model
 from kstock.service.context import Services
 from kstock.service.evaluate import three_class_report
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sector:
         sector = _member(args.out / "sector.npz", lambda: create_model("sector", settings, checkpoint_dir=False),
                          data, trained)
-        report["sector"] = _with_trees(trees, sector, data, folds, warmup, settings)
+        report["sector"] = _with_trees(trees, sector, data, folds, warmup, settings, kind="sector")
         report["sector"]["three_class"] = three_class_report(sector, data, folds)
         report["sector"]["three_class"]["folds"] = [three_class_report(sector, data, [f]) for f in folds]
         _print_row("sector", report["sector"])
@@ -120,13 +120,16 @@ def _summary(oos: OutOfSample, data: Any, folds: list[Any], settings: Settings) 
 
 
 def _with_trees(trees: OutOfSample, lstm: OutOfSample, data: Any, folds: list[Any], warmup: Any,
-                settings: Settings) -> dict[str, Any]:
-    """The member alone and in an ensemble with the trees (its entries are named ``lstm`` whatever it is)."""
-    ensemble, weights = ensemble_out_of_sample({"trees": trees, "lstm": lstm}, data, folds, warmup=warmup)
+                settings: Settings, kind: str = "lstm") -> dict[str, Any]:
+    """The member alone and in an ensemble with the trees (its entries are named ``lstm`` whatever it is). The fold
+    rule leans to ``kind``'s weight in the kinds table (a research member takes the LSTM's place and weight)."""
+    prior = {"trees": KINDS["trees"].weight, "lstm": KINDS[kind].weight}
+    ensemble, weights = ensemble_out_of_sample({"trees": trees, "lstm": lstm}, data, folds, warmup=warmup,
+                                               prior=prior)
     diversity = diversity_report({"trees": trees.score, "lstm": lstm.score}, ensemble.score, data, folds,
                                  settings.label_horizon)
     return {"lstm": _summary(lstm, data, folds, settings), "ensemble": _summary(ensemble, data, folds, settings),
-            "served_weights": weights, "diversity": diversity}
+            "served_weights": weights, "diversity": diversity, "prior": prior}
 
 
 def _print_row(name: str, row: dict[str, Any]) -> None:
