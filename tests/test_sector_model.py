@@ -449,6 +449,10 @@ def test_the_class_is_a_call_only_when_it_beat_always_hold(data, trained):
     most probable class after the offsets — and its probability."""
     pred, _ = trained
     assert pred.decision is not None  # fitted with the model, on its validation days
+    last = pred.metrics[max(pred.metrics)]  # judged in the last phase's best epoch's validation pass
+    assert pred.decision.accuracy == last["decision_accuracy"] and pred.decision.call_share == last[
+        "decision_call_share"] and pred.decision.hold_accuracy == last["hold_baseline_accuracy"]
+    assert pred.decision.offsets == pytest.approx(tuple(-np.log(pred.class_weights / pred.class_weights[1])))
     assert set(pred.decision.as_dict()) >= {"offsets", "accuracy", "hold_accuracy", "call_share", "earned"}
     day = len(data.dates) - 1
     below = copy.copy(pred)

@@ -47,13 +47,19 @@ class ClassDecision:
         """Whether the call was right more often than always-HOLD on the days that judged it."""
         return bool(np.isfinite(self.accuracy) and self.accuracy > self.hold_accuracy and self.call_share > 0)
 
+    @classmethod
+    def from_metrics(cls, class_weights: np.ndarray, metrics: dict[str, Any]) -> ClassDecision:
+        """The weights undone, with the record of a validation pass (``decision_accuracy`` …, as
+        :func:`kstock.ml.sector.runtime.evaluate_samples` writes it; NaN where it has none: not earned)."""
+        nan = float("nan")
+        return cls(cls.undoing(class_weights).offsets, float(metrics.get("decision_accuracy", nan)),
+                   float(metrics.get("hold_baseline_accuracy", nan)), float(metrics.get("decision_call_share", nan)))
+
     def decide(self, probs: np.ndarray) -> np.ndarray:
         """The call (0 SELL, 1 HOLD, 2 BUY) for class probabilities (..., 3); NaN where a row is not finite."""
-        probs = np.asarray(probs, dtype=float)
-        finite = np.isfinite(probs).all(axis=-1)
-        with np.errstate(divide="ignore"):
-            adjusted = np.log(np.where(finite[..., None], probs, 1.0)) + np.asarray(self.offsets)
-        return np.where(finite, np.argmax(adjusted, axis=-1), np.nan)
+        posterior = self.posterior(probs)
+        finite = np.isfinite(posterior).all(axis=-1)
+        return np.where(finite, np.argmax(np.nan_to_num(posterior), axis=-1), np.nan)
 
     def posterior(self, probs: np.ndarray) -> np.ndarray:
         """The probabilities with the offsets applied, renormalised: what the model believes of each class at

@@ -112,7 +112,9 @@ class SectorPredictor:
                                    resume=self.resume if resume is None else resume)
         self._adopt(trainer.model, split)
         self.history = trainer.history
-        self.decision = self._fit_decision(split)
+        # the call: its class weights undone, judged on the validation days by the last phase's best epoch
+        self.decision = ClassDecision.from_metrics(split.class_weights, self.metrics[max(self.metrics)]
+                                                   if self.metrics else {})
         last = self.metrics[max(self.metrics)] if self.metrics else {}
         return {"train_samples": float(split.info["n_train"]), "val_samples": float(split.info["n_val"]),
                 "val_decision_accuracy": self.decision.accuracy,
@@ -128,21 +130,7 @@ class SectorPredictor:
         self.info = {**split.info, "sector_counts": [int(c) for c in split.sector_counts],
                      "active_heads": [int(s) for s in np.flatnonzero(model.head_active.cpu().numpy())]}
 
-    def _fit_decision(self, split: Split) -> ClassDecision:
-        """The call: the training's class weights undone, judged on the validation days
-        (:mod:`kstock.ml.sector.decision`)."""
-        probs, _, _ = infer(self.model, split.source, split.val_tickers, split.val_days, self._batch, self.device,
-                            phase=2)
-        labels = split.source.labels(split.val_tickers, split.val_days)
-        return ClassDecision.undoing(split.class_weights).judged(probs, labels)
-
     # -- inference -----------------------------------------------------------------------------
-    @property
-    def _batch(self) -> int:
-        """Samples per forward pass: the configured batch, capped on the CPU (:data:`CPU_PREDICT_BATCH`)."""
-        return self.config.infer_batch if self.device.type != "cpu" else min(self.config.infer_batch,
-                                                                              CPU_PREDICT_BATCH)
-
     def source(self, data: ModelData) -> WindowSource:
         if self.model is None or self.scaler is None:
             raise RuntimeError("SectorPredictor is not fitted")
@@ -151,7 +139,9 @@ class SectorPredictor:
     def predict_samples(self, data: ModelData, tickers: np.ndarray,
                         days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities (n, 3) and the head used (n,) for explicit (ticker, day) samples."""
-        probs, _, heads = infer(self.model, self.source(data), tickers, days, self._batch, self.device, phase=2)
+        batch = self.config.infer_batch if self.device.type != "cpu" else min(self.config.infer_batch,
+                                                                               CPU_PREDICT_BATCH)
+        probs, _, heads = infer(self.model, self.source(data), tickers, days, batch, self.device, phase=2)
         return probs, heads
 
     def predict_days(self, data: ModelData, days: np.ndarray) -> MemberOutput:

@@ -87,10 +87,9 @@ def evaluate_samples(model: nn.Module, source: WindowSource, tickers: np.ndarray
     with torch.no_grad():
         loss = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(y)))
     out = multiclass_metrics(probs.argmax(axis=1), y)
-    if decision is not None:
-        call = decision.decide(probs)
-        out["decision_accuracy"] = float(np.mean(call == y)) if len(y) else float("nan")
-        out["decision_call_share"] = float(np.mean(call != 1)) if len(y) else float("nan")
+    if decision is not None:  # the call an analysis shows, judged on these samples
+        judged = decision.judged(probs, y)
+        out["decision_accuracy"], out["decision_call_share"] = judged.accuracy, judged.call_share
     out["loss"] = loss
     out["sector_head_share"] = float(np.mean(heads != COMMON_HEAD)) if len(heads) else float("nan")
     out["head_counts"] = {str(int(h)): int(c) for h, c in zip(*np.unique(heads, return_counts=True), strict=True)}

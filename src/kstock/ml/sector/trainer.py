@@ -65,6 +65,7 @@ from kstock.ml.sector.checkpoints import (
     set_rng_state,
 )
 from kstock.ml.sector.config import SectorConfig
+from kstock.ml.sector.decision import ClassDecision
 from kstock.ml.sector.model import FocalLoss, SectorAwareFusionModel
 from kstock.ml.sector.runtime import dist_info, empty_cache, evaluate_samples, is_oom, resolve_device, to_tensors
 from kstock.ml.sector.schedule import WarmupCosine, parse_phases
@@ -137,7 +138,7 @@ class ThreePhaseTrainer:
         t = self.split.val_tickers if tickers is None else tickers
         d = self.split.val_days if days is None else days
         return evaluate_samples(self.model, self.split.source, t, d, self.loss_fn, self.config.infer_batch,
-                                self.device, phase)
+                                self.device, phase, decision=ClassDecision.undoing(self.split.class_weights))
 
     # -- phases ---------------------------------------------------------------------------------------
     def train_phase(self, phase: int, ck: dict[str, Any] | None = None) -> dict[str, Any]:
